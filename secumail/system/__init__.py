@@ -1,0 +1,1 @@
+"""Side-effect primitives shared by every feature: processes, files, locks, logging."""

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="secumail",
+    version="0.1.0",
+    description="A small, secure mail server appliance for OpenWrt routers",
+    license="GPL-2.0-or-later",
+    python_requires=">=3.9",
+    packages=find_packages(include=["secumail", "secumail.*"]),
+    package_data={"secumail": ["mail/templates/*", "data/*"]},
+    install_requires=[],
+    extras_require={
+        # What the features need at run time; each exists for OpenWrt (python3-*) or is small pure Python.
+        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.4",
+            "dnspython>=2.3",
+            "cryptography>=38",
+            "bcrypt>=3.2",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "mailctl=secumail.cli:main",
+            "secumaild=secumail.daemon:main",
+        ],
+        "secumail.dns_providers": [],
+    },
+)
