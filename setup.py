@@ -23,7 +23,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "mailctl=secumail.cli:main",
+            "mailctl=secumail.cli:run",
             "secumaild=secumail.daemon:main",
         ],
         "secumail.dns_providers": [],

@@ -1,0 +1,3 @@
+from secumail.cli import run
+
+run()

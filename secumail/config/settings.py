@@ -1,0 +1,314 @@
+"""Typed, validated, immutable settings built from the UCI package `mailserver`.
+
+Each section is a frozen dataclass; each field carries its UCI default and the
+parser that turns the raw UCI value into a typed one (see validate.py). The
+section and option names are those of seed 004 (SecuBox mail server), plus the
+sections later features need; docs/configuration.md documents every option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from secumail.config import validate as v
+from secumail.errors import ConfigError
+
+PACKAGE = "mailserver"
+
+
+def opt(default: Any, parser: v.Parser, doc: str = "") -> Any:
+    """A UCI option: `default` is the UCI text form (as written in /etc/config)."""
+    return field(default=None, metadata={"uci_default": default, "parse": parser, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Section:
+    uci_type: ClassVar[str]
+    uci_name: ClassVar[str]
+
+    @classmethod
+    def options(cls) -> dict[str, dataclasses.Field]:
+        return {f.name: f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_uci(cls, raw: Mapping[str, Any], section_label: str) -> Section:
+        values = {}
+        for name, spec in cls.options().items():
+            value = raw.get(name, spec.metadata["uci_default"])
+            try:
+                values[name] = spec.metadata["parse"](value)
+            except ValueError as exc:
+                shown = " ".join(value) if isinstance(value, (tuple, list)) else value
+                raise ConfigError(f"{PACKAGE}.{section_label}.{name}", shown, str(exc)) from None
+        return cls(**values)
+
+    @classmethod
+    def defaults_as_uci(cls) -> dict[str, Any]:
+        return {name: spec.metadata["uci_default"] for name, spec in cls.options().items()}
+
+
+@dataclass(frozen=True)
+class Main(Section):
+    uci_type = "mailserver"
+    uci_name = "main"
+    enabled: bool = opt("0", v.boolean, "Run the mail server (the agent keeps the container up).")
+    hostname: str = opt("mail", v.host_name, "Host label of the mail server ('mail') or its FQDN.")
+    domain: str = opt("example.com", v.domain_name, "Primary mail domain.")
+    postmaster: str = opt("postmaster", v.local_part, "Mailbox that receives postmaster/abuse mail.")
+    data_path: str = opt("/srv/mailserver", v.absolute_path, "All state: config/, mail/, ssl/, dkim/.")
+    container: str = opt("mailserver", v.name_word, "Name of the LXC container.")
+    message_size_limit: int = opt("50", v.integer(1, 2048), "Largest message accepted, in MiB.")
+
+    @property
+    def fqdn(self) -> str:
+        return self.hostname if "." in self.hostname else f"{self.hostname}.{self.domain}"
+
+    @property
+    def postmaster_address(self) -> str:
+        return f"{self.postmaster}@{self.domain}"
+
+
+@dataclass(frozen=True)
+class Ports(Section):
+    uci_type = "ports"
+    uci_name = "ports"
+    smtp: int = opt("25", v.port, "Server-to-server SMTP.")
+    submission: int = opt("587", v.optional_port, "Submission with STARTTLS; 0 turns it off.")
+    smtps: int = opt("465", v.optional_port, "Submission over implicit TLS; 0 turns it off.")
+    imap: int = opt("143", v.optional_port, "IMAP with STARTTLS; 0 turns it off.")
+    imaps: int = opt("993", v.optional_port, "IMAP over TLS; 0 turns it off.")
+    pop3: int = opt("110", v.optional_port, "POP3 with STARTTLS; 0 turns it off.")
+    pop3s: int = opt("995", v.optional_port, "POP3 over TLS; 0 turns it off.")
+    sieve: int = opt("4190", v.optional_port, "ManageSieve; 0 turns it off.")
+
+    def enabled(self) -> dict[str, int]:
+        """Service name → port, for the services that are on."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if value}
+
+
+@dataclass(frozen=True)
+class Features(Section):
+    uci_type = "features"
+    uci_name = "features"
+    spam_filter: bool = opt("1", v.boolean, "Spam filtering (Rspamd is not shipped yet; see docs).")
+    virus_scan: bool = opt("0", v.boolean, "Virus scanning (not shipped: ClamAV needs ~1 GiB RAM).")
+    dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
+    spf: bool = opt("1", v.boolean, "Publish SPF.")
+    dmarc: bool = opt("1", v.boolean, "Publish DMARC.")
+    fail2ban: bool = opt("1", v.boolean, "Ban addresses with repeated authentication failures.")
+
+
+@dataclass(frozen=True)
+class Ssl(Section):
+    uci_type = "ssl"
+    uci_name = "ssl"
+    type: str = opt(
+        "letsencrypt",
+        v.choice("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme", "selfsigned"),
+        "Where certificates come from; 'acme' uses acme.directory.",
+    )
+
+
+@dataclass(frozen=True)
+class Acme(Section):
+    uci_type = "acme"
+    uci_name = "acme"
+    email: str = opt("", v.optional(v.email_address), "Account contact address (optional).")
+    directory: str = opt("", v.optional(v.url), "ACME directory URL when ssl.type is 'acme'.")
+    ca_bundle: str = opt("", v.optional(v.absolute_path), "CA bundle to trust for the ACME server.")
+    key_type: str = opt("ec256", v.choice("ec256", "rsa2048"), "Certificate key type.")
+    eab_kid: str = opt("", v.text, "External account binding key id (ZeroSSL); HMAC in the secrets file.")
+    extra_names: tuple = opt((), v.list_of(v.domain_name), "More names on the certificate.")
+
+
+@dataclass(frozen=True)
+class Dkim(Section):
+    uci_type = "dkim"
+    uci_name = "dkim"
+    selector: str = opt("mail", v.name_word, "DKIM selector: <selector>._domainkey.<domain>.")
+    key_bits: int = opt("2048", v.integer(1024, 4096), "RSA key size.")
+    ed25519: bool = opt("0", v.boolean, "Also sign with an Ed25519 key (second selector).")
+
+
+@dataclass(frozen=True)
+class Webmail(Section):
+    uci_type = "webmail"
+    uci_name = "webmail"
+    enabled: bool = opt("1", v.boolean, "Point a Roundcube container at this server.")
+    container: str = opt("secubox-webmail", v.name_word, "Name of the Roundcube container.")
+    port: int = opt("8026", v.port, "Port Roundcube listens on.")
+
+
+@dataclass(frozen=True)
+class Mesh(Section):
+    uci_type = "mesh"
+    uci_name = "mesh"
+    enabled: bool = opt("0", v.boolean, "Back up to, and hold backups for, pinned mesh peers.")
+    backup_peers: tuple = opt("", v.list_of(v.text), "Seed 004 compatibility: node ids of peers.")
+    sync_interval: int = opt("3600", v.integer(60, 7 * 86400), "Seconds between automatic backup+sync.")
+    port: int = opt("7022", v.port, "Port of this node's SFTP service for peers.")
+    discovery: bool = opt("1", v.boolean, "Browse and announce _secumail._tcp by zeroconf.")
+    bwlimit: int = opt("0", v.integer(0, None), "Transfer limit in KiB/s; 0 is unlimited.")
+
+
+@dataclass(frozen=True)
+class Backup(Section):
+    uci_type = "backup"
+    uci_name = "backup"
+    keep_last: int = opt("7", v.integer(1, 1000), "Snapshots always kept.")
+    keep_daily: int = opt("7", v.integer(0, 1000), "Daily snapshots kept.")
+    keep_weekly: int = opt("4", v.integer(0, 1000), "Weekly snapshots kept.")
+    keep_monthly: int = opt("6", v.integer(0, 1000), "Monthly snapshots kept.")
+
+
+@dataclass(frozen=True)
+class Container(Section):
+    uci_type = "container"
+    uci_name = "container"
+    provisioner: str = opt("debian", v.choice("debian", "tarball", "alpine"), "How the image is made.")
+    suite: str = opt("bookworm", v.name_word, "Debian suite (debian provisioner).")
+    arch: str = opt("", v.optional(v.name_word), "Image architecture; empty is the host's.")
+    mirror: str = opt("", v.optional(v.url), "Package mirror; empty takes the host's apt sources.")
+    image: str = opt("", v.optional(v.absolute_path), "Image tarball (tarball provisioner).")
+    lxc_path: str = opt("/srv/lxc", v.absolute_path, "LXC container directory (lxc -P).")
+    memory: int = opt("256", v.integer(64, 65536), "Memory limit of the container, MiB.")
+    network_mode: str = opt("bridge", v.choice("bridge", "host"), "Own namespace on a bridge, or host.")
+    bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
+    host_address: ipaddress.IPv4Interface = opt("10.231.0.1/24", v.ipv4_interface, "Bridge address.")
+    address: ipaddress.IPv4Interface = opt("10.231.0.2/24", v.ipv4_interface, "Container address.")
+
+
+@dataclass(frozen=True)
+class Dns(Section):
+    uci_type = "dns"
+    uci_name = "dns"
+    provider: str = opt("manual", v.name_word, "DNS provider plugin (rfc2136, powerdns, exec, manual, ...).")
+    credentials: str = opt(
+        "/etc/mailserver/dns.secret", v.optional(v.absolute_path), "Provider secrets file (mode 0600)."
+    )
+    zone: str = opt("", v.optional(v.domain_name), "Zone to update; empty finds it from SOA.")
+    server: str = opt("", v.text, "Provider server (rfc2136 primary, API URL), if not discovered.")
+    ttl: int = opt("3600", v.integer(60, 86400), "TTL of published records.")
+    public_ipv4: str = opt("", v.optional(v.ip_address), "Address for the A record; empty detects it.")
+    public_ipv6: str = opt("", v.optional(v.ip_address), "Address for the AAAA record; empty skips it.")
+    spf_policy: str = opt("~all", v.choice("~all", "-all", "?all"), "SPF qualifier for everyone else.")
+    dmarc_policy: str = opt("none", v.choice("none", "quarantine", "reject"), "DMARC p=.")
+    dmarc_rua: str = opt("", v.optional(v.email_address), "DMARC aggregate reports; empty: postmaster.")
+    mta_sts: str = opt("none", v.choice("none", "testing", "enforce"), "MTA-STS policy mode.")
+    tls_rpt: bool = opt("1", v.boolean, "Publish _smtp._tls (TLS-RPT).")
+    caa: bool = opt("1", v.boolean, "Publish CAA for the configured CA.")
+    srv: bool = opt("1", v.boolean, "Publish RFC 6186/8314 SRV records.")
+    autoconfig: bool = opt("1", v.boolean, "Publish autoconfig/autodiscover names.")
+    dnssec: bool = opt("0", v.boolean, "The zone is signed: publish TLSA (DANE).")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A pinned mesh peer: `config peer '<name>'` with its node id and address."""
+
+    name: str
+    node_id: str
+    address: str
+    port: int
+
+
+SECTIONS: tuple[type[Section], ...] = (
+    Main, Ports, Features, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    main: Main
+    ports: Ports
+    features: Features
+    ssl: Ssl
+    acme: Acme
+    dkim: Dkim
+    webmail: Webmail
+    mesh: Mesh
+    backup: Backup
+    container: Container
+    dns: Dns
+    peers: tuple[Peer, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (addresses as strings)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+                return str(value)
+            if isinstance(value, tuple):
+                return [plain(item) for item in value]
+            if isinstance(value, dict):
+                return {key: plain(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [plain(item) for item in value]
+            return value
+
+        return plain(dataclasses.asdict(self))
+
+
+def find_section(package: Mapping[str, Mapping[str, Any]], spec: type[Section]) -> tuple[str, Mapping]:
+    """The section named like the spec, else the first of its type (by position)."""
+    named = package.get(spec.uci_name)
+    if named is not None and named.get(".type") == spec.uci_type:
+        return spec.uci_name, named
+    candidates = [(name, sect) for name, sect in package.items() if sect.get(".type") == spec.uci_type]
+    if candidates:
+        name, sect = min(candidates, key=lambda item: item[1].get(".index", 0))
+        label = f"@{spec.uci_type}[0]" if sect.get(".anonymous") else name
+        return label, sect
+    return spec.uci_name, {}
+
+
+def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
+    """Build Settings from a `get_all('mailserver')` result; raise ConfigError on the first bad value."""
+    built = {}
+    for spec in SECTIONS:
+        label, raw = find_section(package, spec)
+        built[spec.uci_name] = spec.from_uci(raw, label)
+    settings = Settings(peers=_peers(package), **built)
+    _check_ports_unique(settings.ports)
+    return settings
+
+
+def _peers(package: Mapping[str, Mapping[str, Any]]) -> tuple[Peer, ...]:
+    peers = []
+    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
+    for name, sect in ordered:
+        if sect.get(".type") != "peer":
+            continue
+        node_id = str(sect.get("node_id", "")).strip()
+        if not node_id:
+            raise ConfigError(f"{PACKAGE}.{name}.node_id", "", "is required for a peer")
+        port_value = sect.get("port", "7022")
+        try:
+            port_number = v.port(port_value)
+        except ValueError as exc:
+            raise ConfigError(f"{PACKAGE}.{name}.port", port_value, str(exc)) from None
+        peers.append(Peer(name, node_id, str(sect.get("address", "")).strip(), port_number))
+    return tuple(peers)
+
+
+def _check_ports_unique(ports: Ports) -> None:
+    seen: dict[int, str] = {}
+    for name, number in ports.enabled().items():
+        if number in seen:
+            raise ConfigError(
+                f"{PACKAGE}.ports.{name}", str(number), f"is already used by {PACKAGE}.ports.{seen[number]}"
+            )
+        seen[number] = name
+
+
+def default_package() -> dict[str, dict[str, Any]]:
+    """The default UCI content, in the get_all() shape (what files/etc/config/mailserver holds)."""
+    package: dict[str, dict[str, Any]] = {}
+    for index, spec in enumerate(SECTIONS):
+        options = {name: value for name, value in spec.defaults_as_uci().items()}
+        package[spec.uci_name] = {".type": spec.uci_type, ".name": spec.uci_name, ".anonymous": False,
+                                  ".index": index, **options}  # fmt: skip
+    return package

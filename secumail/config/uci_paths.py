@@ -1,0 +1,172 @@
+"""`mailserver.SECTION[.OPTION]` paths: get, validated set, show.
+
+A set is first tried on a scratch copy of the pending changes and the whole
+package is validated; only a change that leaves the config valid is saved and
+committed, so a typo never reaches the running config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import Any
+
+from secumail.config import confdir as resolve_confdir
+from secumail.config import ensure_config, open_uci, savedir, uci_module
+from secumail.config.settings import PACKAGE, SECTIONS, settings_from_package
+from secumail.errors import ConfigError, InputError, SecumailError
+
+_NAME = re.compile(r"^(@[A-Za-z0-9_]*\[-?[0-9]+\]|[A-Za-z0-9_]+)$")
+
+
+def split_path(path: str) -> tuple[str, str | None]:
+    parts = path.split(".")
+    if parts[0] != PACKAGE or len(parts) not in (2, 3):
+        raise InputError(f"{path!r} is not a path of the form {PACKAGE}.SECTION[.OPTION]")
+    section = parts[1]
+    option = parts[2] if len(parts) == 3 else None
+    if not _NAME.match(section) or (option is not None and not re.fullmatch(r"[A-Za-z0-9_]+", option)):
+        raise InputError(f"{path!r}: section and option names are letters, digits and '_'")
+    return section, option
+
+
+def get_value(config_dir: str | None, path: str) -> dict[str, Any]:
+    section, option = split_path(path)
+    ensure_config(config_dir)
+    module = uci_module()
+    uci = open_uci(config_dir)
+    try:
+        value = uci.get(PACKAGE, section, option) if option else uci.get(PACKAGE, section)
+    except module.UciExceptionNotFound:
+        raise InputError(f"{path}: not found") from None
+    except module.UciException as exc:
+        raise SecumailError(f"{path}: {exc}") from None
+    return {"path": path, "value": list(value) if isinstance(value, tuple) else value}
+
+
+def _check_known(section: str, option: str | None, package: dict[str, dict[str, Any]]) -> None:
+    """Refuse unknown options of the sections secumail defines (catches typos early)."""
+    if option is None:
+        return
+    sect = package.get(section)
+    stype = sect.get(".type") if sect else None
+    for spec in SECTIONS:
+        if section == spec.uci_name or stype == spec.uci_type:
+            if option not in spec.options():
+                known = ", ".join(spec.options())
+                raise InputError(f"{PACKAGE}.{section}.{option}: unknown option (known: {known})")
+
+
+def _apply(uci: Any, section: str, option: str | None, value: Any) -> None:
+    module = uci_module()
+    if option is None:
+        uci.set(PACKAGE, section, value)
+        return
+    if value == "" or value == ():
+        try:
+            uci.delete(PACKAGE, section, option)
+        except module.UciExceptionNotFound:
+            pass
+        return
+    uci.set(PACKAGE, section, option, value)
+
+
+def _validation_error(package: dict[str, dict[str, Any]]) -> str | None:
+    try:
+        settings_from_package(package)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def set_value(config_dir: str | None, path: str, value: Any) -> None:
+    """Validate then save and commit `path = value` (a tuple makes a UCI list)."""
+    section, option = split_path(path)
+    if option is None and not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
+        raise InputError(f"{path}: {value!r} is not a valid section type")
+    ensure_config(config_dir)
+    module = uci_module()
+    real_savedir = savedir()
+    try:
+        before = dict(open_uci(config_dir).get_all(PACKAGE))
+        _check_known(section, option, before)
+        with tempfile.TemporaryDirectory() as scratch:
+            pending = os.path.join(real_savedir, PACKAGE)
+            if os.path.exists(pending):
+                shutil.copy(pending, os.path.join(scratch, PACKAGE))
+            trial = open_uci(config_dir, scratch)
+            _apply(trial, section, option, value)
+            after = dict(trial.get_all(PACKAGE))
+        problem = _validation_error(after)
+        if problem and problem != _validation_error(before):
+            raise InputError(problem + "; nothing was saved")
+        os.makedirs(real_savedir, exist_ok=True)
+        uci = open_uci(config_dir)
+        _apply(uci, section, option, value)
+        uci.commit(PACKAGE)
+    except module.UciExceptionNotFound:
+        raise InputError(f"{path}: section not found (create it first: {PACKAGE}.{section}=TYPE)") from None
+    except module.UciException as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def show(config_dir: str | None, path: str) -> dict[str, Any]:
+    """The package (or one section/option) in get_all() shape, lists as JSON lists."""
+    ensure_config(config_dir)
+    if path == PACKAGE:
+        section = option = None
+    else:
+        section, option = split_path(path)
+    module = uci_module()
+    try:
+        package = dict(open_uci(config_dir).get_all(PACKAGE))
+    except module.UciException as exc:
+        raise SecumailError(f"cannot read {resolve_confdir(config_dir)}/{PACKAGE}: {exc}") from None
+    if section is not None:
+        name = _resolve(package, section)
+        if name is None or (option is not None and option not in package[name]):
+            raise InputError(f"{path}: not found")
+        sect = package[name]
+        package = {name: sect if option is None else {k: v for k, v in sect.items() if k in (option, ".type",
+                   ".name", ".anonymous", ".index")}}  # fmt: skip
+    return {
+        name: {key: list(val) if isinstance(val, tuple) else val for key, val in sect.items()}
+        for name, sect in package.items()
+    }
+
+
+def _resolve(package: dict[str, dict[str, Any]], section: str) -> str | None:
+    match = re.fullmatch(r"@([A-Za-z0-9_]*)\[(-?[0-9]+)\]", section)
+    if not match:
+        return section if section in package else None
+    stype, index = match.group(1), int(match.group(2))
+    ordered = sorted(package, key=lambda name: package[name].get(".index", 0))
+    names = [name for name in ordered if not stype or package[name].get(".type") == stype]
+    try:
+        return names[index]
+    except IndexError:
+        return None
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def show_lines(package: dict[str, dict[str, Any]]) -> list[str]:
+    """`uci show` lines: anonymous sections as @type[i], values single-quoted."""
+    lines = []
+    counters: dict[str, int] = {}
+    for name, sect in sorted(package.items(), key=lambda item: item[1].get(".index", 0)):
+        stype = sect.get(".type", "")
+        position = counters.get(stype, 0)
+        counters[stype] = position + 1
+        label = f"@{stype}[{position}]" if sect.get(".anonymous") else name
+        lines.append(f"{PACKAGE}.{label}={stype}")
+        for key, val in sect.items():
+            if key.startswith("."):
+                continue
+            shown = " ".join(_quote(v) for v in val) if isinstance(val, list) else _quote(str(val))
+            lines.append(f"{PACKAGE}.{label}.{key}={shown}")
+    return lines

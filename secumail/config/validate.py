@@ -1,0 +1,199 @@
+"""Parsers for UCI option values: raw UCI string (or list) in, typed value out.
+
+Each parser raises ValueError with the *problem* only ("is not a valid port");
+the loader prefixes the UCI path and the value, so every error reads
+`mailserver.ports.smtp: '99999' is not a valid port (1-65535)`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Callable, Sequence
+
+Raw = "str | tuple[str, ...]"
+Parser = Callable[[object], object]
+
+TRUE_WORDS = frozenset({"1", "yes", "on", "true", "enabled"})
+FALSE_WORDS = frozenset({"0", "no", "off", "false", "disabled"})
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCALPART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+def _scalar(raw: object) -> str:
+    if isinstance(raw, (tuple, list)):
+        raise ValueError("must be a single value, not a list")
+    return str(raw)
+
+
+def boolean(raw: object) -> bool:
+    word = _scalar(raw).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("is not a boolean (use 1/0, yes/no, on/off, true/false)")
+
+
+def text(raw: object) -> str:
+    return _scalar(raw)
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Parser:
+    def parse(raw: object) -> int:
+        value = _scalar(raw).strip()
+        if not re.fullmatch(r"-?[0-9]+", value):
+            raise ValueError("is not a whole number")
+        number = int(value)
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            low = "" if minimum is None else str(minimum)
+            high = "" if maximum is None else str(maximum)
+            raise ValueError(f"is out of range ({low}-{high})")
+        return number
+
+    return parse
+
+
+def port(raw: object) -> int:
+    value = _scalar(raw).strip()
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError("is not a valid port (1-65535)")
+    return int(value)
+
+
+def optional_port(raw: object) -> int:
+    """A port, or 0 / empty for 'this service is off'."""
+    value = _scalar(raw).strip()
+    if value in ("", "0"):
+        return 0
+    return port(value)
+
+
+def domain_name(raw: object) -> str:
+    """An internationalised domain name; returns its ASCII (A-label) form, lower case."""
+    value = _scalar(raw).strip().rstrip(".")
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError("is not a valid domain name")
+    try:
+        ascii_name = value.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError("is not a valid domain name") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("is not a valid domain name")
+    if labels[-1].isdigit():
+        raise ValueError("is not a valid domain name (the last label is numeric)")
+    return ascii_name
+
+
+def host_name(raw: object) -> str:
+    """A host label ('mail') or a fully qualified name ('mail.example.com')."""
+    value = _scalar(raw).strip().rstrip(".").lower()
+    if "." in value:
+        return domain_name(value)
+    if not _LABEL.match(value):
+        raise ValueError("is not a valid host name")
+    return value
+
+
+def local_part(raw: object) -> str:
+    value = _scalar(raw).strip()
+    if not _LOCALPART.match(value) or len(value) > 64:
+        raise ValueError("is not a valid mailbox name")
+    return value
+
+
+def email_address(raw: object) -> str:
+    value = _scalar(raw).strip()
+    local, sep, dom = value.rpartition("@")
+    if not sep:
+        raise ValueError("is not a valid e-mail address")
+    try:
+        return f"{local_part(local)}@{domain_name(dom)}"
+    except ValueError:
+        raise ValueError("is not a valid e-mail address") from None
+
+
+def optional(parser: Parser) -> Parser:
+    """Empty means 'not set' (returned as '')."""
+
+    def parse(raw: object) -> object:
+        if isinstance(raw, str) and raw.strip() == "":
+            return ""
+        return parser(raw)
+
+    return parse
+
+
+def absolute_path(raw: object) -> str:
+    value = _scalar(raw).strip()
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError("is not an absolute path")
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError("must not contain '..'")
+    return value.rstrip("/") or "/"
+
+
+def choice(*allowed: str) -> Parser:
+    def parse(raw: object) -> str:
+        value = _scalar(raw).strip()
+        if value not in allowed:
+            raise ValueError(f"is not one of: {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def ipv4_interface(raw: object) -> ipaddress.IPv4Interface:
+    value = _scalar(raw).strip()
+    try:
+        iface = ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise ValueError("is not an IPv4 address with prefix (like 10.231.0.2/24)") from None
+    if "/" not in value:
+        raise ValueError("needs a prefix length (like 10.231.0.2/24)")
+    return iface
+
+
+def ip_address(raw: object) -> str:
+    value = _scalar(raw).strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("is not an IP address") from None
+
+
+def url(raw: object) -> str:
+    value = _scalar(raw).strip()
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", value):
+        raise ValueError("is not an http(s) URL")
+    return value
+
+
+def interface_name(raw: object) -> str:
+    value = _scalar(raw).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):
+        raise ValueError("is not a valid network interface name (1-15 characters)")
+    return value
+
+
+def name_word(raw: object) -> str:
+    """A container or section-like name: letters, digits, '-', '_', '.'."""
+    value = _scalar(raw).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+        raise ValueError("is not a valid name (letters, digits, '-', '_', '.')")
+    return value
+
+
+def list_of(parser: Parser) -> Parser:
+    """A UCI list (or a single value, or a space-separated option) → tuple."""
+
+    def parse(raw: object) -> tuple:
+        if isinstance(raw, (tuple, list)):
+            items: Sequence[str] = raw
+        else:
+            items = str(raw).split()
+        return tuple(parser(item) for item in items if str(item).strip())
+
+    return parse
