@@ -24,3 +24,18 @@ def render_defaults() -> str:
             else:
                 lines.append(f"\toption {name} {_quote(value)}")
     return "\n".join(lines) + "\n\n"
+
+
+def render_reference() -> str:
+    """Markdown tables of every section and option (the generated part of docs/configuration.md)."""
+    out: list[str] = []
+    for spec in SECTIONS:
+        out.append(f"### `config {spec.uci_type} '{spec.uci_name}'`\n")
+        out.append("| option | default | meaning |")
+        out.append("| --- | --- | --- |")
+        for name, field in spec.options().items():
+            default = field.metadata["uci_default"]
+            shown = " ".join(default) if isinstance(default, tuple) else default
+            out.append(f"| `{name}` | `{shown}` | {field.metadata['doc']} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,52 @@
+# secumail on a Debian/Ubuntu host (as root): demo, test, bench, lint.
+# On OpenWrt the package recipe is Makefile.openwrt; this file is for PCs and CI.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+APT_PACKAGES := $(shell grep -v '^\#' tests/apt-packages.txt)
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv test unit integration lint bench demo clean
+
+all: test
+
+# System packages the tests and the demo use (LXC, debootstrap, DNS servers, ACME CA, peers).
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install)"; exit 1; fi
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+test: deps venv
+	$(PY) -m ruff check secumail tests bench
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: deps venv
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check secumail tests bench
+
+bench: deps venv
+	$(PY) bench/run.py
+
+# Bring the appliance up with a demo domain (see README).
+demo: deps venv
+	PYTHON=$(PY) sh scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

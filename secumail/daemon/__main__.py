@@ -1,0 +1,5 @@
+import sys
+
+from secumail.daemon import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""mailctl as a user meets it: help, config commands, exit codes, one-line errors."""
+
+import json
+
+import pytest
+
+from secumail.cli import build_parser
+
+SEED_COMMANDS = [
+    "start", "stop", "restart", "status", "install", "user", "alias", "ssl-setup", "ssl-status", "dns-setup",
+    "mesh", "webmail", "logs", "test", "domain", "dns-check", "config", "queue", "image",
+]  # fmt: skip
+SUB_COMMANDS = {
+    "user": ["add", "del", "list", "passwd"],
+    "alias": ["add", "del", "list"],
+    "domain": ["add", "del", "list"],
+    "mesh": ["backup", "restore", "sync", "add-peer", "peers", "enable", "disable"],
+    "webmail": ["status", "configure"],
+    "config": ["get", "set", "show"],
+    "queue": ["list", "flush", "delete", "delete-all"],
+}
+
+
+def test_help_lists_every_command(subprocess_cli):
+    result = subprocess_cli("--help")
+    assert result.code == 0
+    for name in SEED_COMMANDS:
+        assert f"\n    {name} " in result.out or f"\n    {name}\n" in result.out, name
+
+
+@pytest.mark.parametrize("group", sorted(SUB_COMMANDS))
+def test_group_help_lists_sub_commands(group):
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[group]
+    text = sub.format_help()
+    for name in SUB_COMMANDS[group]:
+        assert f"    {name}" in text, (group, name)
+
+
+def test_mesh_sync_takes_push_or_pull(cli, confdir):
+    assert cli("mesh", "sync", "sideways").code == 2
+
+
+def test_config_get_set_show_round_trip(cli, confdir):
+    assert cli("config", "get", "mailserver.main.domain").out == "example.org\n"
+    result = cli("config", "set", "mailserver.main.domain", "mail.example.net")
+    assert (result.code, result.out, result.err) == (0, "", "")
+    assert cli("config", "get", "mailserver.main.domain").out == "mail.example.net\n"
+    assert "option domain 'mail.example.net'" in (confdir / "mailserver").read_text()
+    shown = cli("config", "show").out
+    assert "mailserver.main=mailserver\n" in shown
+    assert "mailserver.main.domain='mail.example.net'\n" in shown
+
+
+def test_config_set_accepts_uci_style_assignment(cli, confdir):
+    assert cli("config", "set", "mailserver.ports.pop3=0").code == 0
+    assert cli("--json", "config", "get", "mailserver.ports.pop3").out.strip() == json.dumps(
+        {"path": "mailserver.ports.pop3", "value": "0"}
+    )
+
+
+def test_config_set_list(cli, confdir):
+    assert cli("config", "set", "mailserver.acme.extra_names", "a.example.org", "b.example.org").code == 0
+    got = json.loads(cli("--json", "config", "get", "mailserver.acme.extra_names").out)
+    assert got["value"] == ["a.example.org", "b.example.org"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mailserver.main.domain", "exa mple.com"],
+         "mailserver.main.domain: 'exa mple.com' is not a valid domain name; nothing was saved"),
+        (["mailserver.ports.smtp", "99999"], "mailserver.ports.smtp: '99999' is not a valid port (1-65535)"),
+        (["mailserver.ports.imap", "25"], "is already used by mailserver.ports.smtp"),
+        (["mailserver.main.domian", "example.com"], "mailserver.main.domian: unknown option"),
+        (["network.lan.ipaddr", "1.2.3.4"], "is not a path of the form mailserver.SECTION[.OPTION]"),
+        (["mailserver.main.domain"], "no value given"),
+    ],
+)
+def test_config_set_refuses_bad_values_and_saves_nothing(cli, confdir, args, message):
+    before = (confdir / "mailserver").read_bytes()
+    result = cli("config", "set", *args)
+    assert result.code == 2
+    assert message in result.err
+    assert result.err.count("\n") == 1
+    assert (confdir / "mailserver").read_bytes() == before
+
+
+def test_config_get_missing_is_one_line(cli, confdir):
+    result = cli("config", "get", "mailserver.main.nothing")
+    assert (result.code, result.err) == (2, "mailctl: mailserver.main.nothing: not found\n")
+
+
+def test_status_json_reports_config_and_container(cli, confdir):
+    result = cli("--json", "status")
+    assert result.code == 0, result
+    data = json.loads(result.out)
+    assert data["config"]["domain"] == "example.org"
+    assert data["config"]["fqdn"] == "mail.example.org"
+    assert data["container"]["state"] == "not installed"
+    assert data["ports"]["smtp"] == 25
+
+
+def test_status_text(cli, confdir):
+    result = cli("status")
+    assert result.code == 0
+    assert "mail.example.org" in result.out
+    assert "not installed" in result.out
+
+
+def test_status_with_invalid_config_is_one_line(cli, confdir):
+    (confdir / "mailserver").write_text("\nconfig ports 'ports'\n\toption smtp 'x'\n")
+    result = cli("status")
+    assert result.code == 2
+    assert result.err == "mailctl: mailserver.ports.smtp: 'x' is not a valid port (1-65535)\n"
+
+
+def test_json_errors_are_json_too(cli, confdir):
+    result = cli("--json", "config", "get", "mailserver.main.nothing")
+    assert result.code == 2
+    assert json.loads(result.out) == {"error": "mailctl: mailserver.main.nothing: not found", "code": 2}
+
+
+def test_mesh_enable_disable_sets_uci(cli, confdir):
+    assert cli("mesh", "enable").out == "mesh backup enabled\n"
+    assert cli("config", "get", "mailserver.mesh.enabled").out == "1\n"
+    assert cli("mesh", "disable").code == 0
+    assert cli("config", "get", "mailserver.mesh.enabled").out == "0\n"
+
+
+def test_global_flags_anywhere(cli, confdir):
+    result = cli("status", "--json")
+    assert result.code == 0
+    json.loads(result.out)

@@ -1,0 +1,148 @@
+"""Settings from UCI: defaults, typed values, one clear error per bad value."""
+
+import dataclasses
+import os
+
+import pytest
+
+from secumail.config import load_settings
+from secumail.config.defaults import render_defaults
+from secumail.config.settings import Settings, default_package, settings_from_package
+from secumail.errors import ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def write_config(confdir, text):
+    os.makedirs(confdir, exist_ok=True)
+    with open(os.path.join(confdir, "mailserver"), "w") as handle:
+        handle.write(text)
+
+
+def test_defaults_match_seed_004():
+    s = settings_from_package(default_package())
+    assert s.main.enabled is False
+    assert (s.main.hostname, s.main.domain, s.main.postmaster) == ("mail", "example.com", "postmaster")
+    assert s.main.data_path == "/srv/mailserver"
+    assert s.main.container == "mailserver"
+    assert dataclasses.asdict(s.ports) == {
+        "smtp": 25, "submission": 587, "smtps": 465, "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+        "sieve": 4190,
+    }  # fmt: skip
+    assert s.features.dkim and s.features.spf and s.features.dmarc and s.features.fail2ban
+    assert s.features.virus_scan is False
+    assert s.ssl.type == "letsencrypt"
+    assert (s.webmail.enabled, s.webmail.container, s.webmail.port) == (True, "secubox-webmail", 8026)
+    assert (s.mesh.enabled, s.mesh.sync_interval, s.mesh.backup_peers) == (False, 3600, ())
+    assert s.main.fqdn == "mail.example.com"
+
+
+def test_shipped_config_file_equals_schema_defaults(tmp_path):
+    """files/etc/config/mailserver (with comments) holds exactly the schema's defaults."""
+    shipped = load_settings(os.path.join(REPO, "files", "etc", "config"), str(tmp_path / "save"))
+    assert shipped == settings_from_package(default_package())
+
+
+def test_rendered_defaults_load_back(tmp_path):
+    write_config(tmp_path, render_defaults())
+    assert load_settings(str(tmp_path), str(tmp_path / "save")) == settings_from_package(default_package())
+
+
+def test_missing_config_is_installed_from_defaults(tmp_path):
+    confdir = tmp_path / "etc" / "config"
+    settings = load_settings(str(confdir), str(tmp_path / "save"))
+    assert (confdir / "mailserver").exists()
+    assert settings.main.domain == "example.com"
+
+
+def test_values_are_typed(tmp_path):
+    write_config(tmp_path, """
+config mailserver 'main'
+	option enabled 'yes'
+	option domain 'Bücher.example'
+	option hostname 'mx1.bücher.example'
+
+config ports 'ports'
+	option pop3 '0'
+	option pop3s ''
+
+config acme 'acme'
+	list extra_names 'autoconfig.example.org'
+	list extra_names 'mta-sts.example.org'
+""")
+    s = load_settings(str(tmp_path), str(tmp_path / "save"))
+    assert s.main.enabled is True
+    assert s.main.domain == "xn--bcher-kva.example"
+    assert s.main.fqdn == "mx1.xn--bcher-kva.example"
+    assert "pop3" not in s.ports.enabled() and "pop3s" not in s.ports.enabled()
+    assert s.acme.extra_names == ("autoconfig.example.org", "mta-sts.example.org")
+
+
+def test_anonymous_section_of_the_right_type_is_used(tmp_path):
+    write_config(tmp_path, "\nconfig mailserver\n\toption domain 'anon.example'\n")
+    assert load_settings(str(tmp_path), str(tmp_path / "save")).main.domain == "anon.example"
+
+
+@pytest.mark.parametrize(
+    ("section", "option", "value", "message"),
+    [
+        ("main", "domain", "exa mple.com", "mailserver.main.domain: 'exa mple.com' is not a valid domain name"),
+        ("ports", "smtp", "99999", "mailserver.ports.smtp: '99999' is not a valid port (1-65535)"),
+        ("main", "data_path", "srv/mail", "mailserver.main.data_path: 'srv/mail' is not an absolute path"),
+        ("main", "enabled", "maybe", "mailserver.main.enabled: 'maybe' is not a boolean"),
+        ("mesh", "sync_interval", "5", "mailserver.mesh.sync_interval: '5' is out of range"),
+        ("ssl", "type", "magic", "mailserver.ssl.type: 'magic' is not one of"),
+    ],
+)
+def test_bad_value_names_option_and_value(tmp_path, section, option, value, message):
+    write_config(tmp_path, f"\nconfig {_type(section)} '{section}'\n\toption {option} '{value}'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(tmp_path), str(tmp_path / "save"))
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def _type(section):
+    return "mailserver" if section == "main" else section
+
+
+def test_ports_must_be_unique(tmp_path):
+    write_config(tmp_path, "\nconfig ports 'ports'\n\toption imap '25'\n")
+    with pytest.raises(ConfigError, match=r"mailserver.ports.imap: '25' is already used by mailserver.ports.smtp"):
+        load_settings(str(tmp_path), str(tmp_path / "save"))
+
+
+def test_peers_are_read_in_order(tmp_path):
+    write_config(tmp_path, """
+config peer 'alpha'
+	option node_id 'AAAA'
+	option address '10.0.0.2'
+
+config peer
+	option node_id 'BBBB'
+	option port '7100'
+""")
+    s = load_settings(str(tmp_path), str(tmp_path / "save"))
+    assert [(p.node_id, p.address, p.port) for p in s.peers] == [("AAAA", "10.0.0.2", 7022), ("BBBB", "", 7100)]
+
+
+def test_settings_are_immutable():
+    s = settings_from_package(default_package())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.main.domain = "other.example"  # type: ignore[misc]
+
+
+def test_to_dict_is_json_ready():
+    import json
+
+    data = settings_from_package(default_package()).to_dict()
+    assert json.loads(json.dumps(data))["container"]["address"] == "10.231.0.2/24"
+    assert isinstance(Settings, type)
+
+
+def test_configuration_doc_lists_every_option():
+    from secumail.config.defaults import render_reference
+
+    with open(os.path.join(REPO, "docs", "configuration.md")) as handle:
+        doc = handle.read()
+    assert render_reference() in doc, "docs/configuration.md is stale: regenerate its reference part"
