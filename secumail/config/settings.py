@@ -203,6 +203,12 @@ class Dns(Section):
     srv: bool = opt("1", v.boolean, "Publish RFC 6186/8314 SRV records.")
     autoconfig: bool = opt("1", v.boolean, "Publish autoconfig/autodiscover names.")
     dnssec: bool = opt("0", v.boolean, "The zone is signed: publish TLSA (DANE).")
+    caa_issuer: str = opt(
+        "", v.optional(v.domain_name), "CAA issuer; empty derives it from ssl.type (none for a custom CA)."
+    )
+    script: str = opt("", v.optional(v.absolute_path), "Script the exec provider runs (docs/dns-providers.md).")
+    resolver: tuple = opt("", v.list_of(v.ip_address), "Recursive resolvers dns-check asks; empty skips them.")
+    timeout: int = opt("10", v.integer(1, 300), "Seconds to wait for a DNS server or provider API per request.")
 
 
 @dataclass(frozen=True)
