@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from secumail import __version__
-from secumail.cli.base import Context, Parser, UsageError, emit
+from secumail.cli.base import Context, Failed, Parser, UsageError, emit
 from secumail.errors import SecumailError
 
 # Command groups, in the order `mailctl --help` lists them. Each module's
@@ -80,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             raise UsageError(f"{group_parser.prog}: no command given (see '{group_parser.prog} --help')")
         data = handler(ctx, args)
+        if isinstance(data, Failed):
+            emit(ctx, data.data, args.text)
+            return data.code
         emit(ctx, data, args.text)
         return 0
     except SecumailError as exc:

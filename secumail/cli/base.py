@@ -102,6 +102,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class Failed:
+    """A handler result printed like any other, after which mailctl exits `code` (dns-check found errors)."""
+
+    data: Any
+    code: int = 1
+
+
 def emit(ctx: Context, data: Any, text: TextFormatter | None) -> None:
     if ctx.json:
         sys.stdout.write(json.dumps(data if data is not None else {"result": "ok"}, default=str) + "\n")
