@@ -122,6 +122,10 @@ class Acme(Section):
     key_type: str = opt("ec256", v.choice("ec256", "rsa2048"), "Certificate key type.")
     eab_kid: str = opt("", v.text, "External account binding key id (ZeroSSL); HMAC in the secrets file.")
     extra_names: tuple = opt((), v.list_of(v.domain_name), "More names on the certificate.")
+    eab_hmac_file: str = opt(
+        "/etc/mailserver/acme-eab.secret", v.absolute_path, "File (mode 0600) holding the EAB HMAC key."
+    )
+    openwrt_dir: str = opt("/etc/ssl/acme", v.absolute_path, "Output dir of OpenWrt's acme package.")
 
 
 @dataclass(frozen=True)
