@@ -11,7 +11,7 @@ setup(
     install_requires=[],
     extras_require={
         # What the features need at run time; each exists for OpenWrt (python3-*) or is small pure Python.
-        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2"],
+        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2", "acme>=2.0", "josepy>=1.13"],
         "test": [
             "pytest>=7",
             "hypothesis>=6",
@@ -19,6 +19,8 @@ setup(
             "dnspython>=2.3",
             "cryptography>=38",
             "bcrypt>=3.2",
+            "acme>=2.0",
+            "josepy>=1.13",
         ],
     },
     entry_points={
