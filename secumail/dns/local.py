@@ -1,0 +1,141 @@
+"""What the record set needs from this machine: domains, public addresses, DKIM keys, cert digest.
+
+Kept apart from records.py so that desired_records() stays a pure function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+from typing import Any
+
+from secumail.dns.records import Keys, check_name
+from secumail.errors import InputError, SecumailError
+
+logger = logging.getLogger(__name__)
+
+
+def mail_domains(settings: Any) -> list[str]:
+    """main.domain plus the lines of data_path/config/domains (missing file: only main.domain).
+
+    Lives here until the mail package offers its own reader of that file.
+    """
+    domains = [check_name(settings.main.domain)]
+    path = os.path.join(settings.main.data_path, "config", "domains")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return domains
+    except OSError as exc:
+        raise SecumailError(f"cannot read the domain list {path}: {exc.strerror}") from None
+    for line in lines:
+        word = line.split("#", 1)[0].strip()
+        if not word:
+            continue
+        word = word.split()[0]
+        try:
+            name = check_name(word)
+            if "." not in name:
+                raise InputError(name)
+        except InputError:
+            logger.warning("%s: ignoring %r, not a domain name", path, word)
+            continue
+        if name not in domains:
+            domains.append(name)
+    return domains
+
+
+def select_domains(settings: Any, wanted: str | None) -> list[str]:
+    domains = mail_domains(settings)
+    if wanted is None:
+        return domains
+    name = check_name(wanted)
+    if name not in domains:
+        raise InputError(f"{wanted} is not one of this server's mail domains ({', '.join(domains)})")
+    return [name]
+
+
+def wan_addresses() -> tuple[str, str]:
+    """(IPv4, IPv6) of OpenWrt's wan/wan6 interfaces via ubus; ('', '') where ubus is absent."""
+    from secumail.system.proc import run, which
+
+    if which("ubus") is None:
+        return "", ""
+    found = []
+    for iface, key in (("wan", "ipv4-address"), ("wan6", "ipv6-address")):
+        result = run(["ubus", "call", f"network.interface.{iface}", "status"], check=False, timeout=10)
+        address = ""
+        if result.ok:
+            try:
+                entries = json.loads(result.stdout).get(key) or []
+            except ValueError:
+                entries = []
+            for entry in entries:
+                candidate = str(entry.get("address", ""))
+                try:
+                    if ipaddress.ip_address(candidate).is_global:
+                        address = candidate
+                        break
+                except ValueError:
+                    continue
+        found.append(address)
+    return found[0], found[1]
+
+
+def public_addresses(settings: Any) -> tuple[str, str]:
+    """The A/AAAA addresses: dns.public_ipv4/6, else the router's WAN (IPv4 only when ubus exists)."""
+    ipv4, ipv6 = settings.dns.public_ipv4, settings.dns.public_ipv6
+    if not ipv4:
+        ipv4 = wan_addresses()[0]
+    return ipv4, ipv6
+
+
+def dkim_values(settings: Any, domain: str) -> dict[str, str]:
+    """selector → DKIM TXT text for the keys that exist (created by the mail package)."""
+    if not settings.features.dkim:
+        return {}
+    from secumail.mail import dkim
+
+    data_path = settings.main.data_path
+    selectors = [settings.dkim.selector]
+    if settings.dkim.ed25519:
+        selectors.append(dkim.ed25519_selector(settings.dkim.selector))
+    out = {}
+    for selector in selectors:
+        value = dkim.dns_txt_value(data_path, domain, selector)
+        if value is None:
+            logger.warning("no DKIM key for %s selector %s yet: its record is left out", domain, selector)
+            continue
+        out[selector] = value
+    return out
+
+
+def tlsa_digest(settings: Any) -> str:
+    """Hex SHA-256 of the SubjectPublicKeyInfo of data_path/ssl/fullchain.pem's first certificate."""
+    path = os.path.join(settings.main.data_path, "ssl", "fullchain.pem")
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read()
+    except FileNotFoundError:
+        return ""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise SecumailError(f"{path} is not a PEM certificate ({exc}); TLSA cannot be computed") from None
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def gather_keys(settings: Any, domain: str, addresses: tuple[str, str] | None = None) -> Keys:
+    ipv4, ipv6 = addresses if addresses is not None else public_addresses(settings)
+    tlsa = tlsa_digest(settings) if settings.dns.dnssec and domain == settings.main.domain else ""
+    return Keys(dkim=dkim_values(settings, domain), ipv4=ipv4, ipv6=ipv6, tlsa_sha256=tlsa)
