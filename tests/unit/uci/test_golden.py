@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from secumail.uci import cli, context
+from secumail.uci import cli
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()) if GOLDEN.is_dir() else []
@@ -31,13 +31,6 @@ def _run(argv: list) -> tuple:
     out, err = io.BytesIO(), io.BytesIO()
     rc = cli.main(argv, stdout=out, stderr=err)
     return rc, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_defaults(tmp_path, monkeypatch):
-    # libuci always also reads the compiled-in savedir; the golden data was made without one.
-    monkeypatch.setattr(context, "DEFAULT_SAVEDIR", str(tmp_path / "default-savedir"))
-    monkeypatch.setattr(context, "DEFAULT_CONF2DIR", str(tmp_path / "default-conf2dir"))
 
 
 @pytest.mark.parametrize("case", CASES)
