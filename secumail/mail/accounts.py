@@ -1,0 +1,346 @@
+"""Domains, mailboxes and aliases: validated changes to the account files.
+
+Every operation takes the lock, loads, checks, changes the model, saves all
+files or none, then asks `apply.on_accounts_changed` to make Postfix and
+Dovecot see it. A refused change raises InputError (exit 2) with one line and
+leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+from typing import Any
+
+from secumail.errors import InputError
+from secumail.mail import store
+from secumail.mail.passwords import hash_password
+from secumail.mail.store import Accounts, User, normalize_address, normalize_domain, split_address
+
+log = logging.getLogger(__name__)
+_SIZE_IN_NAME = re.compile(r",S=(\d+)")
+
+
+def _data_path(settings: Any) -> str:
+    return settings.main.data_path
+
+
+def _load(settings: Any) -> Accounts:
+    return store.load(_data_path(settings), settings.main.domain)
+
+
+def _commit(settings: Any, accounts: Accounts, what: str) -> list[str]:
+    changed = store.save(_data_path(settings), accounts)
+    if changed:
+        from secumail.mail import apply
+
+        apply.on_accounts_changed(settings, what, changed)
+    return changed
+
+
+def _require_domain(accounts: Accounts, domain: str, address: str) -> None:
+    if domain not in accounts.domains:
+        raise InputError(
+            f"{address}: {domain} is not one of this server's domains (add it: mailctl domain add {domain})"
+        )
+
+
+# ---- domains -------------------------------------------------------------------------------------
+
+
+def domain_list(settings: Any) -> list[dict[str, Any]]:
+    accounts = _load(settings)
+    rows = []
+    for domain in accounts.domains:
+        rows.append({
+            "domain": domain,
+            "primary": domain == accounts.primary,
+            "users": sum(1 for a in accounts.users if accounts.domain_of(a) == domain),
+            "aliases": sum(1 for a in accounts.aliases if accounts.domain_of(a) == domain),
+        })
+    return rows
+
+
+def domain_add(settings: Any, domain: str) -> dict[str, Any]:
+    domain = normalize_domain(domain)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        if domain in accounts.domains:
+            raise InputError(f"domain {domain} exists already")
+        accounts.extra_domains.append(domain)
+        dkim = _ensure_dkim(settings, domain)
+        _commit(settings, accounts, "domain")
+    return {"domain": domain, "added": True, "dkim": dkim}
+
+
+def _ensure_dkim(settings: Any, domain: str) -> str | None:
+    """A signing key for a new domain right away, so the DNS record can be published with it."""
+    if not settings.features.dkim:
+        return None
+    from secumail.mail import dkim
+
+    path = dkim.ensure_key(_data_path(settings), domain, settings.dkim.selector, bits=settings.dkim.key_bits)
+    if settings.dkim.ed25519:
+        dkim.ensure_key(_data_path(settings), domain, dkim.ed25519_selector(settings.dkim.selector),
+                        algorithm="ed25519")
+    return path
+
+
+def domain_del(settings: Any, domain: str, force: bool = False) -> dict[str, Any]:
+    domain = normalize_domain(domain)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        if domain == accounts.primary:
+            raise InputError(f"{domain} is the primary domain (mailserver.main.domain) and cannot be deleted")
+        if domain not in accounts.extra_domains:
+            raise InputError(f"domain {domain} does not exist (see mailctl domain list)")
+        users = [a for a in accounts.users if accounts.domain_of(a) == domain]
+        aliases = [a for a in accounts.aliases if accounts.domain_of(a) == domain]
+        if (users or aliases) and not force:
+            raise InputError(
+                f"domain {domain} still has {len(users)} mailbox(es) and {len(aliases)} alias(es); "
+                "delete them first or use --force (mail stays on disk)"
+            )
+        for address in users:
+            del accounts.users[address]
+        for source in aliases:
+            del accounts.aliases[source]
+        emptied = _drop_destinations(accounts, lambda d: accounts.domain_of(d) == domain)
+        accounts.extra_domains.remove(domain)
+        _commit(settings, accounts, "domain")
+    return {"domain": domain, "deleted": True, "users_removed": users, "aliases_removed": aliases + emptied}
+
+
+def _drop_destinations(accounts: Accounts, gone) -> list[str]:
+    """Remove destinations that no longer exist from other aliases; return aliases left empty (deleted)."""
+    emptied = []
+    for source, dests in list(accounts.aliases.items()):
+        kept = [d for d in dests if not gone(d)]
+        if not kept:
+            del accounts.aliases[source]
+            emptied.append(source)
+        else:
+            accounts.aliases[source] = kept
+    return emptied
+
+
+# ---- users ---------------------------------------------------------------------------------------
+
+
+def _mailbox_dir(settings: Any, address: str) -> str:
+    local, domain = split_address(address)
+    return os.path.join(_data_path(settings), "mail", domain, local)
+
+
+def _usage(path: str) -> int:
+    """Bytes in a maildir: Dovecot's S= size from file names, else the file size."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        leaf = os.path.basename(root)
+        if leaf not in ("cur", "new", "tmp"):
+            continue
+        for name in files:
+            match = _SIZE_IN_NAME.search(name)
+            if match:
+                total += int(match.group(1))
+            else:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def user_list(settings: Any) -> list[dict[str, Any]]:
+    accounts = _load(settings)
+    rows = []
+    for user in sorted(accounts.users.values(), key=lambda u: (accounts.domain_of(u.address), u.address)):
+        usage = _usage(_mailbox_dir(settings, user.address))
+        limit = user.quota_bytes
+        rows.append({
+            "address": user.address,
+            "quota": user.quota or "none",
+            "quota_bytes": limit,
+            "usage_bytes": usage,
+            "usage_percent": round(100.0 * usage / limit, 1) if limit else None,
+        })
+    return rows
+
+
+def _canonical_quota(text: str | None) -> str:
+    if text is None:
+        return ""
+    store.parse_quota(text)  # raises a clear error for bad syntax
+    return store.format_quota(text)
+
+
+def user_add(settings: Any, address: str, password: str, quota: str | None = None) -> dict[str, Any]:
+    address = normalize_address(address, "mailbox")
+    quota_text = _canonical_quota(quota)
+    password_hash = hash_password(password)  # slow part outside the lock
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        _require_domain(accounts, accounts.domain_of(address), address)
+        if address in accounts.users:
+            raise InputError(f"mailbox {address} exists already (change its password: mailctl user passwd)")
+        if address in accounts.aliases:
+            raise InputError(f"{address} is an alias; delete the alias first (mailctl alias del {address})")
+        accounts.users[address] = User(address, password_hash, quota_text)
+        _commit(settings, accounts, "user")
+    return {"address": address, "added": True, "quota": quota_text or "none"}
+
+
+def _existing_user(accounts: Accounts, address: str) -> str:
+    address = normalize_address(address, "mailbox")
+    if address not in accounts.users:
+        raise InputError(f"mailbox {address} does not exist (see mailctl user list)")
+    return address
+
+
+def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]:
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = _existing_user(accounts, address)
+        pointing = sorted(s for s, dests in accounts.aliases.items() if address in dests)
+        if pointing:
+            raise InputError(
+                f"mailbox {address} receives mail of alias(es) {', '.join(pointing)}; "
+                "delete or change them first (mailctl alias del)"
+            )
+        del accounts.users[address]
+        _commit(settings, accounts, "user")
+        maildir = _mailbox_dir(settings, address)
+        purged = False
+        if purge and os.path.isdir(maildir):
+            shutil.rmtree(maildir)
+            purged = True
+    return {"address": address, "deleted": True, "mail_purged": purged,
+            "mail_kept": None if purge else maildir}
+
+
+def user_passwd(settings: Any, address: str, password: str) -> dict[str, Any]:
+    password_hash = hash_password(password)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = _existing_user(accounts, address)
+        accounts.users[address].password_hash = password_hash
+        _commit(settings, accounts, "password")
+    return {"address": address, "password_changed": True}
+
+
+def user_quota(settings: Any, address: str, size: str) -> dict[str, Any]:
+    quota_text = _canonical_quota(size)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = _existing_user(accounts, address)
+        accounts.users[address].quota = quota_text
+        _commit(settings, accounts, "quota")
+    return {"address": address, "quota": quota_text or "none"}
+
+
+# ---- aliases -------------------------------------------------------------------------------------
+
+
+def _normalize_source(text: str) -> str:
+    if text.strip().startswith("@"):
+        return "@" + normalize_domain(text.strip()[1:])
+    return normalize_address(text, "alias")
+
+
+def _resolve_next(accounts: Accounts, address: str) -> list[str] | None:
+    """Where Postfix sends `address` next: alias targets, or None when it stops (mailbox/external/unknown)."""
+    if address in accounts.aliases:
+        return accounts.aliases[address]
+    if address in accounts.users:
+        return None
+    domain = accounts.domain_of(address)
+    if domain in accounts.domains and f"@{domain}" in accounts.aliases:
+        return accounts.aliases[f"@{domain}"]
+    return None
+
+
+def _find_loop(accounts: Accounts, start: str) -> list[str] | None:
+    """A cycle through aliases starting at `start` (as a path), or None."""
+    path: list[str] = []
+
+    def walk(address: str) -> list[str] | None:
+        if address in path:
+            return path[path.index(address):] + [address]
+        targets = _resolve_next(accounts, address)
+        if not targets:
+            return None
+        path.append(address)
+        for target in targets:
+            if target == address:
+                continue
+            found = walk(target)
+            if found:
+                return found
+        path.pop()
+        return None
+
+    if start.startswith("@"):
+        for target in accounts.aliases[start]:
+            found = walk(target)
+            if found:
+                return found
+        return None
+    return walk(start)
+
+
+def alias_add(settings: Any, source: str, destinations: list[str]) -> dict[str, Any]:
+    source = _normalize_source(source)
+    dests: list[str] = []
+    for text in destinations:
+        for part in text.split(","):
+            if part.strip():
+                address = normalize_address(part, "destination", allow_delimiter=True)
+                if address not in dests:
+                    dests.append(address)
+    if not dests:
+        raise InputError(f"alias {source}: give at least one destination address")
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        domain = source.lstrip("@").rpartition("@")[2]
+        _require_domain(accounts, domain, source)
+        if source in accounts.users:
+            raise InputError(f"{source} is a mailbox; an alias of the same name would hide it")
+        if source in accounts.aliases:
+            raise InputError(f"alias {source} exists already (-> {','.join(accounts.aliases[source])}); "
+                             "delete it first (mailctl alias del)")
+        if source in dests:
+            raise InputError(f"alias {source} cannot point to itself")
+        for dest in dests:
+            base = re.sub(r"\+[^@]*@", "@", dest)
+            if accounts.domain_of(base) in accounts.domains and _resolve_next(accounts, base) is None \
+                    and base not in accounts.users:
+                raise InputError(f"destination {dest} does not exist here (no such mailbox or alias)")
+        accounts.aliases[source] = dests
+        loop = _find_loop(accounts, source)
+        if loop:
+            raise InputError(f"alias {source} would make a loop: {' -> '.join(loop)}")
+        _commit(settings, accounts, "alias")
+    return {"source": source, "destinations": dests, "catch_all": source.startswith("@")}
+
+
+def alias_del(settings: Any, source: str) -> dict[str, Any]:
+    source = _normalize_source(source)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        if source not in accounts.aliases:
+            raise InputError(f"alias {source} does not exist (see mailctl alias list)")
+        referenced = sorted(s for s, dests in accounts.aliases.items() if source in dests)
+        if referenced:
+            raise InputError(f"alias {source} is a destination of {', '.join(referenced)}; change them first")
+        del accounts.aliases[source]
+        _commit(settings, accounts, "alias")
+    return {"source": source, "deleted": True}
+
+
+def alias_list(settings: Any) -> list[dict[str, Any]]:
+    accounts = _load(settings)
+    rows = []
+    for source, dests in sorted(accounts.aliases.items(), key=store._alias_key):
+        rows.append({"source": source, "destinations": dests, "catch_all": source.startswith("@")})
+    return rows

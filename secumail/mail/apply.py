@@ -1,0 +1,44 @@
+"""Make the running mail services see changed account files: the one hook between accounts and runtime.
+
+Postfix reads the texthash: maps when its processes start, so a map change
+needs `postfix reload`; Dovecot re-reads its passwd-file by itself, but its
+auth cache may still hold an old password, so that is flushed. A new or
+deleted domain changes the rendered config (virtual domains, OpenDKIM
+tables), so it goes through a full deploy. When the container is not
+installed or not running there is nothing to tell: the files are read at the
+next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAPS = ("vdomains", "vmailbox", "valias")
+
+
+def container_executor(settings: Any):  # -> deploy.Executor | None
+    """An executor for the running mail container, or None when there is none (not installed/stopped)."""
+    try:
+        from secumail.mail.runtime_bridge import running_executor
+    except ImportError:
+        return None
+    return running_executor(settings)
+
+
+def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
+    executor = container_executor(settings)
+    if executor is None:
+        log.info("mail container not running; account change (%s) takes effect at next start", what)
+        return
+    from secumail.mail import deploy
+
+    if what == "domain":
+        deploy.deploy(settings, executor)
+        return
+    if any(name in MAPS for name in changed):
+        deploy.run_checked(executor, ["postfix", "reload"])
+    if "users" in changed:
+        deploy.run_checked(executor, ["doveadm", "auth", "cache", "flush"])

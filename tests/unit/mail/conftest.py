@@ -1,0 +1,80 @@
+import io
+import os
+import sys
+
+import pytest
+
+from secumail.cli import main
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+@pytest.fixture
+def data(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def confdir(tmp_path, monkeypatch, data):
+    """A UCI dir whose data_path is in tmp; DKIM keys 1024 bits to keep the tests fast."""
+    conf = tmp_path / "uci"
+    conf.mkdir()
+    (conf / "mailserver").write_text(
+        f"\nconfig mailserver 'main'\n\toption domain 'example.org'\n\toption data_path '{data}'\n"
+        f"\nconfig dkim 'dkim'\n\toption key_bits '1024'\n"
+        f"\nconfig container 'container'\n\toption lxc_path '{tmp_path / 'lxc'}'\n"
+    )
+    monkeypatch.setenv("SECUMAIL_CONFDIR", str(conf))
+    monkeypatch.setenv("SECUMAIL_SAVEDIR", str(tmp_path / "save"))
+    return conf
+
+
+def make_settings(data, **main):
+    """Settings as `load_settings` would give them for the UCI file above, without the UCI backend."""
+    from secumail.config.settings import default_package, settings_from_package
+
+    package = default_package()
+    package["main"].update({"domain": "example.org", "data_path": str(data), **main})
+    package["dkim"].update({"key_bits": "1024"})
+    return settings_from_package(package)
+
+
+@pytest.fixture
+def settings(data):
+    return make_settings(data)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, confdir, settings):
+    """mailctl in-process. Settings come from the package dict so these tests exercise the mail
+    layer only; test_settings_from_a_real_uci_file covers the UCI path once."""
+    import secumail.config
+
+    monkeypatch.setattr(secumail.config, "load_settings", lambda *a, **k: settings)
+
+    def run(*args, stdin=None):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin if stdin is not None else ""))
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def snapshot(directory):
+    """Every file under `directory` with its bytes and mode: to prove a refused change changed nothing."""
+    out = {}
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            if name == ".lock":
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                out[path] = (handle.read(), os.stat(path).st_mode)
+    return out
