@@ -1,1 +1,1 @@
-"""container."""
+"""LXC container layer: config rendering, lxc-* runtime, bridge, rootfs images."""

@@ -1,0 +1,1 @@
+"""Rootfs provisioners: debian (debootstrap), tarball (import/export), alpine (minirootfs)."""

@@ -1,0 +1,252 @@
+"""A small API over the lxc-* commands for the one mail container.
+
+The lxc-* commands are the backend everywhere (OpenWrt ships lxc but no
+python3-lxc), so behaviour is the same on a router and on a PC. Every call
+goes through secumail.system.proc.run; failures raise ContainerError with one
+line. Facts this code works around:
+
+- `lxc-start -d` on a running container exits 0: start() checks state itself
+  and then waits for RUNNING.
+- `lxc-destroy` deletes the rootfs directory even when it lives outside the
+  container path: destroy() never calls it; it removes only the container's own
+  directory (config, log) and refuses when anything is mounted below it.
+- `lxc-* -P` needs an absolute path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Mapping, Sequence
+
+from secumail.container.lxcconf import ContainerSpec, render
+from secumail.errors import ContainerError, SecumailError
+from secumail.system.files import atomic_write
+from secumail.system.proc import Result, run, which
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+ABSENT = "ABSENT"
+STOPPED = "STOPPED"
+RUNNING = "RUNNING"
+
+
+class Container:
+    """One LXC container, addressed by (lxcpath, name)."""
+
+    def __init__(self, name: str, lxcpath: str) -> None:
+        if not os.path.isabs(lxcpath):
+            raise ContainerError(f"lxcpath {lxcpath!r} must be absolute (lxc-* -P ignores relative paths)")
+        self.name = name
+        self.lxcpath = lxcpath
+
+    @classmethod
+    def from_spec(cls, spec: ContainerSpec) -> Container:
+        return cls(spec.name, spec.lxcpath)
+
+    def __repr__(self) -> str:
+        return f"Container({self.name!r}, {self.lxcpath!r})"
+
+    # -- paths -------------------------------------------------------------
+
+    @property
+    def directory(self) -> str:
+        return os.path.join(self.lxcpath, self.name)
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.directory, "config")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.directory, "lxc.log")
+
+    def _lxc(self, tool: str, *args: str, check: bool = True, timeout: float = 60,
+             input: str | bytes | None = None) -> Result:
+        if not which(tool):
+            raise ContainerError(f"{tool} not found: install lxc (apt-get install lxc / opkg install lxc)")
+        try:
+            return run([tool, "-P", self.lxcpath, "-n", self.name, *args],
+                       check=check, timeout=timeout, input=input)
+        except SecumailError as exc:
+            raise ContainerError(f"{tool} {self.name}: {exc}") from None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def define(self, spec: ContainerSpec, cgroup_version: int | None = None) -> str:
+        """Write the container's config from `spec` (creating the container if new).
+
+        A running container picks the new config up on its next start.
+        Returns the config path.
+        """
+        if (spec.name, spec.lxcpath) != (self.name, self.lxcpath):
+            raise ContainerError(f"spec is for {spec.lxcpath}/{spec.name}, not {self.directory}")
+        if not os.path.isdir(spec.rootfs):
+            raise ContainerError(f"rootfs {spec.rootfs} does not exist: build or import the image first")
+        text = render(spec, cgroup_version)
+        os.makedirs(self.directory, mode=0o750, exist_ok=True)
+        atomic_write(self.config_path, text, mode=0o640)
+        return self.config_path
+
+    def exists(self) -> bool:
+        return os.path.isfile(self.config_path)
+
+    def state(self) -> str:
+        """RUNNING, STOPPED, STARTING, STOPPING, ... or ABSENT when not defined."""
+        if not self.exists():
+            return ABSENT
+        res = self._lxc("lxc-info", "-s", "-H", check=False)
+        value = res.stdout.strip().upper()
+        if res.returncode != 0 or not value:
+            raise ContainerError(f"lxc-info {self.name}: {(res.stderr or res.stdout).strip() or 'no state'}")
+        return value.splitlines()[-1].strip()
+
+    def running(self) -> bool:
+        return self.state() == RUNNING
+
+    def pid(self) -> int | None:
+        """PID (host namespace) of the container's init, None when not running."""
+        if not self.running():
+            return None
+        res = self._lxc("lxc-info", "-p", "-H", check=False)
+        try:
+            return int(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
+
+    def start(self, timeout: float = 30) -> bool:
+        """Start and wait until RUNNING. Idempotent: returns False when it was already running."""
+        current = self.state()
+        if current == ABSENT:
+            raise ContainerError(f"container {self.name} is not defined in {self.lxcpath}")
+        if current == RUNNING:
+            return False
+        res = self._lxc("lxc-start", "-d", check=False, timeout=timeout + 30)
+        if res.returncode != 0:
+            raise ContainerError(f"container {self.name} failed to start: {self._why(res)}")
+        self._wait(RUNNING, timeout)
+        return True
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Clean stop (SIGTERM to init, SIGKILL after `timeout`). False when not running."""
+        current = self.state()
+        if current in (ABSENT, STOPPED):
+            return False
+        res = self._lxc("lxc-stop", "-t", str(int(timeout)), check=False, timeout=timeout + 30)
+        if res.returncode != 0 and self.state() != STOPPED:
+            raise ContainerError(f"container {self.name} did not stop: {self._why(res)}")
+        self._wait(STOPPED, timeout)
+        return True
+
+    def restart(self, timeout: float = 30) -> None:
+        self.stop(timeout)
+        self.start(timeout)
+
+    def destroy(self, timeout: float = 30) -> bool:
+        """Stop and forget the container: remove its own directory only.
+
+        The rootfs (an image dir outside the container dir) is never touched:
+        lxc-destroy would delete it, so we do not call lxc-destroy.
+        Returns False when the container did not exist.
+        """
+        if not os.path.isdir(self.directory):
+            return False
+        if self.exists():
+            self.stop(timeout)
+        mounted = _mounts_below(self.directory)
+        if mounted:
+            raise ContainerError(f"refusing to remove {self.directory}: {mounted[0]} is mounted below it")
+        shutil.rmtree(self.directory)
+        return True
+
+    # -- inside ------------------------------------------------------------
+
+    def exec(
+        self,
+        args: Sequence[str],
+        *,
+        input: str | bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+        check: bool = False,
+        daemon: bool = False,
+    ) -> Result:
+        """Run `args` inside the running container; returns rc/stdout/stderr.
+
+        Secrets go in `input` (stdin), never in args. The environment is
+        cleared: only PATH, LC_ALL=C, HOME and `env` are set.
+        daemon=True is for commands that fork a background server (dovecot,
+        opendkim): such a child inherits our stdout/stderr pipes and keeps them
+        open forever, so the output goes through a file inside the container.
+        """
+        if not args:
+            raise ContainerError("exec: empty command")
+        if daemon:
+            args = ["/bin/sh", "-c", _DAEMON_WRAPPER, "secumail-exec", *args]
+        variables = {"PATH": DEFAULT_PATH, "LC_ALL": "C", "HOME": "/root"}
+        variables.update(env or {})
+        opts: list[str] = ["--clear-env"]
+        for key, value in variables.items():
+            opts += ["-v", f"{key}={value}"]
+        res = self._lxc("lxc-attach", *opts, "--", *args, check=False, timeout=timeout, input=input)
+        if check and res.returncode != 0:
+            detail = (res.stderr or res.stdout).strip().splitlines()
+            raise ContainerError(
+                f"in container {self.name}, {args[0]} exited with {res.returncode}: "
+                f"{detail[-1] if detail else 'no output'}"
+            )
+        return res
+
+    def cgroup_get(self, key: str) -> str:
+        """Read a cgroup value of the running container (e.g. memory.limit_in_bytes)."""
+        return self._lxc("lxc-cgroup", key).stdout.strip()
+
+    # -- helpers -----------------------------------------------------------
+
+    def _wait(self, wanted: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        current = self.state()
+        while current != wanted:
+            if time.monotonic() > deadline:
+                raise ContainerError(
+                    f"container {self.name} is {current}, not {wanted}, after {timeout:.0f} s"
+                    f" (see {self.log_path})"
+                )
+            time.sleep(0.1)
+            current = self.state()
+
+    def _why(self, res: Result) -> str:
+        """The most useful line: an ERROR from the LXC log, else the command's stderr."""
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.readlines()[-200:]
+        except OSError:
+            lines = []
+        errors = [line.strip() for line in lines if " ERROR " in line]
+        if errors:
+            return errors[0].split(" - ", 1)[-1] + f" (see {self.log_path})"
+        text = (res.stderr or res.stdout).strip().splitlines()
+        return text[-1] if text else f"exit {res.returncode}"
+
+
+# Run "$@" with stdio on a temp file, then show that file: the forked daemon
+# keeps the file open, not lxc-attach's pipes.
+_DAEMON_WRAPPER = (
+    'out=$(mktemp) || exit 125; "$@" </dev/null >"$out" 2>&1; rc=$?; '
+    'cat "$out" >&2; rm -f "$out"; exit $rc'
+)
+
+
+def _mounts_below(directory: str) -> list[str]:
+    prefix = os.path.realpath(directory).rstrip("/") + "/"
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            for line in handle:
+                point = line.split()[4].replace("\\040", " ")
+                if point.startswith(prefix) or point == prefix.rstrip("/"):
+                    found.append(point)
+    except OSError:
+        pass
+    return found
