@@ -1,0 +1,160 @@
+"""Reload Postfix/Dovecot and check that they serve the new certificate (stdlib only).
+
+The reload itself is a callable given by the caller (the container layer
+knows how to reach the services); this module only knows TLS: it connects to
+465 (implicit TLS), 587 (SMTP STARTTLS) and 993 (implicit TLS) and compares
+the certificate it is served with the one just installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from secumail.config.settings import Settings
+from secumail.errors import SecumailError
+
+logger = logging.getLogger(__name__)
+
+Reloader = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    host: str
+    port: int
+    starttls: str | None = None  # None (implicit TLS), "smtp" or "imap"
+
+
+def _expect(sock_file, prefix: bytes, what: str) -> bytes:
+    while True:
+        line = sock_file.readline(4096)
+        if not line:
+            raise OSError(f"connection closed while waiting for {what}")
+        if not line.startswith(prefix):
+            raise OSError(f"unexpected reply to {what}: {line[:80]!r}")
+        # multi-line SMTP replies: "250-..." continues, "250 ..." ends
+        if prefix[:1].isdigit() and line[3:4] == b"-":
+            continue
+        return line
+
+
+def _starttls(sock: socket.socket, protocol: str) -> None:
+    reader = sock.makefile("rb")
+    try:
+        if protocol == "smtp":
+            _expect(reader, b"220", "greeting")
+            sock.sendall(b"EHLO secumail.invalid\r\n")
+            _expect(reader, b"250", "EHLO")
+            sock.sendall(b"STARTTLS\r\n")
+            _expect(reader, b"220", "STARTTLS")
+        elif protocol == "imap":
+            _expect(reader, b"* OK", "greeting")
+            sock.sendall(b"a STARTTLS\r\n")
+            _expect(reader, b"a OK", "STARTTLS")
+        else:
+            raise ValueError(f"unknown STARTTLS protocol {protocol}")
+    finally:
+        reader.close()
+
+
+def fetch_peer_cert(
+    host: str, port: int, *, starttls: str | None = None, timeout: float = 5.0, server_name: str | None = None
+) -> bytes:
+    """DER of the certificate a server presents on host:port (not validated: we compare it)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        if starttls:
+            _starttls(raw, starttls)
+        with context.wrap_socket(raw, server_hostname=server_name or None) as tls:
+            der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise OSError("the server sent no certificate")
+    return der
+
+
+def default_targets(settings: Settings) -> list[Target]:
+    """465, 587 and 993 (as configured) on the container's address."""
+    host = "127.0.0.1" if settings.container.network_mode == "host" else str(settings.container.address.ip)
+    ports = settings.ports
+    targets = []
+    if ports.smtps:
+        targets.append(Target("smtps", host, ports.smtps))
+    if ports.submission:
+        targets.append(Target("submission", host, ports.submission, "smtp"))
+    if ports.imaps:
+        targets.append(Target("imaps", host, ports.imaps))
+    return targets
+
+
+def verify_served(
+    targets: list[Target], expected_der: bytes, *, timeout: float = 15.0, server_name: str | None = None
+) -> None:
+    """Wait until every target serves `expected_der`; raise SecumailError naming the first that does not."""
+    deadline = time.monotonic() + timeout
+    pending = list(targets)
+    delay = 0.05
+    last: dict[str, str] = {}
+    while pending:
+        still = []
+        for target in pending:
+            try:
+                served = fetch_peer_cert(
+                    target.host,
+                    target.port,
+                    starttls=target.starttls,
+                    timeout=min(5.0, timeout),
+                    server_name=server_name,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                last[target.name] = f"cannot connect: {exc}"
+                still.append(target)
+                continue
+            if served != expected_der:
+                last[target.name] = "serves an older certificate"
+                still.append(target)
+        pending = still
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            target = pending[0]
+            raise SecumailError(
+                f"the new certificate is installed but {target.name} ({target.host}:{target.port}) "
+                f"{last[target.name]}; check the mail services with 'mailctl status'"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def lxc_reloader(settings: Settings) -> Reloader | None:
+    """Reload Postfix and Dovecot inside the container; None when it is not running."""
+    import os
+
+    from secumail.system.proc import run, which
+
+    lxc_path = settings.container.lxc_path
+    name = settings.main.container
+    if not os.path.exists(os.path.join(lxc_path, name, "config")) or which("lxc-info") is None:
+        return None
+    state = run(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-H"], check=False, timeout=10).stdout.strip()
+    if state != "RUNNING":
+        return None
+
+    def reload() -> None:
+        for command in (["postfix", "reload"], ["doveadm", "reload"]):
+            result = run(["lxc-attach", "-P", lxc_path, "-n", name, "--", *command], check=False, timeout=60)
+            if not result.ok:
+                detail = (result.stderr or result.stdout).strip().splitlines()
+                raise SecumailError(
+                    f"'{' '.join(command)}' failed in container {name}: "
+                    f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+                )
+
+    return reload

@@ -1,0 +1,302 @@
+"""The test world for certificates: a real Knot (authoritative, TSIG updates) and a real pebble.
+
+Used by the integration tests and by bench/certs_issuance.py. Every server
+binds 127.0.61.x. Pebble makes a new root on every start: `pebble_root()`
+fetches it from the management port.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+
+DNS_ADDR = "127.0.61.1"
+PEBBLE_ADDR = "127.0.61.2"
+ZONE = "example.test"
+TSIG_NAME = "secumail-test"
+APT_PACKAGES = {"knotd": "knot", "pebble": "pebble", "kdig": "knot-dnsutils"}
+
+
+def missing_programs(names=("knotd", "pebble")) -> list[str]:
+    return [
+        name
+        for name in names
+        if shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None
+    ]
+
+
+def ensure_packages(names=("knotd", "pebble")) -> str | None:
+    """apt-get install what is missing; a reason string when that is impossible."""
+    missing = missing_programs(names)
+    if not missing:
+        return None
+    if os.geteuid() != 0:
+        return f"needs root to install {', '.join(missing)}"
+    packages = sorted({APT_PACKAGES.get(name, name) for name in missing})
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    result = subprocess.run(
+        ["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600
+    )
+    if result.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600
+        )
+    if result.returncode != 0 or missing_programs(names):
+        return f"cannot install {', '.join(packages)}: {result.stderr.decode()[-200:]}"
+    return None
+
+
+def _wait_port(host: str, port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{host}:{port} did not open within {timeout} s")
+
+
+@dataclass
+class Knot:
+    workdir: str
+    proc: subprocess.Popen
+    secret: str
+    address: str = DNS_ADDR
+    port: int = 53
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def txt(self, name: str) -> list[str]:
+        import dns.message
+        import dns.query
+
+        response = dns.query.udp(dns.message.make_query(name, "TXT"), self.address, port=self.port, timeout=2)
+        return [
+            b"".join(r.strings).decode() for rrset in response.answer for r in rrset if rrset.rdtype == 16
+        ]
+
+    def credentials_file(self, path: str, algorithm: str = "hmac-sha256") -> str:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"tsig_name={TSIG_NAME}\ntsig_secret={self.secret}\ntsig_algorithm={algorithm}\n")
+        return path
+
+
+def start_knot(workdir: str, records: str = "") -> Knot:
+    """Knot serving ZONE on DNS_ADDR:53, updates allowed with the TSIG key (hmac-sha256)."""
+    os.makedirs(workdir, exist_ok=True)
+    for sub in ("run", "db", "zones"):
+        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+    secret = base64.b64encode(os.urandom(32)).decode()
+    serial = int(time.time())
+    zone_text = f"""$ORIGIN {ZONE}.
+$TTL 60
+@ SOA ns1.{ZONE}. hostmaster.{ZONE}. {serial} 3600 600 86400 60
+@ NS ns1.{ZONE}.
+ns1 A {DNS_ADDR}
+mail A 127.0.61.3
+{records}
+"""
+    with open(os.path.join(workdir, "zones", f"{ZONE}.zone"), "w") as handle:
+        handle.write(zone_text)
+    conf = f"""server:
+    rundir: "{workdir}/run"
+    listen: {DNS_ADDR}@53
+    background-workers: 1
+    udp-workers: 1
+    tcp-workers: 1
+database:
+    storage: "{workdir}/db"
+log:
+  - target: stderr
+    any: warning
+key:
+  - id: {TSIG_NAME}
+    algorithm: hmac-sha256
+    secret: {secret}
+acl:
+  - id: update
+    key: {TSIG_NAME}
+    action: update
+template:
+  - id: default
+    storage: "{workdir}/zones"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: {ZONE}
+    acl: update
+"""
+    path = os.path.join(workdir, "knot.conf")
+    with open(path, "w") as handle:
+        handle.write(conf)
+    log = open(os.path.join(workdir, "knot.log"), "wb")  # noqa: SIM115 - held by the server process
+    proc = subprocess.Popen(["knotd", "-c", path], stdout=log, stderr=subprocess.STDOUT)
+    knot = Knot(workdir, proc, secret)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            import dns.message
+            import dns.query
+
+            dns.query.udp(dns.message.make_query(ZONE, "SOA"), DNS_ADDR, timeout=0.5)
+            break
+        except Exception:  # noqa: BLE001
+            if proc.poll() is not None or time.monotonic() > deadline:
+                knot.stop()
+                raise RuntimeError(f"knotd did not start: see {workdir}/knot.log") from None
+            time.sleep(0.05)
+    return knot
+
+
+@dataclass
+class Pebble:
+    workdir: str
+    proc: subprocess.Popen
+    ca_file: str  # trust anchor for pebble's own HTTPS listener
+    address: str
+    port: int
+    mgmt_port: int
+
+    @property
+    def directory(self) -> str:
+        return f"https://{self.address}:{self.port}/dir"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def root_pem(self) -> bytes:
+        """The issuing root of this run (new on every start), from the management port."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        url = f"https://{self.address}:{self.mgmt_port}/roots/0"
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310
+            return response.read()
+
+
+def _listener_cert(workdir: str, address: str) -> tuple[str, str, str]:
+    """A CA and a leaf for pebble's HTTPS listener (Debian ships none)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secumail test listener CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = (
+        os.path.join(workdir, n) for n in ("listener-ca.pem", "cert.pem", "key.pem")
+    )
+    with open(ca_path, "wb") as handle:
+        handle.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(cert_path, "wb") as handle:
+        handle.write(leaf.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return ca_path, cert_path, key_path
+
+
+def start_pebble(
+    workdir: str,
+    dns_server: str,
+    *,
+    address: str = PEBBLE_ADDR,
+    port: int = 14000,
+    mgmt_port: int = 15000,
+    validity: int | None = None,
+    eab: dict | None = None,
+) -> Pebble:
+    os.makedirs(workdir, exist_ok=True)
+    ca_path, cert_path, key_path = _listener_cert(workdir, address)
+    config = {
+        "listenAddress": f"{address}:{port}",
+        "managementListenAddress": f"{address}:{mgmt_port}",
+        "certificate": cert_path,
+        "privateKey": key_path,
+        "httpPort": 5002,
+        "tlsPort": 5001,
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": bool(eab),
+    }
+    if eab:
+        config["externalAccountMACKeys"] = eab
+    if validity:
+        config["certificateValidityPeriod"] = validity
+    path = os.path.join(workdir, "pebble.json")
+    with open(path, "w") as handle:
+        json.dump({"pebble": config}, handle)
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
+    log = open(os.path.join(workdir, "pebble.log"), "wb")  # noqa: SIM115 - held by the server process
+    proc = subprocess.Popen(
+        ["pebble", "-config", path, "-dnsserver", dns_server],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=workdir,
+    )
+    pebble = Pebble(workdir, proc, ca_path, address, port, mgmt_port)
+    try:
+        _wait_port(address, port, proc=proc)
+        _wait_port(address, mgmt_port, proc=proc)
+    except RuntimeError:
+        pebble.stop()
+        raise
+    return pebble
