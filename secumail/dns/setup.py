@@ -1,0 +1,73 @@
+"""dns-setup: desired records of the selected domains → plan → apply (what `mailctl dns-setup` runs)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from secumail.dns import local
+from secumail.dns.plan import apply_plan, make_plan
+from secumail.dns.providers.base import get_provider
+from secumail.dns.records import RRset, desired_records, mta_sts_policy
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_dkim_keys(settings: Any, domains: list[str]) -> None:
+    from secumail.mail import dkim
+
+    data_path = settings.main.data_path
+    for domain in domains:
+        dkim.ensure_key(data_path, domain, settings.dkim.selector, bits=settings.dkim.key_bits)
+        if settings.dkim.ed25519:
+            dkim.ensure_key(data_path, domain, dkim.ed25519_selector(settings.dkim.selector), algorithm="ed25519")
+
+
+def all_desired(settings: Any, domains: list[str]) -> list[RRset]:
+    addresses = local.public_addresses(settings)
+    out: list[RRset] = []
+    for domain in domains:
+        out.extend(desired_records(settings, domain, local.gather_keys(settings, domain, addresses)))
+    return out
+
+
+def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
+    """data_path/mta-sts/<domain>/.well-known/mta-sts.txt for whoever serves https://mta-sts.<domain>/."""
+    from secumail.system.files import atomic_write
+
+    if settings.dns.mta_sts == "none":
+        return []
+    paths = []
+    for domain in domains:
+        path = os.path.join(settings.main.data_path, "mta-sts", domain, ".well-known", "mta-sts.txt")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, mta_sts_policy(settings, domain))
+        paths.append(path)
+    return paths
+
+
+def setup(settings: Any, domain: str | None = None, dry_run: bool = False, force: bool = False,
+          provider: Any = None) -> dict[str, Any]:  # fmt: skip
+    domains = local.select_domains(settings, domain)
+    provider = provider or get_provider(settings.dns)
+    if not dry_run and settings.features.dkim:
+        ensure_dkim_keys(settings, domains)
+    rrsets = all_desired(settings, domains)
+    keep = set(domains) | {settings.main.fqdn} if domain else None
+    plan = make_plan(provider, rrsets, settings.main.data_path, force=force, keep_names=keep)
+    result: dict[str, Any] = {"provider": provider.describe(), "domains": domains, "dry_run": dry_run,
+                              **plan.to_dict(), "zone_lines": None, "mta_sts_policies": []}  # fmt: skip
+    if settings.features.dkim and dry_run:
+        missing = [d for d in domains if not local.dkim_values(settings, d)]
+        if missing:
+            result["notes"].append(f"DKIM keys for {', '.join(missing)} will be created when run without --dry-run")
+    if getattr(provider, "prints_only", False):
+        result["zone_lines"] = [line for cs in plan.changes.values() for c in cs if c.new for line in c.new.zone_lines()]
+        return result
+    if dry_run:
+        return result
+    apply_plan(provider, plan, settings.main.data_path)
+    result["mta_sts_policies"] = write_mta_sts_policies(settings, domains)
+    result["requests"] = provider.requests
+    return result
