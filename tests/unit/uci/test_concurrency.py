@@ -26,7 +26,8 @@ def test_concurrent_commits_lose_nothing(dirs: tuple) -> None:
     confdir, savedir = dirs
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(WORKERS)
-    procs = [ctx.Process(target=_worker, args=(str(confdir), str(savedir), w, barrier)) for w in range(WORKERS)]
+    procs = [ctx.Process(target=_worker, args=(str(confdir), str(savedir), w, barrier))
+             for w in range(WORKERS)]
     for proc in procs:
         proc.start()
     for proc in procs:

@@ -13,14 +13,15 @@ from .conftest import run_cli
 
 CASES = [
     # (file bytes, reason, line, byte)
-    (b"config settings 'main'\n\toption x 'abc\n\toption y 'def'\n", "EOF with unterminated '", 3, 31),
+    (b"config settings 'main'\n\toption x 'abc\n\toption y 'def'\n",
+     "EOF with unterminated '", 3, 31),
     (b"config settings 'main'\n\toption x \"abc\n", 'EOF with unterminated "', 2, 15),
     (b"option x 'y'\nconfig settings 'main'\n", "option/list command found before the first section", 1, 0),
     (b"config settings 'main'\n\n\tvalue x 'y'\n", "invalid command", 3, 1),
     (b"config settings 'main'\n\toption x one\\\n\ttwo\n", "too many arguments", 3, 19),
     (b"config settings 'main'\n\toption port 25 extra\n", "too many arguments", 2, 22),
-    (b"config a 'main'\n\noption x 1\nconfig b 'main'\n", "section of different type overwrites prior section "
-     "with same name", 4, 16),
+    (b"config a 'main'\n\noption x 1\nconfig b 'main'\n",
+     "section of different type overwrites prior section with same name", 4, 16),
     (b"config settings 'bad-name'\n", "invalid character in name field", 1, 27),
     (b"config 'bad type'\n", "invalid character in type field", 1, 18),
     (b"config settings 'main'\n\toption 'bad.name' x\n", "invalid character in name field", 2, 19),
@@ -40,7 +41,9 @@ def test_parse_error_position(data: bytes, reason: str, line: int, byte: int) ->
 
 
 @pytest.mark.parametrize(("data", "reason", "line", "byte"), CASES[:6])
-def test_nothing_written_on_parse_error(tmp_path: Path, data: bytes, reason: str, line: int, byte: int) -> None:
+def test_nothing_written_on_parse_error(
+    tmp_path: Path, data: bytes, reason: str, line: int, byte: int
+) -> None:
     confdir, savedir = tmp_path / "config", tmp_path / "save"
     confdir.mkdir()
     (confdir / "test").write_bytes(data)

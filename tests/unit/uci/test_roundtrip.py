@@ -31,10 +31,7 @@ SECTION = st.tuples(st.one_of(st.none(), NAME), NAME,
 def build(spec: list) -> Package:
     p = Package("test")
     for name, stype, options in spec:
-        if name is None:
-            sec = ops.add_section(p, stype, record=False)
-        else:
-            sec = ops.alloc_section(p, stype, name)
+        sec = ops.add_section(p, stype, record=False) if name is None else ops.alloc_section(p, stype, name)
         for oname, value in options:
             ptr = ops.Ptr(package="test", section=sec.name, option=oname, p=p, s=sec,
                           flags=ops.LOOKUP_DONE | ops.LOOKUP_COMPLETE)
@@ -95,14 +92,11 @@ def apply(p: Package, op: tuple) -> None:
     elif kind == "del_list":
         ptr.value = b
         ops.del_list(None, ptr)  # type: ignore[arg-type]
-    elif kind == "delete_option" and ptr.o is not None:
+    elif (kind == "delete_option" and ptr.o is not None) or kind == "delete_section":
         ops.delete(None, ptr)  # type: ignore[arg-type]
-    elif kind == "delete_section":
-        ops.delete(None, ptr)  # type: ignore[arg-type]
-    elif kind == "rename_option" and ptr.o is not None and sec.option(b) is None:
-        ptr.value = b
-        ops.rename(None, ptr)  # type: ignore[arg-type]
-    elif kind == "rename_section" and p.section(b) is None:
+    elif (kind == "rename_option" and ptr.o is not None and sec.option(b) is None) or (
+        kind == "rename_section" and p.section(b) is None
+    ):
         ptr.value = b
         ops.rename(None, ptr)  # type: ignore[arg-type]
     elif kind == "reorder":
