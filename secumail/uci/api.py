@@ -301,7 +301,7 @@ class Uci:
         With no ``config`` every config that has changes is listed.
         """
         ctx = self._context()
-        names: Sequence[str] = [config] if config is not None else ctx.list_configs()
+        names: Sequence[str] = [config] if config is not None else self.list_configs()
         result: dict = {}
         for name in names:
             fresh = UciContext(confdir=ctx.confdir)
