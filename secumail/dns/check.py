@@ -1,0 +1,232 @@
+"""dns-check: what the authoritative servers (and a recursive resolver) publish, against what we expect.
+
+Authoritative servers: mailserver.dns.server for rfc2136, else the zone's NS
+found through mailserver.dns.resolver. The resolver is only ever the one(s)
+configured in mailserver.dns.resolver: never the system resolver.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from secumail.dns import local, wire
+from secumail.dns.records import RRset, desired_records, txt_tag, txt_text
+from secumail.errors import InputError, ProviderError
+
+REQUIRED_TYPES = {"A", "AAAA", "MX", "TLSA"}
+REQUIRED_TAGS = {"v=spf1", "v=DMARC1", "v=DKIM1"}
+SPF_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+_SPF_TERM = re.compile(
+    r"^(?P<q>[-+~?]?)(?P<mech>all|include|a|mx|ptr|ip4|ip6|exists)(?P<arg>[:/].*)?$|^(?P<mod>[a-z][a-z0-9_.-]*)=(?P<val>.*)$",
+    re.IGNORECASE,
+)
+DMARC_TAGS = {"v", "p", "sp", "rua", "ruf", "adkim", "aspf", "pct", "fo", "rf", "ri", "np", "psd", "t"}
+
+
+class Servers:
+    def __init__(self, settings: Any) -> None:
+        self.timeout = float(settings.dns.timeout)
+        self.resolvers = [wire.parse_server(a) for a in settings.dns.resolver]
+        self.settings = settings
+        self._auth: dict[str, list[tuple[str, int]]] = {}
+
+    def authoritative(self, name: str) -> list[tuple[str, int]]:
+        dns = self.settings.dns
+        if dns.provider == "rfc2136" and dns.server:
+            return [wire.parse_server(dns.server)]
+        if not self.resolvers:
+            raise InputError("dns-check: set mailserver.dns.resolver (a recursive resolver to find the NS records)")
+        zone = dns.zone or wire.find_soa_zone(self.resolvers[0], name, self.timeout)[0]
+        if zone not in self._auth:
+            ns = None
+            for resolver in self.resolvers:
+                _, ns, _ = wire.query(resolver, zone, "NS", self.timeout, recursion=True)
+                if ns:
+                    break
+            if not ns:
+                raise ProviderError(f"dns-check: no NS records for {zone} through the configured resolver")
+            self._auth[zone] = [(wire.resolve_address(self.resolvers, v.rstrip("."), self.timeout), 53)
+                                for v in ns.values]  # fmt: skip
+        return self._auth[zone]
+
+    def ask(self, server: tuple[str, int], name: str, rtype: str, recursion: bool) -> RRset | None:
+        return wire.query(server, name, rtype, self.timeout, recursion=recursion)[1]
+
+
+def _relevant(rr: RRset, found: RRset | None) -> tuple[str, ...]:
+    """The part of a found rrset that our record is about (our TXT kind; all of the rest)."""
+    if found is None:
+        return ()
+    if rr.type == "TXT":
+        tags = {txt_tag(v) for v in rr.values}
+        return tuple(v for v in found.values if txt_tag(v) in tags)
+    return found.values
+
+
+def _status(rr: RRset, found: RRset | None) -> str:
+    part = _relevant(rr, found)
+    if not part:
+        return "missing"
+    if rr.type == "CAA":
+        return "ok" if set(rr.values) <= set(part) else "different"
+    return "ok" if set(part) == set(rr.values) else "different"
+
+
+def _shown(rr: RRset, values: tuple[str, ...]) -> list[str]:
+    return [txt_text(v) if rr.type == "TXT" else v for v in values]
+
+
+def _required(rr: RRset) -> bool:
+    return rr.type in REQUIRED_TYPES or (rr.type == "TXT" and bool({txt_tag(v) for v in rr.values} & REQUIRED_TAGS))
+
+
+def check_spf(text: str, lookup: Any = None, depth: int = 0) -> tuple[str, int]:
+    """(problem or '', DNS lookups) of an SPF record (RFC 7208 4.6.4: at most 10)."""
+    terms = text.split()
+    if not terms or terms[0].lower() != "v=spf1":
+        return "does not start with v=spf1", 0
+    count = 0
+    for term in terms[1:]:
+        m = _SPF_TERM.match(term)
+        if not m:
+            return f"bad term {term!r}", count
+        name = (m.group("mech") or m.group("mod") or "").lower()
+        if name in SPF_LOOKUP_TERMS:
+            count += 1
+            if name in ("include", "redirect") and lookup is not None and depth < 10:
+                target = (m.group("arg") or "")[1:] if name == "include" else m.group("val")
+                inner = lookup(target)
+                if inner is None:
+                    return f"{name} {target} has no SPF record", count
+                problem, sub = check_spf(inner, lookup, depth + 1)
+                if problem:
+                    return f"in {target}: {problem}", count + sub
+                count += sub
+        if name in ("ip4", "ip6"):
+            try:
+                ipaddress.ip_network((m.group("arg") or "")[1:], strict=False)
+            except ValueError:
+                return f"bad address in {term!r}", count
+    if count > 10:
+        return f"needs {count} DNS lookups (more than 10)", count
+    return "", count
+
+
+def check_dmarc(text: str) -> str:
+    tags = [t.strip() for t in text.split(";") if t.strip()]
+    if not tags or tags[0].replace(" ", "") != "v=DMARC1":
+        return "does not start with v=DMARC1"
+    parsed = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or key.strip() not in DMARC_TAGS:
+            return f"bad tag {tag!r}"
+        parsed[key.strip()] = value.strip()
+    if parsed.get("p") not in ("none", "quarantine", "reject"):
+        return "p= must be none, quarantine or reject"
+    for uri in filter(None, parsed.get("rua", "").split(",")):
+        if not uri.strip().startswith("mailto:") or "@" not in uri:
+            return f"rua {uri!r} is not a mailto: address"
+    return ""
+
+
+def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
+    domains = local.select_domains(settings, domain)
+    servers = Servers(settings)
+    addresses = local.public_addresses(settings)
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    published: dict[tuple[str, str], RRset | None] = {}
+    for dom in domains:
+        keys = local.gather_keys(settings, dom, addresses)
+        for rr in desired_records(settings, dom, keys):
+            auth = servers.authoritative(rr.name)
+            found = servers.ask(auth[0], rr.name, rr.type, recursion=False)
+            published[rr.key] = found
+            status = _status(rr, found)
+            for other in auth[1:]:
+                if _status(rr, servers.ask(other, rr.name, rr.type, recursion=False)) != status:
+                    status = "different"
+            row = {"name": rr.name, "type": rr.type, "status": status, "required": _required(rr),
+                   "expected": _shown(rr, rr.values), "found": _shown(rr, _relevant(rr, found)),
+                   "resolver": "skipped"}  # fmt: skip
+            if servers.resolvers:
+                try:
+                    row["resolver"] = _status(rr, servers.ask(servers.resolvers[0], rr.name, rr.type, True))
+                except ProviderError:
+                    row["resolver"] = "no answer"
+            rows.append(row)
+        checks.extend(_extra_checks(settings, dom, keys, servers, published))
+    failed = sum(1 for r in rows if r["required"] and r["status"] != "ok")
+    failed += sum(1 for c in checks if c["required"] and c["status"] == "fail")
+    return {"ok": failed == 0, "failed": failed, "domains": domains, "records": rows, "checks": checks}
+
+
+def _extra_checks(settings: Any, domain: str, keys: Any, servers: Servers,
+                  published: dict[tuple[str, str], RRset | None]) -> list[dict[str, Any]]:  # fmt: skip
+    out = []
+
+    def add(name: str, ok: bool | None, detail: str, required: bool = True) -> None:
+        status = "skipped" if ok is None else ("ok" if ok else ("fail" if required else "warn"))
+        out.append({"check": name, "status": status, "detail": detail, "required": required})
+
+    fqdn = settings.main.fqdn.lower()
+    if domain == settings.main.domain and keys.ipv4:
+        name = f"PTR {keys.ipv4}"
+        if not servers.resolvers:
+            add(name, None, "set mailserver.dns.resolver to check reverse DNS", required=False)
+        else:
+            rev = ".".join(reversed(keys.ipv4.split("."))) + ".in-addr.arpa"
+            try:
+                ptr = servers.ask(servers.resolvers[0], rev, "PTR", True)
+            except ProviderError as exc:
+                ptr = None
+                add(name, False, str(exc), required=False)
+            else:
+                got = [v.rstrip(".") for v in ptr.values] if ptr else []
+                add(name, fqdn in got, f"{', '.join(got) or 'no PTR'} (want {fqdn})", required=False)
+    if settings.features.spf:
+        found = published.get((domain, "TXT"))
+        spf = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=spf1"]
+        if len(spf) != 1:
+            add(f"SPF {domain}", False, f"{len(spf)} SPF records (exactly one is allowed)")
+        else:
+
+            def lookup(name: str) -> str | None:
+                if not servers.resolvers:
+                    return "v=spf1"  # cannot follow includes without a resolver: count the include only
+                rr = servers.ask(servers.resolvers[0], name, "TXT", True)
+                texts = [txt_text(v) for v in (rr.values if rr else ()) if txt_tag(v) == "v=spf1"]
+                return texts[0] if texts else None
+
+            problem, count = check_spf(spf[0], lookup)
+            add(f"SPF {domain}", not problem, problem or f"syntax ok, {count} DNS lookup(s)")
+    if settings.features.dmarc:
+        found = published.get((f"_dmarc.{domain}", "TXT"))
+        dmarc = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DMARC1"]
+        problem = check_dmarc(dmarc[0]) if len(dmarc) == 1 else f"{len(dmarc)} DMARC records (exactly one)"
+        add(f"DMARC {domain}", not problem, problem or "syntax ok")
+    for selector, value in sorted(keys.dkim.items()):
+        found = published.get((f"{selector}._domainkey.{domain}", "TXT"))
+        texts = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DKIM1"]
+        local_p = value.split("p=", 1)[1]
+        got_p = [re.sub(r"\s+", "", t.split("p=", 1)[1].split(";")[0]) if "p=" in t else "" for t in texts]
+        add(f"DKIM {selector}._domainkey.{domain}", local_p in got_p,
+            "public key equals the local key" if local_p in got_p else "published key differs from the local key")  # fmt: skip
+    mx = published.get((domain, "MX"))
+    for value in mx.values if mx else ():
+        target = value.split(" ")[1].rstrip(".")
+        auth = servers.authoritative(target) if _in_managed(settings, target) else servers.resolvers[:1]
+        have = []
+        for rtype in ("A", "AAAA"):
+            if auth:
+                rr = servers.ask(auth[0], target, rtype, recursion=not _in_managed(settings, target))
+                have.extend(rr.values if rr else ())
+        add(f"MX target {target}", bool(have), ", ".join(have) or "has no A/AAAA record")
+    return out
+
+
+def _in_managed(settings: Any, name: str) -> bool:
+    return any(name == d or name.endswith("." + d) for d in local.mail_domains(settings))
