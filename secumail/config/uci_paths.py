@@ -59,8 +59,11 @@ def _check_known(section: str, option: str | None, package: dict[str, dict[str, 
                 raise InputError(f"{PACKAGE}.{section}.{option}: unknown option (known: {known})")
 
 
-def _apply(uci: Any, section: str, option: str | None, value: Any) -> None:
+def _apply(uci: Any, section: str, option: str | None, value: Any, package: dict[str, dict[str, Any]]) -> None:
     module = uci_module()
+    known_types = {spec.uci_name: spec.uci_type for spec in SECTIONS}
+    if option is not None and section not in package and section in known_types:
+        uci.set(PACKAGE, section, known_types[section])  # a secumail section missing from the file
     if option is None:
         uci.set(PACKAGE, section, value)
         return
@@ -97,14 +100,14 @@ def set_value(config_dir: str | None, path: str, value: Any) -> None:
             if os.path.exists(pending):
                 shutil.copy(pending, os.path.join(scratch, PACKAGE))
             trial = open_uci(config_dir, scratch)
-            _apply(trial, section, option, value)
+            _apply(trial, section, option, value, before)
             after = dict(trial.get_all(PACKAGE))
         problem = _validation_error(after)
         if problem and problem != _validation_error(before):
             raise InputError(problem + "; nothing was saved")
         os.makedirs(real_savedir, exist_ok=True)
         uci = open_uci(config_dir)
-        _apply(uci, section, option, value)
+        _apply(uci, section, option, value, before)
         uci.commit(PACKAGE)
     except module.UciExceptionNotFound:
         raise InputError(f"{path}: section not found (create it first: {PACKAGE}.{section}=TYPE)") from None
