@@ -185,3 +185,89 @@ def rfc2136_settings(tmp_path, fresh_knot):
         return make_settings(main=main, dns=dns, **over)
 
     return build
+
+
+class PowerDns:
+    def __init__(self, workdir: str) -> None:
+        self.dir = workdir
+        self.addr = PDNS_ADDR
+        self.api = f"http://127.0.0.1:{PDNS_API_PORT}"
+        self.proc: subprocess.Popen | None = None
+
+    def pdnsutil(self, *args: str) -> str:
+        return subprocess.run(["pdnsutil", f"--config-dir={self.dir}", *args],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    def reset(self) -> None:
+        db = os.path.join(self.dir, "pdns.sqlite3")
+        if os.path.exists(db):
+            os.unlink(db)
+        schema = "/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql"
+        subprocess.run(["sqlite3", db], input=open(schema).read(), text=True, check=True)
+        for zone in ZONES:
+            self.pdnsutil("create-zone", zone, f"ns1.{zone}")
+            self.pdnsutil("add-record", zone, "ns1", "A", "300", self.addr)
+            self.pdnsutil("add-record", zone, "@", "TXT", "300", '"google-site-verification=keep-me"')
+
+    def start(self) -> None:
+        conf = f"""launch=gsqlite3
+gsqlite3-database={self.dir}/pdns.sqlite3
+local-address={self.addr}
+local-port=53
+api=yes
+api-key={PDNS_API_KEY}
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port={PDNS_API_PORT}
+webserver-allow-from=127.0.0.0/8
+socket-dir={self.dir}
+guardian=no
+daemon=no
+disable-syslog=yes
+cache-ttl=0
+negquery-cache-ttl=0
+query-cache-ttl=0
+zone-cache-refresh-interval=0
+"""
+        with open(os.path.join(self.dir, "pdns.conf"), "w") as fh:
+            fh.write(conf)
+        self.reset()
+        self.proc = subprocess.Popen(["pdns_server", f"--config-dir={self.dir}"], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "log"), "w"))  # fmt: skip
+        _wait_port("127.0.0.1", PDNS_API_PORT)
+        _wait_port(self.addr, 53)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def pdns(tmp_path_factory):
+    _need_root()
+    _apt("pdns-server", "pdns-backend-sqlite3", "sqlite3")
+    server = PowerDns(str(tmp_path_factory.mktemp("pdns")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def powerdns_settings(tmp_path, pdns):
+    pdns.stop()
+    pdns.start()
+    creds = write_secret(tmp_path / "pdns.secret", f"[powerdns]\napi_key = {PDNS_API_KEY}\n")
+
+    def build(**over):
+        dns = {"provider": "powerdns", "server": pdns.api, "credentials": creds, "public_ipv4": "192.0.2.10",
+               "resolver": (PDNS_ADDR,), "timeout": 5, **over.pop("dns", {})}  # fmt: skip
+        main = {"domain": "example.test", "data_path": str(tmp_path / "data"), **over.pop("main", {})}
+        return make_settings(main=main, dns=dns, **over)
+
+    return build
