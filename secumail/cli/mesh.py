@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from secumail.cli.base import Context, command, group, pending, table
@@ -12,39 +14,233 @@ MESH = "mesh backup (encrypted repository and peer sync)"
 
 def register(sub: argparse._SubParsersAction) -> None:
     cmds = group(sub, "mesh", "encrypted backups to and from mesh peers")
-    p = command(cmds, "backup", pending(MESH), "take a snapshot of mail, accounts, keys and config")
-    p.add_argument("--file", metavar="FILE", help="write a single-file export instead")
-    p = command(cmds, "restore", pending(MESH), "restore a snapshot or a single-file export")
+    p = command(
+        cmds, "backup", backup, "take a snapshot of mail, accounts, keys and config", text=_backup_text
+    )
+    p.add_argument("--file", metavar="FILE", help="also write a single-file export to FILE")
+    p = command(cmds, "restore", restore, "restore a snapshot or a single-file export", text=_restore_text)
     p.add_argument("source", nargs="?", metavar="SNAPSHOT|FILE")
     p.add_argument("--from", dest="from_node", metavar="NODE_ID", help="a peer's copy of our backups")
     p.add_argument("--target", metavar="DIR", help="restore into DIR instead of data_path")
-    sync = command(cmds, "sync", pending(MESH), "push our backups to peers, or pull theirs")
+    p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from stdin")
+    sync = command(cmds, "sync", sync_cmd, "push our backups to peers, or pull theirs")
     sync.add_argument("direction", choices=("push", "pull"))
-    p = command(cmds, "add-peer", pending(MESH), "pin a peer by node id")
+    sync.add_argument("--peer", metavar="NODE_ID", help="only this pinned peer")
+    p = command(cmds, "add-peer", add_peer, "pin a peer by node id", text=lambda d: f"pinned {d['node_id']}")
     p.add_argument("node_id")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
-    p = command(cmds, "remove-peer", pending(MESH), "unpin a peer")
+    p = command(cmds, "remove-peer", remove_peer, "unpin a peer", text=lambda d: f"unpinned {d['node_id']}")
     p.add_argument("node_id")
     command(cmds, "peers", peers, "list pinned peers", text=_peers_text)
-    command(cmds, "id", pending(MESH), "show this node's id")
+    command(cmds, "id", node_id, "show this node's id", text=lambda d: d["node_id"])
+    command(cmds, "snapshots", snapshots, "list this node's snapshots", text=_snapshots_text)
+    command(cmds, "verify", verify, "read and authenticate the whole repository", text=_verify_text)
+    p = command(cmds, "prune", prune, "forget snapshots beyond the retention in UCI and free space")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be forgotten")
+    key = group(cmds, "key", "repository keys")
+    command(key, "export", key_export, "make a new recovery key and print it once", text=_key_text)
+    p = command(cmds, "recover", pending("mesh recover (disaster recovery from a peer)"),
+                "fetch this node's backups from a peer with the recovery key and restore them")  # fmt: skip
+    p.add_argument("address", metavar="HOST[:PORT]")
+    command(cmds, "discovered", pending("mesh discovery (zeroconf)"), "list nodes seen by zeroconf")
     command(cmds, "enable", enable, "enable automatic backup and sync", text=lambda data: data["message"])
     command(cmds, "disable", disable, "disable automatic backup and sync", text=lambda data: data["message"])
 
 
+# identity and peers ------------------------------------------------------------
+def node_id(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    import base64
+
+    from secumail.mesh.identity import load_or_create
+
+    key = load_or_create(ctx.settings.main.data_path)
+    return {"node_id": key.node_id, "public_key": base64.b64encode(key.public_raw).decode()}
+
+
+def add_peer(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.identity import add_peer as pin
+
+    return pin(ctx.confdir, args.node_id, args.address, ctx.settings.mesh.port)
+
+
+def remove_peer(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.identity import remove_peer as unpin
+
+    return unpin(ctx.confdir, ctx.settings, args.node_id)
+
+
 def peers(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
-    settings = ctx.settings
-    rows = [{"name": p.name, "node_id": p.node_id, "address": p.address, "port": p.port} for p in settings.peers]
-    pinned = {p.node_id for p in settings.peers}
-    rows.extend(
-        {"name": "", "node_id": node, "address": "", "port": settings.mesh.port}
-        for node in settings.mesh.backup_peers
-        if node not in pinned
-    )
-    return rows
+    from secumail.mesh.state import peer_rows
+
+    return peer_rows(ctx.settings)
 
 
 def _peers_text(rows: list[dict[str, Any]]) -> str:
-    return table(rows, ["name", "node_id", "address", "port"])
+    return table(rows, ["name", "node_id", "address", "port", "last_seen", "last_sync", "stored_bytes"])
+
+
+# repository ---------------------------------------------------------------------
+def _own(ctx: Context, create: bool = True) -> tuple[Any, Any]:
+    from secumail.mesh.identity import load_or_create
+    from secumail.mesh.repo import open_own
+
+    data_path = ctx.settings.main.data_path
+    key = load_or_create(data_path)
+    return key, open_own(data_path, key.node_id, create=create)
+
+
+def backup(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.config import confdir
+    from secumail.mesh.backup import backup as run_backup
+
+    settings = ctx.settings
+    key, repo = _own(ctx)
+    with repo:
+        result = run_backup(
+            repo,
+            key,
+            settings.main.data_path,
+            os.path.join(confdir(ctx.confdir), "mailserver"),
+            settings.main.fqdn,
+        )
+        if args.file:
+            from secumail.mesh.export import export
+
+            result["export"] = export(repo, args.file)
+    return result
+
+
+def _backup_text(d: dict[str, Any]) -> str:
+    text = (
+        f"snapshot {d['snapshot'][:12]}: {d['files']} files, {d['bytes']} bytes; "
+        f"{d['files_read']} read, {d['new_objects']} new objects ({d['new_bytes']} bytes) in {d['seconds']} s"
+    )
+    if "export" in d:
+        text += f"\nexport written to {d['export']['file']} ({d['export']['bytes']} bytes)"
+    return text
+
+
+def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
+    from secumail.config import confdir
+    from secumail.errors import InputError
+    from secumail.mesh.restore import restore as run_restore
+
+    settings = ctx.settings
+    data_path = settings.main.data_path
+    target = os.path.abspath(args.target) if args.target else data_path
+    uci_dest = None if args.target else confdir(ctx.confdir)
+    if args.from_node:
+        from secumail.errors import NotAvailable
+
+        raise NotAvailable("mesh restore --from (fetching our copy back from a peer)")
+    if args.source and os.path.isfile(args.source):
+        from secumail.mesh.export import unpack
+
+        with tempfile.TemporaryDirectory(prefix="secumail-restore-") as tmp:
+            path = unpack(args.source, tmp)
+            with _open_foreign(path, data_path, args) as repo:
+                return run_restore(repo, None, target, uci_dest)
+    if args.source and "/" in args.source:
+        raise InputError(f"{args.source}: no such export file")
+    _key, repo = _own(ctx, create=False)
+    with repo:
+        return run_restore(repo, args.source, target, uci_dest)
+
+
+def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
+    """A repository not ours on disk: open with our master key if it fits, else the recovery key."""
+    from secumail.errors import InputError
+    from secumail.mesh import keys
+    from secumail.mesh.repo import Repository, read_config
+
+    if not args.recovery_key_stdin and os.path.exists(keys.master_path(data_path)):
+        repo = Repository(path, keys.load_or_create_master(data_path))
+        try:
+            repo.sync_cache()
+            return repo
+        except Exception:  # noqa: BLE001 - a different repository: fall through to the recovery key
+            repo.close()
+            if not args.recovery_key_stdin:
+                raise InputError(
+                    "this export was made by another node: give its recovery key with --recovery-key-stdin"
+                ) from None
+    if not args.recovery_key_stdin:
+        raise InputError("no local master key: give the recovery key with --recovery-key-stdin")
+    read_config(path)  # the version is checked before any key is tried
+    secret = keys.parse_secret(sys.stdin.readline().strip())
+    keydir = os.path.join(path, "keys")
+    slots = []
+    for name in sorted(os.listdir(keydir)) if os.path.isdir(keydir) else []:
+        with open(os.path.join(keydir, name), "rb") as handle:
+            slots.append((name, handle.read()))
+    return Repository(path, keys.open_slots(slots, secret))
+
+
+def _restore_text(d: dict[str, Any]) -> str:
+    return (
+        f"restored snapshot {d['snapshot'][:12]} ({d['time']}): "
+        f"{d['files']} files, {d['bytes']} bytes into {d['target']}"
+    )
+
+
+def snapshots(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
+    _key, repo = _own(ctx, create=False)
+    with repo:
+        return [
+            {"id": name[:12], "name": name, "time": b["time"], "hostname": b["hostname"], **b["stats"]}
+            for name, b in repo.snapshots()
+        ]
+
+
+def _snapshots_text(rows: list[dict[str, Any]]) -> str:
+    return table(rows, ["id", "time", "hostname", "files", "bytes", "new_bytes"])
+
+
+def verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.restore import verify as run_verify
+
+    _key, repo = _own(ctx, create=False)
+    with repo:
+        return run_verify(repo)
+
+
+def _verify_text(d: dict[str, Any]) -> str:
+    return (
+        f"repository ok: {d['packs']} packs, {d['objects']} objects, {d['snapshots']} snapshots authenticated"
+    )
+
+
+def prune(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.prune import prune as run_prune
+
+    b = ctx.settings.backup
+    _key, repo = _own(ctx, create=False)
+    with repo:
+        return run_prune(repo, b.keep_last, b.keep_daily, b.keep_weekly, b.keep_monthly, dry_run=args.dry_run)
+
+
+def key_export(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.recovery import export_recovery_key
+
+    key, repo = _own(ctx)
+    with repo:
+        return export_recovery_key(repo, key)
+
+
+def _key_text(d: dict[str, Any]) -> str:
+    return (
+        f"recovery key: {d['recovery_key']}\n"
+        "Write it down and keep it off this router: it is shown only now, and with it and one peer's\n"
+        "address 'mailctl mesh recover' brings this node back. Any recovery key shown before no longer works."
+    )
+
+
+def sync_cmd(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from secumail.mesh.transport import sync
+
+    return sync(ctx.settings, args.direction, only=args.peer)
 
 
 def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:

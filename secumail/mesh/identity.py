@@ -1,0 +1,206 @@
+"""Node identity: the Ed25519 node key, node ids, and peers pinned in UCI.
+
+The key lives at data_path/mesh/node.key (0600) so it is part of every backup:
+a recovered router keeps the id its peers pinned (docs/backup-format.md 5.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from secumail.errors import InputError, SecumailError
+
+ID_CHARS = 32  # base32 characters kept: 160 bits of SHA-256
+
+
+def mesh_dir(data_path: str) -> str:
+    return os.path.join(data_path, "mesh")
+
+
+def node_id_of(public_raw: bytes) -> str:
+    """Syncthing-style id: base32 of SHA-256(public key), grouped 4 by 4."""
+    digest = base64.b32encode(hashlib.sha256(public_raw).digest()).decode()[:ID_CHARS]
+    return "-".join(digest[i : i + 4] for i in range(0, ID_CHARS, 4))
+
+
+def normalize_node_id(text: str) -> str:
+    """Accept any case, with or without dashes/spaces; refuse anything else with one line."""
+    compact = re.sub(r"[\s-]", "", text).upper()
+    if len(compact) != ID_CHARS or not re.fullmatch(r"[A-Z2-7]+", compact):
+        raise InputError(f"{text!r} is not a node id (32 base32 characters, as 'mailctl mesh id' shows)")
+    return "-".join(compact[i : i + 4] for i in range(0, ID_CHARS, 4))
+
+
+@dataclass
+class NodeKey:
+    private: Any  # cryptography Ed25519PrivateKey
+
+    @property
+    def public_raw(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @property
+    def node_id(self) -> str:
+        return node_id_of(self.public_raw)
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private.sign(data)
+
+    def openssh_private(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return self.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ).decode()
+
+    def paramiko_key(self) -> Any:
+        import io
+
+        import paramiko
+
+        return paramiko.Ed25519Key(file_obj=io.StringIO(self.openssh_private()))
+
+
+def verify_signature(public_raw: bytes, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def key_from_seed(seed: bytes) -> NodeKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return NodeKey(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def load_or_create(data_path: str) -> NodeKey:
+    """The node key, created (0600, directory 0700) on first use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from secumail.system.files import atomic_write, file_lock
+
+    directory = mesh_dir(data_path)
+    path = os.path.join(directory, "node.key")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with file_lock(os.path.join(directory, ".node.lock")):
+            if not os.path.exists(path):
+                key = Ed25519PrivateKey.generate()
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                atomic_write(path, pem, 0o600)
+                return NodeKey(key)
+            with open(path, "rb") as handle:
+                loaded = serialization.load_pem_private_key(handle.read(), password=None)
+    except OSError as exc:
+        raise SecumailError(f"cannot read or create the node key {path}: {exc.strerror}") from None
+    except ValueError:
+        raise SecumailError(
+            f"{path} is not a PEM Ed25519 private key; move it away to make a new one"
+        ) from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise SecumailError(f"{path} is not an Ed25519 key")
+    return NodeKey(loaded)
+
+
+# peers pinned in UCI ---------------------------------------------------------
+def parse_address(text: str | None, default_port: int) -> tuple[str, int]:
+    if not text:
+        return "", default_port
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\s\[\]]+)(?::(\d+))?|([0-9A-Fa-f:]+)", text)
+    if not match:
+        raise InputError(f"{text!r} is not HOST, HOST:PORT or [IPv6]:PORT")
+    host = match.group(1) or match.group(3) or match.group(5)
+    port_text = match.group(2) or match.group(4)
+    port = int(port_text) if port_text else default_port
+    if not 0 < port < 65536:
+        raise InputError(f"{text!r}: port must be 1-65535")
+    return host, port
+
+
+def section_name(node_id: str) -> str:
+    return "peer_" + node_id.replace("-", "")[:16].lower()
+
+
+def add_peer(confdir: str | None, node_id: str, address: str | None, default_port: int) -> dict[str, Any]:
+    from secumail.config import ensure_config, open_uci, uci_module
+    from secumail.config.settings import PACKAGE
+
+    node_id = normalize_node_id(node_id)
+    host, port = parse_address(address, default_port)
+    ensure_config(confdir)
+    name = section_name(node_id)
+    module = uci_module()
+    try:
+        uci = open_uci(confdir)
+        uci.set(PACKAGE, name, "peer")
+        uci.set(PACKAGE, name, "node_id", node_id)
+        if host:
+            uci.set(PACKAGE, name, "address", host)
+        uci.set(PACKAGE, name, "port", str(port))
+        uci.commit(PACKAGE)
+    except module.UciException as exc:
+        raise SecumailError(f"cannot pin peer {node_id}: {exc}") from None
+    return {"result": "ok", "name": name, "node_id": node_id, "address": host, "port": port}
+
+
+def remove_peer(confdir: str | None, settings: Any, node_id: str) -> dict[str, Any]:
+    from secumail.config import open_uci, uci_module
+    from secumail.config.settings import PACKAGE
+
+    node_id = normalize_node_id(node_id)
+    names = [p.name for p in settings.peers if _same(p.node_id, node_id)]
+    in_list = [n for n in settings.mesh.backup_peers if _same(n, node_id)]
+    if not names and not in_list:
+        raise InputError(f"{node_id} is not a pinned peer (see 'mailctl mesh peers')")
+    module = uci_module()
+    try:
+        uci = open_uci(confdir)
+        for name in names:
+            uci.delete(PACKAGE, name)
+        if in_list:
+            rest = tuple(n for n in settings.mesh.backup_peers if not _same(n, node_id))
+            if rest:
+                uci.set(PACKAGE, "mesh", "backup_peers", rest)
+            else:
+                uci.delete(PACKAGE, "mesh", "backup_peers")
+        uci.commit(PACKAGE)
+    except module.UciException as exc:
+        raise SecumailError(f"cannot unpin peer {node_id}: {exc}") from None
+    return {"result": "ok", "node_id": node_id, "removed": names}
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return normalize_node_id(a) == normalize_node_id(b)
+    except InputError:
+        return False
+
+
+def pinned_ids(settings: Any) -> set[str]:
+    """Every pinned node id (config peer sections and seed 004's mesh.backup_peers)."""
+    ids = set()
+    for text in [p.node_id for p in settings.peers] + list(settings.mesh.backup_peers):
+        try:
+            ids.add(normalize_node_id(text))
+        except InputError:
+            continue
+    return ids

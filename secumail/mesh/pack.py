@@ -1,0 +1,99 @@
+"""Pack files: many sealed objects, then padding, an encrypted header and its length.
+
+Pack = Obj_1 || ... || Obj_n || Padding || EncryptedHeader || uint32le(len(EncryptedHeader))
+(docs/backup-format.md 3.4). Written as a stream to a temp file; the storage
+name is the SHA-256 of the finished file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+
+from secumail.errors import BackupFormatError
+from secumail.mesh.crypto import Cipher
+
+PACK_TARGET = 8 << 20
+PACK_ALIGN = 4096
+HEADER_AD = b"secumail-pack-v1"
+_ENTRY = struct.Struct("<BII32s")
+
+
+@dataclass(frozen=True)
+class Entry:
+    oid: bytes
+    obj_type: int
+    offset: int
+    length: int
+    plain: int
+
+
+class PackWriter:
+    """Accumulates sealed objects into one temp file in `directory`."""
+
+    def __init__(self, cipher: Cipher, directory: str) -> None:
+        self.cipher = cipher
+        self.directory = directory
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-pack-", dir=directory)
+        self.file = os.fdopen(fd, "wb")
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.entries: list[Entry] = []
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def add(self, obj_type: int, oid: bytes, plaintext: bytes) -> None:
+        sealed = self.cipher.seal_object(obj_type, oid, plaintext)
+        self.entries.append(Entry(oid, obj_type, self.size, len(sealed), len(plaintext)))
+        self._write(sealed)
+
+    @property
+    def full(self) -> bool:
+        return self.size >= PACK_TARGET
+
+    def finish(self) -> tuple[str, str, list[Entry]]:
+        """Close the pack; returns (temp path, storage name, entries)."""
+        header = b"".join(_ENTRY.pack(e.obj_type, e.length, e.plain, e.oid) for e in self.entries)
+        sealed = self.cipher.seal(header, HEADER_AD)
+        tail = len(sealed) + 4
+        self._write(b"\0" * (-(self.size + tail) % PACK_ALIGN))
+        self._write(sealed + struct.pack("<I", len(sealed)))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        return self.tmp, self.hash.hexdigest(), self.entries
+
+    def abort(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+def read_header(cipher: Cipher, path: str, name: str) -> list[Entry]:
+    """Entries of a pack from its encrypted tail (used by verify and index rebuild)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size < 4:
+            raise BackupFormatError(f"pack {name} is truncated")
+        handle.seek(size - 4)
+        (length,) = struct.unpack("<I", handle.read(4))
+        if length + 4 > size:
+            raise BackupFormatError(f"pack {name} has a header length beyond its size")
+        handle.seek(size - 4 - length)
+        header = cipher.open(handle.read(length), HEADER_AD, f"header of pack {name}")
+    if len(header) % _ENTRY.size:
+        raise BackupFormatError(f"header of pack {name} has a bad length")
+    entries, offset = [], 0
+    for i in range(0, len(header), _ENTRY.size):
+        obj_type, olen, plain, oid = _ENTRY.unpack_from(header, i)
+        entries.append(Entry(oid, obj_type, offset, olen, plain))
+        offset += olen
+    return entries

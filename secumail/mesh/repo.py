@@ -1,0 +1,308 @@
+"""A repository on disk: config, key slots, packs, indexes, snapshots (docs/backup-format.md).
+
+`Repository` reads and writes files by storage name and keeps the SQLite
+cache in step with the index files. `ObjectWriter` stores objects with dedup,
+closing a pack (and writing its one-pack index) every 8 MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from secumail.errors import BackupFormatError, SecumailError
+from secumail.mesh import index as idx
+from secumail.mesh import keys as keymod
+from secumail.mesh import snapshot as snap
+from secumail.mesh.crypto import Cipher, Keys
+from secumail.mesh.pack import Entry, PackWriter, read_header
+from secumail.system.files import atomic_write, file_lock, fsync_dir
+
+FORMAT = "secumail-mesh-repo"
+VERSION = 1
+KINDS = ("data", "index", "snapshots", "keys")
+_NAME = re.compile(r"^[0-9a-f]{64}$")
+
+
+def read_config(path: str) -> dict[str, Any]:
+    cfg_path = os.path.join(path, "config")
+    try:
+        with open(cfg_path, "rb") as handle:
+            cfg = json.loads(handle.read())
+    except FileNotFoundError:
+        raise SecumailError(f"{path} is not a secumail backup repository (no config file)") from None
+    except ValueError:
+        raise BackupFormatError(f"{cfg_path} is not valid JSON") from None
+    if cfg.get("format") != FORMAT:
+        raise BackupFormatError(f"{path} is not a secumail backup repository (format {cfg.get('format')!r})")
+    if cfg.get("version") != VERSION:
+        raise BackupFormatError(
+            f"{path} has repository format version {cfg.get('version')!r}; "
+            f"this secumail reads version {VERSION}"
+        )
+    return cfg
+
+
+class Repository:
+    def __init__(self, path: str, master: bytes, cache_path: str | None = None) -> None:
+        self.path = path
+        self.config = read_config(path)
+        self.cipher = Cipher(Keys(master))
+        self.cipher_master = master
+        self._tmpdir = None
+        if cache_path is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="secumail-cache-")
+            cache_path = os.path.join(self._tmpdir.name, "cache.db")
+        self.cache = idx.Cache(cache_path)
+        if self.cache.meta("repo_id") not in ("", self.config["id"]):
+            self.cache.reset_index()
+            self.cache.db.execute("DELETE FROM files")
+        self.cache.set_meta("repo_id", self.config["id"])
+
+    @staticmethod
+    def init(path: str, master: bytes, node_id: str) -> None:
+        for kind in KINDS:
+            os.makedirs(os.path.join(path, kind), mode=0o700, exist_ok=True)
+        if os.path.exists(os.path.join(path, "config")):
+            return
+        cfg = {
+            "format": FORMAT,
+            "version": VERSION,
+            "id": os.urandom(16).hex(),
+            "node_id": node_id,
+            "chunk_size": 1 << 20,
+            "whole_file_max": 4 << 20,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        atomic_write(os.path.join(path, "config"), json.dumps(cfg, indent=1) + "\n", 0o600)
+
+    def close(self) -> None:
+        self.cache.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        with file_lock(os.path.join(self.path, "lock"), shared=shared):
+            yield
+
+    # files by storage name -------------------------------------------------
+    def file_path(self, kind: str, name: str) -> str:
+        if kind == "data":
+            return os.path.join(self.path, "data", name[:2], name)
+        return os.path.join(self.path, kind, name)
+
+    def list(self, kind: str) -> list[str]:
+        base = os.path.join(self.path, kind)
+        if kind != "data":
+            return sorted(
+                n for n in _listdir(base) if _NAME.match(n) or kind == "keys" and not n.startswith(".")
+            )
+        return sorted(
+            n for sub in _listdir(base) for n in _listdir(os.path.join(base, sub)) if _NAME.match(n)
+        )
+
+    def read(self, kind: str, name: str) -> bytes:
+        with open(self.file_path(kind, name), "rb") as handle:
+            return handle.read()
+
+    def write(self, kind: str, data: bytes) -> str:
+        name = hashlib.sha256(data).hexdigest()
+        path = self.file_path(kind, name)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            atomic_write(path, data, 0o600)
+        return name
+
+    def install_pack(self, tmp: str, name: str) -> None:
+        path = self.file_path("data", name)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.replace(tmp, path)
+        fsync_dir(os.path.dirname(path))
+
+    def cleanup_tmp(self) -> None:
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(root, name))
+
+    # keys ---------------------------------------------------------------------
+    def slot_files(self) -> list[tuple[str, bytes]]:
+        return [(n, self.read("keys", n)) for n in self.list("keys")]
+
+    def write_slot(self, name: str, data: bytes) -> None:
+        atomic_write(os.path.join(self.path, "keys", name), data, 0o600)
+
+    # index --------------------------------------------------------------------
+    def sync_cache(self) -> None:
+        """Bring the SQLite index in step with the index files on disk."""
+        on_disk = set(self.list("index"))
+        loaded = self.cache.loaded_indexes()
+        if loaded - on_disk:  # an index was superseded or pruned away: rebuild from scratch
+            self.cache.reset_index()
+            loaded = set()
+        decoded = {
+            name: idx.decode_index(self.cipher, self.read("index", name), name) for name in on_disk - loaded
+        }
+        superseded = {s for doc in decoded.values() for s in doc["supersedes"]}
+        for name, doc in decoded.items():
+            if name not in superseded:
+                self.cache.add_index(name, doc["packs"])
+            else:
+                self.cache.db.execute("INSERT OR IGNORE INTO indexes VALUES (?)", (name,))
+
+    def write_index(self, packs: dict[str, list[Entry]], supersedes: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+        name = self.write("index", idx.encode_index(self.cipher, packs, supersedes))
+        self.cache.add_index(name, packs)
+        return name
+
+    def recover_orphans(self) -> int:
+        """Index packs a killed backup wrote but did not index, so their objects are not stored again."""
+        known = self.cache.packs()
+        count = 0
+        for name in self.list("data"):
+            if name in known:
+                continue
+            path = self.file_path("data", name)
+            try:
+                entries = read_header(self.cipher, path, name)
+            except BackupFormatError:
+                continue  # verify reports it; prune removes it
+            self.write_index({name: entries})
+            count += 1
+        return count
+
+    def merge_small_indexes(self, threshold: int = 16) -> None:
+        """Merge indexes of fewer than `threshold` packs into one that supersedes them."""
+        small: dict[str, dict[str, list[Entry]]] = {}
+        for name in self.list("index"):
+            doc = idx.decode_index(self.cipher, self.read("index", name), name)
+            if len(doc["packs"]) < threshold:
+                small[name] = doc["packs"]
+        if len(small) < 2:
+            return
+        merged: dict[str, list[Entry]] = {}
+        for packs in small.values():
+            merged.update(packs)
+        self.write_index(merged, set(small))
+        for name in small:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.file_path("index", name))
+        self.cache.db.executemany("DELETE FROM indexes WHERE name=?", [(n,) for n in small])
+
+    # objects -------------------------------------------------------------------
+    def load_object(self, oid: bytes) -> bytes:
+        where = self.cache.lookup(oid)
+        if where is None:
+            raise BackupFormatError(f"object {oid.hex()} is referenced but not in any index")
+        pack, offset, length, obj_type = where
+        try:
+            with open(self.file_path("data", pack), "rb") as handle:
+                handle.seek(offset)
+                sealed = handle.read(length)
+        except FileNotFoundError:
+            raise BackupFormatError(f"object {oid.hex()}: its pack {pack} is missing") from None
+        try:
+            return self.cipher.open_object(obj_type, oid, sealed)
+        except BackupFormatError as exc:
+            raise BackupFormatError(f"{exc} in pack {pack}") from None
+
+    # snapshots -----------------------------------------------------------------
+    def snapshots(self) -> list[tuple[str, dict[str, Any]]]:
+        out = [(n, snap.decode(self.cipher, self.read("snapshots", n), n)) for n in self.list("snapshots")]
+        return sorted(out, key=lambda item: item[1]["time"])
+
+    def find_snapshot(self, prefix: str | None) -> tuple[str, dict[str, Any]]:
+        snaps = self.snapshots()
+        if not snaps:
+            raise SecumailError(f"{self.path} holds no snapshot yet (run 'mailctl mesh backup')")
+        if not prefix or prefix == "latest":
+            return snaps[-1]
+        found = [s for s in snaps if s[0].startswith(prefix.lower())]
+        if len(found) != 1:
+            raise SecumailError(
+                f"snapshot {prefix!r}: {'no' if not found else 'more than one'} snapshot matches"
+            )
+        return found[0]
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+class ObjectWriter:
+    """Stores objects with dedup; one pack at a time, each closed pack indexed at once."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.pack: PackWriter | None = None
+        self.pending: set[bytes] = set()
+        self.new_objects = 0
+        self.new_bytes = 0
+        self.packs_written = 0
+
+    def store(self, obj_type: int, data: bytes) -> bytes:
+        oid = self.repo.cipher.object_id(data)
+        if oid in self.pending or self.repo.cache.has(oid):
+            return oid
+        if self.pack is None:
+            self.pack = PackWriter(self.repo.cipher, os.path.join(self.repo.path, "data"))
+        self.pack.add(obj_type, oid, data)
+        self.pending.add(oid)
+        self.new_objects += 1
+        self.new_bytes += len(data)
+        if self.pack.full:
+            self.flush()
+        return oid
+
+    def flush(self) -> None:
+        if self.pack is None:
+            return
+        tmp, name, entries = self.pack.finish()
+        self.repo.install_pack(tmp, name)
+        self.repo.write_index({name: entries})
+        self.packs_written += 1
+        self.pack = None
+        self.pending = set()
+
+    def abort(self) -> None:
+        if self.pack is not None:
+            self.pack.abort()
+            self.pack = None
+
+
+def open_own(data_path: str, node_id: str, create: bool = True) -> Repository:
+    """This node's repository at data_path/backup/repo with its local master key and cache."""
+    from secumail.mesh.identity import mesh_dir
+
+    path = os.path.join(data_path, "backup", "repo")
+    if not os.path.exists(os.path.join(path, "config")):
+        if not create:
+            raise SecumailError(f"no backup repository at {path} yet (run 'mailctl mesh backup')")
+        master = keymod.load_or_create_master(data_path)
+        os.makedirs(os.path.join(data_path, "backup"), mode=0o700, exist_ok=True)
+        Repository.init(path, master, node_id)
+    elif not os.path.exists(keymod.master_path(data_path)):
+        raise SecumailError(
+            f"{path} exists but {keymod.master_path(data_path)} is missing: restore it with the recovery key "
+            "('mailctl mesh recover')"
+        )
+    master = keymod.load_or_create_master(data_path)
+    return Repository(path, master, os.path.join(mesh_dir(data_path), "cache.db"))

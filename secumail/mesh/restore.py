@@ -1,0 +1,141 @@
+"""Restore a snapshot byte for byte (contents, modes, mtimes; owners when root)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from secumail.errors import BackupFormatError, InputError, SecumailError
+from secumail.mesh.repo import Repository
+from secumail.mesh.snapshot import iter_tree
+
+
+def _safe(target: str, rel: str) -> str:
+    if rel.startswith("/") or ".." in rel.split("/") or not rel:
+        raise BackupFormatError(f"snapshot holds an unsafe path {rel!r}; refusing to restore it")
+    return os.path.join(target, rel)
+
+
+def restore(
+    repo: Repository, snapshot: str | None, target: str, uci_dest: str | None = None
+) -> dict[str, Any]:
+    """Restore into `target`; entries under uci/ go to `uci_dest` when given."""
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise InputError(f"restore target {target} exists and is not a directory")
+    name, body = repo.find_snapshot(snapshot)
+    as_root = os.geteuid() == 0
+    dirs: list[tuple[str, dict[str, Any]]] = []
+    files = size = 0
+    os.makedirs(target, exist_ok=True)
+    for entry in iter_tree(repo.load_object, body["tree"]):
+        rel = entry["p"]
+        if uci_dest is not None and (rel == "uci" or rel.startswith("uci/")):
+            if rel == "uci":
+                continue
+            path = os.path.join(uci_dest, _safe("", rel[4:]).lstrip("/"))
+        else:
+            path = _safe(target, rel)
+        kind = entry["t"]
+        if kind == "d":
+            os.makedirs(path, exist_ok=True)
+            dirs.append((path, entry))
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if kind == "l":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            os.symlink(entry["l"], path)
+            if as_root:
+                os.lchown(path, entry["u"], entry["g"])
+            continue
+        tmp = os.path.join(os.path.dirname(path), ".tmp-restore-" + os.path.basename(path)[:80])
+        try:
+            with open(tmp, "wb") as handle:
+                for hex_id in entry["o"]:
+                    try:
+                        handle.write(repo.load_object(bytes.fromhex(hex_id)))
+                    except BackupFormatError as exc:
+                        raise BackupFormatError(f"{exc}; refusing to restore {rel}") from None
+            os.chmod(tmp, entry["m"])
+            if as_root:
+                os.chown(tmp, entry["u"], entry["g"])
+            os.utime(tmp, ns=(entry["mt"], entry["mt"]))
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        files += 1
+        size += entry.get("s", 0)
+    for path, entry in reversed(dirs):  # deepest first, after their contents
+        os.chmod(path, entry["m"])
+        if as_root:
+            os.chown(path, entry["u"], entry["g"])
+        os.utime(path, ns=(entry["mt"], entry["mt"]))
+    return {"snapshot": name, "time": body["time"], "target": target, "files": files, "bytes": size}
+
+
+def verify(repo: Repository) -> dict[str, Any]:
+    """Read and authenticate everything; name each broken pack, object, index or snapshot."""
+    import hashlib
+
+    from secumail.mesh.pack import read_header
+
+    problems: list[str] = []
+    with repo.lock(shared=True):
+        try:
+            repo.sync_cache()
+        except BackupFormatError as exc:
+            problems.append(str(exc))
+        packs = repo.list("data")
+        objects = 0
+        for name in packs:
+            path = repo.file_path("data", name)
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != name:
+                problems.append(f"pack {name}: content does not match its name (changed on disk)")
+            try:
+                entries = read_header(repo.cipher, path, name)
+            except BackupFormatError as exc:
+                problems.append(str(exc))
+                continue
+            with open(path, "rb") as handle:
+                for e in entries:
+                    handle.seek(e.offset)
+                    try:
+                        repo.cipher.open_object(e.obj_type, e.oid, handle.read(e.length))
+                        objects += 1
+                    except BackupFormatError as exc:
+                        problems.append(f"{exc} in pack {name}")
+        indexed = repo.cache.packs()
+        for missing in sorted(indexed - set(packs)):
+            problems.append(f"pack {missing} is indexed but missing")
+        snaps = 0
+        for name in repo.list("snapshots"):
+            try:
+                from secumail.mesh.snapshot import decode
+
+                body = decode(repo.cipher, repo.read("snapshots", name), name)
+                for entry in iter_tree(repo.load_object, body["tree"]):
+                    for hex_id in entry.get("o", ()):
+                        if not repo.cache.has(bytes.fromhex(hex_id)):
+                            problems.append(
+                                f"snapshot {name}: object {hex_id} of {entry['p']} is not indexed"
+                            )
+                snaps += 1
+            except BackupFormatError as exc:
+                problems.append(f"snapshot {name}: {exc}")
+    if problems:
+        head = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more problems)"
+        raise VerifyFailed(head, problems)
+    return {"result": "ok", "packs": len(packs), "objects": objects, "snapshots": snaps}
+
+
+class VerifyFailed(SecumailError):
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(f"verify failed: {message}")
+        self.problems = problems
