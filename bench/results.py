@@ -13,10 +13,13 @@ import re
 import statistics
 import subprocess
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-HEADER = "# Benchmark results\n\nEach section says which machine and date its figures come from. Reproduce with `make bench`.\n"
+HEADER = (
+    "# Benchmark results\n\n"
+    "Each section says which machine and date its figures come from. Reproduce with `make bench`.\n"
+)
 
 
 def machine() -> str:
@@ -39,7 +42,10 @@ def stamp() -> str:
 
 
 def update_section(name: str, title: str, body: str) -> None:
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else HEADER
+    text = HEADER
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as handle:
+            text = handle.read()
     block = f"<!-- bench:{name} -->\n## {title}\n\n{stamp()}\n\n{body.strip()}\n<!-- /bench:{name} -->"
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block

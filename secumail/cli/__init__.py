@@ -7,7 +7,7 @@ is one line on stderr; a traceback only with --debug.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from secumail import __version__
 from secumail.cli.base import Context, Failed, Parser, UsageError, emit

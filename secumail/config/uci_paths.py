@@ -7,6 +7,7 @@ committed, so a typo never reaches the running config.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -53,10 +54,9 @@ def _check_known(section: str, option: str | None, package: dict[str, dict[str, 
     sect = package.get(section)
     stype = sect.get(".type") if sect else None
     for spec in SECTIONS:
-        if section == spec.uci_name or stype == spec.uci_type:
-            if option not in spec.options():
-                known = ", ".join(spec.options())
-                raise InputError(f"{PACKAGE}.{section}.{option}: unknown option (known: {known})")
+        if (section == spec.uci_name or stype == spec.uci_type) and option not in spec.options():
+            known = ", ".join(spec.options())
+            raise InputError(f"{PACKAGE}.{section}.{option}: unknown option (known: {known})")
 
 
 def _apply(uci: Any, section: str, option: str | None, value: Any, package: dict[str, dict[str, Any]]) -> None:
@@ -68,10 +68,8 @@ def _apply(uci: Any, section: str, option: str | None, value: Any, package: dict
         uci.set(PACKAGE, section, value)
         return
     if value == "" or value == ():
-        try:
+        with contextlib.suppress(module.UciExceptionNotFound):
             uci.delete(PACKAGE, section, option)
-        except module.UciExceptionNotFound:
-            pass
         return
     uci.set(PACKAGE, section, option, value)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 Raw = "str | tuple[str, ...]"
 Parser = Callable[[object], object]

@@ -12,7 +12,7 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 logger = logging.getLogger("secumaild")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def atomic_write(path: str, data: str | bytes, mode: int = 0o644) -> None:
