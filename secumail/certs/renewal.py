@@ -164,8 +164,8 @@ def fetch_ari(
     context = ssl.create_default_context(cafile=ca_bundle or None)
     if not url.startswith("https://"):
         raise ValueError(f"renewal info URL is not https: {url}")
-    request = urllib.request.Request(url, headers={"User-Agent": "secumail"})  # noqa: S310 - https only, checked above
-    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+    request = urllib.request.Request(url, headers={"User-Agent": "secumail"})  # noqa: S310 - https only
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 - https only
         body = json.loads(response.read(65536))
         retry_header = response.headers.get("Retry-After")
     window = body["suggestedWindow"]

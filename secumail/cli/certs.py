@@ -3,12 +3,90 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from secumail.cli.base import command, pending
+from secumail.cli.base import Context, command
 
-CERTS = "mailctl ssl-setup/ssl-status (ACME certificates)"
+
+def ssl_setup(ctx: Context, args: argparse.Namespace) -> Any:
+    import dataclasses
+    import datetime as dt
+
+    from secumail.certs.runner import obtain
+    from secumail.certs.status import up_to_date
+
+    settings = ctx.settings
+    if args.staging:
+        settings = dataclasses.replace(settings, ssl=dataclasses.replace(settings.ssl, type="letsencrypt-staging"))
+    if not args.force:
+        reason = up_to_date(settings, dt.datetime.now(dt.timezone.utc))
+        if reason:
+            return {"result": "unchanged", "message": f"{reason} (use --force to renew now)"}
+    data = obtain(settings, debug=ctx.debug, reload=None if args.no_reload else _default())
+    return {
+        "result": "issued",
+        "source": data.get("source"),
+        "names": data.get("names"),
+        "not_after": data.get("not_after"),
+        "services": data.get("services") if not args.no_reload else "not reloaded (--no-reload)",
+        "seconds": data.get("timings", {}).get("installed"),
+    }
+
+
+def _default() -> Any:
+    from secumail.certs.runner import _DEFAULT
+
+    return _DEFAULT
+
+
+def setup_text(data: dict) -> str:
+    if data.get("result") == "unchanged":
+        return data["message"]
+    return (
+        f"certificate for {', '.join(data['names'])} installed, valid until {data['not_after']}\n"
+        f"services: {data['services']}"
+    )
+
+
+def ssl_status(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.certs.status import ssl_status as collect
+
+    return collect(ctx.settings)
+
+
+def status_text(data: dict) -> str:
+    cert = data.get("certificate")
+    lines = [f"source:        {data['source']}", f"names wanted:  {', '.join(data['names'])}"]
+    if cert is None:
+        lines.append("certificate:   none (run 'mailctl ssl-setup')")
+    else:
+        lines += [
+            f"subject:       {cert['subject']}",
+            f"names (SANs):  {', '.join(cert['sans'])}",
+            f"issuer:        {cert['issuer']}",
+            f"key type:      {cert['key_type']}",
+            f"not after:     {cert['not_after']}",
+            f"days left:     {data['days_left']}" + ("  (WARNING: renew soon)" if data["warning"] else ""),
+        ]
+        if data["missing_names"]:
+            lines.append(f"missing names: {', '.join(data['missing_names'])} (run 'mailctl ssl-setup')")
+    lines += [
+        f"next renewal:  {data['next_renewal']}",
+        f"last attempt:  {data['last_attempt'] or 'never'}",
+        f"last error:    {data['last_error'] or 'none'}",
+    ]
+    return "\n".join(lines)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    command(sub, "ssl-setup", pending(CERTS), "obtain a certificate by ACME DNS-01 and install it")
-    command(sub, "ssl-status", pending(CERTS), "show the certificate, its expiry and the renewal state")
+    p = command(sub, "ssl-setup", ssl_setup, "obtain a certificate by ACME DNS-01 and install it", text=setup_text)
+    p.add_argument("--force", action="store_true", help="get a new certificate even if the current one is fine")
+    p.add_argument("--staging", action="store_true", help="use Let's Encrypt staging for this run (test setup)")
+    p.add_argument("--no-reload", action="store_true", help="install the files but do not reload the services")
+    command(
+        sub,
+        "ssl-status",
+        ssl_status,
+        "show the certificate, its expiry and the renewal state",
+        text=status_text,
+    )

@@ -27,11 +27,7 @@ APT_PACKAGES = {"knotd": "knot", "pebble": "pebble", "kdig": "knot-dnsutils"}
 
 
 def missing_programs(names=("knotd", "pebble")) -> list[str]:
-    return [
-        name
-        for name in names
-        if shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None
-    ]
+    return [name for name in names if shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None]
 
 
 def ensure_packages(names=("knotd", "pebble")) -> str | None:
@@ -43,14 +39,10 @@ def ensure_packages(names=("knotd", "pebble")) -> str | None:
         return f"needs root to install {', '.join(missing)}"
     packages = sorted({APT_PACKAGES.get(name, name) for name in missing})
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    result = subprocess.run(
-        ["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600
-    )
+    result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
     if result.returncode != 0:
         subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-        result = subprocess.run(
-            ["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600
-        )
+        result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
     if result.returncode != 0 or missing_programs(names):
         return f"cannot install {', '.join(packages)}: {result.stderr.decode()[-200:]}"
     return None
@@ -90,9 +82,7 @@ class Knot:
         import dns.query
 
         response = dns.query.udp(dns.message.make_query(name, "TXT"), self.address, port=self.port, timeout=2)
-        return [
-            b"".join(r.strings).decode() for rrset in response.answer for r in rrset if rrset.rdtype == 16
-        ]
+        return [b"".join(r.strings).decode() for rrset in response.answer for r in rrset if rrset.rdtype == 16]
 
     def credentials_file(self, path: str, algorithm: str = "hmac-sha256") -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -231,16 +221,12 @@ def _listener_cert(workdir: str, address: str) -> tuple[str, str, str]:
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address))]),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )
-    ca_path, cert_path, key_path = (
-        os.path.join(workdir, n) for n in ("listener-ca.pem", "cert.pem", "key.pem")
-    )
+    ca_path, cert_path, key_path = (os.path.join(workdir, n) for n in ("listener-ca.pem", "cert.pem", "key.pem"))
     with open(ca_path, "wb") as handle:
         handle.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(cert_path, "wb") as handle:
@@ -263,6 +249,7 @@ def start_pebble(
     mgmt_port: int = 15000,
     validity: int | None = None,
     eab: dict | None = None,
+    blocklist: list[str] | None = None,
 ) -> Pebble:
     os.makedirs(workdir, exist_ok=True)
     ca_path, cert_path, key_path = _listener_cert(workdir, address)
@@ -280,10 +267,12 @@ def start_pebble(
         config["externalAccountMACKeys"] = eab
     if validity:
         config["certificateValidityPeriod"] = validity
+    if blocklist:
+        config["domainBlocklist"] = blocklist
     path = os.path.join(workdir, "pebble.json")
     with open(path, "w") as handle:
         json.dump({"pebble": config}, handle)
-    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0", PEBBLE_AUTHZREUSE="0")
     log = open(os.path.join(workdir, "pebble.log"), "wb")  # noqa: SIM115 - held by the server process
     proc = subprocess.Popen(
         ["pebble", "-config", path, "-dnsserver", dns_server],
