@@ -23,6 +23,7 @@ def restore(
     """Restore into `target`; entries under uci/ go to `uci_dest` when given."""
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(f"restore target {target} exists and is not a directory")
+    repo.sync_cache()
     name, body = repo.find_snapshot(snapshot)
     as_root = os.geteuid() == 0
     dirs: list[tuple[str, dict[str, Any]]] = []
@@ -96,8 +97,7 @@ def verify(repo: Repository) -> dict[str, Any]:
             with open(path, "rb") as handle:
                 for block in iter(lambda h=handle: h.read(1 << 20), b""):
                     digest.update(block)
-            if digest.hexdigest() != name:
-                problems.append(f"pack {name}: content does not match its name (changed on disk)")
+            changed = digest.hexdigest() != name
             try:
                 entries = read_header(repo.cipher, path, name)
             except BackupFormatError as exc:
@@ -111,6 +111,8 @@ def verify(repo: Repository) -> dict[str, Any]:
                         objects += 1
                     except BackupFormatError as exc:
                         problems.append(f"{exc} in pack {name}")
+            if changed:  # after the objects, so the first line names the broken object
+                problems.append(f"pack {name}: content does not match its name (changed on disk)")
         indexed = repo.cache.packs()
         for missing in sorted(indexed - set(packs)):
             problems.append(f"pack {missing} is indexed but missing")
