@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,6 @@ def tree_state(root, skip=("backup", "mesh")):
             rel = os.path.normpath(os.path.join(rel_dir, name))
             if rel.split(os.sep)[0] in skip:
                 continue
-            body = open(path, "rb").read() if os.path.isfile(path) else None
+            body = Path(path).read_bytes() if os.path.isfile(path) else None
             state[rel] = (st.st_mode, st.st_mtime_ns, body)
     return state

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from secumail.mesh.identity import normalize_node_id
 
@@ -71,12 +72,12 @@ def test_repository_holds_no_plaintext(node):
     node.ok("mesh", "backup")
     subjects = set()
     for path in glob.glob(str(node.data / "mail" / "**" / "cur" / "*"), recursive=True)[:40]:
-        text = open(path, "rb").read()
+        text = Path(path).read_bytes()
         subjects.add(re.search(rb"^Subject: (.{20,60})\r$", text, re.M).group(1))
         subjects.add(text.split(b"\r\n\r\n", 1)[1][:40])
     needles = subjects | {b"Delivered-To", b"alice@example.org", b"BEGIN PRIVATE KEY", b"MIME-Version"}
     repo_bytes = b"".join(
-        open(p, "rb").read() for p in glob.glob(str(node.data / "backup" / "**" / "*"), recursive=True)
+        Path(p).read_bytes() for p in glob.glob(str(node.data / "backup" / "**" / "*"), recursive=True)
         if os.path.isfile(p)
     )
     assert len(repo_bytes) > 100_000
