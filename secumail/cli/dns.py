@@ -9,13 +9,13 @@ from secumail.cli.base import Context, command, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(sub, "dns-setup", dns_setup, "create MX, SPF, DKIM, DMARC, SRV, ... through the DNS provider",
-                text=setup_text)  # fmt: skip
+    p = command(
+        sub, "dns-setup", dns_setup, "create MX, SPF, DKIM, DMARC, SRV, ... through the DNS provider", text=setup_text
+    )
     p.add_argument("domain", nargs="?", help="one domain (default: all)")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     p.add_argument("--force", action="store_true", help="replace foreign SPF/DMARC records")
-    p = command(sub, "dns-check", dns_check, "check the published records against the expected ones",
-                text=check_text)  # fmt: skip
+    p = command(sub, "dns-check", dns_check, "check the published records against the expected ones", text=check_text)
     p.add_argument("domain", nargs="?", help="one domain (default: all)")
 
 
@@ -34,8 +34,15 @@ def dns_setup(ctx: Context, args: argparse.Namespace) -> Any:
 
 def setup_text(data: dict[str, Any]) -> str:
     lines = [f"DNS provider: {data['provider']}"]
-    rows = [{"action": c["action"], "name": c["name"], "type": c["type"],
-             "value": _short(c["new"] if c["new"] else c["old"])} for c in data["changes"]]  # fmt: skip
+    rows = [
+        {
+            "action": c["action"],
+            "name": c["name"],
+            "type": c["type"],
+            "value": _short(c["new"] if c["new"] else c["old"]),
+        }
+        for c in data["changes"]
+    ]
     if data.get("zone_lines") is not None:
         lines.append("Add these records to your zone, then run 'mailctl dns-check':")
         lines.extend(data["zone_lines"] or ["(nothing: every record is already published)"])
@@ -60,12 +67,23 @@ def dns_check(ctx: Context, args: argparse.Namespace) -> Any:
 
 
 def check_text(data: dict[str, Any]) -> str:
-    rows = [{"status": r["status"], "name": r["name"], "type": r["type"],
-             "expected": _short(r["expected"], 40), "found": _short(r["found"], 40)} for r in data["records"]]  # fmt: skip
+    rows = [
+        {
+            "status": r["status"],
+            "name": r["name"],
+            "type": r["type"],
+            "expected": _short(r["expected"], 40),
+            "found": _short(r["found"], 40),
+        }
+        for r in data["records"]
+    ]
     lines = [table(rows, ["status", "name", "type", "expected", "found"]), ""]
     crow = [{"status": c["status"], "check": c["check"], "detail": c["detail"]} for c in data["checks"]]
     lines.append(table(crow, ["status", "check", "detail"]))
     lines.append("")
-    lines.append("All required records are correct." if data["ok"] else
-                 f"{data['failed']} required item(s) wrong: see the rows marked missing/different/fail.")  # fmt: skip
+    lines.append(
+        "All required records are correct."
+        if data["ok"]
+        else f"{data['failed']} required item(s) wrong: see the rows marked missing/different/fail."
+    )
     return "\n".join(lines)

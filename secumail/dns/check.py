@@ -47,8 +47,9 @@ class Servers:
                     break
             if not ns:
                 raise ProviderError(f"dns-check: no NS records for {zone} through the configured resolver")
-            self._auth[zone] = [(wire.resolve_address(self.resolvers, v.rstrip("."), self.timeout), 53)
-                                for v in ns.values]  # fmt: skip
+            self._auth[zone] = [
+                (wire.resolve_address(self.resolvers, v.rstrip("."), self.timeout), 53) for v in ns.values
+            ]
         return self._auth[zone]
 
     def ask(self, server: tuple[str, int], name: str, rtype: str, recursion: bool) -> RRset | None:
@@ -149,9 +150,15 @@ def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
             for other in auth[1:]:
                 if _status(rr, servers.ask(other, rr.name, rr.type, recursion=False)) != status:
                     status = "different"
-            row = {"name": rr.name, "type": rr.type, "status": status, "required": _required(rr),
-                   "expected": _shown(rr, rr.values), "found": _shown(rr, _relevant(rr, found)),
-                   "resolver": "skipped"}  # fmt: skip
+            row = {
+                "name": rr.name,
+                "type": rr.type,
+                "status": status,
+                "required": _required(rr),
+                "expected": _shown(rr, rr.values),
+                "found": _shown(rr, _relevant(rr, found)),
+                "resolver": "skipped",
+            }
             if servers.resolvers:
                 try:
                     row["resolver"] = _status(rr, servers.ask(servers.resolvers[0], rr.name, rr.type, True))
@@ -164,8 +171,9 @@ def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
     return {"ok": failed == 0, "failed": failed, "domains": domains, "records": rows, "checks": checks}
 
 
-def _extra_checks(settings: Any, domain: str, keys: Any, servers: Servers,
-                  published: dict[tuple[str, str], RRset | None]) -> list[dict[str, Any]]:  # fmt: skip
+def _extra_checks(
+    settings: Any, domain: str, keys: Any, servers: Servers, published: dict[tuple[str, str], RRset | None]
+) -> list[dict[str, Any]]:
     out = []
 
     def add(name: str, ok: bool | None, detail: str, required: bool = True) -> None:
@@ -213,8 +221,11 @@ def _extra_checks(settings: Any, domain: str, keys: Any, servers: Servers,
         texts = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DKIM1"]
         local_p = value.split("p=", 1)[1]
         got_p = [re.sub(r"\s+", "", t.split("p=", 1)[1].split(";")[0]) if "p=" in t else "" for t in texts]
-        add(f"DKIM {selector}._domainkey.{domain}", local_p in got_p,
-            "public key equals the local key" if local_p in got_p else "published key differs from the local key")  # fmt: skip
+        add(
+            f"DKIM {selector}._domainkey.{domain}",
+            local_p in got_p,
+            "public key equals the local key" if local_p in got_p else "published key differs from the local key",
+        )
     mx = published.get((domain, "MX"))
     for value in mx.values if mx else ():
         target = value.split(" ")[1].rstrip(".")

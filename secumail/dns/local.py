@@ -129,9 +129,7 @@ def tlsa_digest(settings: Any) -> str:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
         raise SecumailError(f"{path} is not a PEM certificate ({exc}); TLSA cannot be computed") from None
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
 
 

@@ -36,8 +36,7 @@ class Conflict:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "found": self.found, "wanted": self.wanted,
-                "reason": self.reason}  # fmt: skip
+        return {"name": self.name, "type": self.type, "found": self.found, "wanted": self.wanted, "reason": self.reason}
 
 
 @dataclass
@@ -128,15 +127,27 @@ def plan_zone(
         if rr.type == "CNAME":
             blocking = sorted(t for (n, t) in current if n == rr.name and t != "CNAME")
             if blocking:
-                conflicts.append(Conflict(rr.name, rr.type, [f"{t} records" for t in blocking], list(rr.values),
-                                          "a CNAME cannot share its name with other records"))  # fmt: skip
+                conflicts.append(
+                    Conflict(
+                        rr.name,
+                        rr.type,
+                        [f"{t} records" for t in blocking],
+                        list(rr.values),
+                        "a CNAME cannot share its name with other records",
+                    )
+                )
                 continue
         if foreign and not force:
             kind = {"v=spf1": "SPF", "v=DMARC1": "DMARC"}.get(txt_tag(next(iter(foreign))) or "", rr.type)
-            conflicts.append(Conflict(rr.name, rr.type, sorted(txt_text(v) if rr.type == "TXT" else v
-                                                               for v in foreign),
-                                      [txt_text(v) if rr.type == "TXT" else v for v in rr.values],
-                                      f"a {kind} record we did not publish is there; --force replaces it"))  # fmt: skip
+            conflicts.append(
+                Conflict(
+                    rr.name,
+                    rr.type,
+                    sorted(txt_text(v) if rr.type == "TXT" else v for v in foreign),
+                    [txt_text(v) if rr.type == "TXT" else v for v in rr.values],
+                    f"a {kind} record we did not publish is there; --force replaces it",
+                )
+            )
             if before & mine:
                 owned[rr.key] = tuple(sorted(before & mine))
             continue
@@ -169,8 +180,9 @@ def _zone_of(provider: DnsProvider, name: str) -> str | None:
         return None  # a name we once published that no zone holds any more: nothing to clean up
 
 
-def make_plan(provider: DnsProvider, rrsets: list[RRset], data_path: str, force: bool = False,
-              keep_names: set[str] | None = None) -> Plan:  # fmt: skip
+def make_plan(
+    provider: DnsProvider, rrsets: list[RRset], data_path: str, force: bool = False, keep_names: set[str] | None = None
+) -> Plan:
     """Read what the provider holds for our names and diff it against `rrsets`.
 
     `keep_names`: when only some domains are planned, state entries of other domains are left alone.
@@ -186,8 +198,9 @@ def make_plan(provider: DnsProvider, rrsets: list[RRset], data_path: str, force:
     for zone, desired in by_zone.items():
         published = {k: v for k, v in state.items() if _zone_of(provider, k[0]) == zone}
         if keep_names is not None:
-            published = {k: v for k, v in published.items() if any(k[0] == n or k[0].endswith("." + n)
-                                                                    for n in keep_names)}  # fmt: skip
+            published = {
+                k: v for k, v in published.items() if any(k[0] == n or k[0].endswith("." + n) for n in keep_names)
+            }
         keys = {rr.key for rr in desired} | set(published)
         current = provider.read(zone, keys)
         changes, conflicts, owned = plan_zone(zone, desired, current, published, force)
@@ -211,12 +224,13 @@ def apply_plan(provider: DnsProvider, plan: Plan, data_path: str) -> list[str]:
             for change in changes:
                 got = after.get(change.key)
                 want = change.new
-                if (want is None and got is not None) or (want is not None and (got is None
-                                                                                  or got.values != want.values)):
+                if (want is None and got is not None) or (
+                    want is not None and (got is None or got.values != want.values)
+                ):
                     raise ProviderError(
                         f"{provider.name}: {change.key[0]} {change.key[1]} reads back as "
                         f"{list(got.values) if got else 'absent'} after the change; run dns-check"
-                    )  # fmt: skip
+                    )
         for key in plan.previous.get(zone, ()):
             state.pop(key, None)
         state.update(plan.published[zone])

@@ -237,10 +237,7 @@ def caa_issuer(settings: Any) -> str:
 def mta_sts_policy(settings: Any, domain: str) -> str:
     """The policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2)."""
     return (
-        "version: STSv1\r\n"
-        f"mode: {settings.dns.mta_sts}\r\n"
-        f"mx: {settings.main.fqdn}\r\n"
-        f"max_age: {MTA_STS_MAX_AGE}\r\n"
+        f"version: STSv1\r\nmode: {settings.dns.mta_sts}\r\nmx: {settings.main.fqdn}\r\nmax_age: {MTA_STS_MAX_AGE}\r\n"
     )
 
 

@@ -47,8 +47,9 @@ def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
     return paths
 
 
-def setup(settings: Any, domain: str | None = None, dry_run: bool = False, force: bool = False,
-          provider: Any = None) -> dict[str, Any]:  # fmt: skip
+def setup(
+    settings: Any, domain: str | None = None, dry_run: bool = False, force: bool = False, provider: Any = None
+) -> dict[str, Any]:
     domains = local.select_domains(settings, domain)
     provider = provider or get_provider(settings.dns)
     if not dry_run and settings.features.dkim:
@@ -56,14 +57,22 @@ def setup(settings: Any, domain: str | None = None, dry_run: bool = False, force
     rrsets = all_desired(settings, domains)
     keep = set(domains) | {settings.main.fqdn} if domain else None
     plan = make_plan(provider, rrsets, settings.main.data_path, force=force, keep_names=keep)
-    result: dict[str, Any] = {"provider": provider.describe(), "domains": domains, "dry_run": dry_run,
-                              **plan.to_dict(), "zone_lines": None, "mta_sts_policies": []}  # fmt: skip
+    result: dict[str, Any] = {
+        "provider": provider.describe(),
+        "domains": domains,
+        "dry_run": dry_run,
+        **plan.to_dict(),
+        "zone_lines": None,
+        "mta_sts_policies": [],
+    }
     if settings.features.dkim and dry_run:
         missing = [d for d in domains if not local.dkim_values(settings, d)]
         if missing:
             result["notes"].append(f"DKIM keys for {', '.join(missing)} will be created when run without --dry-run")
     if getattr(provider, "prints_only", False):
-        result["zone_lines"] = [line for cs in plan.changes.values() for c in cs if c.new for line in c.new.zone_lines()]
+        result["zone_lines"] = [
+            line for cs in plan.changes.values() for c in cs if c.new for line in c.new.zone_lines()
+        ]
         return result
     if dry_run:
         return result

@@ -15,8 +15,9 @@ import configparser
 import logging
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 from secumail.dns.records import RRset, check_name, in_zone, normalize
 from secumail.errors import InputError, ProviderError
@@ -48,7 +49,8 @@ class Change:
     @property
     def key(self) -> tuple[str, str]:
         rr = self.new or self.old
-        assert rr is not None
+        if rr is None:
+            raise ValueError("a change needs an old or a new rrset")
         return rr.key
 
     def to_dict(self) -> dict[str, Any]:

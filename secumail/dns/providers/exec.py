@@ -14,7 +14,8 @@ from the zone's authoritative servers (mailserver.dns.server or NS via dns.resol
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from secumail.dns.providers.base import Change, DnsProvider
 from secumail.dns.records import RRset, normalize, txt_quote, txt_text
@@ -114,7 +115,8 @@ class Provider(DnsProvider):
             old = set(change.old.values) if change.old else set()
             new = set(change.new.values) if change.new else set()
             rr = change.new or change.old
-            assert rr is not None
+            if rr is None:
+                continue
             for value in sorted(old - new):
                 self._write("del", rr.name, rr.type, rr.ttl, value)
             for value in sorted(new - old):

@@ -13,7 +13,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from secumail.errors import ProviderError
 
@@ -25,8 +26,9 @@ MAX_WAIT = 10.0
 
 
 class HttpClient:
-    def __init__(self, provider: str, base_url: str, headers: Mapping[str, str], timeout: float,
-                 backoff: float = BACKOFF) -> None:  # fmt: skip
+    def __init__(
+        self, provider: str, base_url: str, headers: Mapping[str, str], timeout: float, backoff: float = BACKOFF
+    ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "User-Agent": "secumail", **headers}
@@ -34,8 +36,9 @@ class HttpClient:
         self.backoff = backoff
         self.writes = 0
 
-    def request(self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None,
-                ok_missing: bool = False) -> Any:  # fmt: skip
+    def request(
+        self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None, ok_missing: bool = False
+    ) -> Any:
         url = self.base_url + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})

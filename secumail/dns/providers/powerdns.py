@@ -7,7 +7,8 @@ optional server_id (default "localhost").
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from secumail.dns.providers.base import Change, DnsProvider
 from secumail.dns.providers.http import HttpClient
@@ -25,8 +26,12 @@ class Provider(DnsProvider):
         if not url.startswith(("http://", "https://")):
             raise InputError("powerdns: set mailserver.dns.server to the API URL (http://host:8081)")
         server_id = self.credentials.get("server_id", "localhost")
-        self.http = HttpClient(self.name, f"{url.rstrip('/')}/api/v1/servers/{server_id}",
-                               {"X-API-Key": self.credentials["api_key"]}, self.timeout)  # fmt: skip
+        self.http = HttpClient(
+            self.name,
+            f"{url.rstrip('/')}/api/v1/servers/{server_id}",
+            {"X-API-Key": self.credentials["api_key"]},
+            self.timeout,
+        )
 
     def zones(self) -> list[str]:
         return [z["name"].rstrip(".") for z in self.http.request("GET", "/zones") or []]
@@ -55,8 +60,15 @@ class Provider(DnsProvider):
             if change.new is None:
                 body.append({"name": name + ".", "type": rtype, "changetype": "DELETE"})
             else:
-                body.append({"name": name + ".", "type": rtype, "ttl": change.new.ttl, "changetype": "REPLACE",
-                             "records": [{"content": v, "disabled": False} for v in change.new.values]})  # fmt: skip
+                body.append(
+                    {
+                        "name": name + ".",
+                        "type": rtype,
+                        "ttl": change.new.ttl,
+                        "changetype": "REPLACE",
+                        "records": [{"content": v, "disabled": False} for v in change.new.values],
+                    }
+                )
         self.requests += 1
         self.http.request("PATCH", self._zone_path(zone), {"rrsets": body})
 

@@ -14,7 +14,8 @@ mailserver.dns.resolver.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from secumail.dns import wire
 from secumail.dns.providers.base import Change, DnsProvider
@@ -104,8 +105,16 @@ class Provider(DnsProvider):
 
         host, port = self.server(zone)
         try:
-            xfr = dns.query.xfr(host, zone + ".", port=port, keyring=self._keyring(), keyname=self._keyname(),
-                                keyalgorithm=self.algorithm, timeout=self.timeout, lifetime=self.timeout * 3)  # fmt: skip
+            xfr = dns.query.xfr(
+                host,
+                zone + ".",
+                port=port,
+                keyring=self._keyring(),
+                keyname=self._keyname(),
+                keyalgorithm=self.algorithm,
+                timeout=self.timeout,
+                lifetime=self.timeout * 3,
+            )
             z = dns.zone.from_xfr(xfr, relativize=False)
         except (OSError, dns.exception.DNSException) as exc:
             raise ProviderError(f"rfc2136: zone transfer of {zone} from {self._where()} failed: {exc}") from None

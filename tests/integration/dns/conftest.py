@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,9 @@ def _apt(*packages: str) -> None:
     missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-                              capture_output=True, env=env)  # fmt: skip
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], capture_output=True, env=env
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot install {' '.join(missing)}: {done.stderr.decode()[-200:]}")
 
@@ -104,15 +106,20 @@ zone:
             with open(os.path.join(zdir, f"{zone}.zone"), "w") as fh:
                 fh.write(zone_text(zone, self.addr))
         with open(os.path.join(zdir, "2.0.192.in-addr.arpa.zone"), "w") as fh:
-            fh.write("$ORIGIN 2.0.192.in-addr.arpa.\n$TTL 300\n@ SOA ns1.example.test. h.example.test. 1 3600 600 "
-                     "86400 60\n@ NS ns1.example.test.\n10 PTR mail.example.test.\n")  # fmt: skip
+            fh.write(
+                "$ORIGIN 2.0.192.in-addr.arpa.\n$TTL 300\n@ SOA ns1.example.test. h.example.test. 1 3600 600 "
+                "86400 60\n@ NS ns1.example.test.\n10 PTR mail.example.test.\n"
+            )
 
     def start(self) -> None:
         with open(os.path.join(self.dir, "knot.conf"), "w") as fh:
             fh.write(self.conf())
         self.reset_zones()
-        self.proc = subprocess.Popen(["knotd", "-c", os.path.join(self.dir, "knot.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "w"))  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["knotd", "-c", os.path.join(self.dir, "knot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "log"), "w"),  # noqa: SIM115
+        )
         _wait_port(self.addr, 53)
         self.wait_loaded()
 
@@ -132,8 +139,9 @@ zone:
         raise RuntimeError("knot did not load the zones")
 
     def knotc(self, *args: str) -> str:
-        return subprocess.run(["knotc", "-c", os.path.join(self.dir, "knot.conf"), *args],
-                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return subprocess.run(
+            ["knotc", "-c", os.path.join(self.dir, "knot.conf"), *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def restart_fresh(self) -> None:
         """Back to the pristine zones (between tests that need an empty zone)."""
@@ -179,8 +187,15 @@ def rfc2136_settings(tmp_path, fresh_knot):
     creds = write_secret(tmp_path / "dns.secret", f"key_name={TSIG_NAME}\nkey_secret={TSIG_SECRET}\n")
 
     def build(**over):
-        dns = {"provider": "rfc2136", "server": KNOT_ADDR, "credentials": creds, "public_ipv4": "192.0.2.10",
-               "resolver": (KNOT_ADDR,), "timeout": 5, **over.pop("dns", {})}  # fmt: skip
+        dns = {
+            "provider": "rfc2136",
+            "server": KNOT_ADDR,
+            "credentials": creds,
+            "public_ipv4": "192.0.2.10",
+            "resolver": (KNOT_ADDR,),
+            "timeout": 5,
+            **over.pop("dns", {}),
+        }
         main = {"domain": "example.test", "data_path": str(tmp_path / "data"), **over.pop("main", {})}
         return make_settings(main=main, dns=dns, **over)
 
@@ -195,15 +210,16 @@ class PowerDns:
         self.proc: subprocess.Popen | None = None
 
     def pdnsutil(self, *args: str) -> str:
-        return subprocess.run(["pdnsutil", f"--config-dir={self.dir}", *args],
-                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return subprocess.run(
+            ["pdnsutil", f"--config-dir={self.dir}", *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def reset(self) -> None:
         db = os.path.join(self.dir, "pdns.sqlite3")
         if os.path.exists(db):
             os.unlink(db)
         schema = "/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql"
-        subprocess.run(["sqlite3", db], input=open(schema).read(), text=True, check=True)
+        subprocess.run(["sqlite3", db], input=Path(schema).read_text(), text=True, check=True)
         for zone in ZONES:
             self.pdnsutil("create-zone", zone, f"ns1.{zone}")
             self.pdnsutil("add-record", zone, "ns1", "A", "300", self.addr)
@@ -232,8 +248,11 @@ zone-cache-refresh-interval=0
         with open(os.path.join(self.dir, "pdns.conf"), "w") as fh:
             fh.write(conf)
         self.reset()
-        self.proc = subprocess.Popen(["pdns_server", f"--config-dir={self.dir}"], stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.dir, "log"), "w"))  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["pdns_server", f"--config-dir={self.dir}"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "log"), "w"),  # noqa: SIM115
+        )
         _wait_port("127.0.0.1", PDNS_API_PORT)
         _wait_port(self.addr, 53)
 
@@ -265,8 +284,15 @@ def powerdns_settings(tmp_path, pdns):
     creds = write_secret(tmp_path / "pdns.secret", f"[powerdns]\napi_key = {PDNS_API_KEY}\n")
 
     def build(**over):
-        dns = {"provider": "powerdns", "server": pdns.api, "credentials": creds, "public_ipv4": "192.0.2.10",
-               "resolver": (PDNS_ADDR,), "timeout": 5, **over.pop("dns", {})}  # fmt: skip
+        dns = {
+            "provider": "powerdns",
+            "server": pdns.api,
+            "credentials": creds,
+            "public_ipv4": "192.0.2.10",
+            "resolver": (PDNS_ADDR,),
+            "timeout": 5,
+            **over.pop("dns", {}),
+        }
         main = {"domain": "example.test", "data_path": str(tmp_path / "data"), **over.pop("main", {})}
         return make_settings(main=main, dns=dns, **over)
 

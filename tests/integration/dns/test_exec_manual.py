@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -70,11 +71,11 @@ def test_manual_lines_loaded_into_the_real_server_pass_dns_check(rfc2136_setting
     out = setup(s)
     lines = out["zone_lines"]
     assert "example.test. 3600 IN MX 10 mail.example.test." in lines
-    assert "example.test. 3600 IN TXT \"v=spf1 mx ~all\"" in lines
+    assert 'example.test. 3600 IN TXT "v=spf1 mx ~all"' in lines
     s_check = rfc2136_settings(dns={"provider": "rfc2136"})  # check asks the same Knot
     assert not check(s_check)["ok"]
     zone_file = os.path.join(knot.dir, "zones", "example.test.zone")
-    text = open(zone_file).read().replace(" 1 3600 600", " 2 3600 600")
+    text = Path(zone_file).read_text().replace(" 1 3600 600", " 2 3600 600")
     with open(zone_file, "w") as fh:
         fh.write(text + "\n".join(lines) + "\n")
     knot.knotc("zone-reload", "example.test")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from secumail.dns.check import check
-from secumail.dns.providers.base import get_provider
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
 from tests.integration.dns.conftest import KNOT_ADDR

@@ -82,9 +82,7 @@ def test_tlsa_digest_is_the_spki_sha256_of_the_leaf(settings_factory, tmp_path):
     )
     os.makedirs(tmp_path / "ssl")
     (tmp_path / "ssl" / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert local.tlsa_digest(s) == hashlib.sha256(spki).hexdigest()
     keys = local.gather_keys(s, "example.com", ("192.0.2.1", ""))
     assert keys.tlsa_sha256 == hashlib.sha256(spki).hexdigest()

@@ -114,9 +114,7 @@ def test_long_dkim_value_is_split_into_255_byte_strings():
 
 
 def test_ed25519_second_selector_record():
-    keys = Keys(
-        dkim={"mail": "v=DKIM1; k=rsa; p=AAAA", "mail-ed": "v=DKIM1; k=ed25519; p=BBBB"}, ipv4="192.0.2.1"
-    )
+    keys = Keys(dkim={"mail": "v=DKIM1; k=rsa; p=AAAA", "mail-ed": "v=DKIM1; k=ed25519; p=BBBB"}, ipv4="192.0.2.1")
     got = by_key(desired_records(make_settings(), "example.com", keys))
     assert got[("mail-ed._domainkey.example.com", "TXT")] == ('"v=DKIM1; k=ed25519; p=BBBB"',)
 
@@ -133,14 +131,17 @@ def test_mta_sts_id_changes_with_the_policy():
     assert mta_sts_id(policy).isalnum() and len(mta_sts_id(policy)) <= 32
 
 
-@pytest.mark.parametrize(("ssl_type", "issuer", "expected"), [
-    ("letsencrypt", "", ('0 issue "letsencrypt.org"',)),
-    ("letsencrypt-staging", "", ('0 issue "letsencrypt.org"',)),
-    ("zerossl", "", ('0 issue "sectigo.com"',)),
-    ("acme", "", None),
-    ("selfsigned", "", None),
-    ("acme", "ca.example.net", ('0 issue "ca.example.net"',)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("ssl_type", "issuer", "expected"),
+    [
+        ("letsencrypt", "", ('0 issue "letsencrypt.org"',)),
+        ("letsencrypt-staging", "", ('0 issue "letsencrypt.org"',)),
+        ("zerossl", "", ('0 issue "sectigo.com"',)),
+        ("acme", "", None),
+        ("selfsigned", "", None),
+        ("acme", "ca.example.net", ('0 issue "ca.example.net"',)),
+    ],
+)
 def test_caa_follows_the_configured_ca(ssl_type, issuer, expected):
     s = make_settings(ssl={"type": ssl_type}, dns={"caa_issuer": issuer})
     assert by_key(desired_records(s, "example.com", KEYS)).get(("mail.example.com", "CAA")) == expected
@@ -149,9 +150,7 @@ def test_caa_follows_the_configured_ca(ssl_type, issuer, expected):
 def test_tlsa_only_when_dnssec_is_declared():
     digest = hashlib.sha256(b"spki").hexdigest()
     keys = Keys(ipv4="192.0.2.1", tlsa_sha256=digest)
-    assert ("_25._tcp.mail.example.com", "TLSA") not in by_key(
-        desired_records(make_settings(), "example.com", keys)
-    )
+    assert ("_25._tcp.mail.example.com", "TLSA") not in by_key(desired_records(make_settings(), "example.com", keys))
     s = make_settings(dns={"dnssec": True})
     assert by_key(desired_records(s, "example.com", keys))[("_25._tcp.mail.example.com", "TLSA")] == (
         f"3 1 1 {digest}",
@@ -180,16 +179,19 @@ def test_bad_names_are_refused(bad):
         check_name(bad)
 
 
-@pytest.mark.parametrize(("rtype", "given", "canonical"), [
-    ("MX", "10   MAIL.Example.com", "10 mail.example.com."),
-    ("SRV", "0 1 993 Mail.example.com.", "0 1 993 mail.example.com."),
-    ("CNAME", "mail.example.com", "mail.example.com."),
-    ("CAA", '0 ISSUE "letsencrypt.org"', '0 issue "letsencrypt.org"'),
-    ("TLSA", "3 1 1 ABCD EF", "3 1 1 abcdef"),
-    ("AAAA", "2001:DB8:0::1", "2001:db8::1"),
-    ("TXT", "v=spf1 mx ~all", '"v=spf1 mx ~all"'),
-    ("TXT", '"v=spf1 " "mx ~all"', '"v=spf1 mx ~all"'),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rtype", "given", "canonical"),
+    [
+        ("MX", "10   MAIL.Example.com", "10 mail.example.com."),
+        ("SRV", "0 1 993 Mail.example.com.", "0 1 993 mail.example.com."),
+        ("CNAME", "mail.example.com", "mail.example.com."),
+        ("CAA", '0 ISSUE "letsencrypt.org"', '0 issue "letsencrypt.org"'),
+        ("TLSA", "3 1 1 ABCD EF", "3 1 1 abcdef"),
+        ("AAAA", "2001:DB8:0::1", "2001:db8::1"),
+        ("TXT", "v=spf1 mx ~all", '"v=spf1 mx ~all"'),
+        ("TXT", '"v=spf1 " "mx ~all"', '"v=spf1 mx ~all"'),
+    ],
+)
 def test_values_from_any_provider_normalize_equal(rtype, given, canonical):
     assert normalize(rtype, given) == canonical
 

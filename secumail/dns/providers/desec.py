@@ -1,0 +1,66 @@
+"""deSEC (desec.io/api/v1, Token auth): all changes to a zone in one bulk PATCH. Credentials: token.
+
+deSEC's minimum TTL is 3600 s on most accounts; a lower mailserver.dns.ttl is refused by the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from secumail.dns.providers.base import Change, DnsProvider
+from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.recordapi import absolute, rel
+from secumail.dns.records import RRset
+
+API = "https://desec.io/api/v1"
+
+
+class Provider(DnsProvider):
+    name = "desec"
+    credential_keys = {"token": "deSEC API token"}
+
+    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
+        super().__init__(dns, credentials)
+        self.http = HttpClient(
+            self.name,
+            self.credentials.get("api_url") or API,
+            {"Authorization": f"Token {self.credentials['token']}"},
+            self.timeout,
+        )
+
+    def zones(self) -> list[str]:
+        return [d["name"] for d in self.http.request("GET", "/domains/") or []]
+
+    def list_rrsets(self, zone: str, name: str | None = None) -> list[RRset]:
+        query = {"subname": rel(name, zone, "")} if name is not None else None
+        out = []
+        for r in self.http.request("GET", f"/domains/{zone}/rrsets/", query=query) or []:
+            owner = absolute(r["subname"], zone)
+            if name is None or owner == name:
+                out.append(RRset.make(owner, r["type"], r["ttl"], r["records"]))
+        return out
+
+    def apply(self, zone: str, changes: list[Change]) -> None:
+        if not changes:
+            return
+        body = []
+        for change in changes:
+            name, rtype = change.key
+            new = change.new
+            body.append(
+                {
+                    "subname": rel(name, zone, ""),
+                    "type": rtype,
+                    "ttl": (new or change.old).ttl,  # type: ignore[union-attr]
+                    "records": list(new.values) if new else [],
+                }
+            )
+        self.requests += 1
+        self.http.request("PATCH", f"/domains/{zone}/rrsets/", body)
+
+    def replace_rrset(self, zone: str, rrset: RRset) -> None:
+        self.apply(zone, [Change("update", None, rrset)])
+
+    def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
+        self.apply(zone, [Change("delete", RRset(name, rtype, 3600), None)])

@@ -1,0 +1,55 @@
+"""Gandi LiveDNS v5 (api.gandi.net/v5/livedns, Bearer personal access token). Credentials: token."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from secumail.dns.providers.base import DnsProvider
+from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.recordapi import absolute, rel
+from secumail.dns.records import RRset
+
+API = "https://api.gandi.net/v5/livedns"
+
+
+class Provider(DnsProvider):
+    name = "gandi"
+    credential_keys = {"token": "Gandi personal access token (LiveDNS)"}
+
+    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
+        super().__init__(dns, credentials)
+        self.http = HttpClient(
+            self.name,
+            self.credentials.get("api_url") or API,
+            {"Authorization": f"Bearer {self.credentials['token']}"},
+            self.timeout,
+        )
+
+    def zones(self) -> list[str]:
+        return [d["fqdn"] for d in self.http.request("GET", "/domains") or []]
+
+    def list_rrsets(self, zone: str, name: str | None = None) -> list[RRset]:
+        path = f"/domains/{zone}/records"
+        if name is not None:
+            path += "/" + urllib.parse.quote(rel(name, zone), safe="@")
+        out = []
+        for r in self.http.request("GET", path, ok_missing=True) or []:
+            out.append(RRset.make(absolute(r["rrset_name"], zone), r["rrset_type"], r["rrset_ttl"], r["rrset_values"]))
+        return out
+
+    def _path(self, zone: str, name: str, rtype: str) -> str:
+        return f"/domains/{zone}/records/{urllib.parse.quote(rel(name, zone), safe='@')}/{rtype}"
+
+    def replace_rrset(self, zone: str, rrset: RRset) -> None:
+        self.requests += 1
+        self.http.request(
+            "PUT",
+            self._path(zone, rrset.name, rrset.type),
+            {"rrset_values": list(rrset.values), "rrset_ttl": rrset.ttl},
+        )
+
+    def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
+        self.requests += 1
+        self.http.request("DELETE", self._path(zone, name, rtype), ok_missing=True)

@@ -1,0 +1,57 @@
+"""Hetzner DNS API (dns.hetzner.com/api/v1, Auth-API-Token). Credentials: api_token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.recordapi import RecordApiProvider, absolute, rel
+from secumail.errors import ProviderError
+
+API = "https://dns.hetzner.com/api/v1"
+
+
+class Provider(RecordApiProvider):
+    name = "hetzner"
+    credential_keys = {"api_token": "Hetzner DNS API token"}
+
+    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
+        super().__init__(dns, credentials)
+        self.http = HttpClient(
+            self.name,
+            self.credentials.get("api_url") or API,
+            {"Auth-API-Token": self.credentials["api_token"]},
+            self.timeout,
+        )
+        self._zone_ids: dict[str, str] = {}
+
+    def zones(self) -> list[str]:
+        data = self.http.request("GET", "/zones", query={"per_page": 100}) or {}
+        self._zone_ids.update({z["name"]: z["id"] for z in data.get("zones", [])})
+        return list(self._zone_ids)
+
+    def _zid(self, zone: str) -> str:
+        if zone not in self._zone_ids:
+            self.zones()
+        if zone not in self._zone_ids:
+            raise ProviderError(f"hetzner: this token cannot see the zone {zone}")
+        return self._zone_ids[zone]
+
+    def _records(self, zone: str) -> list[tuple[str, str, str, int, str]]:
+        data = self.http.request("GET", "/records", query={"zone_id": self._zid(zone)}) or {}
+        default_ttl = 3600
+        return [
+            (r["id"], absolute(r["name"], zone), r["type"], int(r.get("ttl") or default_ttl), r["value"])
+            for r in data.get("records", [])
+        ]
+
+    def _create(self, zone: str, name: str, rtype: str, ttl: int, value: str) -> None:
+        self.http.request(
+            "POST",
+            "/records",
+            {"zone_id": self._zid(zone), "type": rtype, "name": rel(name, zone), "value": value, "ttl": ttl},
+        )
+
+    def _delete(self, zone: str, record_id: str) -> None:
+        self.http.request("DELETE", f"/records/{record_id}", ok_missing=True)
