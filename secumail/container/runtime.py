@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from secumail.container.lxcconf import ContainerSpec, render
 from secumail.errors import ContainerError, SecumailError

@@ -15,8 +15,9 @@ import glob
 import os
 import shutil
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 from secumail.errors import CommandFailed, ContainerError, SecumailError
 from secumail.system.proc import run, which
@@ -57,6 +58,17 @@ while :; do sleep 2147483647 & wait $!; done
 DEBCONF = """postfix postfix/main_mailer_type select Internet Site
 postfix postfix/mailname string localhost.localdomain
 """
+
+
+RECIPE_VERSION = "1"
+
+
+def recipe_id() -> str:
+    """Changes whenever the way an image is built changes (part of the cache key)."""
+    import hashlib
+
+    blob = "\0".join((RECIPE_VERSION, INIT_SCRIPT, DEBCONF, INIT_PATH))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,7 @@ def _build_mounts(target: str):
         shutil.copyfile("/etc/resolv.conf", resolv)
     with open(policy, "w", encoding="utf-8") as handle:
         handle.write("#!/bin/sh\n# secumail image build: never start services\nexit 101\n")
-    os.chmod(policy, 0o755)
+    os.chmod(policy, 0o755)  # noqa: S103 (an executable)
     run(["mount", "-t", "proc", "proc", proc_dir])
     try:
         yield
@@ -322,5 +334,5 @@ def install_init(target: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(INIT_SCRIPT)
-    os.chmod(path, 0o755)
+    os.chmod(path, 0o755)  # noqa: S103 (an executable)
     os.makedirs(os.path.join(target, "etc/secumail"), exist_ok=True)
