@@ -157,6 +157,7 @@ class Mesh(Section):
     port: int = opt("7022", v.port, "Port of this node's SFTP service for peers.")
     discovery: bool = opt("1", v.boolean, "Browse and announce _secumail._tcp by zeroconf.")
     bwlimit: int = opt("0", v.integer(0, None), "Transfer limit in KiB/s; 0 is unlimited.")
+    peer_quota: int = opt("10240", v.integer(0, None), "MiB each peer may store in its inbox here; 0: none.")
 
 
 @dataclass(frozen=True)
