@@ -1,0 +1,177 @@
+"""Render → stage → check inside the container → swap → reload; a failed check changes nothing.
+
+Generations live in data_path/config/generated/<id>/; data_path/config/live
+is a symlink to the current one, replaced atomically (rename of a new
+symlink). The container sees them under /srv/mailserver. The checks run the
+real tools on the staged files:
+
+    postconf -c <gen>/postfix -n   main.cf (unknown parameters, syntax)
+    postconf -c <gen>/postfix -M   master.cf
+    postfix -c <gen>/postfix check  permissions, tables, the rest of `postfix check`
+    doveconf -c <gen>/dovecot/dovecot.conf -n
+    opendkim -n -x <gen>/opendkim/opendkim.conf      (when DKIM is on)
+
+Any error or warning fails the deploy with the tool's line, which names the
+file and line; the staged generation is removed and `live` is untouched.
+After the swap, `<gen>/container/reload` installs the files in /etc and
+reloads (or starts) each service.
+
+Everything runs through an Executor: `exec(args, input=None) -> Result`
+(secumail.container.runtime.Container fits), so tests can use a fake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from typing import Any, Protocol
+
+from secumail.errors import SecumailError
+from secumail.mail import render
+
+log = logging.getLogger(__name__)
+KEEP_GENERATIONS = 2  # the live one and the one before it (for a manual roll back)
+
+
+class Executor(Protocol):
+    def exec(self, args: list[str], input: str | None = None) -> Any:  # -> Result(returncode, stdout, stderr)
+        ...
+
+
+class ConfigCheckFailed(SecumailError):
+    """A rendered file was refused by Postfix, Dovecot or OpenDKIM; the running config stays."""
+
+
+def _complaint(output: str) -> str | None:
+    """The first line that is an error or a warning, or None when the output is clean."""
+    for line in output.splitlines():
+        low = line.lower()
+        if "warning" in low or "fatal" in low or "error" in low:
+            return line.strip()
+    return None
+
+
+def run_checked(executor: Executor, args: list[str]) -> Any:
+    res = executor.exec(list(args))
+    if res.returncode != 0:
+        detail = (res.stderr or res.stdout or "").strip().splitlines()
+        raise SecumailError(f"{' '.join(args)} failed in the container: {detail[-1] if detail else 'no output'}")
+    return res
+
+
+def check_commands(gen: str, dkim: bool) -> list[list[str]]:
+    """The validation commands for generation `gen` (a container path)."""
+    commands = [
+        ["postconf", "-c", f"{gen}/postfix", "-n"],
+        ["postconf", "-c", f"{gen}/postfix", "-M"],
+        ["postfix", "-c", f"{gen}/postfix", "check"],
+        ["doveconf", "-c", f"{gen}/dovecot/dovecot.conf", "-n"],
+    ]
+    if dkim:
+        commands.append(["opendkim", "-n", "-x", f"{gen}/opendkim/opendkim.conf"])
+    return commands
+
+
+def check(executor: Executor, gen: str, dkim: bool) -> None:
+    """Run every check; raise ConfigCheckFailed naming the tool's complaint (file and line)."""
+    for args in check_commands(gen, dkim):
+        res = executor.exec(args)
+        problem = _complaint(res.stderr or "")
+        if res.returncode != 0 or problem:
+            if not problem:
+                lines = (res.stderr or res.stdout or "").strip().splitlines()
+                problem = lines[-1].strip() if lines else f"exit status {res.returncode}, no output"
+            raise ConfigCheckFailed(f"new mail config refused by {args[0]}: {problem}; running config unchanged")
+
+
+def _generations_dir(data_path: str) -> str:
+    return os.path.join(data_path, "config", "generated")
+
+
+def live_generation(data_path: str) -> str | None:
+    """The id of the live generation, or None before the first deploy."""
+    link = os.path.join(data_path, "config", "live")
+    try:
+        return os.path.basename(os.readlink(link))
+    except OSError:
+        return None
+
+
+def _new_id(data_path: str) -> str:
+    base = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    n = 0
+    while True:
+        candidate = f"{base}-{n}"
+        if not os.path.exists(os.path.join(_generations_dir(data_path), candidate)):
+            return candidate
+        n += 1
+
+
+def swap_live(data_path: str, generation_id: str) -> None:
+    """Point data_path/config/live at generated/<id> in one rename."""
+    config = os.path.join(data_path, "config")
+    tmp = os.path.join(config, f".live-{generation_id}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(os.path.join("generated", generation_id), tmp)
+    os.replace(tmp, os.path.join(config, "live"))
+    from secumail.system.files import fsync_dir
+
+    fsync_dir(config)
+
+
+def _prune(data_path: str, keep: set[str]) -> None:
+    root = _generations_dir(data_path)
+    entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    old = [e for e in entries if e not in keep]
+    for name in old[: max(0, len(entries) - KEEP_GENERATIONS)]:
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def deploy(settings: Any, executor: Executor | None, files: render.Files | None = None,
+           domains: list[str] | None = None) -> dict[str, Any]:
+    """Render (or take `files`), stage, check, swap, reload. Returns what happened.
+
+    With executor None (container not running) nothing can be checked: the
+    generation is staged and made live so the next start uses it, and the
+    result says it was not checked.
+    """
+    from secumail.mail import store
+    from secumail.system.files import atomic_write, file_lock
+
+    data_path = settings.main.data_path
+    if domains is None:
+        domains = store.load(data_path, settings.main.domain).domains
+    root = _generations_dir(data_path)
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    with file_lock(os.path.join(data_path, "config", ".deploy.lock")):
+        gen_id = _new_id(data_path)
+        staging = os.path.join(root, f".staging-{gen_id}")
+        final = os.path.join(root, gen_id)
+        gen_path = render.container_path(settings, final)
+        render.ensure_keys(settings, domains)
+        if files is None:
+            files = render.render_all(settings, domains, gen_path)
+        try:
+            for rel, (content, mode) in files.items():
+                path = os.path.join(staging, rel)
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                atomic_write(path, content, mode=mode)
+            os.rename(staging, final)
+            if executor is not None:
+                check(executor, gen_path, settings.features.dkim)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        previous = live_generation(data_path)
+        swap_live(data_path, gen_id)
+        _prune(data_path, keep={gen_id, previous or ""})
+        if executor is not None:
+            run_checked(executor, [f"{gen_path}/container/reload"])
+    log.info("mail config generation %s is live (checked: %s)", gen_id, executor is not None)
+    return {"generation": gen_id, "previous": previous, "checked": executor is not None,
+            "reloaded": executor is not None}

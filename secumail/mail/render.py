@@ -1,0 +1,204 @@
+"""Postfix, Dovecot and OpenDKIM config (and the container's start/reload scripts) from Settings.
+
+`render_all` is pure: Settings + domains in, {relative path: (content, mode)}
+out. The files form one *generation*: a directory that the container sees at
+`generation` (a path inside the container) and that references its own
+tables and scripts there, so what is checked is exactly what goes live.
+Paths are the container's: data_path is bind-mounted at /srv/mailserver.
+
+Templates use `{{name}}` placeholders (Postfix's `$name` and Dovecot's braces
+stay literal); an unknown placeholder is a bug and raises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from typing import Any
+
+CONTAINER_DATA = "/srv/mailserver"
+VMAIL_UID = 5000
+VMAIL_GID = 5000
+MILTER_PORT = 8891
+_PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
+
+Files = dict[str, tuple[str, int]]
+
+
+def _template(name: str) -> str:
+    return resources.files("secumail.mail").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def fill(text: str, values: dict[str, Any]) -> str:
+    def one(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"template placeholder {{{{{key}}}}} has no value")
+        return str(values[key])
+
+    return _PLACEHOLDER.sub(one, text)
+
+
+def dkim_selectors(settings: Any, domains: list[str]) -> list[tuple[str, str]]:
+    """(domain, selector) pairs that sign: the RSA selector, plus '<selector>-ed' when ed25519 is on."""
+    if not settings.features.dkim:
+        return []
+    from secumail.mail.dkim import ed25519_selector
+
+    pairs = []
+    for domain in domains:
+        pairs.append((domain, settings.dkim.selector))
+        if settings.dkim.ed25519:
+            pairs.append((domain, ed25519_selector(settings.dkim.selector)))
+    return pairs
+
+
+def _submission(name: str, port: int, wrapper: bool) -> str:
+    if not port:
+        return ""
+    return fill(_template("submission.master"), {
+        "port": port, "name": name,
+        "wrapper": "  -o smtpd_tls_wrappermode=yes\n" if wrapper else "",
+    })
+
+
+def _postfix(settings: Any, values: dict[str, Any]) -> Files:
+    ports = settings.ports
+    smtp = f"{ports.smtp}      inet  n       -       n       -       -       smtpd\n" if ports.smtp else ""
+    master = fill(_template("master.cf"), {
+        "smtp_service": smtp,
+        "submission_service": _submission("submission", ports.submission, wrapper=False),
+        "smtps_service": _submission("smtps", ports.smtps, wrapper=True),
+    })
+    main = fill(_template("main.cf"), {
+        **values,
+        "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
+        "milters": f"inet:127.0.0.1:{MILTER_PORT}" if settings.features.dkim else "",
+    })
+    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
+
+
+def _dovecot(settings: Any, values: dict[str, Any]) -> Files:
+    ports = settings.ports
+    protocols = ["imap", "lmtp"]
+    pop3 = ""
+    if ports.pop3 or ports.pop3s:
+        protocols.append("pop3")
+        pop3 = fill(_template("pop3.dovecot"), {"pop3": ports.pop3, "pop3s": ports.pop3s})
+    sieve = ""
+    if ports.sieve:
+        protocols.append("sieve")
+        sieve = fill(_template("sieve.dovecot"), {"sieve": ports.sieve})
+    conf = fill(_template("dovecot.conf"), {
+        **values,
+        "protocols": " ".join(protocols),
+        "imap": ports.imap,
+        "imaps": ports.imaps,
+        "pop3_service": pop3,
+        "sieve_service": sieve,
+    })
+    return {
+        "dovecot/dovecot.conf": (conf, 0o644),
+        "dovecot/quota-warning.sh": (fill(_template("quota-warning.sh"), values), 0o755),
+    }
+
+
+def _opendkim(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
+    if not pairs:
+        return {}
+    key_table = "".join(
+        f"{sel}._domainkey.{dom} {dom}:{sel}:/run/opendkim/keys/{dom}/{sel}.private\n" for dom, sel in pairs
+    )
+    # refile patterns: '*@example.com' signs every sender address of the domain.
+    signing = "".join(f"*@{dom} {sel}._domainkey.{dom}\n" for dom, sel in pairs)
+    trusted = "127.0.0.1\n::1\nlocalhost\n"
+    conf = fill(_template("opendkim.conf"), {**values, "milter_port": MILTER_PORT})
+    return {
+        "opendkim/opendkim.conf": (conf, 0o644),
+        "opendkim/KeyTable": (key_table, 0o644),
+        "opendkim/SigningTable": (signing, 0o644),
+        "opendkim/TrustedHosts": (trusted, 0o644),
+    }
+
+
+def _scripts(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
+    if pairs:
+        copies = "".join(
+            f'install -D -o opendkim -g opendkim -m 0600 "$DATA/dkim/{dom}/{sel}.private" '
+            f'"/run/opendkim/keys/{dom}/{sel}.private"\n'
+            for dom, sel in pairs
+        )
+        dkim_block = fill(_template("dkim-reload.sh"), {"key_copies": copies.rstrip("\n")})
+    else:
+        dkim_block = _template("dkim-off.sh")
+    return {
+        "container/start": (fill(_template("start.sh"), {
+            **values, "and_opendkim": " and OpenDKIM" if pairs else ""}), 0o755),
+        "container/stop": (_template("stop.sh"), 0o755),
+        "container/reload": (fill(_template("reload.sh"), {**values, "dkim_block": dkim_block.rstrip("\n")}),
+                             0o755),
+    }
+
+
+def render_all(settings: Any, domains: list[str], generation: str = CONTAINER_DATA + "/config/live") -> Files:
+    """Every config file of one generation: {path relative to the generation dir: (content, mode)}."""
+    domains = sorted(set(domains) | {settings.main.domain})
+    values = {
+        "data": CONTAINER_DATA,
+        "generation": generation.rstrip("/"),
+        "fqdn": settings.main.fqdn,
+        "domain": settings.main.domain,
+        "postmaster": settings.main.postmaster_address,
+        "uid": VMAIL_UID,
+        "gid": VMAIL_GID,
+    }
+    pairs = dkim_selectors(settings, domains)
+    files: Files = {}
+    files.update(_postfix(settings, values))
+    files.update(_dovecot(settings, values))
+    files.update(_opendkim(settings, values, pairs))
+    files.update(_scripts(settings, values, pairs))
+    return files
+
+
+def container_path(settings: Any, host_path: str) -> str:
+    """The path inside the container of a host path below data_path."""
+    data_path = os.path.abspath(settings.main.data_path)
+    rel = os.path.relpath(os.path.abspath(host_path), data_path)
+    if rel.startswith(".."):
+        raise ValueError(f"{host_path} is not below data_path {data_path}")
+    return CONTAINER_DATA if rel == "." else f"{CONTAINER_DATA}/{rel}"
+
+
+def ensure_keys(settings: Any, domains: list[str]) -> None:
+    """The DKIM keys the rendered KeyTable names must exist before OpenDKIM reads it."""
+    from secumail.mail import dkim
+
+    for domain, selector in dkim_selectors(settings, sorted(set(domains) | {settings.main.domain})):
+        algorithm = "ed25519" if selector == dkim.ed25519_selector(settings.dkim.selector) else "rsa"
+        dkim.ensure_key(settings.main.data_path, domain, selector, bits=settings.dkim.key_bits,
+                        algorithm=algorithm)
+
+
+def stage(settings: Any, staging_dir: str, domains: list[str] | None = None,
+          generation: str | None = None) -> Files:
+    """Write one generation into `staging_dir` (a new or empty directory); return what was written.
+
+    `generation` is where the container will see `staging_dir`; by default it
+    is derived from data_path (staging_dir must then lie below it).
+    """
+    from secumail.mail import store
+    from secumail.system.files import atomic_write
+
+    if domains is None:
+        domains = store.load(settings.main.data_path, settings.main.domain).domains
+    if generation is None:
+        generation = container_path(settings, staging_dir)
+    ensure_keys(settings, domains)
+    files = render_all(settings, domains, generation)
+    for rel, (content, mode) in files.items():
+        path = os.path.join(staging_dir, rel)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        atomic_write(path, content, mode=mode)
+    return files

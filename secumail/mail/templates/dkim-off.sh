@@ -1,0 +1,1 @@
+if running /run/opendkim/opendkim.pid; then kill "$(cat /run/opendkim/opendkim.pid)"; fi

@@ -1,0 +1,6 @@
+#!/bin/sh
+# secumail container stop (run at halt, via /etc/secumail/stop).
+postfix stop 2>/dev/null
+doveadm stop 2>/dev/null
+if [ -f /run/opendkim/opendkim.pid ]; then kill "$(cat /run/opendkim/opendkim.pid)" 2>/dev/null; fi
+exit 0
