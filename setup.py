@@ -28,6 +28,16 @@ setup(
             "mailctl=secumail.cli:run",
             "secumaild=secumail.daemon:main",
         ],
-        "secumail.dns_providers": [],
+        "secumail.dns_providers": [
+            "rfc2136=secumail.dns.providers.rfc2136:Provider",
+            "powerdns=secumail.dns.providers.powerdns:Provider",
+            "cloudflare=secumail.dns.providers.cloudflare:Provider",
+            "desec=secumail.dns.providers.desec:Provider",
+            "hetzner=secumail.dns.providers.hetzner:Provider",
+            "gandi=secumail.dns.providers.gandi:Provider",
+            "digitalocean=secumail.dns.providers.digitalocean:Provider",
+            "exec=secumail.dns.providers.exec:Provider",
+            "manual=secumail.dns.providers.manual:Provider",
+        ],
     },
 )
