@@ -27,13 +27,13 @@ MAX_WAIT = 10.0
 
 class HttpClient:
     def __init__(
-        self, provider: str, base_url: str, headers: Mapping[str, str], timeout: float, backoff: float = BACKOFF
+        self, provider: str, base_url: str, headers: Mapping[str, str], timeout: float, backoff: float | None = None
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "User-Agent": "secumail", **headers}
         self.timeout = timeout
-        self.backoff = backoff
+        self.backoff = BACKOFF if backoff is None else backoff
         self.writes = 0
 
     def request(
