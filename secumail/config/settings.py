@@ -100,6 +100,13 @@ class Features(Section):
     spf: bool = opt("1", v.boolean, "Publish SPF.")
     dmarc: bool = opt("1", v.boolean, "Publish DMARC.")
     fail2ban: bool = opt("1", v.boolean, "Ban addresses with repeated authentication failures.")
+    fail2ban_maxretry: int = opt("10", v.integer(1, 1000), "Failed logins from one address that get it banned.")
+    fail2ban_findtime: int = opt("600", v.integer(10, 86400), "Seconds within which those failures count.")
+    fail2ban_bantime: int = opt("3600", v.integer(10, 30 * 86400), "Seconds an address stays banned.")
+    fail2ban_ignoreip: tuple = opt("", v.list_of(v.text), "Addresses or networks never banned (CIDR).")
+    fail2ban_logfile: tuple = opt(
+        "", v.list_of(v.absolute_path), "Mail logs to follow; empty: the container's mail.log and dovecot.log."
+    )
 
 
 @dataclass(frozen=True)
