@@ -175,16 +175,17 @@ def _issue(
         if challb is None:
             raise SecumailError(f"the CA offers no dns-01 challenge for {authzr.body.identifier.value}")
         domain = authzr.body.identifier.value
-        todo.append(
-            (authzr, challb, challb.chall.validation_domain_name(domain), challb.chall.validation(jwk))
-        )
+        todo.append((authzr, challb, challb.chall.validation_domain_name(domain), challb.chall.validation(jwk)))
     timings["order"] = time.monotonic() - started
 
     added: list[tuple[str, str]] = []
     provider = provider_factory(settings) if todo else None
     try:
         for _, _, name, value in todo:
-            provider.add_txt(name, value, 60)
+            try:
+                provider.add_txt(name, value, 60)
+            except SecumailError as exc:
+                raise SecumailError(f"cannot set the challenge TXT {name}: {exc}") from None
             added.append((name, value))
         timings["txt_set"] = time.monotonic() - started
         if added:

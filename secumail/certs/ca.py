@@ -49,9 +49,7 @@ def eab_credentials(settings: Settings) -> tuple[str, str] | None:
     kid = settings.acme.eab_kid.strip()
     if not kid:
         if settings.ssl.type == "zerossl":
-            raise ConfigError(
-                "mailserver.acme.eab_kid", "", "is required for ZeroSSL (see your ZeroSSL account)"
-            )
+            raise ConfigError("mailserver.acme.eab_kid", "", "is required for ZeroSSL (see your ZeroSSL account)")
         return None
     path = settings.acme.eab_hmac_file
     try:

@@ -64,9 +64,7 @@ def load_account_uri(directory: str) -> str | None:
 
 
 def save_account_uri(directory: str, uri: str, ca: str) -> None:
-    atomic_write(
-        os.path.join(directory, "account.json"), json.dumps({"uri": uri, "directory": ca}) + "\n", 0o600
-    )
+    atomic_write(os.path.join(directory, "account.json"), json.dumps({"uri": uri, "directory": ca}) + "\n", 0o600)
 
 
 def install_pair(ssl_dir: str, fullchain: bytes, key_pem: bytes) -> None:
@@ -87,12 +85,8 @@ def check_pair(fullchain: bytes, key_pem: bytes) -> x509.Certificate:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except ValueError as exc:
         raise SecumailError(f"unreadable certificate or key: {exc}") from None
-    mine = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    theirs = leaf.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    mine = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    theirs = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if mine != theirs:
         raise SecumailError("the private key does not belong to the certificate")
     return leaf

@@ -51,9 +51,7 @@ def resolv_conf_servers(path: str = "/etc/resolv.conf") -> list[Server]:
     return servers
 
 
-def _ask(
-    server: Server, qname: dns.name.Name, rdtype: int, timeout: float, recurse: bool
-) -> dns.message.Message:
+def _ask(server: Server, qname: dns.name.Name, rdtype: int, timeout: float, recurse: bool) -> dns.message.Message:
     query = dns.message.make_query(qname, rdtype)
     if not recurse:
         query.flags &= ~dns.flags.RD

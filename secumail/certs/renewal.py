@@ -235,12 +235,8 @@ def renew_if_due(
         if decision.not_before_retry is not None:
             next_check = min(next_check, max(decision.not_before_retry, now + dt.timedelta(minutes=1)))
         if decision.warn and decision.days_left is not None:
-            logger.warning(
-                "certificate expires in %.1f days (%s)", decision.days_left, state.last_error or "no error"
-            )
-        return Outcome(
-            "none", decision.reason, next_check, decision.days_left, decision.warn, state.last_error
-        )
+            logger.warning("certificate expires in %.1f days (%s)", decision.days_left, state.last_error or "no error")
+        return Outcome("none", decision.reason, next_check, decision.days_left, decision.warn, state.last_error)
     if obtain is None:
         from secumail.certs.runner import obtain as obtain  # noqa: PLW0127
     try:
@@ -260,9 +256,7 @@ def renew_if_due(
     return Outcome("renewed", f"renewed: {decision.reason}", next_check, days_left, False, None)
 
 
-def _refresh_ari(
-    state: CertState, settings, now: dt.datetime, fetcher: Callable, rng: random.Random
-) -> CertState:
+def _refresh_ari(state: CertState, settings, now: dt.datetime, fetcher: Callable, rng: random.Random) -> CertState:
     from secumail.certs.ca import ca_bundle_for
 
     if state.ari is None:

@@ -184,9 +184,15 @@ def test_failure_dns_update_refused(site, servers):
     assert site.mailctl("ssl-setup").returncode == 0
     before = site.read("fullchain.pem")
     with open(site.credentials, "w") as handle:
-        handle.write("tsig_name=secumail-test\ntsig_secret=" + "A" * 43 + "=\n")
+        handle.write("[rfc2136]\nkey_name=secumail-test\nkey_secret=" + "A" * 43 + "=\n")
     result = site.mailctl("ssl-setup", "--force")
-    _assert_failed_cleanly(site, servers, result, r"DNS update of _acme-challenge\.mail\.example\.test", before)
+    _assert_failed_cleanly(
+        site,
+        servers,
+        result,
+        r"cannot set the challenge TXT _acme-challenge\.mail\.example\.test: .*rejected the TSIG signature",
+        before,
+    )
 
 
 def test_failure_ca_unreachable(site, servers):

@@ -87,7 +87,7 @@ class Knot:
     def credentials_file(self, path: str, algorithm: str = "hmac-sha256") -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"tsig_name={TSIG_NAME}\ntsig_secret={self.secret}\ntsig_algorithm={algorithm}\n")
+            handle.write(f"[rfc2136]\nkey_name={TSIG_NAME}\nkey_secret={self.secret}\nkey_algorithm={algorithm}\n")
         return path
 
 
