@@ -122,9 +122,10 @@ class Container:
             raise ContainerError(f"container {self.name} is not defined in {self.lxcpath}")
         if current == RUNNING:
             return False
+        log_from = _size(self.log_path)
         res = self._lxc("lxc-start", "-d", check=False, timeout=timeout + 30)
         if res.returncode != 0:
-            raise ContainerError(f"container {self.name} failed to start: {self._why(res)}")
+            raise ContainerError(f"container {self.name} failed to start: {self._why(res, log_from)}")
         self._wait(RUNNING, timeout)
         return True
 
@@ -133,9 +134,10 @@ class Container:
         current = self.state()
         if current in (ABSENT, STOPPED):
             return False
+        log_from = _size(self.log_path)
         res = self._lxc("lxc-stop", "-t", str(int(timeout)), check=False, timeout=timeout + 30)
         if res.returncode != 0 and self.state() != STOPPED:
-            raise ContainerError(f"container {self.name} did not stop: {self._why(res)}")
+            raise ContainerError(f"container {self.name} did not stop: {self._why(res, log_from)}")
         self._wait(STOPPED, timeout)
         return True
 
@@ -216,11 +218,13 @@ class Container:
             time.sleep(0.1)
             current = self.state()
 
-    def _why(self, res: Result) -> str:
-        """The most useful line: an ERROR from the LXC log, else the command's stderr."""
+    def _why(self, res: Result, log_from: int = 0) -> str:
+        """The most useful line: the first ERROR this attempt wrote to the LXC log,
+        else the command's stderr."""
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as handle:
-                lines = handle.readlines()[-200:]
+                handle.seek(log_from)
+                lines = handle.readlines()
         except OSError:
             lines = []
         errors = [line.strip() for line in lines if " ERROR " in line]
@@ -236,6 +240,13 @@ _DAEMON_WRAPPER = (
     'out=$(mktemp) || exit 125; "$@" </dev/null >"$out" 2>&1; rc=$?; '
     'cat "$out" >&2; rm -f "$out"; exit $rc'
 )
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _mounts_below(directory: str) -> list[str]:
