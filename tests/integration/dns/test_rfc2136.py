@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from secumail.dns.check import check
+from secumail.dns.providers.base import get_provider
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
 from tests.integration.dns.conftest import KNOT_ADDR
@@ -48,3 +49,16 @@ def test_wrong_tsig_key_is_one_clear_error_and_changes_nothing(rfc2136_settings,
     with pytest.raises(ProviderError, match=r"BADSIG.*nothing was changed"):
         setup(s)
     assert resolve("example.test", "MX") == []
+
+
+def test_acme_txt_add_and_delete_tolerates_already_deleted(rfc2136_settings):
+    s = rfc2136_settings(dns={"zone": "example.test"})
+    provider = get_provider(s.dns)
+    provider.add_txt("_acme-challenge.mail.example.test", "token-1", 60)
+    provider.add_txt("_acme-challenge.mail.example.test", "token-2", 60)
+    assert resolve("_acme-challenge.mail.example.test", "TXT") == ['"token-1"', '"token-2"']
+    provider.del_txt("_acme-challenge.mail.example.test", "token-1")
+    provider.del_txt("_acme-challenge.mail.example.test", "token-1")
+    assert resolve("_acme-challenge.mail.example.test", "TXT") == ['"token-2"']
+    provider.del_txt("_acme-challenge.mail.example.test", "token-2")
+    assert resolve("_acme-challenge.mail.example.test", "TXT") == []
