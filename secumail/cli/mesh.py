@@ -142,6 +142,9 @@ def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
             path = unpack(args.source, tmp)
             with _open_foreign(path, data_path, args) as repo:
                 return run_restore(repo, None, target, uci_dest)
+    if args.source and os.path.isfile(os.path.join(args.source, "config")):
+        with _open_foreign(os.path.abspath(args.source), data_path, args) as repo:  # a copy held by a peer
+            return run_restore(repo, None, target, uci_dest)
     if args.source and "/" in args.source:
         raise InputError(f"{args.source}: no such export file")
     _key, repo = _own(ctx, create=False)
