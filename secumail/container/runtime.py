@@ -200,6 +200,16 @@ class Container:
             )
         return res
 
+    def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        """Write `data` to `path` inside the container through stdin (never argv),
+        via a temp file and rename, so readers never see half a file."""
+        script = 'umask 077; t="$1.tmp.$$"; cat > "$t" && chmod "$2" "$t" && mv -f "$t" "$1"'
+        self.exec(["/bin/sh", "-c", script, "secumail-write", path, f"{mode:o}"], input=data, check=True)
+
+    def read_file(self, path: str) -> str:
+        """Text of `path` inside the container."""
+        return self.exec(["cat", "--", path], check=True).stdout
+
     def cgroup_get(self, key: str) -> str:
         """Read a cgroup value of the running container (e.g. memory.limit_in_bytes)."""
         return self._lxc("lxc-cgroup", key).stdout.strip()

@@ -60,7 +60,7 @@ postfix postfix/mailname string localhost.localdomain
 """
 
 
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
 
 def recipe_id() -> str:
@@ -299,6 +299,7 @@ def strip_image(target: str) -> None:
         "var/cache/debconf/*-old",
         "usr/share/man/*",
         "usr/share/info/*",
+        "usr/share/locale/*/LC_MESSAGES/*.mo",  # translations: ~34 MB nobody reads on a router
         "tmp/*",
         "var/tmp/*",
         "run/*",

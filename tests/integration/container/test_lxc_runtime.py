@@ -58,6 +58,9 @@ def test_exec_returns_rc_output_and_takes_stdin(running: LxcWorld) -> None:
     assert (res.returncode, res.stdout, res.stderr) == (3, "secret-on-stdin\n", "err\n")
     with pytest.raises(ContainerError, match="exited with 3"):
         c.exec(["sh", "-c", "exit 3"], check=True)
+    c.write_file("/tmp/secret", "s3cret\n", mode=0o600)
+    assert c.read_file("/tmp/secret") == "s3cret\n"
+    assert c.exec(["stat", "-c", "%a", "/tmp/secret"]).stdout.strip() == "600"
     env = c.exec(["env"], env={"FOO": "bar"}).stdout.split()
     assert "FOO=bar" in env
     assert not any(v.startswith("REQUESTS_CA_BUNDLE") for v in env)  # host env is not leaked
