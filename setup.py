@@ -21,6 +21,10 @@ setup(
             "bcrypt>=3.2",
             "acme>=2.0",
             "josepy>=1.13",
+            # Independent validators of the published SPF/DMARC/DKIM records (tests/integration/dns).
+            "checkdmarc>=5",
+            "dkimpy>=1.1",
+            "pyspf>=2.0.14",
         ],
     },
     entry_points={
