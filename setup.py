@@ -11,7 +11,7 @@ setup(
     install_requires=[],
     extras_require={
         # What the features need at run time; each exists for OpenWrt (python3-*) or is small pure Python.
-        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2", "acme>=2.0", "josepy>=1.13"],
+        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2", "acme>=2.0", "josepy>=1.13", "paramiko>=3"],
         "test": [
             "pytest>=7",
             "hypothesis>=6",
@@ -21,6 +21,8 @@ setup(
             "bcrypt>=3.2",
             "acme>=2.0",
             "josepy>=1.13",
+            "paramiko>=3",  # mesh transport (tests/integration/mesh)
+            "zstandard>=0.21",  # mesh compression on hosts that have it
             # Independent validators of the published SPF/DMARC/DKIM records (tests/integration/dns).
             "checkdmarc>=5",
             "dkimpy>=1.1",
