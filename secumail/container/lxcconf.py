@@ -175,7 +175,6 @@ def render(spec: ContainerSpec, cgroup_version: int | None = None) -> str:
         "lxc.signal.stop = SIGKILL",
         f"lxc.log.file = {spec.log_path}",
         f"lxc.log.level = {spec.log_level}",
-        "lxc.arch = linux64",
         "",
         "# Devices and kernel interfaces",
         f"lxc.autodev = {1 if spec.autodev else 0}",
