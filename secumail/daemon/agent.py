@@ -1,0 +1,529 @@
+"""secumaild's loop: one thread, one selector, a heap of timers; it sleeps until something happens.
+
+Wake-ups: a timer falls due, a signal arrives (through the wakeup fd), a worker
+writes or exits, a control client speaks, the container's init exits (pidfd).
+Work that needs a heavy library is a job in a worker process (jobs.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import selectors
+import signal
+import time
+from typing import Any
+
+from secumail.daemon import paths
+from secumail.daemon.jobs import API_JOBS, INTERNAL_JOBS, Job, JobManager
+from secumail.daemon.scheduler import Scheduler
+from secumail.errors import InputError, SecumailError
+
+logger = logging.getLogger("secumaild")
+
+DAY = 86400.0
+RECONCILE_INTERVAL = 60.0
+FIRST_SSL_RENEW = 300.0
+FIRST_DNS_CHECK = 900.0
+RETRY_BASE = 60.0
+FAIL2BAN_POLL = 2.0
+ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
+# Sections whose change means the mail services' config must be rendered again.
+CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "webmail", "container")
+
+
+def fingerprint(settings: Any, sections: tuple[str, ...] | None = None) -> str:
+    data = settings.to_dict()
+    if sections is not None:
+        data = {key: data[key] for key in sections}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Daemon:
+    def __init__(self, confdir: str | None = None, time_scale: float = 1.0,
+                 reconcile_interval: float = RECONCILE_INTERVAL) -> None:  # fmt: skip
+        from secumail.config import confdir as resolve_confdir
+
+        self.confdir = resolve_confdir(confdir)
+        self.scale = max(time_scale, 1e-6)
+        self.reconcile_interval = reconcile_interval
+        self.selector = selectors.DefaultSelector()
+        self.timers = Scheduler()
+        self.jobs = JobManager(self.selector, self.confdir, on_finished=self._job_finished)
+        self.settings: Any = None
+        self.settings_error: str | None = None
+        self.failures: dict[str, int] = {}
+        self.not_before: dict[str, float] = {}
+        self.state = self._load_state()
+        self.started = time.time()
+        self.running = False
+        self.reconciles = 0
+        self._pidfd: int | None = None
+        self._wake_r = self._wake_w = -1
+        self.control: Any = None
+        self.fail2ban: Any = None
+        self.schedule_extra: list[tuple[str, float]] = _test_schedule()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def run(self) -> int:
+        from secumail.daemon.control import ControlServer
+
+        os.makedirs(paths.rundir(), mode=0o700, exist_ok=True)
+        os.chmod(paths.rundir(), 0o700)
+        lock_fd = self._lock_pidfile()
+        self._setup_signals()
+        self.control = ControlServer(paths.socket_path(), self.selector, self.dispatch)
+        self.control.open()
+        self.running = True
+        logger.info("secumaild %s started (pid %d, config %s)", _version(), os.getpid(), self.confdir)
+        try:
+            self.load_settings(initial=True)
+            self.loop()
+        finally:
+            self.shutdown()
+            os.close(lock_fd)
+        return 0
+
+    def loop(self) -> None:
+        while self.running:
+            delay = self.timers.next_delay()
+            deadline = self.jobs.next_deadline()
+            if deadline is not None:
+                until = max(0.0, deadline - time.monotonic())
+                delay = until if delay is None else min(delay, until)
+            for key, mask in self.selector.select(delay):
+                key.data(mask)
+                if not self.running:
+                    return
+            for name in self.timers.pop_due():
+                self._fire(name)
+            self.jobs.check_children()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def shutdown(self) -> None:
+        logger.info("stopping: %d job(s) running", len(self.jobs.running()))
+        self.jobs.stop_all()
+        if self.fail2ban is not None:
+            self.fail2ban.close()
+        if self.control is not None:
+            self.control.close()
+        self._unwatch_container()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.pid_path())
+        logger.info("stopped")
+
+    def _lock_pidfile(self) -> int:
+        import fcntl
+
+        fd = os.open(paths.pid_path(), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SecumailError(f"secumaild is already running (lock {paths.pid_path()} is held)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _setup_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, lambda signum, frame: None)  # the wakeup fd carries the number
+        self.selector.register(self._wake_r, selectors.EVENT_READ, lambda mask: self._signals())
+
+    def _signals(self) -> None:
+        try:
+            data = os.read(self._wake_r, 512)
+        except BlockingIOError:
+            return
+        received = set(data)
+        if signal.SIGCHLD in received:
+            self.jobs.check_children()
+        if received & {signal.SIGTERM, signal.SIGINT}:
+            logger.info("signal %s: stopping", "SIGTERM" if signal.SIGTERM in received else "SIGINT")
+            self.stop()
+            return
+        if signal.SIGHUP in received:
+            logger.info("SIGHUP: re-reading the configuration")
+            self.load_settings()
+
+    # -- configuration -------------------------------------------------------------
+
+    def load_settings(self, initial: bool = False) -> None:
+        from secumail.config import load_settings
+
+        try:
+            settings = load_settings(self.confdir)
+        except SecumailError as exc:
+            self.settings_error = str(exc)
+            logger.error("configuration not loaded: %s (keeping the previous one; fix it and reload)", exc)
+            if self.settings is None:
+                self.timers.cancel("reconcile")
+            return
+        old = self.settings
+        self.settings = settings
+        self.settings_error = None
+        changed = old is None or fingerprint(old) != fingerprint(settings)
+        if changed and not initial:
+            logger.info("configuration changed")
+        self._schedule(old, settings)
+        self.reconcile()
+
+    def _schedule(self, old: Any, new: Any) -> None:
+        s = self.scale
+        if old is None:
+            self.timers.after("ssl-renew", FIRST_SSL_RENEW / s)
+            self.timers.after("dns-check", FIRST_DNS_CHECK / s)
+            for name, interval in self.schedule_extra:
+                self.timers.after(name, interval / s)
+        mesh_changed = old is None or (old.mesh.enabled, old.mesh.sync_interval) != (True, new.mesh.sync_interval)
+        if new.mesh.enabled and mesh_changed:
+            self.timers.after("mesh", min(new.mesh.sync_interval, 600) / s)
+        if not new.mesh.enabled:
+            self.timers.cancel("mesh")
+
+    # -- timers ----------------------------------------------------------------------
+
+    def _fire(self, name: str) -> None:
+        if name == "reconcile":
+            self.reconcile()
+        elif name == "fail2ban":
+            if self.fail2ban is not None:
+                self.fail2ban.poll()
+                self.timers.after("fail2ban", FAIL2BAN_POLL)
+        elif name == "ssl-renew":
+            self._scheduled_ssl_renew()
+        elif name == "dns-check":
+            self._scheduled_dns_check()
+        elif name == "mesh":
+            self._scheduled_job("backup", {}, "mesh")
+        else:
+            for extra, _interval in self.schedule_extra:
+                if extra == name:
+                    self._scheduled_job(name, {}, name)
+
+    def _scheduled_ssl_renew(self) -> None:
+        s = self.settings
+        if s is None or not s.main.enabled or s.ssl.type not in ACME_TYPES:
+            self.timers.after("ssl-renew", DAY / self.scale)
+            return
+        self._scheduled_job("ssl-renew", {}, "ssl-renew")
+
+    def _scheduled_dns_check(self) -> None:
+        s = self.settings
+        if s is None or not s.main.enabled:
+            self.timers.after("dns-check", DAY / self.scale)
+            return
+        self._scheduled_job("dns-check", {}, "dns-check")
+
+    def _scheduled_job(self, name: str, args: dict[str, Any], timer: str) -> None:
+        job = self.jobs.start(name, args, origin=f"schedule:{timer}")
+        logger.debug("scheduled job %s (%s)", job.id, name)
+
+    def _interval(self, timer: str) -> float:
+        if timer == "mesh" and self.settings is not None:
+            return float(self.settings.mesh.sync_interval)
+        for name, interval in self.schedule_extra:
+            if name == timer:
+                return interval
+        return DAY
+
+    def _job_finished(self, job: Job) -> None:
+        if job.name == "configure" and job.state == "done" and self.settings is not None:
+            self.state["configured"] = job.args.get("_fingerprint") or fingerprint(self.settings, CONFIG_SECTIONS)
+            self._save_state()
+        if job.origin.startswith("reconcile"):
+            if job.state == "failed":
+                self._backoff(job.name, RECONCILE_INTERVAL * 10)
+            else:
+                self.failures.pop(job.name, None)
+                self.not_before.pop(job.name, None)
+            self.timers.after("reconcile", 1.0)
+            return
+        if not job.origin.startswith("schedule:"):
+            return
+        timer = job.origin.split(":", 1)[1]
+        interval = self._interval(timer)
+        if timer == "mesh" and job.name == "backup" and job.state == "done":
+            self.jobs.start("sync", {"direction": "push"}, origin="schedule:mesh")
+            return
+        # A job that ran and reported findings (DNS drift, conflicts) is not retried sooner.
+        if job.state == "failed" and job.result is None:
+            delay = self._backoff(timer, interval)
+            logger.warning("%s failed; retrying in %.0f s", job.name, delay * self.scale)
+            self.timers.after(timer, delay)
+            return
+        if job.state == "failed":
+            logger.warning("%s reported problems: %s", job.name, job.error)
+        self.failures.pop(timer, None)
+        next_in = interval
+        if job.name == "ssl-renew" and isinstance(job.result, dict):
+            next_in = min(interval, _seconds_until(job.result.get("next_check")) or interval)
+        self.timers.after(timer, next_in / self.scale)
+
+    def _backoff(self, key: str, cap: float) -> float:
+        """Delay (already time-scaled) before retry number n: 60 s · 2^(n-1), at most `cap`."""
+        n = self.failures.get(key, 0) + 1
+        self.failures[key] = n
+        delay = min(RETRY_BASE * 2 ** (n - 1), cap) / self.scale
+        self.not_before[key] = time.monotonic() + delay
+        return delay
+
+    # -- reconcile ---------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Make the world match the settings; cheap when nothing is to be done."""
+        self.reconciles += 1
+        self.timers.after("reconcile", self.reconcile_interval / self.scale)
+        if self.control is not None:
+            self.control.expire()
+        s = self.settings
+        if s is None:
+            return
+        state = self.container_state()
+        self._reconcile_container(s, state)
+        self._reconcile_config(s)
+        self._reconcile_firewall(s)
+        self._reconcile_fail2ban(s, state)
+
+    def container_state(self) -> str:
+        from secumail.container.runtime import Container
+
+        s = self.settings
+        try:
+            return Container(s.main.container, s.container.lxc_path).state()
+        except SecumailError as exc:
+            logger.debug("container state unknown: %s", exc)
+            return "UNKNOWN"
+
+    def _reconcile_container(self, s: Any, state: str) -> None:
+        busy = any(self.jobs.active(n) for n in ("install", "restore", "container-up", "container-down"))
+        if busy:
+            return
+        if self._waiting("container-up") or self._waiting("container-down"):
+            return
+        if s.main.enabled and state == "STOPPED":
+            logger.info("container %s is stopped but main.enabled=1: starting it", s.main.container)
+            self.jobs.start("container-up", {}, origin="reconcile")
+        elif not s.main.enabled and state == "RUNNING":
+            logger.info("container %s runs but main.enabled=0: stopping it", s.main.container)
+            self.jobs.start("container-down", {}, origin="reconcile")
+        if state == "RUNNING":
+            self._watch_container(s)
+        else:
+            self._unwatch_container()
+
+    def _waiting(self, key: str) -> bool:
+        until = self.not_before.get(key)
+        return until is not None and time.monotonic() < until
+
+    def _reconcile_config(self, s: Any) -> None:
+        want = fingerprint(s, CONFIG_SECTIONS)
+        if self.state.get("configured") == want:
+            return
+        if not os.path.isdir(os.path.join(s.main.data_path, "config")):
+            return  # nothing set up yet: `mailctl install` renders the first config
+        if self.jobs.active("configure") or self.jobs.active("install") or self._waiting("configure"):
+            return
+        logger.info("mail configuration out of date: rendering and reloading")
+        self.jobs.start("configure", {"_fingerprint": want}, origin="reconcile")
+
+    def _reconcile_firewall(self, s: Any) -> None:
+        from secumail.system import firewall
+
+        if not firewall.applicable(self.confdir):
+            return
+        try:
+            if firewall.sync(s, self.confdir):
+                logger.info("firewall rules updated for the enabled ports")
+        except SecumailError as exc:
+            logger.error("firewall: %s", exc)
+
+    def _reconcile_fail2ban(self, s: Any, state: str) -> None:
+        want = s.features.fail2ban and (s.main.enabled or bool(s.features.fail2ban_logfile))
+        if want:
+            from secumail.system.fail2ban import Guard, options_from_settings
+
+            options = options_from_settings(s)
+            if self.fail2ban is None:
+                try:
+                    self.fail2ban = Guard(options)
+                    self.fail2ban.open()
+                except SecumailError as exc:
+                    logger.error("fail2ban not active: %s", exc)
+                    self.fail2ban = None
+                    return
+                self.timers.after("fail2ban", 0)
+            else:
+                self.fail2ban.update(options)
+        elif self.fail2ban is not None:
+            self.fail2ban.close(remove=True)
+            self.fail2ban = None
+            self.timers.cancel("fail2ban")
+
+    def _watch_container(self, s: Any) -> None:
+        """React at once when the container's init exits (pidfd), not at the next reconcile."""
+        if self._pidfd is not None or not hasattr(os, "pidfd_open"):
+            return
+        from secumail.container.runtime import Container
+
+        try:
+            pid = Container(s.main.container, s.container.lxc_path).pid()
+            if pid is None:
+                return
+            fd = os.pidfd_open(pid)
+        except (SecumailError, OSError) as exc:
+            logger.debug("not watching the container's init: %s", exc)
+            return
+        self._pidfd = fd
+        self.selector.register(fd, selectors.EVENT_READ, lambda mask: self._container_exited())
+
+    def _container_exited(self) -> None:
+        logger.warning("the container's init exited")
+        self._unwatch_container()
+        self.timers.after("reconcile", 1.0)  # lxc needs a moment to see it STOPPED
+
+    def _unwatch_container(self) -> None:
+        if self._pidfd is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+
+    # -- control socket ------------------------------------------------------------------
+
+    def dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "status":
+            return self._status(params)
+        if method == "jobs.start":
+            return self._jobs_start(params)
+        if method == "jobs.show":
+            job = self.jobs.get(str(params.get("id", "")))
+            if job is None:
+                raise InputError(f"no job with id {params.get('id')!r} (finished jobs are kept for a while only)")
+            return job.to_dict()
+        if method == "jobs.list":
+            return [job.to_dict() for job in self.jobs.jobs.values()]
+        if method == "reload":
+            self.load_settings()
+            if self.settings_error:
+                raise SecumailError(f"configuration not loaded: {self.settings_error}")
+            return {"result": "reloaded"}
+        if method == "daemon.info":
+            return self.info()
+        raise InputError(f"unknown method {method!r} (status, jobs.start, jobs.show, jobs.list, reload, daemon.info)")
+
+    def _status(self, params: dict[str, Any]) -> Any:
+        from secumail.status import collect_status
+
+        wanted = params.get("confdir")
+        if wanted and os.path.abspath(str(wanted)) != self.confdir:
+            raise InputError(f"secumaild reads {self.confdir}, not {wanted}")
+        if self.settings is None:
+            raise SecumailError(f"configuration not loaded: {self.settings_error}")
+        return collect_status(self.settings)
+
+    def _jobs_start(self, params: dict[str, Any]) -> Any:
+        from secumail.daemon.tasks import test_tasks_enabled
+
+        name = params.get("name")
+        args = params.get("args") or {}
+        stdin = params.get("stdin")
+        allowed = name in API_JOBS or (test_tasks_enabled() and isinstance(name, str) and name.startswith("_test-"))
+        if not isinstance(name, str) or not allowed or name in INTERNAL_JOBS:
+            raise InputError(f"unknown job {name!r}; jobs: {', '.join(API_JOBS)}")
+        if not isinstance(args, dict):
+            raise InputError("args must be an object")
+        if any(str(key).startswith("_") for key in args):
+            raise InputError("argument names starting with '_' are reserved")
+        if stdin is not None and not isinstance(stdin, str):
+            raise InputError("stdin must be a string")
+        job = self.jobs.start(name, args, stdin=stdin, origin="api")
+        return {"id": job.id}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "version": _version(),
+            "confdir": self.confdir,
+            "uptime": round(time.time() - self.started, 1),
+            "rss_kb": _rss_kb(),
+            "reconciles": self.reconciles,
+            "timers": {name: round(delay * self.scale, 1) for name, delay in self.timers.pending().items()},
+            "jobs_running": len(self.jobs.running()),
+            "jobs_kept": len(self.jobs.jobs),
+            "fail2ban": self.fail2ban.info() if self.fail2ban is not None else None,
+            "settings_error": self.settings_error,
+        }
+
+    # -- persistent run state (tmpfs: cleared at boot, which re-renders once) -------------
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            with open(paths.state_path(), encoding="utf-8") as handle:
+                data = json.load(handle)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self) -> None:
+        from secumail.system.files import atomic_write
+
+        with contextlib.suppress(OSError):
+            atomic_write(paths.state_path(), json.dumps(self.state), 0o600)
+
+
+def _seconds_until(iso: Any) -> float | None:
+    import datetime as dt
+
+    if not isinstance(iso, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(60.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def _rss_kb() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _version() -> str:
+    from secumail import __version__
+
+    return __version__
+
+
+def _test_schedule() -> list[tuple[str, float]]:
+    """SECUMAIL_DAEMON_TEST_SCHEDULE="_test-crash:30,...": extra scheduled jobs (tests only)."""
+    from secumail.daemon.tasks import test_tasks_enabled
+
+    spec = os.environ.get("SECUMAIL_DAEMON_TEST_SCHEDULE", "")
+    if not spec or not test_tasks_enabled():
+        return []
+    out = []
+    for item in spec.split(","):
+        name, _, seconds = item.partition(":")
+        out.append((name.strip(), float(seconds or 60)))
+    return out

@@ -1,0 +1,303 @@
+"""fail2ban for the mail services: follow their logs, count auth failures, ban in nftables.
+
+Three parts, the first two pure: `parse_line` finds an authentication failure
+(Postfix SASL, Dovecot login) and its source address in one log line;
+`FailureCounter` says when an address has failed `maxretry` times within
+`findtime` seconds; `NftBanner` adds it to an nftables set whose elements
+time out after `bantime` (the kernel lets the address in again, no timer of
+ours). `Guard` ties them to the log files (read from where they were at the
+last poll; rotation and truncation are noticed by inode and size).
+
+The nftables table `inet secumail` lives beside fw4's own table on OpenWrt and
+works the same on any host with nftables: its chains hook input and forward
+(the container is reached through the host's forward path) and reject banned
+sources on the mail ports only.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from secumail.errors import ConfigError, SecumailError
+
+logger = logging.getLogger(__name__)
+
+TABLE = "secumail"
+MAX_TRACKED = 4096
+READ_LIMIT = 1024 * 1024
+
+_ADDR = r"([0-9A-Fa-f:.]+)"
+_PATTERNS = (
+    # postfix/smtpd[123]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: ...
+    ("postfix", re.compile(r"postfix/[\w/-]*smtpd\[\d+\]: warning: [^\s\[]*\[" + _ADDR + r"\]: SASL [\w-]+ authentication failed")),  # noqa: E501
+    # dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<a>, method=PLAIN, rip=192.0.2.7, ...  # noqa: E501
+    ("dovecot", re.compile(r"(?:imap|pop3|submission|managesieve|lmtp)-login: .*?\(auth failed, (\d+) attempts?[^)]*\).*?\brip=" + _ADDR)),  # noqa: E501
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    service: str
+    address: str
+    count: int = 1
+
+
+def parse_line(line: str) -> Failure | None:
+    """The authentication failure this log line reports, if any."""
+    if "auth" not in line:
+        return None
+    for service, pattern in _PATTERNS:
+        match = pattern.search(line)
+        if match is None:
+            continue
+        groups = match.groups()
+        address, count = (groups[1], int(groups[0])) if service == "dovecot" else (groups[0], 1)
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+            parsed = parsed.ipv4_mapped
+        return Failure(service, str(parsed), max(1, count))
+    return None
+
+
+class FailureCounter:
+    """Failures per address within a sliding window; bounded memory."""
+
+    def __init__(self, maxretry: int, findtime: float, ignore: Iterable[Any] = ()) -> None:
+        self.maxretry = maxretry
+        self.findtime = findtime
+        self.ignore = [ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n for n in ignore]
+        self._seen: collections.OrderedDict[str, collections.deque[tuple[float, int]]] = collections.OrderedDict()
+
+    def ignored(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip.version == net.version and ip in net for net in self.ignore)
+
+    def add(self, failure: Failure, now: float) -> bool:
+        """Record a failure; True when the address has now reached maxretry (its count is reset)."""
+        if self.ignored(failure.address):
+            return False
+        events = self._seen.pop(failure.address, None) or collections.deque()
+        events.append((now, failure.count))
+        while events and events[0][0] <= now - self.findtime:
+            events.popleft()
+        if sum(count for _t, count in events) >= self.maxretry:
+            return True
+        self._seen[failure.address] = events
+        while len(self._seen) > MAX_TRACKED:
+            self._seen.popitem(last=False)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    maxretry: int
+    findtime: int
+    bantime: int
+    ignore: tuple[str, ...]
+    ports: tuple[int, ...]
+    logfiles: tuple[str, ...]
+
+
+DEFAULT_IGNORE = ("127.0.0.0/8", "::1/128")
+
+
+def options_from_settings(settings: Any) -> Options:
+    f = settings.features
+    for item in f.fail2ban_ignoreip:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError("mailserver.features.fail2ban_ignoreip", item, "is not an address or network") from None
+    return Options(
+        maxretry=f.fail2ban_maxretry,
+        findtime=f.fail2ban_findtime,
+        bantime=f.fail2ban_bantime,
+        ignore=DEFAULT_IGNORE + tuple(f.fail2ban_ignoreip),
+        ports=tuple(sorted(set(settings.ports.enabled().values()))),
+        logfiles=tuple(f.fail2ban_logfile) or container_logs(settings),
+    )
+
+
+def container_logs(settings: Any) -> tuple[str, ...]:
+    """Postfix's and Dovecot's log files inside the container's rootfs (as the mail layer configures them)."""
+    rootfs = _rootfs(settings)
+    return (os.path.join(rootfs, "var/log/mail.log"), os.path.join(rootfs, "var/log/dovecot.log"))
+
+
+def _rootfs(settings: Any) -> str:
+    directory = os.path.join(settings.container.lxc_path, settings.main.container)
+    try:
+        with open(os.path.join(directory, "config"), encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition("=")
+                if key.strip() == "lxc.rootfs.path":
+                    value = value.strip()
+                    return value.split(":", 1)[1] if ":" in value.split("/", 1)[0] else value
+    except OSError:
+        pass
+    return os.path.join(directory, "rootfs")
+
+
+class NftBanner:
+    """The nftables side: one table, a timeout set per family, reject rules on the mail ports."""
+
+    def __init__(self, table: str = TABLE, nft: str | None = None) -> None:
+        self.table = table
+        self.nft = nft
+
+    def _run(self, script: str) -> None:
+        from secumail.system.proc import run, which
+
+        nft = self.nft or which("nft")
+        if nft is None:
+            raise SecumailError("nft not found: install nftables (fail2ban bans through an nftables set)")
+        self.nft = nft
+        result = run([nft, "-f", "-"], input=script, check=False, timeout=30)
+        if not result.ok:
+            raise SecumailError(f"nft refused the fail2ban rules: {(result.stderr or result.stdout).strip()[-300:]}")
+
+    def ruleset(self, ports: tuple[int, ...]) -> str:
+        t = f"inet {self.table}"
+        lines = [
+            f"add table {t}",
+            f"add set {t} banned4 {{ type ipv4_addr; flags timeout; }}",
+            f"add set {t} banned6 {{ type ipv6_addr; flags timeout; }}",
+        ]
+        ports_expr = "{ " + ", ".join(str(p) for p in ports) + " }" if ports else None
+        for chain, hook in (("input", "input"), ("forward", "forward")):
+            lines.append(f"add chain {t} {chain} {{ type filter hook {hook} priority filter - 5; policy accept; }}")
+            lines.append(f"flush chain {t} {chain}")
+            if ports_expr:
+                for family, setname in (("ip", "banned4"), ("ip6", "banned6")):
+                    lines.append(
+                        f"add rule {t} {chain} {family} saddr @{setname} tcp dport {ports_expr} reject with tcp reset"
+                    )
+        return "\n".join(lines) + "\n"
+
+    def setup(self, ports: tuple[int, ...]) -> None:
+        """Create or update the table; bans already in the sets are kept."""
+        self._run(self.ruleset(ports))
+
+    def ban(self, address: str, seconds: int) -> None:
+        ip = ipaddress.ip_address(address)
+        setname = "banned4" if ip.version == 4 else "banned6"
+        self._run(f"add element inet {self.table} {setname} {{ {ip} timeout {int(seconds)}s }}\n")
+
+    def remove(self) -> None:
+        self._run(f"add table inet {self.table}\ndelete table inet {self.table}\n")
+
+
+class LogFollower:
+    """New complete lines of a set of files since the last call; survives rotation and truncation."""
+
+    def __init__(self, paths: Iterable[str], from_end: bool = True) -> None:
+        self._files: dict[str, list[Any]] = {}  # path -> [inode, offset, partial]
+        for path in paths:
+            try:
+                st = os.stat(path)
+                self._files[path] = [st.st_ino, st.st_size if from_end else 0, b""]
+            except OSError:
+                self._files[path] = [None, 0, b""]  # appears later: read it from its start
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self._files)
+
+    def read(self) -> list[str]:
+        lines: list[str] = []
+        for path, entry in self._files.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                entry[0], entry[1], entry[2] = None, 0, b""
+                continue
+            if entry[0] != st.st_ino or st.st_size < entry[1]:
+                entry[0], entry[1], entry[2] = st.st_ino, 0, b""
+            if st.st_size == entry[1]:
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(entry[1])
+                    data = handle.read(READ_LIMIT)
+            except OSError:
+                continue
+            entry[1] += len(data)
+            data = entry[2] + data
+            *complete, entry[2] = data.split(b"\n")
+            if len(entry[2]) > READ_LIMIT:
+                entry[2] = b""
+            lines.extend(line.decode("utf-8", "replace") for line in complete)
+        return lines
+
+
+class Guard:
+    """What the daemon runs: follow, count, ban."""
+
+    def __init__(self, options: Options, banner: NftBanner | None = None, clock: Any = None) -> None:
+        import time
+
+        self.options = options
+        self.banner = banner or NftBanner()
+        self.clock = clock or time.monotonic
+        self.counter = FailureCounter(options.maxretry, options.findtime, options.ignore)
+        self.follower = LogFollower(options.logfiles)
+        self.bans = 0
+
+    def open(self) -> None:
+        self.banner.setup(self.options.ports)
+        logger.info("fail2ban: following %s; %d failures in %d s ban for %d s",
+                    ", ".join(self.options.logfiles), self.options.maxretry, self.options.findtime,
+                    self.options.bantime)  # fmt: skip
+
+    def update(self, options: Options) -> None:
+        if options == self.options:
+            return
+        if options.ports != self.options.ports:
+            self.banner.setup(options.ports)
+        if options.logfiles != self.options.logfiles:
+            self.follower = LogFollower(options.logfiles)
+        self.counter.maxretry, self.counter.findtime = options.maxretry, options.findtime
+        self.counter.ignore = [ipaddress.ip_network(n, strict=False) for n in options.ignore]
+        self.options = options
+
+    def poll(self) -> list[str]:
+        """Read new log lines; return the addresses banned now."""
+        banned = []
+        now = self.clock()
+        for line in self.follower.read():
+            failure = parse_line(line)
+            if failure is None or not self.counter.add(failure, now):
+                continue
+            try:
+                self.banner.ban(failure.address, self.options.bantime)
+            except SecumailError as exc:
+                logger.error("fail2ban: cannot ban %s: %s", failure.address, exc)
+                continue
+            self.bans += 1
+            banned.append(failure.address)
+            logger.warning("fail2ban: banned %s for %d s (%d failed %s logins)", failure.address,
+                           self.options.bantime, self.options.maxretry, failure.service)  # fmt: skip
+        return banned
+
+    def close(self, remove: bool = False) -> None:
+        if remove:
+            try:
+                self.banner.remove()
+            except SecumailError as exc:
+                logger.error("fail2ban: %s", exc)
+
+    def info(self) -> dict[str, Any]:
+        return {"bans": self.bans, "tracked": len(self.counter), "logfiles": self.follower.paths}

@@ -1,0 +1,140 @@
+"""fw4 rules for the enabled mail ports, kept in UCI package `firewall`.
+
+Every section secumail owns is named `secumail_*`, so they are found, changed
+and removed without touching the user's own rules. With the container on its
+own bridge (network_mode bridge) each port is a DNAT redirect from wan to the
+container, and the bridge gets a zone that may forward to wan (outgoing mail);
+with network_mode host each port is an ACCEPT rule. The mesh SFTP port (held by
+the agent itself) is an ACCEPT rule while mesh is enabled. With main.enabled=0
+every secumail_* section is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from secumail.errors import SecumailError
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "firewall"
+PREFIX = "secumail_"
+ZONE = "mailsrv"  # fw4 zone names are at most 11 characters
+WAN_ZONE = "wan"
+
+Sections = dict[str, dict[str, Any]]
+
+
+def applicable(confdir: str | None = None) -> bool:
+    """True where fw4/fw3 configuration exists (OpenWrt): /etc/config/firewall."""
+    from secumail.config import confdir as resolve
+
+    return os.path.isfile(os.path.join(resolve(confdir), PACKAGE))
+
+
+def desired(settings: Any) -> Sections:
+    """The secumail_* sections the settings call for: {name: {".type": t, option: value}}."""
+    if not settings.main.enabled:
+        return {}
+    out: Sections = {}
+    ports = settings.ports.enabled()
+    bridged = settings.container.network_mode == "bridge"
+    address = str(settings.container.address.ip)
+    for service, port in sorted(ports.items()):
+        if bridged:
+            out[f"{PREFIX}{service}"] = {
+                ".type": "redirect",
+                "name": f"secumail {service}",
+                "src": WAN_ZONE,
+                "proto": "tcp",
+                "src_dport": str(port),
+                "dest_ip": address,
+                "dest_port": str(port),
+                "target": "DNAT",
+                "family": "ipv4",
+            }
+        else:
+            out[f"{PREFIX}{service}"] = _accept(service, port)
+    if bridged:
+        out[f"{PREFIX}zone"] = {
+            ".type": "zone",
+            "name": ZONE,
+            "device": (settings.container.bridge,),
+            "input": "ACCEPT",
+            "output": "ACCEPT",
+            "forward": "REJECT",
+        }
+        out[f"{PREFIX}forward"] = {".type": "forwarding", "src": ZONE, "dest": WAN_ZONE}
+    if settings.mesh.enabled:
+        out[f"{PREFIX}mesh"] = _accept("mesh", settings.mesh.port)
+    return out
+
+
+def _accept(service: str, port: int) -> dict[str, Any]:
+    return {
+        ".type": "rule",
+        "name": f"secumail {service}",
+        "src": WAN_ZONE,
+        "proto": "tcp",
+        "dest_port": str(port),
+        "target": "ACCEPT",
+    }
+
+
+def current(uci: Any) -> Sections:
+    try:
+        package = uci.get_all(PACKAGE)
+    except Exception as exc:  # noqa: BLE001 - UciException of either backend
+        raise SecumailError(f"cannot read UCI package {PACKAGE}: {exc}") from None
+    out: Sections = {}
+    for name, section in dict(package).items():
+        if name.startswith(PREFIX) and not section.get(".anonymous"):
+            out[name] = {".type": section[".type"]}
+            out[name].update({k: v for k, v in section.items() if not k.startswith(".")})
+    return out
+
+
+def plan(have: Sections, want: Sections) -> tuple[list[str], list[str]]:
+    """(names to delete, names to write): a section whose type or options differ is rewritten."""
+    delete = sorted(name for name in have if have[name] != want.get(name))
+    write = sorted(name for name in want if have.get(name) != want[name])
+    return delete, write
+
+
+def sync(settings: Any, confdir: str | None = None, savedir: str | None = None, reload: bool = True) -> bool:
+    """Make the secumail_* sections match the settings; commit and reload fw4 when something changed."""
+    from secumail.config import open_uci
+
+    uci = open_uci(confdir, savedir)
+    want = desired(settings)
+    delete, write = plan(current(uci), want)
+    if not delete and not write:
+        return False
+    try:
+        for name in delete:
+            uci.delete(PACKAGE, name)
+        for name in write:
+            section = want[name]
+            uci.set(PACKAGE, name, section[".type"])
+            for option, value in section.items():
+                if not option.startswith("."):
+                    uci.set(PACKAGE, name, option, value)
+        uci.commit(PACKAGE)
+    except Exception as exc:  # noqa: BLE001 - UciException of either backend
+        raise SecumailError(f"cannot update UCI package {PACKAGE}: {exc}") from None
+    logger.info("firewall: removed %s, wrote %s", delete or "nothing", write or "nothing")
+    if reload:
+        reload_firewall()
+    return True
+
+
+def reload_firewall() -> None:
+    from secumail.system.proc import run
+
+    script = "/etc/init.d/firewall"
+    if os.access(script, os.X_OK):
+        result = run([script, "reload"], check=False, timeout=60)
+        if not result.ok:
+            raise SecumailError(f"{script} reload failed: {(result.stderr or result.stdout).strip()[-200:]}")
