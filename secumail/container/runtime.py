@@ -191,7 +191,14 @@ class Container:
         opts: list[str] = ["--clear-env"]
         for key, value in variables.items():
             opts += ["-v", f"{key}={value}"]
-        res = self._lxc("lxc-attach", *opts, "--", *args, check=False, timeout=timeout, input=input)
+        try:
+            res = self._lxc("lxc-attach", *opts, "--", *args, check=False, timeout=timeout, input=input)
+        except ContainerError as exc:
+            if "did not finish" in str(exc) and not daemon:
+                raise ContainerError(
+                    f"{exc} (if {args[0]} forks a daemon, run it with exec(..., daemon=True))"
+                ) from None
+            raise
         if check and res.returncode != 0:
             detail = (res.stderr or res.stdout).strip().splitlines()
             raise ContainerError(

@@ -214,3 +214,21 @@ def test_cache_hit_is_fast(lxcworld: LxcWorld, tmp_path) -> None:
 def test_bridge_is_idempotent(lxcworld: LxcWorld) -> None:
     assert network.ensure_bridge(lxcworld.spec.bridge, lxcworld.spec.bridge_address) is False
     assert network.bridge_addresses(lxcworld.spec.bridge).count(lxcworld.spec.bridge_address) == 1
+
+
+def test_world_cleans_up_after_a_failure(lxcworld: LxcWorld) -> None:
+    """A test that fails inside lxc_world still leaves no container and no bridge."""
+    from tests.integration.lxcworld import WORK_ROOT, lxc_world
+
+    seen: dict[str, str] = {}
+    with pytest.raises(RuntimeError, match="boom"), lxc_world(
+        name="smfail", bridge="smfail0", subnet="10.239.0", memory_mb=64
+    ) as world:
+        seen["dir"] = world.container.directory
+        assert world.container.state() == RUNNING
+        assert network.bridge_exists("smfail0")
+        raise RuntimeError("boom")
+    assert not network.bridge_exists("smfail0")
+    assert not os.path.exists(seen["dir"])
+    assert not os.path.exists(os.path.join(WORK_ROOT, "smfail"))
+    assert lxcworld.container.running()  # the session container is untouched
