@@ -15,7 +15,7 @@ from secumail.errors import SecumailError
 
 # Command groups, in the order `mailctl --help` lists them. Each module's
 # register() adds its commands; modules import heavy code only inside handlers.
-COMMAND_MODULES = ("service", "accounts", "queue", "certs", "dns", "mesh", "webmail", "config", "image")
+COMMAND_MODULES = ("service", "accounts", "queue", "certs", "dns", "mesh", "webmail", "config", "image", "jobs")
 
 
 def build_parser() -> Parser:
