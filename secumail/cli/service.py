@@ -30,9 +30,11 @@ def _positive(value: str) -> int:
 
 
 def status(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.status import collect_status
+    from secumail.status import collect_status, status_from_daemon
 
-    return collect_status(ctx.settings)
+    # Through secumaild when it runs (what LuCI polls), computed here otherwise: the same JSON.
+    data = status_from_daemon(ctx.confdir)
+    return data if data is not None else collect_status(ctx.settings)
 
 
 def status_text(data: dict[str, Any]) -> str:
