@@ -136,12 +136,12 @@ def check_dmarc(text: str) -> str:
 def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
     domains = local.select_domains(settings, domain)
     servers = Servers(settings)
-    addresses = local.public_addresses(settings)
+    all_keys = local.gather_all(settings, domains)
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     published: dict[tuple[str, str], RRset | None] = {}
     for dom in domains:
-        keys = local.gather_keys(settings, dom, addresses)
+        keys = all_keys[dom]
         for rr in desired_records(settings, dom, keys):
             auth = servers.authoritative(rr.name)
             found = servers.ask(auth[0], rr.name, rr.type, recursion=False)
@@ -216,6 +216,8 @@ def _extra_checks(
         dmarc = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DMARC1"]
         problem = check_dmarc(dmarc[0]) if len(dmarc) == 1 else f"{len(dmarc)} DMARC records (exactly one)"
         add(f"DMARC {domain}", not problem, problem or "syntax ok")
+    for selector in local.missing_dkim(settings, keys):
+        add(f"DKIM {selector}._domainkey.{domain}", False, "no local DKIM key yet: 'mailctl dns-setup' creates it")
     for selector, value in sorted(keys.dkim.items()):
         found = published.get((f"{selector}._domainkey.{domain}", "TXT"))
         texts = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DKIM1"]

@@ -94,24 +94,37 @@ def public_addresses(settings: Any) -> tuple[str, str]:
     return ipv4, ipv6
 
 
-def dkim_values(settings: Any, domain: str) -> dict[str, str]:
-    """selector → DKIM TXT text for the keys that exist (created by the mail package)."""
+def dkim_selectors(settings: Any) -> list[str]:
+    """The DKIM selectors the settings ask for (none when DKIM is off)."""
     if not settings.features.dkim:
-        return {}
+        return []
     from secumail.mail import dkim
 
-    data_path = settings.main.data_path
     selectors = [settings.dkim.selector]
     if settings.dkim.ed25519:
         selectors.append(dkim.ed25519_selector(settings.dkim.selector))
+    return selectors
+
+
+def dkim_values(settings: Any, domain: str) -> dict[str, str]:
+    """selector → DKIM TXT text for the keys that exist (created by the mail package).
+
+    A selector without a key is simply absent: the caller says so once (a dry-run
+    note, a dns-check row), see missing_dkim().
+    """
+    from secumail.mail import dkim
+
     out = {}
-    for selector in selectors:
-        value = dkim.dns_txt_value(data_path, domain, selector)
-        if value is None:
-            logger.warning("no DKIM key for %s selector %s yet: its record is left out", domain, selector)
-            continue
-        out[selector] = value
+    for selector in dkim_selectors(settings):
+        value = dkim.dns_txt_value(settings.main.data_path, domain, selector)
+        if value is not None:
+            out[selector] = value
     return out
+
+
+def missing_dkim(settings: Any, keys: Keys) -> list[str]:
+    """Selectors the settings ask for whose key does not exist yet (their record is left out)."""
+    return [s for s in dkim_selectors(settings) if s not in keys.dkim]
 
 
 def tlsa_digest(settings: Any) -> str:
@@ -137,3 +150,9 @@ def gather_keys(settings: Any, domain: str, addresses: tuple[str, str] | None = 
     ipv4, ipv6 = addresses if addresses is not None else public_addresses(settings)
     tlsa = tlsa_digest(settings) if settings.dns.dnssec and domain == settings.main.domain else ""
     return Keys(dkim=dkim_values(settings, domain), ipv4=ipv4, ipv6=ipv6, tlsa_sha256=tlsa)
+
+
+def gather_all(settings: Any, domains: list[str]) -> dict[str, Keys]:
+    """domain → its Keys (the WAN address is looked up once for all)."""
+    addresses = public_addresses(settings)
+    return {domain: gather_keys(settings, domain, addresses) for domain in domains}

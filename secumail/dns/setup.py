@@ -9,7 +9,7 @@ from typing import Any
 from secumail.dns import local
 from secumail.dns.plan import apply_plan, make_plan
 from secumail.dns.providers.base import get_provider
-from secumail.dns.records import RRset, desired_records, mta_sts_policy
+from secumail.dns.records import desired_records, mta_sts_policy
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +22,6 @@ def ensure_dkim_keys(settings: Any, domains: list[str]) -> None:
         dkim.ensure_key(data_path, domain, settings.dkim.selector, bits=settings.dkim.key_bits)
         if settings.dkim.ed25519:
             dkim.ensure_key(data_path, domain, dkim.ed25519_selector(settings.dkim.selector), algorithm="ed25519")
-
-
-def all_desired(settings: Any, domains: list[str]) -> list[RRset]:
-    addresses = local.public_addresses(settings)
-    out: list[RRset] = []
-    for domain in domains:
-        out.extend(desired_records(settings, domain, local.gather_keys(settings, domain, addresses)))
-    return out
 
 
 def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
@@ -54,7 +46,8 @@ def setup(
     provider = provider or get_provider(settings.dns)
     if not dry_run and settings.features.dkim:
         ensure_dkim_keys(settings, domains)
-    rrsets = all_desired(settings, domains)
+    keys = local.gather_all(settings, domains)
+    rrsets = [rr for domain in domains for rr in desired_records(settings, domain, keys[domain])]
     keep = set(domains) | {settings.main.fqdn} if domain else None
     plan = make_plan(provider, rrsets, settings.main.data_path, force=force, keep_names=keep)
     result: dict[str, Any] = {
@@ -65,8 +58,8 @@ def setup(
         "zone_lines": None,
         "mta_sts_policies": [],
     }
-    if settings.features.dkim and dry_run:
-        missing = [d for d in domains if not local.dkim_values(settings, d)]
+    if dry_run:
+        missing = [d for d in domains if local.missing_dkim(settings, keys[d])]
         if missing:
             result["notes"].append(f"DKIM keys for {', '.join(missing)} will be created when run without --dry-run")
     if getattr(provider, "prints_only", False):

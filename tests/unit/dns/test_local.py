@@ -60,6 +60,17 @@ def test_dkim_values_come_from_the_mail_package(settings_factory, tmp_path):
     assert values["mail-ed"].startswith("v=DKIM1; k=ed25519; p=")
 
 
+def test_missing_dkim_names_the_selectors_without_a_key_and_logs_nothing(settings_factory, tmp_path, caplog):
+    from secumail.mail import dkim
+
+    s = settings_factory(dkim={"ed25519": True})
+    dkim.ensure_key(str(tmp_path), "example.com", "mail-ed", algorithm="ed25519")
+    keys = local.gather_keys(s, "example.com", ("192.0.2.1", ""))
+    assert local.missing_dkim(s, keys) == ["mail"]
+    assert local.missing_dkim(settings_factory(features={"dkim": False}), keys) == []
+    assert caplog.records == []  # the caller says it once (a dry-run note, a dns-check row)
+
+
 def test_tlsa_digest_is_the_spki_sha256_of_the_leaf(settings_factory, tmp_path):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
