@@ -45,10 +45,16 @@ class ConfigCheckFailed(SecumailError):
     """A rendered file was refused by Postfix, Dovecot or OpenDKIM; the running config stays."""
 
 
+# Lines about the container rather than the config (e.g. no /etc/mtab before the first start).
+_BENIGN = ("setmntent(",)
+
+
 def _complaint(output: str) -> str | None:
     """The first line that is an error or a warning, or None when the output is clean."""
     for line in output.splitlines():
         low = line.lower()
+        if any(marker in line for marker in _BENIGN):
+            continue
         if "warning" in low or "fatal" in low or "error" in low:
             return line.strip()
     return None

@@ -225,22 +225,33 @@ def save(data_path: str, accounts: Accounts) -> list[str]:
     os.makedirs(directory, mode=0o755, exist_ok=True)
     wanted = render(accounts)
     changed = []
+    owners: dict[str, tuple[int, int]] = {}  # name -> (gid, mode) for the new file
     for name, content in wanted.items():
         path = os.path.join(directory, name)
+        gid, mode = 0, FILES[name]
         try:
+            st = os.stat(path)
+            # The container gives Dovecot's group read access to `users` (its auth process is
+            # not root): keep that group and its read bit across rewrites.
+            if st.st_gid != 0 and st.st_mode & 0o040:
+                gid, mode = st.st_gid, mode | 0o040
             with open(path, encoding="utf-8") as handle:
                 same = handle.read() == content
-            if same and (os.stat(path).st_mode & 0o777) == FILES[name]:
+            owners[name] = (gid, mode)
+            if same and (st.st_mode & 0o777) == mode:
                 continue
         except FileNotFoundError:
-            pass
+            owners[name] = (gid, mode)
         changed.append(name)
     temps: list[tuple[str, str]] = []
     try:
         for name in changed:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
             temps.append((tmp, os.path.join(directory, name)))
-            os.fchmod(fd, FILES[name])
+            gid, mode = owners[name]
+            if gid:
+                os.fchown(fd, -1, gid)
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(wanted[name])
                 handle.flush()

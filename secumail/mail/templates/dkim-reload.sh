@@ -6,5 +6,5 @@ install -d -o opendkim -g opendkim -m 0700 /run/opendkim/keys
 if running /run/opendkim/opendkim.pid; then
     kill -USR1 "$(cat /run/opendkim/opendkim.pid)"
 else
-    opendkim -x /etc/opendkim.conf
+    launch opendkim -x /etc/opendkim.conf
 fi

@@ -4,6 +4,15 @@
 set -eu
 GEN={{generation}}
 DATA={{data}}
+# The vmail account (uid/gid {{uid}}) owns all mail; created here so any image works.
+getent group vmail >/dev/null || groupadd -g {{gid}} vmail
+getent passwd vmail >/dev/null || useradd -u {{uid}} -g {{gid}} -d "$DATA/home" -M -s /usr/sbin/nologin vmail
+install -d -o {{uid}} -g {{gid}} -m 0700 "$DATA/mail" "$DATA/home"
+mkdir -p /var/log
+# Dovecot reads the mount table (mount points of mail dirs); a debootstrap rootfs may lack it.
+[ -e /etc/mtab ] || ln -s /proc/self/mounts /etc/mtab
+# Dovecot's auth process runs as user dovecot: it reads the password file through its group.
+chgrp dovecot "$DATA/config/users" && chmod 0640 "$DATA/config/users"
 put() {  # copy, then rename: a daemon never reads half a file
     cp "$1" "$2.secumail-new"
     chmod "$3" "$2.secumail-new"
@@ -13,6 +22,13 @@ put "$GEN/postfix/main.cf" /etc/postfix/main.cf 0644
 put "$GEN/postfix/master.cf" /etc/postfix/master.cf 0644
 put "$GEN/dovecot/dovecot.conf" /etc/dovecot/dovecot.conf 0644
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Daemons must not keep our stdout/stderr: whoever runs this (lxc-attach) waits for them to close.
+launch() {
+    if ! "$@" </dev/null >/var/log/secumail-launch.log 2>&1; then
+        cat /var/log/secumail-launch.log >&2
+        exit 1
+    fi
+}
 {{dkim_block}}
-if postfix status >/dev/null 2>&1; then postfix reload; else postfix start; fi
-if running /run/dovecot/master.pid; then doveadm reload; else dovecot; fi
+if postfix status >/dev/null 2>&1; then launch postfix reload; else launch postfix start; fi
+if running /run/dovecot/master.pid; then launch doveadm reload; else launch dovecot; fi

@@ -1,0 +1,63 @@
+"""A real mail container (Postfix + Dovecot + OpenDKIM) configured by secumail.mail, once per session.
+
+data_path is a host directory bind-mounted at /srv/mailserver; accounts are
+made with the same functions mailctl uses, the config goes live through
+deploy (checked inside the container), which also starts the services.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from secumail.container.lxcconf import BindMount
+from tests.integration.lxcworld import lxc_world
+from tests.unit.mail.conftest import make_settings
+
+DATA = "/var/tmp/secumail-mail-test/data"
+PASSWORDS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret",
+             "carol@example.net": "carol-secret", "tiny@example.org": "tiny-secret"}
+
+
+@dataclasses.dataclass
+class MailWorld:
+    lxc: object
+    settings: object
+
+    @property
+    def ip(self) -> str:
+        return self.lxc.ip
+
+    @property
+    def data(self) -> str:
+        return self.settings.main.data_path
+
+    def exec(self, args):
+        return self.lxc.container.exec(args)
+
+
+@pytest.fixture(scope="session")
+def mailworld() -> Iterator[MailWorld]:
+    from secumail.mail import accounts, deploy
+    from secumail.mail.selfsigned import ensure_selfsigned
+
+    shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
+    os.makedirs(DATA)
+    settings = make_settings(DATA, hostname="mail")
+    mounts = (BindMount(DATA, "/srv/mailserver"),)
+    with lxc_world(name="smmail", bridge="smmail0", subnet="10.232.0", memory_mb=256, mounts=mounts) as lxc:
+        ensure_selfsigned(DATA, settings.main.fqdn)
+        accounts.domain_add(settings, "example.net")
+        for address, password in PASSWORDS.items():
+            accounts.user_add(settings, address, password, quota="1M" if address.startswith("tiny@") else None)
+        accounts.alias_add(settings, "info@example.org", ["alice@example.org", "someone@outside.test"])
+        accounts.alias_add(settings, "@example.org", ["bob@example.org"])
+        deploy.deploy(settings, lxc.container)
+        lxc.wait_port(25, timeout=20)
+        lxc.wait_port(143, timeout=20)  # 993 would wait for our TLS hello: no banner to read
+        yield MailWorld(lxc, settings)
+    shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)

@@ -1,0 +1,205 @@
+"""Acceptance of the mail layer in a real container: delivery, retrieval, submission, relay, DKIM, bad config."""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import poplib
+import smtplib
+import ssl
+import time
+import uuid
+
+import pytest
+
+from tests.integration.mail.conftest import PASSWORDS
+
+pytestmark = pytest.mark.integration
+HELO = "client.outside.test"
+
+
+def _tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the install-time self-signed certificate
+    return ctx
+
+
+def _message(to: str, sender: str = "someone@outside.test", size: int = 0) -> tuple[str, str]:
+    token = uuid.uuid4().hex
+    body = f"token {token}\r\n" + ("x" * 76 + "\r\n") * (size // 78)
+    msg = f"From: {sender}\r\nTo: {to}\r\nSubject: test {token}\r\nMessage-ID: <{token}@outside.test>\r\n\r\n{body}"
+    return token, msg
+
+
+def _send25(ip: str, rcpt: str, sender: str = "someone@outside.test", size: int = 0) -> str:
+    token, msg = _message(rcpt, sender, size)
+    with smtplib.SMTP(ip, 25, local_hostname=HELO, timeout=20) as smtp:
+        smtp.sendmail(sender, [rcpt], msg)
+    return token
+
+
+def _imap_find(ip: str, user: str, token: str, timeout: float = 20, folder: str = "INBOX") -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        with imaplib.IMAP4_SSL(ip, 993, ssl_context=_tls(), timeout=10) as imap:
+            imap.login(user, PASSWORDS[user])
+            imap.select(folder, readonly=True)
+            _, found = imap.search(None, "BODY", token)
+            if found[0]:
+                _, data = imap.fetch(found[0].split()[-1], "(RFC822)")
+                return data[0][1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"message {token} did not arrive in {user}'s {folder} within {timeout} s")
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("rcpt,owner", [
+    ("alice@example.org", "alice@example.org"),
+    ("info@example.org", "alice@example.org"),          # alias (also forwards outside)
+    ("whatever-unknown@example.org", "bob@example.org"),  # catch-all
+    ("alice+news@example.org", "alice@example.org"),      # recipient delimiter
+    ("carol@example.net", "carol@example.net"),           # second domain
+])
+def test_smtp_delivery_read_back_over_imaps(mailworld, rcpt, owner):
+    token = _send25(mailworld.ip, rcpt)
+    raw = _imap_find(mailworld.ip, owner, token)
+    assert token.encode() in raw
+
+
+def test_catch_all_does_not_swallow_real_users(mailworld):
+    token = _send25(mailworld.ip, "alice@example.org")
+    _imap_find(mailworld.ip, "alice@example.org", token)
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap:
+        imap.login("bob@example.org", PASSWORDS["bob@example.org"])
+        imap.select("INBOX", readonly=True)
+        assert imap.search(None, "BODY", token)[1] == [b""]
+
+
+def test_pop3s_reads_the_mailbox(mailworld):
+    token = _send25(mailworld.ip, "carol@example.net")
+    _imap_find(mailworld.ip, "carol@example.net", token)
+    pop = poplib.POP3_SSL(mailworld.ip, 995, context=_tls(), timeout=10)
+    try:
+        pop.user("carol@example.net")
+        pop.pass_(PASSWORDS["carol@example.net"])
+        count, _ = pop.stat()
+        texts = [b"\n".join(pop.retr(i)[1]) for i in range(1, count + 1)]
+        assert any(token.encode() in t for t in texts)
+    finally:
+        pop.quit()
+
+
+def test_unknown_recipient_gets_550(mailworld):
+    with smtplib.SMTP(mailworld.ip, 25, local_hostname=HELO, timeout=20) as smtp:
+        smtp.ehlo()
+        smtp.mail("someone@outside.test")
+        code, text = smtp.rcpt("nobody@example.net")  # example.net has no catch-all
+    assert code == 550, text
+
+
+def test_relay_without_auth_gets_554(mailworld):
+    with smtplib.SMTP(mailworld.ip, 25, local_hostname=HELO, timeout=20) as smtp:
+        smtp.ehlo()
+        smtp.mail("someone@outside.test")
+        code, text = smtp.rcpt("victim@elsewhere.test")
+    assert code == 554 and b"Relay access denied" in text
+
+
+def test_submission_needs_tls_and_the_right_password(mailworld):
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("auth")  # no AUTH before STARTTLS
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.starttls(context=_tls())
+        with pytest.raises(smtplib.SMTPAuthenticationError) as err:
+            smtp.login("alice@example.org", "wrong password")
+        assert err.value.smtp_code == 535
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@example.org")
+        code, _ = smtp.rcpt("victim@elsewhere.test")
+        assert code >= 500  # nothing without auth on submission
+
+
+def test_submission_and_smtps_send_with_a_dkim_signature_that_verifies(mailworld):
+    import dkim
+
+    from secumail.mail import dkim as keys
+
+    tokens = []
+    token, msg = _message("bob@example.org", sender="alice@example.org")
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.starttls(context=_tls())
+        smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
+        smtp.sendmail("alice@example.org", ["bob@example.org"], msg)
+    tokens.append(token)
+    token, msg = _message("bob@example.org", sender="alice@example.org")
+    with smtplib.SMTP_SSL(mailworld.ip, 465, local_hostname=HELO, timeout=20, context=_tls()) as smtp:
+        smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
+        smtp.sendmail("alice@example.org", ["bob@example.org"], msg)
+    tokens.append(token)
+    txt = keys.dns_txt_value(mailworld.data, "example.org", "mail").encode()
+
+    def dns(name, timeout=5):
+        assert name == b"mail._domainkey.example.org."
+        return txt
+
+    for token in tokens:
+        raw = _imap_find(mailworld.ip, "bob@example.org", token)
+        assert b"DKIM-Signature:" in raw
+        assert dkim.verify(raw, dnsfunc=dns), raw[:600]
+
+
+def test_mail_from_outside_is_not_signed(mailworld):
+    token = _send25(mailworld.ip, "alice@example.org", sender="someone@outside.test")
+    assert b"DKIM-Signature:" not in _imap_find(mailworld.ip, "alice@example.org", token)
+
+
+def test_quota_overrun_bounces(mailworld):
+    """tiny@ has 1M: a 600 KB message fits, the next one does not and is refused (552) by Dovecot."""
+    first = _send25(mailworld.ip, "tiny@example.org", size=600_000)
+    _imap_find(mailworld.ip, "tiny@example.org", first)
+    second = _send25(mailworld.ip, "tiny@example.org", size=600_000)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        log = mailworld.exec(["cat", "/var/log/mail.log"]).stdout
+        lines = [line for line in log.splitlines() if "tiny@example.org" in line and "status=bounced" in line]
+        if lines:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the over-quota message was not bounced")
+    with pytest.raises(AssertionError):
+        _imap_find(mailworld.ip, "tiny@example.org", second, timeout=1)
+
+
+def test_bad_config_leaves_the_old_one_running(mailworld):
+    from secumail.mail import deploy, render
+
+    live = os.readlink(os.path.join(mailworld.data, "config", "live"))
+    files = render.render_all(mailworld.settings, ["example.org", "example.net"], "/unused")
+    files["postfix/main.cf"] = (files["postfix/main.cf"][0] + "smtpd_bogus_parameter = 1\n", 0o644)
+    with pytest.raises(deploy.ConfigCheckFailed) as err:
+        deploy.deploy(mailworld.settings, mailworld.lxc.container, files=files)
+    assert "main.cf" in str(err.value) and "smtpd_bogus_parameter" in str(err.value)
+    assert os.readlink(os.path.join(mailworld.data, "config", "live")) == live
+    token = _send25(mailworld.ip, "alice@example.org")
+    _imap_find(mailworld.ip, "alice@example.org", token)
+
+
+def test_redeploy_and_restart_lose_nothing(mailworld):
+    from secumail.mail import deploy
+
+    token = _send25(mailworld.ip, "carol@example.net")
+    _imap_find(mailworld.ip, "carol@example.net", token)
+    deploy.deploy(mailworld.settings, mailworld.lxc.container)
+    container = mailworld.lxc.container
+    container.stop()
+    container.start()
+    res = container.exec(["/srv/mailserver/config/live/container/start"])
+    assert res.returncode == 0, res.stderr
+    mailworld.lxc.wait_port(143, timeout=20)
+    assert token.encode() in _imap_find(mailworld.ip, "carol@example.net", token)
