@@ -47,11 +47,20 @@ class Change:
     new: RRset | None
 
     @property
-    def key(self) -> tuple[str, str]:
+    def rrset(self) -> RRset:
+        """The rrset after the change, or the deleted one."""
         rr = self.new or self.old
         if rr is None:
             raise ValueError("a change needs an old or a new rrset")
-        return rr.key
+        return rr
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rrset.key
+
+    @property
+    def ttl(self) -> int:
+        return self.rrset.ttl
 
     def to_dict(self) -> dict[str, Any]:
         name, rtype = self.key
@@ -61,7 +70,7 @@ class Change:
             "type": rtype,
             "old": list(self.old.values) if self.old else [],
             "new": list(self.new.values) if self.new else [],
-            "ttl": (self.new or self.old).ttl,  # type: ignore[union-attr]
+            "ttl": self.ttl,
         }
 
 
@@ -91,13 +100,20 @@ class DnsProvider:
         raise NotImplementedError
 
     def replace_rrset(self, zone: str, rrset: RRset) -> None:
-        raise NotImplementedError
+        """The default, for providers that implement apply(): read the current rrset, apply one change."""
+        current = self.read(zone, [rrset.key]).get(rrset.key)
+        self.apply(zone, [Change("update" if current else "create", current, rrset)])
 
     def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
-        raise NotImplementedError
+        """The default, for providers that implement apply(); an absent rrset is fine."""
+        current = self.read(zone, [(name, rtype)]).get((name, rtype))
+        if current is not None:
+            self.apply(zone, [Change("delete", current, None)])
 
     def apply(self, zone: str, changes: list[Change]) -> None:
-        """Make `changes` in `zone`. The default sends them one by one."""
+        """Make `changes` in `zone`. The default sends them one by one through replace/delete_rrset."""
+        if type(self).replace_rrset is DnsProvider.replace_rrset:
+            raise NotImplementedError(f"DNS provider {self.name} implements neither apply() nor replace_rrset()")
         for change in changes:
             if change.new is None:
                 self.delete_rrset(zone, *change.key)
@@ -165,6 +181,18 @@ class DnsProvider:
 
     def describe(self) -> str:
         return self.name
+
+
+def value_changes(change: Change) -> tuple[list[str], list[str]]:
+    """(values to remove, values to add) for services that store one record at a time.
+
+    A TTL change re-creates every value: such services keep a TTL per record.
+    """
+    old = set(change.old.values) if change.old else set()
+    new = set(change.new.values) if change.new else set()
+    if change.old and change.new and change.old.ttl != change.new.ttl:
+        return sorted(old), sorted(new)
+    return sorted(old - new), sorted(new - old)
 
 
 # --- credentials ------------------------------------------------------------------------------

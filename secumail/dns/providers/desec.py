@@ -52,7 +52,7 @@ class Provider(DnsProvider):
                 {
                     "subname": rel(name, zone, ""),
                     "type": rtype,
-                    "ttl": (new or change.old).ttl,  # type: ignore[union-attr]
+                    "ttl": change.ttl,
                     "records": list(new.values) if new else [],
                 }
             )

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from secumail.dns.providers.base import Change, DnsProvider
+from secumail.dns.providers.base import Change, DnsProvider, value_changes
 from secumail.dns.records import RRset, normalize, txt_quote, txt_text
 from secumail.errors import InputError, ProviderError, SecumailError
 
@@ -112,15 +112,11 @@ class Provider(DnsProvider):
 
     def apply(self, zone: str, changes: list[Change]) -> None:
         for change in changes:
-            old = set(change.old.values) if change.old else set()
-            new = set(change.new.values) if change.new else set()
-            rr = change.new or change.old
-            if rr is None:
-                continue
-            for value in sorted(old - new):
-                self._write("del", rr.name, rr.type, rr.ttl, value)
-            for value in sorted(new - old):
-                self._write("add", rr.name, rr.type, rr.ttl, value)
+            gone, come = value_changes(change)
+            for value in gone:
+                self._write("del", *change.key, change.ttl, value)
+            for value in come:
+                self._write("add", *change.key, change.ttl, value)
 
     def _write(self, verb: str, name: str, rtype: str, ttl: int, value: str) -> None:
         shown = txt_text(value) if rtype == "TXT" else value
@@ -128,15 +124,6 @@ class Provider(DnsProvider):
         result = self._run(verb, name, rtype, str(ttl), shown)
         if not result.ok:
             raise ProviderError(f"exec DNS provider: {self.script} {verb} {name} {rtype} failed: {_last(result)}")
-
-    def replace_rrset(self, zone: str, rrset: RRset) -> None:
-        current = self.read(zone, [rrset.key]).get(rrset.key)
-        self.apply(zone, [Change("update", current, rrset)])
-
-    def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
-        current = self.read(zone, [(name, rtype)]).get((name, rtype))
-        if current:
-            self.apply(zone, [Change("delete", current, None)])
 
     def describe(self) -> str:
         return f"exec ({self.script})"

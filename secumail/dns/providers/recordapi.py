@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secumail.dns.providers.base import Change, DnsProvider
+from secumail.dns.providers.base import Change, DnsProvider, value_changes
 from secumail.dns.records import RRset, check_name, normalize
 
 
@@ -39,31 +39,15 @@ class RecordApiProvider(DnsProvider):
 
     def apply(self, zone: str, changes: list[Change]) -> None:
         for change in changes:
-            rr = change.new or change.old
-            if rr is None:
-                continue
-            old = set(change.old.values) if change.old else set()
-            new = set(change.new.values) if change.new else set()
-            if change.old and change.new and change.old.ttl != change.new.ttl:
-                old_gone, new_come = old, new
-            else:
-                old_gone, new_come = old - new, new - old
-            for value in sorted(old_gone):
-                for rid in self._ids.pop((rr.name, rr.type, value), []):
+            name, rtype = change.key
+            gone, come = value_changes(change)
+            for value in gone:
+                for rid in self._ids.pop((name, rtype, value), []):
                     self.requests += 1
                     self._delete(zone, rid)
-            for value in sorted(new_come):
+            for value in come:
                 self.requests += 1
-                self._create(zone, rr.name, rr.type, (change.new or rr).ttl, value)
-
-    def replace_rrset(self, zone: str, rrset: RRset) -> None:
-        current = self.read(zone, [rrset.key]).get(rrset.key)
-        self.apply(zone, [Change("update", current, rrset)])
-
-    def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
-        current = self.read(zone, [(name, rtype)]).get((name, rtype))
-        if current:
-            self.apply(zone, [Change("delete", current, None)])
+                self._create(zone, name, rtype, change.ttl, value)
 
 
 def rel(name: str, zone: str, apex: str = "@") -> str:

@@ -225,14 +225,5 @@ class Provider(DnsProvider):
             raise ProviderError(f"rfc2136: {host}:{port} answered {text} for {zone}: {hint}; nothing was changed")
         logger.info("rfc2136: %d rrset change(s) applied to %s at %s:%d", len(changes), zone, host, port)
 
-    def replace_rrset(self, zone: str, rrset: RRset) -> None:
-        current = self.read(zone, [rrset.key]).get(rrset.key)
-        self.apply(zone, [Change("update" if current else "create", current, rrset)])
-
-    def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
-        current = self.read(zone, [(name, rtype)]).get((name, rtype))
-        if current is not None:
-            self.apply(zone, [Change("delete", current, None)])
-
     def describe(self) -> str:
         return f"rfc2136 ({self.dns.server or 'primary from SOA'})"

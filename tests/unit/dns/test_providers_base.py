@@ -47,3 +47,29 @@ def test_registry_knows_builtins_without_metadata_and_refuses_unknown():
     assert provider_class("manual").name == "manual"
     with pytest.raises(InputError, match="unknown DNS provider 'nope'"):
         provider_class("nope")
+
+
+def test_value_changes_touch_only_what_differs_and_a_ttl_change_recreates_all():
+    from secumail.dns.providers.base import Change, value_changes
+    from secumail.dns.records import RRset
+
+    old = RRset.make("example.com", "TXT", 300, ['"a"', '"b"'])
+    assert value_changes(Change("update", old, RRset.make("example.com", "TXT", 300, ['"b"', '"c"']))) == (
+        ['"a"'],
+        ['"c"'],
+    )
+    longer = RRset.make("example.com", "TXT", 3600, ['"b"'])
+    assert value_changes(Change("update", old, longer)) == (['"a"', '"b"'], ['"b"'])
+    assert value_changes(Change("delete", old, None)) == (['"a"', '"b"'], [])
+    assert Change("delete", old, None).ttl == 300 and Change("update", old, longer).ttl == 3600
+
+
+def test_a_provider_that_implements_no_write_method_says_so():
+    from secumail.dns.providers.base import Change, DnsProvider
+    from secumail.dns.records import RRset
+
+    class Half(DnsProvider):
+        name = "half"
+
+    with pytest.raises(NotImplementedError, match="half implements neither apply"):
+        Half(None, {}).apply("example.com", [Change("create", None, RRset.make("example.com", "MX", 60, ["1 a."]))])
