@@ -101,13 +101,21 @@ def in_zone(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
-def relative(name: str, zone: str) -> str:
-    """Owner name relative to `zone`: "" for the apex."""
+def relative(name: str, zone: str, apex: str = "") -> str:
+    """Owner name relative to `zone`: `apex` ("" or "@", as the API wants) for the apex itself."""
     if name == zone:
-        return ""
+        return apex
     if not name.endswith("." + zone):
         raise InputError(f"DNS name {name} is outside the zone {zone}")
     return name[: -len(zone) - 1]
+
+
+def absolute(name: str, zone: str) -> str:
+    """An API's owner name ("@", "", "www", or already absolute) → absolute name without the final dot."""
+    name = name.rstrip(".")
+    if name in ("@", ""):
+        return zone
+    return name if in_zone(name, zone) else f"{name}.{zone}"
 
 
 def txt_quote(text: str) -> str:

@@ -33,10 +33,6 @@ def _port(text: str, spec: str) -> int:
     return int(text)
 
 
-def rdata_text(rdata: Any) -> str:
-    return rdata.to_text()
-
-
 def query(
     server: tuple[str, int], name: str, rtype: str, timeout: float, recursion: bool = False
 ) -> tuple[str, RRset | None, Any]:
@@ -61,7 +57,7 @@ def query(
     wanted = dns.rdatatype.from_text(rtype)
     for rrset in response.answer:
         if rrset.rdtype == wanted and rrset.name.to_text().rstrip(".").lower() == name:
-            values = [normalize(rtype, rdata_text(rd)) for rd in rrset]
+            values = [normalize(rtype, rd.to_text()) for rd in rrset]
             return rcode, RRset.make(name, rtype, rrset.ttl, values), response
     return rcode, None, response
 

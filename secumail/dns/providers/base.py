@@ -12,6 +12,7 @@ Third parties register a provider class under the entry point group
 from __future__ import annotations
 
 import configparser
+import contextlib
 import logging
 import os
 import stat
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from secumail.dns.records import RRset, check_name, in_zone, normalize
+from secumail.dns.records import RRset, check_name, in_zone, normalize, txt_quote
 from secumail.errors import InputError, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -153,8 +154,6 @@ class DnsProvider:
 
     def add_txt(self, name: str, value: str, ttl: int = 60) -> None:
         """Add one TXT value at `name`, keeping the others (ACME DNS-01 challenges)."""
-        from secumail.dns.records import txt_quote
-
         name = check_name(name)
         zone = self.find_zone(name)
         current = self.read(zone, [(name, "TXT")]).get((name, "TXT"))
@@ -165,8 +164,6 @@ class DnsProvider:
 
     def del_txt(self, name: str, value: str) -> None:
         """Remove one TXT value at `name`; an already-removed value is fine."""
-        from secumail.dns.records import txt_quote
-
         name = check_name(name)
         zone = self.find_zone(name)
         current = self.read(zone, [(name, "TXT")]).get((name, "TXT"))
@@ -263,11 +260,7 @@ def provider_class(name: str) -> type[DnsProvider]:
     target = BUILTIN.get(name)
     if target is None:
         try:
-            from importlib.metadata import entry_points
-
-            eps = entry_points()
-            group = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
-            for ep in group:
+            for ep in _entry_points():
                 if ep.name == name:
                     return ep.load()
         except Exception as exc:  # a broken third-party plugin must not crash mailctl
@@ -280,15 +273,17 @@ def provider_class(name: str) -> type[DnsProvider]:
 
 def available() -> list[str]:
     names = set(BUILTIN)
-    try:
-        from importlib.metadata import entry_points
-
-        eps = entry_points()
-        group = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
-        names.update(ep.name for ep in group)
-    except Exception:  # noqa: S110 - listing is best effort
-        pass
+    with contextlib.suppress(Exception):  # listing is best effort: a broken plugin is reported when used
+        names.update(ep.name for ep in _entry_points())
     return sorted(names)
+
+
+def _entry_points() -> Iterable[Any]:
+    """The installed `secumail.dns_providers` entry points (Python 3.9 has no select())."""
+    from importlib.metadata import entry_points
+
+    eps = entry_points()
+    return eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
 
 
 def get_provider(dns: Any, name: str | None = None) -> DnsProvider:

@@ -10,8 +10,7 @@ from typing import Any
 
 from secumail.dns.providers.base import Change, DnsProvider
 from secumail.dns.providers.http import HttpClient
-from secumail.dns.providers.recordapi import absolute, rel
-from secumail.dns.records import RRset
+from secumail.dns.records import RRset, absolute, relative
 
 API = "https://desec.io/api/v1"
 
@@ -33,7 +32,7 @@ class Provider(DnsProvider):
         return [d["name"] for d in self.http.request("GET", "/domains/") or []]
 
     def list_rrsets(self, zone: str, name: str | None = None) -> list[RRset]:
-        query = {"subname": rel(name, zone, "")} if name is not None else None
+        query = {"subname": relative(name, zone)} if name is not None else None
         out = []
         for r in self.http.request("GET", f"/domains/{zone}/rrsets/", query=query) or []:
             owner = absolute(r["subname"], zone)
@@ -50,7 +49,7 @@ class Provider(DnsProvider):
             new = change.new
             body.append(
                 {
-                    "subname": rel(name, zone, ""),
+                    "subname": relative(name, zone),
                     "type": rtype,
                     "ttl": change.ttl,
                     "records": list(new.values) if new else [],

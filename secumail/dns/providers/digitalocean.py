@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from secumail.dns.providers.http import HttpClient
-from secumail.dns.providers.recordapi import RecordApiProvider, absolute, rel
-from secumail.dns.records import txt_text
+from secumail.dns.providers.recordapi import RecordApiProvider
+from secumail.dns.records import absolute, relative, txt_text
 
 API = "https://api.digitalocean.com/v2"
 
@@ -54,7 +54,7 @@ class Provider(RecordApiProvider):
             page += 1
 
     def _create(self, zone: str, name: str, rtype: str, ttl: int, value: str) -> None:
-        body: dict[str, Any] = {"type": rtype, "name": rel(name, zone), "ttl": ttl}
+        body: dict[str, Any] = {"type": rtype, "name": relative(name, zone, "@"), "ttl": ttl}
         parts = value.split(" ")
         if rtype == "MX":
             body.update(priority=int(parts[0]), data=parts[1])

@@ -8,8 +8,7 @@ from typing import Any
 
 from secumail.dns.providers.base import DnsProvider
 from secumail.dns.providers.http import HttpClient
-from secumail.dns.providers.recordapi import absolute, rel
-from secumail.dns.records import RRset
+from secumail.dns.records import RRset, absolute, relative
 
 API = "https://api.gandi.net/v5/livedns"
 
@@ -33,14 +32,14 @@ class Provider(DnsProvider):
     def list_rrsets(self, zone: str, name: str | None = None) -> list[RRset]:
         path = f"/domains/{zone}/records"
         if name is not None:
-            path += "/" + urllib.parse.quote(rel(name, zone), safe="@")
+            path += "/" + _owner(name, zone)
         out = []
         for r in self.http.request("GET", path, ok_missing=True) or []:
             out.append(RRset.make(absolute(r["rrset_name"], zone), r["rrset_type"], r["rrset_ttl"], r["rrset_values"]))
         return out
 
     def _path(self, zone: str, name: str, rtype: str) -> str:
-        return f"/domains/{zone}/records/{urllib.parse.quote(rel(name, zone), safe='@')}/{rtype}"
+        return f"/domains/{zone}/records/{_owner(name, zone)}/{rtype}"
 
     def replace_rrset(self, zone: str, rrset: RRset) -> None:
         self.requests += 1
@@ -53,3 +52,8 @@ class Provider(DnsProvider):
     def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
         self.requests += 1
         self.http.request("DELETE", self._path(zone, name, rtype), ok_missing=True)
+
+
+def _owner(name: str, zone: str) -> str:
+    """The owner as a URL path segment ("@" for the apex)."""
+    return urllib.parse.quote(relative(name, zone, "@"), safe="@")

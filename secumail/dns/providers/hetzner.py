@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from secumail.dns.providers.http import HttpClient
-from secumail.dns.providers.recordapi import RecordApiProvider, absolute, rel
+from secumail.dns.providers.recordapi import RecordApiProvider
+from secumail.dns.records import absolute, relative
 from secumail.errors import ProviderError
 
 API = "https://dns.hetzner.com/api/v1"
@@ -50,7 +51,7 @@ class Provider(RecordApiProvider):
         self.http.request(
             "POST",
             "/records",
-            {"zone_id": self._zid(zone), "type": rtype, "name": rel(name, zone), "value": value, "ttl": ttl},
+            {"zone_id": self._zid(zone), "type": rtype, "name": relative(name, zone, "@"), "value": value, "ttl": ttl},
         )
 
     def _delete(self, zone: str, record_id: str) -> None:

@@ -48,14 +48,3 @@ class RecordApiProvider(DnsProvider):
             for value in come:
                 self.requests += 1
                 self._create(zone, name, rtype, change.ttl, value)
-
-
-def rel(name: str, zone: str, apex: str = "@") -> str:
-    return apex if name == zone else name[: -len(zone) - 1]
-
-
-def absolute(name: str, zone: str) -> str:
-    name = name.rstrip(".")
-    if name in ("@", ""):
-        return zone
-    return name if name == zone or name.endswith("." + zone) else f"{name}.{zone}"

@@ -212,3 +212,19 @@ def test_txt_tags():
 def test_zone_lines():
     rr = RRset.make("Example.com.", "mx", 60, ["10 mail.example.com"])
     assert rr.zone_lines() == ["example.com. 60 IN MX 10 mail.example.com."]
+
+
+def test_relative_and_absolute_owner_names():
+    from secumail.dns.records import absolute, relative
+
+    assert relative("example.com", "example.com") == "" and relative("example.com", "example.com", "@") == "@"
+    assert relative("_dmarc.example.com", "example.com", "@") == "_dmarc"
+    with pytest.raises(InputError, match="outside the zone example.com"):
+        relative("example.org", "example.com")
+    assert [absolute(n, "example.com") for n in ("@", "", "www", "www.example.com.", "example.com")] == [
+        "example.com",
+        "example.com",
+        "www.example.com",
+        "www.example.com",
+        "example.com",
+    ]
