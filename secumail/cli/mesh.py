@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from secumail.cli.base import Context, command, group, pending, table
+from secumail.cli.base import Context, command, group, table
 
 MESH = "mesh backup (encrypted repository and peer sync)"
 
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sync = command(cmds, "sync", sync_cmd, "push our backups to peers, or pull theirs")
     sync.add_argument("direction", choices=("push", "pull"))
     sync.add_argument("--peer", metavar="NODE_ID", help="only this pinned peer")
+    sync.add_argument("--bwlimit", type=int, metavar="KIB_S", help="limit to KiB/s (default: mesh.bwlimit)")
     p = command(cmds, "add-peer", add_peer, "pin a peer by node id", text=lambda d: f"pinned {d['node_id']}")
     p.add_argument("node_id")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
@@ -34,15 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     command(cmds, "peers", peers, "list pinned peers", text=_peers_text)
     command(cmds, "id", node_id, "show this node's id", text=lambda d: d["node_id"])
     command(cmds, "snapshots", snapshots, "list this node's snapshots", text=_snapshots_text)
-    command(cmds, "verify", verify, "read and authenticate the whole repository", text=_verify_text)
+    p = command(cmds, "verify", verify, "read and authenticate the whole repository", text=_verify_text)
+    p.add_argument("--from", dest="from_node", metavar="NODE_ID", help="verify the copy this peer holds")
+    p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from stdin")
     p = command(cmds, "prune", prune, "forget snapshots beyond the retention in UCI and free space")
     p.add_argument("--dry-run", action="store_true", help="only say what would be forgotten")
     key = group(cmds, "key", "repository keys")
     command(key, "export", key_export, "make a new recovery key and print it once", text=_key_text)
-    p = command(cmds, "recover", pending("mesh recover (disaster recovery from a peer)"),
-                "fetch this node's backups from a peer with the recovery key and restore them")  # fmt: skip
+    p = command(cmds, "recover", recover,
+                "fetch this node's backups from a peer with the recovery key (stdin) and restore them",
+                text=_recover_text)  # fmt: skip
     p.add_argument("address", metavar="HOST[:PORT]")
-    command(cmds, "discovered", pending("mesh discovery (zeroconf)"), "list nodes seen by zeroconf")
+    command(cmds, "discovered", discovered, "list nodes seen by zeroconf (pinned or not)", text=_discovered_text)
     command(cmds, "enable", enable, "enable automatic backup and sync", text=lambda data: data["message"])
     command(cmds, "disable", disable, "disable automatic backup and sync", text=lambda data: data["message"])
 
@@ -76,7 +80,30 @@ def peers(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _peers_text(rows: list[dict[str, Any]]) -> str:
-    return table(rows, ["name", "node_id", "address", "port", "last_seen", "last_sync", "stored_bytes"])
+    shown = [dict(r, up={True: "up", False: "down"}.get(r.get("up"), "?")) for r in rows]
+    return table(shown, ["name", "node_id", "address", "port", "up", "last_seen", "last_sync", "stored_bytes"])
+
+
+def discovered(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from secumail.mesh.discovery import discovered_rows
+
+    return discovered_rows(ctx.settings)
+
+
+def _discovered_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no node discovered yet (is mesh discovery running, and multicast allowed on the LAN?)"
+    shown = [
+        dict(r, pinned="yes" if r["pinned"] else "NO", up={True: "up", False: "down"}.get(r.get("up"), "?"))
+        for r in rows
+    ]
+    text = table(shown, ["node_id", "address", "port", "pinned", "up", "last_seen"])
+    if any(not r["pinned"] for r in rows):
+        text += (
+            "\nUnpinned nodes are never synced. Compare the full id with 'mailctl mesh id' on that node, "
+            "then: mailctl mesh add-peer NODE_ID"
+        )
+    return text
 
 
 # repository ---------------------------------------------------------------------
@@ -132,9 +159,12 @@ def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     target = os.path.abspath(args.target) if args.target else data_path
     uci_dest = None if args.target else confdir(ctx.confdir)
     if args.from_node:
-        from secumail.errors import NotAvailable
+        from secumail.mesh.recover import fetched_copy
 
-        raise NotAvailable("mesh restore --from (fetching our copy back from a peer)")
+        secret = _read_secret() if args.recovery_key_stdin else None
+        with fetched_copy(settings, args.from_node, secret) as repo:
+            result = run_restore(repo, args.source, target, uci_dest)
+        return dict(result, source=args.from_node)
     if args.source and os.path.isfile(args.source):
         from secumail.mesh.export import unpack
 
@@ -156,7 +186,8 @@ def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
     """A repository not ours on disk: open with our master key if it fits, else the recovery key."""
     from secumail.errors import InputError
     from secumail.mesh import keys
-    from secumail.mesh.repo import Repository, read_config
+    from secumail.mesh.recover import open_with_secret
+    from secumail.mesh.repo import Repository
 
     if not args.recovery_key_stdin and os.path.exists(keys.master_path(data_path)):
         repo = Repository(path, keys.load_or_create_master(data_path))
@@ -171,14 +202,36 @@ def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
                 ) from None
     if not args.recovery_key_stdin:
         raise InputError("no local master key: give the recovery key with --recovery-key-stdin")
-    read_config(path)  # the version is checked before any key is tried
-    secret = keys.parse_secret(sys.stdin.readline().strip())
-    keydir = os.path.join(path, "keys")
-    slots = []
-    for name in sorted(os.listdir(keydir)) if os.path.isdir(keydir) else []:
-        with open(os.path.join(keydir, name), "rb") as handle:
-            slots.append((name, handle.read()))
-    return Repository(path, keys.open_slots(slots, secret))
+    return open_with_secret(path, _read_secret())  # checks the format version before any key
+
+
+def _read_secret() -> bytes:
+    """The recovery key from stdin (never argv: it would show in ps and shell history)."""
+    from secumail.errors import InputError
+    from secumail.mesh import keys
+
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise InputError("no recovery key on stdin (pipe it in, or type it and press Enter)")
+    return keys.parse_secret(line)
+
+
+def recover(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.config import confdir
+    from secumail.mesh.recover import recover as run_recover
+
+    if sys.stdin.isatty():
+        sys.stderr.write("recovery key: ")
+        sys.stderr.flush()
+    return run_recover(ctx.settings, confdir(ctx.confdir), args.address, _read_secret())
+
+
+def _recover_text(d: dict[str, Any]) -> str:
+    return (
+        f"recovered node {d['node_id']} from {d['peer']}: snapshot {d['snapshot'][:12]} ({d['time']}), "
+        f"{d['files']} files, {d['bytes']} bytes restored into {d['target']}.\n"
+        "Run 'mailctl start' to serve the mailboxes again."
+    )
 
 
 def _restore_text(d: dict[str, Any]) -> str:
@@ -204,14 +257,21 @@ def _snapshots_text(rows: list[dict[str, Any]]) -> str:
 def verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from secumail.mesh.restore import verify as run_verify
 
+    if args.from_node:
+        from secumail.mesh.recover import fetched_copy
+
+        secret = _read_secret() if args.recovery_key_stdin else None
+        with fetched_copy(ctx.settings, args.from_node, secret) as repo:
+            return dict(run_verify(repo), source=args.from_node)
     _key, repo = _own(ctx, create=False)
     with repo:
         return run_verify(repo)
 
 
 def _verify_text(d: dict[str, Any]) -> str:
+    where = f"copy on {d['source']}" if d.get("source") else "repository"
     return (
-        f"repository ok: {d['packs']} packs, {d['objects']} objects, {d['snapshots']} snapshots authenticated"
+        f"{where} ok: {d['packs']} packs, {d['objects']} objects, {d['snapshots']} snapshots authenticated"
     )
 
 
@@ -243,7 +303,7 @@ def _key_text(d: dict[str, Any]) -> str:
 def sync_cmd(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
     from secumail.mesh.transport import sync
 
-    return sync(ctx.settings, args.direction, only=args.peer)
+    return sync(ctx.settings, args.direction, only=args.peer, bwlimit=args.bwlimit)
 
 
 def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:

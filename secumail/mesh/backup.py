@@ -89,8 +89,9 @@ def backup(
     data_path: str,
     uci_file: str | None,
     hostname: str,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
+    """Snapshot data_path; `progress` gets {"phase": "backup", "files", "bytes", "read"} every 500 files."""
     if not os.path.isdir(data_path):
         raise SecumailError(f"data_path {data_path} does not exist: nothing to back up")
     started = time.monotonic()
@@ -133,6 +134,8 @@ def backup(
                 if n % 2000 == 0:
                     cache.db.execute("COMMIT")
                     cache.db.execute("BEGIN")
+                if progress is not None and n % 500 == 0:
+                    progress({"phase": "backup", "files": files, "bytes": total, "read": read})
             tree_ids = tree.finish()
             writer.flush()
             cache.db.execute("COMMIT")

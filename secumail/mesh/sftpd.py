@@ -107,6 +107,7 @@ class Jail(paramiko.SFTPServerInterface):
     def __init__(self, server: Server, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, *args, **kwargs)
         self.access: Access = server.access  # type: ignore[assignment]
+        self.used: int | None = None
 
     def _resolve(self, path: str) -> tuple[str, str] | None:
         parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
@@ -121,12 +122,18 @@ class Jail(paramiko.SFTPServerInterface):
         return parts[0], os.path.join(self.access.roots[parts[0]], *rest)
 
     def charge(self, size: int) -> bool:
+        """Quota over what the peer holds here (inbox + store), counted once per connection."""
         if not self.quota_bytes:
             return True
         from secumail.mesh.state import stored_bytes
 
         with self.lock:
-            return stored_bytes(self.access.roots["inbox"]) + size <= self.quota_bytes
+            if self.used is None:
+                self.used = stored_bytes(self.access.roots["inbox"]) + stored_bytes(self.access.roots["stored"])
+            if self.used + size > self.quota_bytes:
+                return False
+            self.used += size
+            return True
 
     # reading ----------------------------------------------------------------
     def list_folder(self, path: str) -> Any:
@@ -199,6 +206,9 @@ class Jail(paramiko.SFTPServerInterface):
             return SFTP_PERMISSION_DENIED
         if not os.path.basename(old[1]).startswith(".tmp-") or os.path.basename(new[1]).startswith("."):
             return SFTP_PERMISSION_DENIED
+        rel = os.path.relpath(new[1], self.access.roots["inbox"])
+        if os.path.lexists(os.path.join(self.access.roots["stored"], rel)):
+            return SFTP_PERMISSION_DENIED  # landed earlier and moved to the store: never overwritten
         try:
             os.makedirs(os.path.dirname(new[1]), mode=0o700, exist_ok=True)
             os.link(old[1], new[1])  # fails if the final name exists: nothing is ever overwritten
@@ -207,6 +217,9 @@ class Jail(paramiko.SFTPServerInterface):
             return SFTP_PERMISSION_DENIED
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)
+        from secumail.mesh.ingest import ingest
+
+        ingest(self.access.roots["inbox"], self.access.roots["stored"], rel, self.access.node)
         return SFTP_OK
 
     def mkdir(self, path: str, attr: Any) -> int:
@@ -265,6 +278,9 @@ def handle_connection(sock: socket.socket, node: NodeKey, data_path: str, pinned
         transport.close()
         if server.access is not None and "inbox" in server.access.roots:
             _drop_temps(server.access.roots["inbox"])
+            from secumail.mesh.ingest import ingest_all
+
+            ingest_all(server.access.roots["inbox"], server.access.roots["stored"], server.access.node)
 
 
 def _drop_temps(inbox: str) -> None:

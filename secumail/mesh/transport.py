@@ -8,6 +8,7 @@ link or a killed process loses at most the file in flight.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -15,7 +16,7 @@ import re
 import socket
 import stat
 import time
-from typing import Any
+from typing import Any, Callable
 
 from secumail.errors import SecumailError
 from secumail.mesh import state
@@ -109,7 +110,49 @@ def _check_name(rel: str, path: str) -> None:
             raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
 
 
-def pull_tree(sftp: Any, remote_root: str, local_root: str, mirror_deletes: bool = True) -> dict[str, int]:
+class Throttle:
+    """Sleep so that bytes moved stay under `kib_per_s` (0: no limit); used as a paramiko callback."""
+
+    def __init__(self, kib_per_s: int = 0) -> None:
+        self.rate = kib_per_s * 1024
+        self.moved = 0
+        self.started = time.monotonic()
+
+    def account(self, nbytes: int) -> None:
+        if not self.rate:
+            return
+        self.moved += nbytes
+        ahead = self.moved / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+    def callback(self) -> Callable[[int, int], None]:
+        last = [0]
+
+        def seen(done: int, _total: int) -> None:
+            self.account(done - last[0])
+            last[0] = done
+
+        return seen
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _local_full(exc: OSError, local_root: str) -> PeerError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PeerError(f"no space left on this node in {local_root}: free space, then sync again")
+    return PeerError(f"cannot write the copy in {local_root}: {exc.strerror or exc}")  # pragma: no cover
+
+
+def pull_tree(
+    sftp: Any,
+    remote_root: str,
+    local_root: str,
+    mirror_deletes: bool = True,
+    throttle: Throttle | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Copy what we lack from remote_root into local_root; storage-named files are checked."""
     remote = _walk_remote(sftp, remote_root)
     local = _walk_local(local_root)
@@ -117,20 +160,31 @@ def pull_tree(sftp: Any, remote_root: str, local_root: str, mirror_deletes: bool
         (rel for rel, size in remote.items() if local.get(rel) != size), key=lambda r: (_rank(r), r)
     )
     copied = nbytes = 0
+    limited = throttle is not None and throttle.rate
     for rel in todo:
         dest = os.path.join(local_root, rel)
-        os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
         tmp = os.path.join(os.path.dirname(dest), ".tmp-" + os.path.basename(dest))
         try:
-            sftp.get(f"{remote_root}/{rel}", tmp, prefetch=True)  # pipelined reads
+            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+            sftp.get(  # pipelined reads; a few requests in flight only when a limit is set
+                f"{remote_root}/{rel}",
+                tmp,
+                callback=throttle.callback() if limited else None,
+                prefetch=True,
+                max_concurrent_prefetch_requests=4 if limited else None,
+            )
             _check_name(rel, tmp)
             os.replace(tmp, dest)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _local_full(exc, local_root) from None
             raise
         copied += 1
         nbytes += remote[rel]
+        if progress is not None:
+            progress({"phase": "pull", "files": copied, "bytes": nbytes, "todo": len(todo)})
     deleted = 0
     if mirror_deletes:  # after everything new landed: pruned packs and superseded indexes
         for rel in sorted(set(local) - set(remote), key=lambda r: -_rank(r)):
@@ -139,81 +193,174 @@ def pull_tree(sftp: Any, remote_root: str, local_root: str, mirror_deletes: bool
     return {"files": copied, "bytes": nbytes, "deleted": deleted}
 
 
-def push_tree(sftp: Any, local_root: str, remote_root: str) -> dict[str, int]:
-    """Append what the peer's inbox lacks; names already there are never rewritten."""
+MUTABLE = ("recovery.pub",)  # and keys/<slot>: replaced in place by their owner
+
+
+def _is_mutable(rel: str) -> bool:
+    return rel in MUTABLE or rel.startswith("keys/")
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def push_tree(
+    sftp: Any,
+    local_root: str,
+    remote_root: str,
+    stored_root: str | None = None,
+    throttle: Throttle | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Append what the peer lacks to its inbox; names already landed are never sent again.
+
+    The peer moves each checked file from the inbox into its store for us, so what
+    it holds is the union of `remote_root` (inbox) and `stored_root` (its copy).
+    Mutable files (key slots, recovery.pub) travel as `<rel>.<sha256>` when they changed.
+    """
     local = _walk_local(local_root)
-    try:
-        remote = _walk_remote(sftp, remote_root)
-    except OSError:
-        remote = {}  # an inbox cannot be listed by design: rely on refused renames instead
+    remote: dict[str, int] = {}
+    for root in (remote_root, stored_root):
+        if root is None:
+            continue
+        try:
+            remote.update(_walk_remote(sftp, root))
+        except OSError:
+            continue  # nothing there yet
+    todo = []
+    for rel in sorted(local, key=lambda r: (_rank(r), r)):
+        if _is_mutable(rel):
+            name = f"{rel}.{_sha256_file(os.path.join(local_root, rel))}"
+            if name in remote or (stored_root and _same_remote(sftp, f"{stored_root}/{rel}", local_root, rel)):
+                continue
+            todo.append((rel, name))
+        elif (_NAMED.match(os.path.basename(rel)) or rel == "config") and rel not in remote:
+            todo.append((rel, rel))
     copied = nbytes = skipped = 0
-    for rel in sorted((r for r in local if r not in remote), key=lambda r: (_rank(r), r)):
-        if not _NAMED.match(os.path.basename(rel)) and rel != "config":
-            continue  # mutable files (key slots, recovery.pub) travel by pull only
-        parent = os.path.dirname(rel)
+    limited = throttle is not None and throttle.rate
+    for rel, name in todo:
+        parent = os.path.dirname(name)
         if parent:
             with contextlib.suppress(OSError):
                 sftp.mkdir(f"{remote_root}/{parent}")
         tmp = f"{remote_root}/{parent + '/' if parent else ''}.tmp-{os.urandom(6).hex()}"
         try:
-            sftp.put(os.path.join(local_root, rel), tmp, confirm=False)
-            sftp.rename(tmp, f"{remote_root}/{rel}")
+            sftp.put(
+                os.path.join(local_root, rel), tmp, callback=throttle.callback() if limited else None, confirm=False
+            )
+            sftp.rename(tmp, f"{remote_root}/{name}")
         except PermissionError:
             skipped += 1  # already landed before a cut: not sent again next time either
             continue
-        except OSError as exc:
-            raise PeerError(f"peer refused {rel}: {exc} (inbox quota reached or its disk is full?)") from None
+        except OSError:
+            raise PeerError(
+                f"the peer could not store {rel}: its disk is full or our quota there is used up "
+                "(nothing that landed is lost; free space there and push again)"
+            ) from None
         copied += 1
         nbytes += local[rel]
+        if progress is not None:
+            progress({"phase": "push", "files": copied, "bytes": nbytes, "todo": len(todo)})
     return {"files": copied, "bytes": nbytes, "already": skipped}
 
 
-def _peers(settings: Any, only: str | None) -> list[Any]:
-    peers = [p for p in settings.peers if p.address]
+def _same_remote(sftp: Any, remote: str, local_root: str, rel: str) -> bool:
+    try:
+        with sftp.open(remote, "r") as handle:
+            theirs = handle.read()
+    except OSError:
+        return False
+    with open(os.path.join(local_root, rel), "rb") as handle:
+        return handle.read() == theirs
+
+
+def _peers(settings: Any, only: str | None) -> list[tuple[str, str, int]]:
+    """(node id, host, port) of pinned peers; a peer pinned without an address uses the one
+    discovery last saw for its id. Discovered ids that are not pinned are never returned."""
+    from secumail.mesh.discovery import load_discovered
+
+    found = load_discovered(settings.main.data_path)
+    peers = []
+    for p in settings.peers:
+        try:
+            peer_id = normalize_node_id(p.node_id)
+        except SecumailError:
+            continue
+        if p.address:
+            peers.append((peer_id, p.address, p.port))
+        elif peer_id in found and found[peer_id].get("address"):
+            peers.append((peer_id, found[peer_id]["address"], int(found[peer_id].get("port") or p.port)))
     if only:
         wanted = normalize_node_id(only)
-        peers = [p for p in peers if normalize_node_id(p.node_id) == wanted]
+        peers = [p for p in peers if p[0] == wanted]
         if not peers:
-            raise PeerError(f"{wanted} is not a pinned peer with an address (see 'mailctl mesh peers')")
+            raise PeerError(
+                f"{wanted} is not a pinned peer with a known address (see 'mailctl mesh peers' and "
+                "'mailctl mesh discovered')"
+            )
     return peers
 
 
-def sync(settings: Any, direction: str, only: str | None = None) -> list[dict[str, Any]]:
+def sync(
+    settings: Any,
+    direction: str,
+    only: str | None = None,
+    bwlimit: int | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Pull each pinned peer's repository into our store for it, or push ours to its inbox."""
     data_path = settings.main.data_path
     node = load_or_create(data_path)
     results = []
-    for peer in _peers(settings, only):
-        peer_id = normalize_node_id(peer.node_id)
+    for peer_id, host, port in _peers(settings, only):
         started = time.monotonic()
-        row: dict[str, Any] = {"node_id": peer_id, "address": f"{peer.address}:{peer.port}"}
+        row: dict[str, Any] = {"node_id": peer_id, "address": f"{host}:{port}", "direction": direction}
         try:
-            sftp = connect(peer.address, peer.port, node, peer_id)
+            sftp = connect(host, port, node, peer_id)
         except PeerError as exc:
             state.update(data_path, peer_id, up=False)
             row.update(result="error", error=str(exc))
             results.append(row)
             continue
+        throttle = Throttle(settings.mesh.bwlimit if bwlimit is None else bwlimit)
         try:
             state.update(data_path, peer_id, up=True, last_seen=time.time())
             if direction == "pull":
                 local = os.path.join(data_path, "backup", "peers", peer_id)
                 os.makedirs(local, mode=0o700, exist_ok=True)
-                row.update(pull_tree(sftp, "/repo", local))
+                row.update(pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress))
             else:
-                row.update(push_tree(sftp, os.path.join(data_path, "backup", "repo"), "/inbox"))
+                own = os.path.join(data_path, "backup", "repo")
+                row.update(push_tree(sftp, own, "/inbox", "/stored", throttle=throttle, progress=progress))
             row["result"] = "ok"
             row["seconds"] = round(time.monotonic() - started, 3)
             state.update(data_path, peer_id, last_sync=time.time())
-        except (OSError, PeerError) as exc:
-            row.update(result="error", error=str(exc))
+        except (OSError, PeerError, EOFError) as exc:
+            text = str(exc) if isinstance(exc, PeerError) else f"{peer_id} at {host}:{port}: {exc}"
+            row.update(result="error", error=text)
         finally:
             sftp.get_channel().get_transport().close()
         results.append(row)
     if not results:
         raise PeerError(
-            "no pinned peer with an address: add one with 'mailctl mesh add-peer NODE_ID HOST[:PORT]'"
+            "no pinned peer with a known address: add one with 'mailctl mesh add-peer NODE_ID HOST[:PORT]'"
         )
     errors = [r for r in results if r["result"] != "ok"]
     if errors and len(errors) == len(results):
         raise PeerError(errors[0]["error"])
     return results
+
+
+def fetch_copy(
+    sftp: Any, dest: str, throttle: Throttle | None = None, progress: Progress | None = None
+) -> dict[str, int]:
+    """Pull the copy of our repository a peer holds (its /stored) into `dest`."""
+    try:
+        sftp.stat("/stored/config")
+    except OSError:
+        raise PeerError("the peer holds no copy of this node's backups") from None
+    return pull_tree(sftp, "/stored", dest, throttle=throttle, progress=progress)

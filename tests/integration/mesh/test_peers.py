@@ -168,8 +168,9 @@ def test_inbox_is_append_only_and_private(mesh):
     a.ok("mesh", "sync", "push", "--peer", ids["b"])
     sftp = _client_as(a.data, b.addr, ids["b"])
     try:
-        landed = [f for f in sftp.listdir("/inbox/snapshots") if not f.startswith(".")]
-        assert landed
+        # pushed files are checked and moved from the inbox into B's store for A (/stored)
+        landed = [f for f in sftp.listdir("/stored/snapshots") if not f.startswith(".")]
+        assert landed and not [f for f in sftp.listdir("/inbox/snapshots") if not f.startswith(".")]
         final = f"/inbox/snapshots/{landed[0]}"
         with pytest.raises(PermissionError):
             sftp.remove(final)
@@ -181,6 +182,8 @@ def test_inbox_is_append_only_and_private(mesh):
             handle.write(b"junk")
         with pytest.raises(PermissionError):
             sftp.rename("/inbox/snapshots/.tmp-x1", final)  # rename onto a landed name
+        with pytest.raises(PermissionError):
+            sftp.open(f"/stored/snapshots/{landed[0]}", "w")  # the store is read-only for A
         with pytest.raises(PermissionError):
             sftp.open(f"/inbox/../../inbox/{ids['c']}/x", "w")
         with pytest.raises((PermissionError, FileNotFoundError)):
