@@ -1,0 +1,223 @@
+'use strict';
+'require baseclass';
+
+/*
+ * Validators for the Settings form. Each mirrors one parser of the agent's
+ * secumail/config/validate.py and returns true or the same problem text, so
+ * the browser refuses exactly what `mailctl` would refuse later
+ * (tests/unit/luci/test_validate_js.py runs both on the same values).
+ */
+
+var LABEL = /^(?!-)[a-z0-9-]{1,63}$/;
+var LOCALPART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+var TRUE_WORDS = [ '1', 'yes', 'on', 'true', 'enabled' ];
+var FALSE_WORDS = [ '0', 'no', 'off', 'false', 'disabled' ];
+
+function str(value) {
+	return (value == null) ? '' : String(value);
+}
+
+function toAscii(name) {
+	/* IDNA: the URL parser gives the A-label form, as Python's 'idna' codec does. */
+	if (/^[\x00-\x7f]*$/.test(name))
+		return name.toLowerCase();
+	try {
+		return new URL('http://' + name + '/').hostname;
+	}
+	catch (e) {
+		return null;
+	}
+}
+
+function ipv4(value) {
+	var m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$/.exec(value);
+	if (!m)
+		return false;
+	for (var i = 1; i <= 4; i++)
+		if (+m[i] > 255 || (m[i].length > 1 && m[i][0] == '0'))
+			return false;
+	return true;
+}
+
+function ipv6(value) {
+	if (!/^[0-9A-Fa-f:.]+$/.test(value) || value.indexOf(':') < 0)
+		return false;
+	var parts = value.split('::');
+	if (parts.length > 2)
+		return false;
+	var groups = 0;
+	for (var p = 0; p < parts.length; p++) {
+		if (parts[p] === '')
+			continue;
+		var items = parts[p].split(':');
+		for (var i = 0; i < items.length; i++) {
+			var last = (p == parts.length - 1 && i == items.length - 1);
+			if (last && items[i].indexOf('.') >= 0) {
+				if (!ipv4(items[i]))
+					return false;
+				groups += 2;
+			}
+			else if (/^[0-9A-Fa-f]{1,4}$/.test(items[i])) {
+				groups++;
+			}
+			else {
+				return false;
+			}
+		}
+	}
+	return parts.length == 2 ? groups < 8 : groups == 8;
+}
+
+var V = baseclass.extend({
+	trueWords: TRUE_WORDS,
+	falseWords: FALSE_WORDS,
+
+	boolean: function(value) {
+		var word = str(value).trim().toLowerCase();
+		if (TRUE_WORDS.indexOf(word) >= 0 || FALSE_WORDS.indexOf(word) >= 0)
+			return true;
+		return _('is not a boolean (use 1/0, yes/no, on/off, true/false)');
+	},
+
+	integer: function(min, max) {
+		return function(value) {
+			var text = str(value).trim();
+			if (!/^-?[0-9]+$/.test(text))
+				return _('is not a whole number');
+			var n = parseInt(text, 10);
+			if ((min != null && n < min) || (max != null && n > max))
+				return _('is out of range (%s-%s)').format(min == null ? '' : min, max == null ? '' : max);
+			return true;
+		};
+	},
+
+	port: function(value) {
+		var text = str(value).trim();
+		if (!/^[0-9]+$/.test(text) || +text < 1 || +text > 65535)
+			return _('is not a valid port (1-65535)');
+		return true;
+	},
+
+	optionalPort: function(value) {
+		var text = str(value).trim();
+		if (text === '' || text === '0')
+			return true;
+		return V.prototype.port(text);
+	},
+
+	domain: function(value) {
+		var text = str(value).trim().replace(/\.$/, '');
+		if (!text || /\s/.test(text))
+			return _('is not a valid domain name');
+		var ascii = toAscii(text);
+		if (ascii == null)
+			return _('is not a valid domain name');
+		var labels = ascii.split('.');
+		if (ascii.length > 253 || labels.length < 2)
+			return _('is not a valid domain name');
+		for (var i = 0; i < labels.length; i++)
+			if (!LABEL.test(labels[i]) || labels[i][labels[i].length - 1] == '-')
+				return _('is not a valid domain name');
+		if (/^[0-9]+$/.test(labels[labels.length - 1]))
+			return _('is not a valid domain name (the last label is numeric)');
+		return true;
+	},
+
+	hostName: function(value) {
+		var text = str(value).trim().replace(/\.$/, '').toLowerCase();
+		if (text.indexOf('.') >= 0)
+			return V.prototype.domain(text);
+		if (!LABEL.test(text) || text[text.length - 1] == '-')
+			return _('is not a valid host name');
+		return true;
+	},
+
+	localPart: function(value) {
+		var text = str(value).trim();
+		if (!LOCALPART.test(text) || text.length > 64)
+			return _('is not a valid mailbox name');
+		return true;
+	},
+
+	email: function(value) {
+		var text = str(value).trim();
+		var at = text.lastIndexOf('@');
+		if (at < 0)
+			return _('is not a valid e-mail address');
+		if (V.prototype.localPart(text.substring(0, at)) !== true || V.prototype.domain(text.substring(at + 1)) !== true)
+			return _('is not a valid e-mail address');
+		return true;
+	},
+
+	absolutePath: function(value) {
+		var text = str(value).trim();
+		if (text[0] != '/' || text.indexOf('\0') >= 0)
+			return _('is not an absolute path');
+		if (text.split('/').indexOf('..') >= 0)
+			return _('must not contain \'..\'');
+		return true;
+	},
+
+	choice: function(allowed) {
+		return function(value) {
+			if (allowed.indexOf(str(value).trim()) < 0)
+				return _('is not one of: %s').format(allowed.join(', '));
+			return true;
+		};
+	},
+
+	ipv4Interface: function(value) {
+		var text = str(value).trim();
+		var m = /^([^/]+)(\/([0-9]{1,2}))?$/.exec(text);
+		if (!m || !ipv4(m[1]) || (m[3] != null && +m[3] > 32))
+			return _('is not an IPv4 address with prefix (like 10.231.0.2/24)');
+		if (m[3] == null)
+			return _('needs a prefix length (like 10.231.0.2/24)');
+		return true;
+	},
+
+	ipAddress: function(value) {
+		var text = str(value).trim();
+		if (ipv4(text) || ipv6(text))
+			return true;
+		return _('is not an IP address');
+	},
+
+	url: function(value) {
+		if (!/^https?:\/\/[^\s/$.?#][^\s]*$/.test(str(value).trim()))
+			return _('is not an http(s) URL');
+		return true;
+	},
+
+	interfaceName: function(value) {
+		if (!/^[A-Za-z0-9_.-]{1,15}$/.test(str(value).trim()))
+			return _('is not a valid network interface name (1-15 characters)');
+		return true;
+	},
+
+	nameWord: function(value) {
+		if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(str(value).trim()))
+			return _('is not a valid name (letters, digits, \'-\', \'_\', \'.\')');
+		return true;
+	},
+
+	text: function(value) {
+		return true;
+	},
+
+	optional: function(check) {
+		return function(value) {
+			return (str(value).trim() === '') ? true : check(value);
+		};
+	},
+
+	/* A form option validator: LuCI calls it as validate(section_id, value). */
+	option: function(check) {
+		return function(section_id, value) {
+			var result = check(value);
+			return (result === true) ? true : '%s %s'.format(JSON.stringify(str(value)), result);
+		};
+	}
+});
+
+return V;

@@ -1,0 +1,129 @@
+'use strict';
+'require view';
+'require poll';
+'require ui';
+'require mailserver.common as ms';
+
+/* Overview: what the mail server is doing now, refreshed every 10 s; start/stop/install. */
+
+function value(v) {
+	return (v == null || v === '') ? '-' : String(v);
+}
+
+function lastJob(jobs, name) {
+	var found = null;
+	ms.list(jobs).forEach(function(job) {
+		if (job.name == name && (job.state == 'done' || job.state == 'failed'))
+			if (!found || (+job.finished || 0) > (+found.finished || 0))
+				found = job;
+	});
+	return found;
+}
+
+return view.extend({
+	load: function() {
+		return Promise.all([
+			ms.fetch('getStatus'),
+			ms.fetch('getCertStatus'),
+			ms.fetch('getQueue'),
+			ms.fetch('listSnapshots'),
+			ms.fetch('jobList')
+		]);
+	},
+
+	rows: function(data) {
+		var st = data[0], cert = data[1], queue = data[2], snaps = data[3], jobs = data[4];
+		if (st.error)
+			return [ [ _('Status'), E('span', { 'class': 'label warning' }, [ st.error ]) ] ];
+
+		var services = Object.keys(st.services || {}).map(function(name) {
+			return '%s %s'.format(name, st.services[name] ? _('up') : _('DOWN'));
+		}).join(', ');
+		var ports = Object.keys(st.ports || {}).map(function(name) {
+			return '%s %d'.format(name, st.ports[name]);
+		}).join(', ');
+
+		var certText;
+		if (cert.error)
+			certText = cert.error;
+		else if (!cert.certificate)
+			certText = _('none');
+		else
+			certText = _('%d days left (until %s)').format(cert.days_left, cert.not_after || cert.certificate.not_after);
+
+		var queueText = queue.error ? queue.error : _('%d message(s)').format(ms.list(queue).length);
+
+		var snapshots = ms.list(snaps);
+		var lastSnap = snapshots.length ? snapshots[snapshots.length - 1] : null;
+		var backupText = snaps.error ? snaps.error : (lastSnap ? '%s (%s)'.format(lastSnap.time, lastSnap.id) : _('never'));
+
+		var dns = lastJob(jobs, 'dns-check');
+		var when = dns ? new Date(dns.finished * 1000).toLocaleString() : '';
+		var dnsText = jobs.error ? jobs.error : !dns ? _('not checked yet (see the DNS page)') :
+			(dns.result && dns.result.ok) ? _('all required records correct (%s)').format(when) :
+			_('%s required item(s) wrong (%s)').format(dns.result ? dns.result.failed : '?', when);
+
+		var mem = st.memory || (st.container && st.container.memory);
+		var memText = mem ? (typeof mem == 'object' ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : value(mem)) : '-';
+
+		return [
+			[ _('Mail server'), '%s (%s) — %s'.format(st.config.fqdn, st.config.domain, st.config.enabled ? _('enabled') : _('disabled')) ],
+			[ _('Container'), '%s — %s'.format(st.container.name, st.container.state) ],
+			[ _('Services'), services || '-' ],
+			[ _('Ports'), ports || '-' ],
+			[ _('Memory'), memText ],
+			[ _('Mail queue'), queueText ],
+			[ _('Certificate'), certText ],
+			[ _('DNS check'), dnsText ],
+			[ _('Last backup'), backupText ],
+			[ _('Mesh backup'), st.mesh.enabled ? _('enabled, %d peer(s)').format(st.mesh.peers) : _('disabled') ]
+		].concat((st.notes || []).map(function(note) { return [ _('Note'), note ]; }));
+	},
+
+	renderTable: function(data) {
+		return E('table', { 'class': 'table', 'id': 'mailserver-status' }, this.rows(data).map(function(row) {
+			return E('tr', { 'class': 'tr' }, [
+				E('td', { 'class': 'td left', 'style': 'width:25%' }, [ E('strong', {}, [ row[0] ]) ]),
+				E('td', { 'class': 'td left' }, [ row[1] ])
+			]);
+		}));
+	},
+
+	/* start/stop, install and apply are jobs of secumaild: progress below the table. */
+	handleJob: function(method, args, ev) {
+		var box = document.getElementById('mailserver-job');
+		return ms.runJob(method, args, box).then(L.bind(this.refresh, this)).catch(function() {});
+	},
+
+	refresh: function() {
+		return this.load().then(L.bind(function(data) {
+			var old = document.getElementById('mailserver-status');
+			if (old)
+				old.parentNode.replaceChild(this.renderTable(data), old);
+		}, this));
+	},
+
+	render: function(data) {
+		poll.add(L.bind(this.refresh, this), 10);
+
+		var buttons = ms.writable() ? E('div', { 'class': 'cbi-page-actions' }, [
+			ms.button(_('Start'), 'apply', L.bind(this.handleJob, this, 'serviceAction', [ 'start' ])), ' ',
+			ms.button(_('Stop'), 'reset', L.bind(this.handleJob, this, 'serviceAction', [ 'stop' ])), ' ',
+			ms.button(_('Apply configuration'), 'reload', L.bind(this.handleJob, this, 'applyConfig', [])), ' ',
+			ms.button(_('Install / rebuild container'), 'action', L.bind(this.handleJob, this, 'install', []))
+		]) : '';
+
+		return E('div', { 'class': 'cbi-map' }, [
+			E('h2', {}, [ _('Mail Server') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [ _('Postfix and Dovecot in an LXC container, managed by secumail.') ]),
+			ms.readOnlyNote(),
+			E('div', { 'class': 'cbi-section' }, [ this.renderTable(data) ]),
+			E('div', { 'id': 'mailserver-job' }),
+			buttons
+		]);
+	},
+
+	handleSave: null,
+	handleSaveApply: null,
+	handleReset: null
+});

@@ -1,0 +1,215 @@
+'use strict';
+'require view';
+'require form';
+'require uci';
+'require mailserver.validate as V';
+
+/*
+ * Settings: every section and option of /etc/config/mailserver, with the
+ * agent's own validation (secumail/config/settings.py; the unit tests check
+ * that this form lists every option with its default).
+ */
+
+var PORTS = [ 'smtp', 'submission', 'smtps', 'imap', 'imaps', 'pop3', 'pop3s', 'sieve' ];
+
+function check(fn) {
+	return V.option(fn);
+}
+
+/* Each enabled port once: settings.py refuses two services on one port. */
+function portCheck(required) {
+	return function(section_id, value) {
+		var res = required ? V.port(value) : V.optionalPort(value);
+		if (res !== true)
+			return '%s %s'.format(JSON.stringify(String(value)), res);
+		var n = +String(value).trim();
+		if (!n)
+			return true;
+		for (var i = 0; i < PORTS.length; i++) {
+			if (PORTS[i] == this.option)
+				continue;
+			var other = this.section.formvalue(section_id, PORTS[i]);
+			if (other != null && +String(other).trim() == n)
+				return _('%d is already used by mailserver.ports.%s').format(n, PORTS[i]);
+		}
+		return true;
+	};
+}
+
+function flag(s, name, title, dflt, descr) {
+	var o = s.option(form.Flag, name, title, descr);
+	o.default = dflt;
+	o.rmempty = false;
+	return o;
+}
+
+function value(s, name, title, dflt, validator, descr) {
+	var o = s.option(form.Value, name, title, descr);
+	o.default = dflt;
+	o.placeholder = dflt;
+	if (validator)
+		o.validate = check(validator);
+	return o;
+}
+
+function choice(s, name, title, dflt, choices, descr) {
+	var o = s.option(form.ListValue, name, title, descr);
+	choices.forEach(function(c) { o.value(c); });
+	o.default = dflt;
+	o.validate = check(V.choice(choices));
+	return o;
+}
+
+function list(s, name, title, validator, descr) {
+	var o = s.option(form.DynamicList, name, title, descr);
+	o.validate = check(V.optional(validator));
+	return o;
+}
+
+return view.extend({
+	load: function() {
+		return uci.load('mailserver');
+	},
+
+	render: function() {
+		var m, s, o;
+
+		m = new form.Map('mailserver', _('Mail Server settings'),
+			_('Saved to /etc/config/mailserver; the agent applies them. Invalid values are refused here as the agent would refuse them.'));
+
+		s = m.section(form.NamedSection, 'main', 'mailserver', _('General'));
+		s.addremove = false;
+		flag(s, 'enabled', _('Enabled'), '0', _('Run the mail server (the agent keeps the container up).'));
+		value(s, 'hostname', _('Host name'), 'mail', V.hostName, _('Host label of the mail server (mail) or its FQDN.'));
+		value(s, 'domain', _('Primary domain'), 'example.com', V.domain);
+		value(s, 'postmaster', _('Postmaster mailbox'), 'postmaster', V.localPart, _('Receives postmaster and abuse mail.'));
+		value(s, 'data_path', _('Data path'), '/srv/mailserver', V.absolutePath, _('All state: config/, mail/, ssl/, dkim/.'));
+		value(s, 'container', _('Container name'), 'mailserver', V.nameWord);
+		value(s, 'message_size_limit', _('Message size limit (MiB)'), '50', V.integer(1, 2048));
+
+		s = m.section(form.NamedSection, 'ports', 'ports', _('Ports'), _('0 turns a service off (SMTP must stay on).'));
+		s.addremove = false;
+		o = value(s, 'smtp', _('SMTP'), '25');
+		o.validate = portCheck(true);
+		[ [ 'submission', _('Submission (STARTTLS)'), '587' ], [ 'smtps', _('Submission (TLS)'), '465' ],
+		  [ 'imap', _('IMAP (STARTTLS)'), '143' ], [ 'imaps', _('IMAP (TLS)'), '993' ],
+		  [ 'pop3', _('POP3 (STARTTLS)'), '110' ], [ 'pop3s', _('POP3 (TLS)'), '995' ],
+		  [ 'sieve', _('ManageSieve'), '4190' ] ].forEach(function(p) {
+			o = value(s, p[0], p[1], p[2]);
+			o.validate = portCheck(false);
+		});
+
+		s = m.section(form.NamedSection, 'features', 'features', _('Features'));
+		s.addremove = false;
+		flag(s, 'spam_filter', _('Spam filter'), '1');
+		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV needs about 1 GiB of RAM.'));
+		flag(s, 'dkim', _('DKIM signing'), '1');
+		flag(s, 'spf', _('Publish SPF'), '1');
+		flag(s, 'dmarc', _('Publish DMARC'), '1');
+		flag(s, 'fail2ban', _('Ban repeated authentication failures'), '1');
+		value(s, 'fail2ban_maxretry', _('Failures before a ban'), '10', V.integer(1, 1000));
+		value(s, 'fail2ban_findtime', _('Counting window (s)'), '600', V.integer(10, 86400));
+		value(s, 'fail2ban_bantime', _('Ban time (s)'), '3600', V.integer(10, 2592000));
+		list(s, 'fail2ban_ignoreip', _('Never ban (addresses or CIDR)'), V.text);
+		list(s, 'fail2ban_logfile', _('Mail logs to follow'), V.absolutePath, _('Empty: the container\'s mail.log and dovecot.log.'));
+
+		s = m.section(form.NamedSection, 'ssl', 'ssl', _('Certificates'));
+		s.addremove = false;
+		choice(s, 'type', _('Certificate source'), 'letsencrypt',
+			[ 'letsencrypt', 'letsencrypt-staging', 'zerossl', 'acme', 'openwrt-acme', 'selfsigned' ],
+			_('"acme" uses the ACME directory below.'));
+
+		s = m.section(form.NamedSection, 'acme', 'acme', _('ACME'));
+		s.addremove = false;
+		value(s, 'email', _('Account e-mail'), '', V.optional(V.email));
+		value(s, 'directory', _('Directory URL'), '', V.optional(V.url));
+		value(s, 'ca_bundle', _('CA bundle'), '', V.optional(V.absolutePath));
+		choice(s, 'key_type', _('Key type'), 'ec256', [ 'ec256', 'rsa2048' ]);
+		value(s, 'eab_kid', _('EAB key id'), '', V.text, _('External account binding (ZeroSSL); the HMAC key stays in the secrets file.'));
+		list(s, 'extra_names', _('Extra names'), V.domain);
+		value(s, 'eab_hmac_file', _('EAB HMAC file'), '/etc/mailserver/acme-eab.secret', V.absolutePath);
+		value(s, 'openwrt_dir', _('OpenWrt acme directory'), '/etc/ssl/acme', V.absolutePath);
+
+		s = m.section(form.NamedSection, 'dkim', 'dkim', _('DKIM'));
+		s.addremove = false;
+		value(s, 'selector', _('Selector'), 'mail', V.nameWord);
+		value(s, 'key_bits', _('RSA key bits'), '2048', V.integer(1024, 4096));
+		flag(s, 'ed25519', _('Also sign with Ed25519'), '0');
+
+		s = m.section(form.NamedSection, 'webmail', 'webmail', _('Webmail'));
+		s.addremove = false;
+		flag(s, 'enabled', _('Roundcube integration'), '1');
+		value(s, 'container', _('Roundcube container'), 'secubox-webmail', V.nameWord);
+		value(s, 'port', _('Roundcube port'), '8026', V.port);
+
+		s = m.section(form.NamedSection, 'mesh', 'mesh', _('Mesh backup'));
+		s.addremove = false;
+		flag(s, 'enabled', _('Enabled'), '0', _('Back up to, and hold backups for, pinned mesh peers.'));
+		list(s, 'backup_peers', _('Backup peers (node ids)'), V.text);
+		value(s, 'sync_interval', _('Sync interval (s)'), '3600', V.integer(60, 604800));
+		value(s, 'port', _('SFTP port'), '7022', V.port);
+		flag(s, 'discovery', _('Zeroconf discovery'), '1');
+		value(s, 'bwlimit', _('Bandwidth limit (KiB/s)'), '0', V.integer(0, null), _('0 is unlimited.'));
+		value(s, 'peer_quota', _('Space for each peer (MiB)'), '10240', V.integer(0, null), _('What each peer may store here; 0: none.'));
+
+		s = m.section(form.NamedSection, 'backup', 'backup', _('Backup retention'));
+		s.addremove = false;
+		value(s, 'keep_last', _('Keep last'), '7', V.integer(1, 1000));
+		value(s, 'keep_daily', _('Keep daily'), '7', V.integer(0, 1000));
+		value(s, 'keep_weekly', _('Keep weekly'), '4', V.integer(0, 1000));
+		value(s, 'keep_monthly', _('Keep monthly'), '6', V.integer(0, 1000));
+
+		s = m.section(form.NamedSection, 'container', 'container', _('Container'));
+		s.addremove = false;
+		choice(s, 'provisioner', _('Provisioner'), 'debian', [ 'debian', 'tarball', 'alpine' ]);
+		value(s, 'suite', _('Debian suite'), 'bookworm', V.nameWord);
+		value(s, 'arch', _('Architecture'), '', V.optional(V.nameWord), _('Empty: the host\'s.'));
+		value(s, 'mirror', _('Package mirror'), '', V.optional(V.url));
+		value(s, 'image', _('Image tarball'), '', V.optional(V.absolutePath));
+		value(s, 'lxc_path', _('LXC path'), '/srv/lxc', V.absolutePath);
+		value(s, 'memory', _('Memory limit (MiB)'), '256', V.integer(64, 65536));
+		choice(s, 'network_mode', _('Network mode'), 'bridge', [ 'bridge', 'host' ]);
+		value(s, 'bridge', _('Bridge'), 'br-mail', V.interfaceName);
+		value(s, 'host_address', _('Bridge address'), '10.231.0.1/24', V.ipv4Interface);
+		value(s, 'address', _('Container address'), '10.231.0.2/24', V.ipv4Interface);
+
+		s = m.section(form.NamedSection, 'dns', 'dns', _('DNS'));
+		s.addremove = false;
+		value(s, 'provider', _('Provider'), 'manual', V.nameWord, _('rfc2136, powerdns, exec, manual, …'));
+		value(s, 'credentials', _('Credentials file'), '/etc/mailserver/dns.secret', V.optional(V.absolutePath));
+		value(s, 'zone', _('Zone'), '', V.optional(V.domain));
+		value(s, 'server', _('Server'), '', V.text);
+		value(s, 'ttl', _('TTL'), '3600', V.integer(60, 86400));
+		value(s, 'public_ipv4', _('Public IPv4'), '', V.optional(V.ipAddress));
+		value(s, 'public_ipv6', _('Public IPv6'), '', V.optional(V.ipAddress));
+		choice(s, 'spf_policy', _('SPF policy'), '~all', [ '~all', '-all', '?all' ]);
+		choice(s, 'dmarc_policy', _('DMARC policy'), 'none', [ 'none', 'quarantine', 'reject' ]);
+		value(s, 'dmarc_rua', _('DMARC reports to'), '', V.optional(V.email));
+		choice(s, 'mta_sts', _('MTA-STS'), 'none', [ 'none', 'testing', 'enforce' ]);
+		flag(s, 'tls_rpt', _('TLS-RPT'), '1');
+		flag(s, 'caa', _('CAA'), '1');
+		flag(s, 'srv', _('SRV records'), '1');
+		flag(s, 'autoconfig', _('Autoconfig names'), '1');
+		flag(s, 'dnssec', _('Zone is DNSSEC-signed (publish TLSA)'), '0');
+		value(s, 'caa_issuer', _('CAA issuer'), '', V.optional(V.domain));
+		value(s, 'script', _('Exec provider script'), '', V.optional(V.absolutePath));
+		list(s, 'resolver', _('Resolvers for dns-check'), V.ipAddress);
+		value(s, 'timeout', _('Timeout (s)'), '10', V.integer(1, 300));
+
+		s = m.section(form.GridSection, 'peer', _('Pinned mesh peers'),
+			_('Prefer the Mesh page to pin a peer: it shows the full node id to compare.'));
+		s.addremove = true;
+		s.anonymous = false;
+		o = s.option(form.Value, 'node_id', _('Node id'));
+		o.rmempty = false;
+		o.validate = function(section_id, value) {
+			return String(value || '').trim() ? true : _('is required for a peer');
+		};
+		o = s.option(form.Value, 'address', _('Address'));
+		o = s.option(form.Value, 'port', _('Port'));
+		o.placeholder = '7022';
+		o.validate = check(V.optional(V.port));
+
+		return m.render();
+	}
+});
