@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from secumail.dns import local, wire
-from secumail.dns.records import RRset, desired_records, txt_tag, txt_text
+from secumail.dns.records import RRset, desired_records, shown, txt_tag, txt_text
 from secumail.errors import InputError, ProviderError
 
 REQUIRED_TYPES = {"A", "AAAA", "MX", "TLSA"}
@@ -75,8 +75,9 @@ def _status(rr: RRset, found: RRset | None) -> str:
     return "ok" if set(part) == set(rr.values) else "different"
 
 
-def _shown(rr: RRset, values: tuple[str, ...]) -> list[str]:
-    return [txt_text(v) if rr.type == "TXT" else v for v in values]
+def _tagged(rr: RRset | None, tag: str) -> list[str]:
+    """The texts of the TXT values of kind `tag` ("v=spf1", ...) in `rr`."""
+    return [txt_text(v) for v in (rr.values if rr else ()) if txt_tag(v) == tag]
 
 
 def _required(rr: RRset) -> bool:
@@ -155,8 +156,8 @@ def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
                 "type": rr.type,
                 "status": status,
                 "required": _required(rr),
-                "expected": _shown(rr, rr.values),
-                "found": _shown(rr, _relevant(rr, found)),
+                "expected": shown(rr.type, rr.values),
+                "found": shown(rr.type, _relevant(rr, found)),
                 "resolver": "skipped",
             }
             if servers.resolvers:
@@ -196,8 +197,7 @@ def _extra_checks(
                 got = [v.rstrip(".") for v in ptr.values] if ptr else []
                 add(name, fqdn in got, f"{', '.join(got) or 'no PTR'} (want {fqdn})", required=False)
     if settings.features.spf:
-        found = published.get((domain, "TXT"))
-        spf = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=spf1"]
+        spf = _tagged(published.get((domain, "TXT")), "v=spf1")
         if len(spf) != 1:
             add(f"SPF {domain}", False, f"{len(spf)} SPF records (exactly one is allowed)")
         else:
@@ -205,22 +205,19 @@ def _extra_checks(
             def lookup(name: str) -> str | None:
                 if not servers.resolvers:
                     return "v=spf1"  # cannot follow includes without a resolver: count the include only
-                rr = servers.ask(servers.resolvers[0], name, "TXT", True)
-                texts = [txt_text(v) for v in (rr.values if rr else ()) if txt_tag(v) == "v=spf1"]
+                texts = _tagged(servers.ask(servers.resolvers[0], name, "TXT", True), "v=spf1")
                 return texts[0] if texts else None
 
             problem, count = check_spf(spf[0], lookup)
             add(f"SPF {domain}", not problem, problem or f"syntax ok, {count} DNS lookup(s)")
     if settings.features.dmarc:
-        found = published.get((f"_dmarc.{domain}", "TXT"))
-        dmarc = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DMARC1"]
+        dmarc = _tagged(published.get((f"_dmarc.{domain}", "TXT")), "v=DMARC1")
         problem = check_dmarc(dmarc[0]) if len(dmarc) == 1 else f"{len(dmarc)} DMARC records (exactly one)"
         add(f"DMARC {domain}", not problem, problem or "syntax ok")
     for selector in local.missing_dkim(settings, keys):
         add(f"DKIM {selector}._domainkey.{domain}", False, "no local DKIM key yet: 'mailctl dns-setup' creates it")
     for selector, value in sorted(keys.dkim.items()):
-        found = published.get((f"{selector}._domainkey.{domain}", "TXT"))
-        texts = [txt_text(v) for v in (found.values if found else ()) if txt_tag(v) == "v=DKIM1"]
+        texts = _tagged(published.get((f"{selector}._domainkey.{domain}", "TXT")), "v=DKIM1")
         local_p = value.split("p=", 1)[1]
         got_p = [re.sub(r"\s+", "", t.split("p=", 1)[1].split(";")[0]) if "p=" in t else "" for t in texts]
         add(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secumail.dns.providers.base import Change, DnsProvider
-from secumail.dns.records import RRset, txt_tag, txt_text
+from secumail.dns.records import RRset, shown, txt_tag
 from secumail.errors import InputError, ProviderError, SecumailError
 
 logger = logging.getLogger(__name__)
@@ -143,8 +143,8 @@ def plan_zone(
                 Conflict(
                     rr.name,
                     rr.type,
-                    sorted(txt_text(v) if rr.type == "TXT" else v for v in foreign),
-                    [txt_text(v) if rr.type == "TXT" else v for v in rr.values],
+                    sorted(shown(rr.type, foreign)),
+                    shown(rr.type, rr.values),
                     f"a {kind} record we did not publish is there; --force replaces it",
                 )
             )

@@ -174,6 +174,11 @@ def txt_text(value: str) -> str:
     return b"".join(txt_strings(value)).decode("utf-8", "replace")
 
 
+def shown(rtype: str, values: Iterable[str]) -> list[str]:
+    """Values as a user reads them (a TXT value as its text, without quotes and string splits)."""
+    return [txt_text(v) if rtype == "TXT" else v for v in values]
+
+
 def _abs(target: str) -> str:
     target = target.strip().lower()
     return "." if target in (".", "") else target.rstrip(".") + "."

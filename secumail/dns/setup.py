@@ -17,11 +17,10 @@ logger = logging.getLogger(__name__)
 def ensure_dkim_keys(settings: Any, domains: list[str]) -> None:
     from secumail.mail import dkim
 
-    data_path = settings.main.data_path
     for domain in domains:
-        dkim.ensure_key(data_path, domain, settings.dkim.selector, bits=settings.dkim.key_bits)
-        if settings.dkim.ed25519:
-            dkim.ensure_key(data_path, domain, dkim.ed25519_selector(settings.dkim.selector), algorithm="ed25519")
+        for selector in local.dkim_selectors(settings):
+            algorithm = "rsa" if selector == settings.dkim.selector else "ed25519"
+            dkim.ensure_key(settings.main.data_path, domain, selector, bits=settings.dkim.key_bits, algorithm=algorithm)
 
 
 def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
@@ -44,7 +43,7 @@ def setup(
 ) -> dict[str, Any]:
     domains = local.select_domains(settings, domain)
     provider = provider or get_provider(settings.dns)
-    if not dry_run and settings.features.dkim:
+    if not dry_run:
         ensure_dkim_keys(settings, domains)
     keys = local.gather_all(settings, domains)
     rrsets = [rr for domain in domains for rr in desired_records(settings, domain, keys[domain])]
