@@ -1,0 +1,73 @@
+import dataclasses
+
+from secumail.config import default_package, open_uci, settings_from_package
+from secumail.system import firewall
+
+USER_RULES = """
+config defaults
+	option input 'REJECT'
+
+config zone
+	option name 'wan'
+	list network 'wan'
+
+config rule
+	option name 'Allow-Ping'
+	option src 'wan'
+	option proto 'icmp'
+	option target 'ACCEPT'
+"""
+
+
+def settings(**main):
+    s = settings_from_package(default_package())
+    return dataclasses.replace(s, main=dataclasses.replace(s.main, **{"enabled": True, **main}))
+
+
+def sections(tmp_path):
+    return open_uci(str(tmp_path), str(tmp_path / "save")).get_all("firewall")
+
+
+def test_redirects_follow_enabled_ports_and_user_rules_stay(tmp_path):
+    (tmp_path / "firewall").write_text(USER_RULES)
+    s = settings()
+    assert firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    got = sections(tmp_path)
+    smtp = got["secumail_smtp"]
+    assert smtp[".type"] == "redirect"
+    assert (smtp["src_dport"], smtp["dest_ip"], smtp["target"]) == ("25", "10.231.0.2", "DNAT")
+    assert got["secumail_zone"]["device"] == ("br-mail",)
+    assert any(sect.get("name") == "Allow-Ping" for sect in got.values())
+    # nothing changes on a second run
+    assert not firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    # pop3 off → its redirect goes; host mode → ACCEPT rules instead of redirects
+    s2 = dataclasses.replace(s, ports=dataclasses.replace(s.ports, pop3=0, pop3s=0),
+                             container=dataclasses.replace(s.container, network_mode="host"))  # fmt: skip
+    assert firewall.sync(s2, str(tmp_path), str(tmp_path / "save"), reload=False)
+    got = sections(tmp_path)
+    assert "secumail_pop3" not in got and "secumail_zone" not in got
+    assert got["secumail_imap"][".type"] == "rule" and got["secumail_imap"]["dest_port"] == "143"
+
+
+def test_disabled_removes_every_secumail_section_and_only_those(tmp_path):
+    (tmp_path / "firewall").write_text(USER_RULES)
+    firewall.sync(settings(), str(tmp_path), str(tmp_path / "save"), reload=False)
+    off = settings(enabled=False)
+    assert firewall.sync(off, str(tmp_path), str(tmp_path / "save"), reload=False)
+    text = (tmp_path / "firewall").read_text()
+    assert "secumail" not in text
+    assert "Allow-Ping" in text
+
+
+def test_mesh_port_rule(tmp_path):
+    (tmp_path / "firewall").write_text(USER_RULES)
+    s = settings()
+    s = dataclasses.replace(s, mesh=dataclasses.replace(s.mesh, enabled=True, port=7022))
+    firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert sections(tmp_path)["secumail_mesh"]["dest_port"] == "7022"
+
+
+def test_applicable_only_where_a_firewall_config_exists(tmp_path):
+    assert not firewall.applicable(str(tmp_path))
+    (tmp_path / "firewall").write_text(USER_RULES)
+    assert firewall.applicable(str(tmp_path))

@@ -1,0 +1,92 @@
+"""Makefile.openwrt follows the SDK's conventions; the init script is procd-shaped and parses."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+MAKEFILE = os.path.join(REPO, "Makefile.openwrt")
+INIT = os.path.join(REPO, "files", "etc", "init.d", "mailserver")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def variables(text):
+    return dict(re.findall(r"^([A-Z_]+)\s*[:?]?=\s*(.*)$", text, re.M))
+
+
+def test_makefile_has_required_variables_and_calls():
+    text = read(MAKEFILE)
+    v = variables(text)
+    for name in ("PKG_NAME", "PKG_VERSION", "PKG_RELEASE", "PKG_LICENSE", "PKG_MAINTAINER"):
+        assert v.get(name), name
+    assert v["PKG_NAME"] == "secumail"
+    assert text.index("include $(TOPDIR)/rules.mk") < text.index("include $(INCLUDE_DIR)/package.mk")
+    assert "python3-package.mk" in text
+    for call in ("$(eval $(call Py3Package,secumail))", "$(eval $(call BuildPackage,secumail))",
+                 "$(eval $(call BuildPackage,secumail-src))"):  # fmt: skip
+        assert call in text
+    conffiles = re.search(r"define Package/secumail/conffiles\n(.*?)endef", text, re.S).group(1)
+    assert "/etc/config/mailserver" in conffiles.split()
+    deps = re.search(r"\n  DEPENDS:=(.*?)\nendef", text, re.S).group(1)
+    for dep in ("+python3-light", "+python3-uci", "+python3-cryptography", "+python3-dns", "+python3-zeroconf",
+                "+python3-bcrypt", "+lxc-start", "+lxc-attach", "+kmod-veth"):  # fmt: skip
+        assert dep in deps.split(), dep
+
+
+def test_every_installed_file_exists_in_the_tree():
+    text = read(MAKEFILE)
+    block = re.search(r"define Py3Package/secumail/install\n(.*?)endef", text, re.S).group(1)
+    sources = re.findall(r"\$\(INSTALL_(?:BIN|CONF|DATA)\)\s+(\S+)\s+\S+", block)
+    assert len(sources) >= 5
+    with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as handle:
+        setup_py = handle.read()
+    for source in sources:
+        if source.startswith("$(SECUMAIL_SRC)/"):
+            path = os.path.join(REPO, source[len("$(SECUMAIL_SRC)/"):])
+            assert os.path.isfile(path), f"{source} is installed but {path} does not exist"
+        elif source.startswith("$(PKG_INSTALL_DIR)/usr/bin/"):
+            script = source.rsplit("/", 1)[1]
+            assert re.search(rf'"{script}=secumail[\w.]*:\w+"', setup_py), f"no console script {script}"
+        else:
+            pytest.fail(f"unexpected install source {source}")
+
+
+def test_pypi_recipes_for_what_openwrt_lacks():
+    for name in ("acme", "josepy", "paramiko"):
+        text = read(os.path.join(REPO, "openwrt", f"python-{name}", "Makefile"))
+        v = variables(text)
+        assert v["PKG_NAME"] == f"python-{name}"
+        assert re.fullmatch(r"[0-9a-f]{64}", v["PKG_HASH"])
+        assert "pypi.mk" in text and f"$(eval $(call Py3Package,python3-{name}))" in text
+
+
+def test_init_script_parses_and_has_procd_shape():
+    sh = shutil.which("sh")
+    assert sh
+    result = subprocess.run([sh, "-n", INIT], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    text = read(INIT)
+    assert text.startswith("#!/bin/sh /etc/rc.common\n")
+    assert re.search(r"^USE_PROCD=1$", text, re.M)
+    assert re.search(r"^START=\d+$", text, re.M)
+    for needle in ("start_service()", "service_triggers()", "reload_service()", "procd_open_instance",
+                   "procd_set_param command /usr/bin/secumaild", "procd_set_param respawn", "procd_set_param stdout 1",
+                   "procd_set_param stderr 1", "procd_close_instance", "procd_add_reload_trigger mailserver",
+                   "procd_add_mdns"):  # fmt: skip
+        assert needle in text.replace('"$PROG"', "/usr/bin/secumaild"), needle
+    for name in re.findall(r'^extra_command "(\w+)"', text, re.M):
+        assert re.search(rf"^{name}\(\) {{", text, re.M), f"extra_command {name} has no function"
+
+
+def test_uci_defaults_script_parses():
+    path = os.path.join(REPO, "files", "etc", "uci-defaults", "90-secumail")
+    result = subprocess.run(["sh", "-n", path], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert read(path).rstrip().endswith("exit 0")
