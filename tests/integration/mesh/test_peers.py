@@ -5,105 +5,26 @@ inside its namespace; mailctl runs in the namespace too.
 """
 
 import glob
-import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.unit.mesh.conftest import make_maildir, tree_state
 
+from .conftest import NODES, PORT, NsNode
+
 pytestmark = pytest.mark.integration
-BRIDGE = "smtbr0"
-NODES = {"a": "10.239.7.11", "b": "10.239.7.12", "c": "10.239.7.13"}
-PORT = 7022
-
-
-def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def net():
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 is missing")
-    teardown()
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
-    sh("ip", "addr", "add", "10.239.7.254/24", "dev", BRIDGE)  # the test process talks to the nodes too
-    sh("ip", "link", "set", BRIDGE, "up")
-    for name, addr in NODES.items():
-        ns = f"smt-{name}"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", f"smt-{name}0", "type", "veth", "peer", "name", f"smt-{name}1")
-        sh("ip", "link", "set", f"smt-{name}0", "master", BRIDGE, "up")
-        sh("ip", "link", "set", f"smt-{name}1", "netns", ns)
-        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", f"smt-{name}1")
-        sh("ip", "-n", ns, "link", "set", f"smt-{name}1", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-    yield
-    teardown()
-
-
-def teardown():
-    for name in NODES:
-        sh("ip", "netns", "del", f"smt-{name}", check=False)
-        sh("ip", "link", "del", f"smt-{name}0", check=False)
-    sh("ip", "link", "del", BRIDGE, check=False)
-
-
-class NsNode:
-    def __init__(self, name, root):
-        self.name, self.ns, self.addr = name, f"smt-{name}", NODES[name]
-        self.conf, self.data = root / name / "config", root / name / "data"
-        self.conf.mkdir(parents=True)
-        self.data.mkdir()
-        (self.conf / "mailserver").write_text(
-            f"\nconfig mailserver 'main'\n\toption domain '{name}.example.org'\n\toption data_path '{self.data}'\n"
-        )
-        self.env = dict(os.environ, SECUMAIL_CONFDIR=str(self.conf), SECUMAIL_SAVEDIR=str(root / name / "save"))
-        self.server = None
-
-    def run(self, *args, stdin=""):
-        cmd = ["ip", "netns", "exec", self.ns, sys.executable, "-m", "secumail.cli", "--json", *args]
-        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=self.env, timeout=120)
-
-    def ok(self, *args, stdin=""):
-        proc = self.run(*args, stdin=stdin)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-
-    def start(self):
-        log = open(self.data.parent / "sftpd.log", "ab")  # noqa: SIM115 - lives as long as the server
-        self.server = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "secumail.mesh.sftpd", "--listen", self.addr],
-            env=self.env, stdout=log, stderr=log,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if sh("ip", "netns", "exec", self.ns, "ss", "-ltn", check=False).stdout.count(f":{PORT}"):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"sftpd of {self.name} did not start")
-
-    def stop(self):
-        if self.server:
-            self.server.kill()
-            self.server.wait()
+NAMES = ("a", "b", "c")
 
 
 @pytest.fixture(scope="module")
 def mesh(net, tmp_path_factory):
     root = tmp_path_factory.mktemp("mesh")
-    nodes = {name: NsNode(name, root) for name in NODES}
+    nodes = {name: NsNode(name, root) for name in NAMES}
     ids = {name: n.ok("mesh", "id")["node_id"] for name, n in nodes.items()}
     for name, n in nodes.items():
-        for other in NODES:
+        for other in NAMES:
             if other != name:
                 n.ok("mesh", "add-peer", ids[other], f"{NODES[other]}:{PORT}")
     make_maildir(nodes["a"].data, 300, seed=5)
