@@ -5,24 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.http import HttpProvider
 from secumail.dns.providers.recordapi import RecordApiProvider
 from secumail.errors import ProviderError
 
-API = "https://api.cloudflare.com/client/v4"
 
-
-class Provider(RecordApiProvider):
+class Provider(RecordApiProvider, HttpProvider):
     name = "cloudflare"
     credential_keys = {"api_token": "Cloudflare API token (Zone.DNS edit)"}
+    api = "https://api.cloudflare.com/client/v4"
 
     def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
         super().__init__(dns, credentials)
-        base = self.credentials.get("api_url") or API
-        self.http = HttpClient(
-            self.name, base, {"Authorization": f"Bearer {self.credentials['api_token']}"}, self.timeout
-        )
         self._zone_ids: dict[str, str] = {}
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials['api_token']}"}
 
     def _get_all(self, path: str, query: dict[str, Any]) -> list[dict[str, Any]]:
         out, page = [], 1

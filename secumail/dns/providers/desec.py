@@ -5,28 +5,18 @@ deSEC's minimum TTL is 3600 s on most accounts; a lower mailserver.dns.ttl is re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from secumail.dns.providers.base import Change, DnsProvider
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.base import Change
+from secumail.dns.providers.http import HttpProvider
 from secumail.dns.records import RRset, absolute, relative
 
-API = "https://desec.io/api/v1"
 
-
-class Provider(DnsProvider):
+class Provider(HttpProvider):
     name = "desec"
     credential_keys = {"token": "deSEC API token"}
+    api = "https://desec.io/api/v1"
 
-    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
-        super().__init__(dns, credentials)
-        self.http = HttpClient(
-            self.name,
-            self.credentials.get("api_url") or API,
-            {"Authorization": f"Token {self.credentials['token']}"},
-            self.timeout,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.credentials['token']}"}
 
     def zones(self) -> list[str]:
         return [d["name"] for d in self.http.request("GET", "/domains/") or []]

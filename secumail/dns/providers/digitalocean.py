@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.http import HttpProvider
 from secumail.dns.providers.recordapi import RecordApiProvider
 from secumail.dns.records import absolute, relative, txt_text
 
-API = "https://api.digitalocean.com/v2"
 
-
-class Provider(RecordApiProvider):
+class Provider(RecordApiProvider, HttpProvider):
     name = "digitalocean"
     credential_keys = {"token": "DigitalOcean API token (write scope)"}
     unsupported_types = frozenset({"TLSA"})
+    api = "https://api.digitalocean.com/v2"
 
-    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
-        super().__init__(dns, credentials)
-        self.http = HttpClient(
-            self.name,
-            self.credentials.get("api_url") or API,
-            {"Authorization": f"Bearer {self.credentials['token']}"},
-            self.timeout,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials['token']}"}
 
     def zones(self) -> list[str]:
         data = self.http.request("GET", "/domains", query={"per_page": 200}) or {}

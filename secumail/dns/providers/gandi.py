@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
 
-from secumail.dns.providers.base import DnsProvider
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.http import HttpProvider
 from secumail.dns.records import RRset, absolute, relative
 
-API = "https://api.gandi.net/v5/livedns"
 
-
-class Provider(DnsProvider):
+class Provider(HttpProvider):
     name = "gandi"
     credential_keys = {"token": "Gandi personal access token (LiveDNS)"}
+    api = "https://api.gandi.net/v5/livedns"
 
-    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
-        super().__init__(dns, credentials)
-        self.http = HttpClient(
-            self.name,
-            self.credentials.get("api_url") or API,
-            {"Authorization": f"Bearer {self.credentials['token']}"},
-            self.timeout,
-        )
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials['token']}"}
 
     def zones(self) -> list[str]:
         return [d["fqdn"] for d in self.http.request("GET", "/domains") or []]

@@ -5,27 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.http import HttpProvider
 from secumail.dns.providers.recordapi import RecordApiProvider
 from secumail.dns.records import absolute, relative
 from secumail.errors import ProviderError
 
-API = "https://dns.hetzner.com/api/v1"
 
-
-class Provider(RecordApiProvider):
+class Provider(RecordApiProvider, HttpProvider):
     name = "hetzner"
     credential_keys = {"api_token": "Hetzner DNS API token"}
+    api = "https://dns.hetzner.com/api/v1"
 
     def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
         super().__init__(dns, credentials)
-        self.http = HttpClient(
-            self.name,
-            self.credentials.get("api_url") or API,
-            {"Auth-API-Token": self.credentials["api_token"]},
-            self.timeout,
-        )
         self._zone_ids: dict[str, str] = {}
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Auth-API-Token": self.credentials["api_token"]}
 
     def zones(self) -> list[str]:
         data = self.http.request("GET", "/zones", query={"per_page": 100}) or {}

@@ -14,8 +14,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from secumail.dns.providers.base import DnsProvider
 from secumail.errors import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -107,3 +108,19 @@ def _retry_after(exc: urllib.error.HTTPError) -> float:
         return float(value) if value else 0.0
     except ValueError:
         return 0.0
+
+
+class HttpProvider(DnsProvider):
+    """A provider behind an HTTPS API: `self.http` talks to `api` (or the credentials' api_url:
+    self-hosted endpoints, contract tests) with the headers of auth_headers()."""
+
+    api: ClassVar[str] = ""
+
+    def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
+        super().__init__(dns, credentials)
+        self.http = HttpClient(
+            self.name, self.credentials.get("api_url") or self.api, self.auth_headers(), self.timeout
+        )
+
+    def auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
