@@ -63,6 +63,7 @@ class Daemon:
         self.started = time.time()
         self.running = False
         self.reconciles = 0
+        self.requests: dict[str, int] = {}
         self._pidfd: int | None = None
         self._wake_r = self._wake_w = -1
         self.control: Any = None
@@ -423,6 +424,7 @@ class Daemon:
     # -- control socket ------------------------------------------------------------------
 
     def dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        self.requests[method] = self.requests.get(method, 0) + 1
         if method == "status":
             return self._status(params)
         if method == "jobs.start":
@@ -481,6 +483,7 @@ class Daemon:
             "uptime": round(time.time() - self.started, 1),
             "rss_kb": _rss_kb(),
             "reconciles": self.reconciles,
+            "requests": dict(self.requests),
             "timers": {name: round(delay * self.scale, 1) for name, delay in self.timers.pending().items()},
             "jobs_running": len(self.jobs.running()),
             "jobs_kept": len(self.jobs.jobs),
