@@ -1,0 +1,129 @@
+"""fail2ban: failed IMAP logins from a host in a network namespace get it refused, for bantime only.
+
+The server side runs in its own namespace (a bridge with two client namespaces
+on it), and secumaild runs there too, so its nftables table never touches the
+host's rules. The IMAP server is a small stand-in that logs each failed login
+in Dovecot's own format; the real Dovecot in the mail container writes the
+same line (see docs/openwrt.md) — what is exercised here is everything after
+that: following the log, counting, the nftables set with its timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.integration.daemon.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+SERVER = r'''
+import socket, sys, threading
+log = open(sys.argv[1], "a", buffering=1)
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("10.77.0.1", 143)); srv.listen(64)
+def serve(conn, peer):
+    with conn:
+        conn.sendall(b"* OK IMAP ready\r\n")
+        data = conn.recv(1024)
+        if data.upper().split(b" ")[1:2] == [b"LOGIN"]:
+            conn.sendall(b"a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+            log.write("dovecot: imap-login: Disconnected: Connection closed (auth failed, 1 attempts in 0 secs): "
+                      f"user=<bob>, method=PLAIN, rip={peer[0]}, lip=10.77.0.1, session=<x>\n")
+while True:
+    c, p = srv.accept()
+    threading.Thread(target=serve, args=(c, p), daemon=True).start()
+'''
+
+CLIENT = r'''
+import socket, sys
+n = int(sys.argv[1])
+for i in range(n):
+    s = socket.create_connection(("10.77.0.1", 143), timeout=3)
+    s.recv(100); s.sendall(b"a LOGIN bob wrong\r\n"); s.recv(100); s.close()
+try:
+    s = socket.create_connection(("10.77.0.1", 143), timeout=3); s.recv(100); s.close(); print("open")
+except ConnectionRefusedError:
+    print("refused")
+'''
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def netns_world(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces and nftables need root")
+    for tool in ("ip", "nft"):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            pytest.skip(f"{tool} is missing (apt-get install iproute2 nftables)")
+    tag = f"{os.getpid() % 10000}"
+    names = {"srv": f"smf-s{tag}", "c1": f"smf-a{tag}", "c2": f"smf-b{tag}"}
+    try:
+        for ns in names.values():
+            sh("ip", "netns", "add", ns)
+        srv = names["srv"]
+        sh("ip", "-n", srv, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", srv, "addr", "add", "10.77.0.1/24", "dev", "br0")
+        sh("ip", "-n", srv, "link", "set", "br0", "up")
+        sh("ip", "-n", srv, "link", "set", "lo", "up")
+        for i, key in enumerate(("c1", "c2"), start=2):
+            ns = names[key]
+            sh("ip", "link", "add", f"smfv{tag}{i}", "netns", srv, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "-n", srv, "link", "set", f"smfv{tag}{i}", "master", "br0", "up")
+            sh("ip", "-n", ns, "addr", "add", f"10.77.0.{i}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        yield names
+    finally:
+        for ns in names.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def in_ns(ns: str, code: str, *args: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, timeout=60, check=True).stdout.strip()  # fmt: skip
+
+
+def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_world, make_daemon, tmp_path):
+    log = tmp_path / "dovecot.log"
+    log.write_text("")
+    d = make_daemon(extra_config=(
+        "\toption fail2ban '1'\n\toption fail2ban_maxretry '10'\n\toption fail2ban_bantime '10'\n"
+        f"\tlist fail2ban_logfile '{log}'\n"))  # fmt: skip
+    # replace the `option fail2ban '0'` the fixture wrote
+    path = os.path.join(d.confdir, "mailserver")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read().replace("\toption fail2ban '0'\n", "", 1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    server = subprocess.Popen(["ip", "netns", "exec", netns_world["srv"], sys.executable, "-c", SERVER, str(log)])
+    d.proc = None
+    try:
+        # secumaild in the server's namespace, as procd would run it there
+        with open(d.log, "ab") as out:
+            d.proc = subprocess.Popen(
+                ["ip", "netns", "exec", netns_world["srv"], sys.executable, "-m", "secumail.daemon", "--foreground",
+                 "--confdir", d.confdir, "--stderr", "--debug"], stdout=out, stderr=out, env=d.env, cwd=REPO)  # fmt: skip
+        d.wait_for(lambda: (d.call("daemon.info").get("fail2ban") or {}).get("logfiles"), what="fail2ban active")
+        assert in_ns(netns_world["c2"], CLIENT, "3") == "open"  # 3 failures: nobody is banned
+        assert in_ns(netns_world["c1"], CLIENT, "9") == "open"  # 9 failures: not yet
+        assert in_ns(netns_world["c1"], CLIENT, "1") in ("open", "refused")  # the 10th
+        d.wait_for(lambda: d.call("daemon.info")["fail2ban"]["bans"] == 1, timeout=10, what="the ban")
+        banned_at = time.monotonic()
+        assert in_ns(netns_world["c1"], CLIENT, "0") == "refused"
+        assert in_ns(netns_world["c2"], CLIENT, "0") == "open"  # other hosts are unaffected
+        sets = subprocess.run(["ip", "netns", "exec", netns_world["srv"], "nft", "list", "set", "inet", "secumail",
+                               "banned4"], capture_output=True, text=True).stdout  # fmt: skip
+        assert "10.77.0.2" in sets and "10.77.0.3" not in sets
+        assert "fail2ban: banned 10.77.0.2 for 10 s" in d.logtext()
+        time.sleep(max(0.0, 10.5 - (time.monotonic() - banned_at)))
+        assert in_ns(netns_world["c1"], CLIENT, "0") == "open"  # let in again after bantime
+    finally:
+        server.kill()
+        server.wait()
