@@ -12,6 +12,8 @@ next start.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
     if executor is None:
         log.info("mail container not running; account change (%s) takes effect at next start", what)
         return
-    from secumail.mail import deploy
+    from secumail.mail import deploy, render
 
     if what == "domain":
         deploy.deploy(settings, executor)
@@ -41,4 +43,21 @@ def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
     if any(name in MAPS for name in changed):
         deploy.run_checked(executor, ["postfix", "reload"])
     if "users" in changed:
+        # A users file made while the container ran is root-only: give Dovecot's group read access.
+        users = f"{render.CONTAINER_DATA}/config/users"
+        deploy.run_checked(executor, ["chgrp", "dovecot", users])
+        deploy.run_checked(executor, ["chmod", "0640", users])
+        # Dovecot re-reads a passwd-file at most once a second: flushing the auth cache in the
+        # second of the write could re-cache the old password for auth_cache_ttl.
+        _wait_past_mtime(os.path.join(settings.main.data_path, "config", "users"))
         deploy.run_checked(executor, ["doveadm", "auth", "cache", "flush"])
+
+
+def _wait_past_mtime(path: str) -> None:
+    try:
+        stamp = int(os.stat(path).st_mtime)
+    except OSError:
+        return
+    delay = stamp + 1.05 - time.time()
+    if delay > 0:
+        time.sleep(min(delay, 2.1))

@@ -226,11 +226,13 @@ def save(data_path: str, accounts: Accounts) -> list[str]:
     wanted = render(accounts)
     changed = []
     owners: dict[str, tuple[int, int]] = {}  # name -> (gid, mode) for the new file
+    old_mtimes: dict[str, float] = {}
     for name, content in wanted.items():
         path = os.path.join(directory, name)
         gid, mode = 0, FILES[name]
         try:
             st = os.stat(path)
+            old_mtimes[name] = st.st_mtime
             # The container gives Dovecot's group read access to `users` (its auth process is
             # not root): keep that group and its read bit across rewrites.
             if st.st_gid != 0 and st.st_mode & 0o040:
@@ -256,6 +258,7 @@ def save(data_path: str, accounts: Accounts) -> list[str]:
                 handle.write(wanted[name])
                 handle.flush()
                 os.fsync(handle.fileno())
+            _distinct_mtime(tmp, old_mtimes.get(name))
         for tmp, path in temps:
             os.replace(tmp, path)
     except BaseException:
@@ -265,3 +268,16 @@ def save(data_path: str, accounts: Accounts) -> list[str]:
         raise
     fsync_dir(directory)
     return changed
+
+
+def _distinct_mtime(path: str, old: float | None) -> None:
+    """Dovecot notices a changed passwd-file by its mtime in whole seconds (and size): two changes
+    within one second with equal sizes would go unseen, so the new file gets a later second."""
+    import time
+
+    if old is None:
+        return
+    now = time.time()
+    if int(now) <= int(old):
+        stamp = int(old) + 1
+        os.utime(path, (stamp, stamp))

@@ -203,3 +203,75 @@ def test_redeploy_and_restart_lose_nothing(mailworld):
     assert res.returncode == 0, res.stderr
     mailworld.lxc.wait_port(143, timeout=20)
     assert token.encode() in _imap_find(mailworld.ip, "carol@example.net", token)
+
+
+def _sieve_session(ip: str, user: str, password: str, commands: list[bytes]) -> list[bytes]:
+    """A minimal ManageSieve (RFC 5804) client: STARTTLS, AUTHENTICATE PLAIN, then `commands`."""
+    import base64
+    import socket
+
+    def read_response(stream) -> bytes:
+        out = b""
+        while True:
+            line = stream.readline()
+            if not line:
+                raise AssertionError(f"managesieve closed the connection after {out!r}")
+            out += line
+            if line.startswith((b"OK", b"NO", b"BYE")):
+                return out
+
+    raw = socket.create_connection((ip, 4190), timeout=10)
+    stream = raw.makefile("rb")
+    greeting = read_response(stream)
+    assert b'"STARTTLS"' in greeting
+    raw.sendall(b"STARTTLS\r\n")
+    assert read_response(stream).startswith(b"OK")
+    tls = _tls().wrap_socket(raw, server_hostname=ip)
+    stream = tls.makefile("rb")
+    read_response(stream)  # capabilities again, now with SASL PLAIN
+    token = base64.b64encode(f"\0{user}\0{password}".encode())
+    tls.sendall(b'AUTHENTICATE "PLAIN" "' + token + b'"\r\n')
+    assert read_response(stream).startswith(b"OK"), "managesieve login failed"
+    answers = []
+    for command in commands:
+        tls.sendall(command)
+        answers.append(read_response(stream))
+    tls.sendall(b"LOGOUT\r\n")
+    tls.close()
+    return answers
+
+
+def test_sieve_rule_uploaded_over_managesieve_files_into_a_folder(mailworld):
+    script = b'require ["fileinto", "mailbox"];\r\nif header :contains "subject" "sieve-me" { fileinto :create "Filed"; }\r\n'
+    answers = _sieve_session(mailworld.ip, "alice@example.org", PASSWORDS["alice@example.org"], [
+        b'PUTSCRIPT "rules" {%d+}\r\n' % len(script) + script + b"\r\n",
+        b'SETACTIVE "rules"\r\n',
+    ])
+    assert all(a.startswith(b"OK") for a in answers), answers
+    token = uuid.uuid4().hex
+    msg = (f"From: someone@outside.test\r\nTo: alice@example.org\r\nSubject: please sieve-me {token}\r\n\r\n"
+           f"token {token}\r\n")
+    with smtplib.SMTP(mailworld.ip, 25, local_hostname=HELO, timeout=20) as smtp:
+        smtp.sendmail("someone@outside.test", ["alice@example.org"], msg)
+    assert token.encode() in _imap_find(mailworld.ip, "alice@example.org", token, folder="Filed")
+    with pytest.raises(AssertionError):
+        _imap_find(mailworld.ip, "alice@example.org", token, timeout=0.5)  # not in INBOX
+
+
+def test_account_changes_take_effect_in_the_running_container(mailworld, monkeypatch):
+    """mailctl's hook reloads Postfix maps and flushes Dovecot's auth cache: no restart needed."""
+    from secumail.mail import accounts, apply
+
+    monkeypatch.setattr(apply, "container_executor", lambda settings: mailworld.lxc.container)
+    accounts.user_add(mailworld.settings, "dave@example.net", "dave-one")
+    PASSWORDS["dave@example.net"] = "dave-one"
+    token = _send25(mailworld.ip, "dave@example.net")  # example.net has no catch-all: needs the new map
+    _imap_find(mailworld.ip, "dave@example.net", token)
+    accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two")
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
+        imap.login("dave@example.net", "dave-one")  # the cached old password no longer works
+    PASSWORDS["dave@example.net"] = "dave-two"
+    _imap_find(mailworld.ip, "dave@example.net", token)
+    accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"])
+    token = _send25(mailworld.ip, "sales@example.net")
+    _imap_find(mailworld.ip, "dave@example.net", token)

@@ -245,3 +245,17 @@ def test_settings_from_a_real_uci_file(confdir, data, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
     assert main(["user", "add", "zed@example.org", "--password-stdin"]) == 0, capsys.readouterr().err
     assert "zed@example.org" in (data / "config" / "users").read_text()
+
+
+def test_rewrites_keep_dovecots_group_and_a_new_mtime_second(world, data):
+    """The container gives group dovecot read access to users; mailctl must not take it away, and
+    each rewrite must move the mtime to a new second (Dovecot's change detection)."""
+    users = data / "config" / "users"
+    os.chown(users, 0, 4242)
+    os.chmod(users, 0o640)
+    before = os.stat(users).st_mtime
+    assert world("user", "passwd", "alice@example.org", "--password-stdin", stdin="x\n").code == 0
+    st = os.stat(users)
+    assert (st.st_gid, _mode(users)) == (4242, 0o640)
+    assert int(st.st_mtime) > int(before)
+    assert _mode(data / "config" / "valias") == 0o640  # other maps keep their own modes

@@ -116,9 +116,16 @@ def test_accounts_change_hook_without_container_is_a_no_op(settings, monkeypatch
     assert calls == []
 
 
+USERS_CHANGED = [
+    ["chgrp", "dovecot", "/srv/mailserver/config/users"],
+    ["chmod", "0640", "/srv/mailserver/config/users"],
+    ["doveadm", "auth", "cache", "flush"],
+]
+
+
 @pytest.mark.parametrize("what,changed,expected", [
-    ("user", ["users", "vmailbox", "valias"], [["postfix", "reload"], ["doveadm", "auth", "cache", "flush"]]),
-    ("password", ["users"], [["doveadm", "auth", "cache", "flush"]]),
+    ("user", ["users", "vmailbox", "valias"], [["postfix", "reload"], *USERS_CHANGED]),
+    ("password", ["users"], USERS_CHANGED),
     ("alias", ["valias"], [["postfix", "reload"]]),
 ])
 def test_accounts_change_hook_reloads_what_reads_the_files(settings, monkeypatch, what, changed, expected):
