@@ -242,7 +242,8 @@ def _sieve_session(ip: str, user: str, password: str, commands: list[bytes]) -> 
 
 
 def test_sieve_rule_uploaded_over_managesieve_files_into_a_folder(mailworld):
-    script = b'require ["fileinto", "mailbox"];\r\nif header :contains "subject" "sieve-me" { fileinto :create "Filed"; }\r\n'
+    script = (b'require ["fileinto", "mailbox"];\r\n'
+              b'if header :contains "subject" "sieve-me" { fileinto :create "Filed"; }\r\n')
     answers = _sieve_session(mailworld.ip, "alice@example.org", PASSWORDS["alice@example.org"], [
         b'PUTSCRIPT "rules" {%d+}\r\n' % len(script) + script + b"\r\n",
         b'SETACTIVE "rules"\r\n',
