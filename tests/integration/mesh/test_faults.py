@@ -1,0 +1,121 @@
+"""Faults during transfer: kill -9 mid-pull and mid-push, then rerun; a peer whose disk is full.
+
+A's repository is ~4 packs (8 MiB each, incompressible); transfers are slowed with
+--bwlimit so the kill lands after the first pack and before the last.
+"""
+
+import hashlib
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.unit.mesh.conftest import make_maildir
+
+from .conftest import NsNode, pin_each_other, sh, storage_files
+
+pytestmark = pytest.mark.integration
+NAMED = re.compile(r"^[0-9a-f]{64}$")
+
+
+@pytest.fixture(scope="module")
+def world(net, tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    nodes = {name: NsNode(name, root) for name in ("a", "b", "c", "d")}
+    ids = pin_each_other(nodes, [(x, y) for x in "abcd" for y in "abcd" if (x == "a") != (y == "a")])
+    a = nodes["a"]
+    make_maildir(a.data, 100, seed=3)
+    big = a.data / "mail" / "a.example.org" / "attachments"
+    big.mkdir(parents=True)
+    rng = random.Random(3)
+    for i in range(3):
+        (big / f"blob{i}").write_bytes(rng.randbytes(8 << 20))  # 8 MiB each, incompressible
+    (nodes["d"].data / "backup").mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", str(nodes["d"].data / "backup"))
+    for n in nodes.values():
+        n.start()
+    a.ok("mesh", "key", "export")
+    a.ok("mesh", "backup")
+    yield nodes, ids
+    for n in nodes.values():
+        n.stop()
+    sh("umount", str(nodes["d"].data / "backup"), check=False)
+
+
+def landed_packs(store):
+    return {rel for rel in storage_files(store) if rel.startswith("data/")}
+
+
+def kill_after_first_pack(node, store, *args):
+    proc = subprocess.Popen(node.cmd("-m", "secumail.cli", *args), env=node.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not landed_packs(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return storage_files(store)
+
+
+def assert_intact(store):
+    for rel in storage_files(store):
+        name = os.path.basename(rel)
+        if NAMED.match(name):
+            with open(os.path.join(store, rel), "rb") as handle:
+                assert hashlib.sha256(handle.read()).hexdigest() == name, rel
+
+
+def test_kill_9_during_pull_then_rerun_resends_nothing_that_landed(world):
+    nodes, ids = world
+    a, b = nodes["a"], nodes["b"]
+    store = b.data / "backup" / "peers" / ids["a"]
+    total = len(storage_files(a.data / "backup" / "repo")) - 1  # the local lock file is never copied
+    landed = kill_after_first_pack(b, store, "mesh", "sync", "pull", "--peer", ids["a"], "--bwlimit", "3072")
+    assert 1 <= len([r for r in landed if r.startswith("data/")]) < 4, "kill did not land mid-transfer"
+    assert_intact(store)
+    rerun = b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]
+    assert rerun["files"] == total - len(landed)  # 0 completed files sent again
+    assert {r: storage_files(store)[r] for r in landed} == landed
+    assert a.ok("mesh", "verify", "--from", ids["b"])["result"] == "ok"
+
+
+def test_kill_9_during_push_then_rerun_resends_nothing_that_landed(world):
+    nodes, ids = world
+    a, c = nodes["a"], nodes["c"]
+    store = c.data / "backup" / "peers" / ids["a"]
+    total = len(storage_files(a.data / "backup" / "repo")) - 1
+    landed = kill_after_first_pack(a, store, "mesh", "sync", "push", "--peer", ids["c"], "--bwlimit", "3072")
+    assert 1 <= len([r for r in landed if r.startswith("data/")]) < 4, "kill did not land mid-transfer"
+    time.sleep(0.5)  # C notices the cut connection and drops the half-written temp file
+    inbox = c.data / "backup" / "inbox" / ids["a"]
+    assert [f for _, _, fs in os.walk(inbox) for f in fs] == []
+    assert_intact(store)
+    rerun = a.ok("mesh", "sync", "push", "--peer", ids["c"])[0]
+    assert rerun["files"] == total - len(landed) and rerun["already"] == 0
+    assert a.ok("mesh", "verify", "--from", ids["c"])["result"] == "ok"
+
+
+def test_disk_full_on_the_peer_one_clear_error_nothing_corrupted(world):
+    nodes, ids = world
+    a, d = nodes["a"], nodes["d"]
+    backup = d.data / "backup"
+    store = backup / "peers" / ids["a"]
+    line = a.fails("mesh", "sync", "push", "--peer", ids["d"])
+    assert "disk is full or our quota there is used up" in line
+    line = d.fails("mesh", "sync", "pull", "--peer", ids["a"])
+    assert "no space left on this node" in line
+    time.sleep(0.5)
+    assert_intact(store)
+    assert not [f for _, _, fs in os.walk(backup) for f in fs if f.startswith(".tmp-")]
+    landed = storage_files(store)
+    assert landed_packs(store)
+    sh("mount", "-o", "remount,size=100m", "tmpfs", str(backup))  # space freed
+    total = len(storage_files(a.data / "backup" / "repo")) - 1
+    rerun = a.ok("mesh", "sync", "push", "--peer", ids["d"])[0]
+    assert rerun["files"] == total - len(landed)
+    assert a.ok("mesh", "verify", "--from", ids["d"])["result"] == "ok"
+    assert d.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["files"] == 0
