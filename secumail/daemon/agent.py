@@ -57,6 +57,7 @@ class Daemon:
         self.settings: Any = None
         self.settings_error: str | None = None
         self.config_mtime: int | None = None
+        self.config_fingerprint = ""
         self.failures: dict[str, int] = {}
         self.not_before: dict[str, float] = {}
         self.state = self._load_state()
@@ -176,6 +177,7 @@ class Daemon:
             return
         old = self.settings
         self.settings = settings
+        self.config_fingerprint = fingerprint(settings, CONFIG_SECTIONS)  # once per load, not per reconcile
         self.settings_error = None
         changed = old is None or fingerprint(old) != fingerprint(settings)
         if changed and not initial:
@@ -259,7 +261,7 @@ class Daemon:
 
     def _job_finished(self, job: Job) -> None:
         if job.name == "configure" and job.state == "done" and self.settings is not None:
-            self.state["configured"] = job.args.get("_fingerprint") or fingerprint(self.settings, CONFIG_SECTIONS)
+            self.state["configured"] = job.args.get("_fingerprint") or self.config_fingerprint
             self._save_state()
         if job.origin.startswith("reconcile"):
             if job.state == "failed":
@@ -348,7 +350,7 @@ class Daemon:
         return until is not None and time.monotonic() < until
 
     def _reconcile_config(self, s: Any) -> None:
-        want = fingerprint(s, CONFIG_SECTIONS)
+        want = self.config_fingerprint
         if self.state.get("configured") == want:
             return
         if not os.path.isdir(os.path.join(s.main.data_path, "config")):

@@ -107,9 +107,9 @@ def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_worl
     try:
         # secumaild in the server's namespace, as procd would run it there
         with open(d.log, "ab") as out:
-            d.proc = subprocess.Popen(
-                ["ip", "netns", "exec", netns_world["srv"], sys.executable, "-m", "secumail.daemon", "--foreground",
-                 "--confdir", d.confdir, "--stderr", "--debug"], stdout=out, stderr=out, env=d.env, cwd=REPO)  # fmt: skip
+            argv = ["ip", "netns", "exec", netns_world["srv"], sys.executable, "-m", "secumail.daemon",
+                    "--foreground", "--confdir", d.confdir, "--stderr", "--debug"]  # fmt: skip
+            d.proc = subprocess.Popen(argv, stdout=out, stderr=out, env=d.env, cwd=REPO)
         d.wait_for(lambda: (d.call("daemon.info").get("fail2ban") or {}).get("logfiles"), what="fail2ban active")
         assert in_ns(netns_world["c2"], CLIENT, "3") == "open"  # 3 failures: nobody is banned
         assert in_ns(netns_world["c1"], CLIENT, "9") == "open"  # 9 failures: not yet
@@ -119,7 +119,8 @@ def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_worl
         assert in_ns(netns_world["c1"], CLIENT, "0") == "refused"
         assert in_ns(netns_world["c2"], CLIENT, "0") == "open"  # other hosts are unaffected
         sets = subprocess.run(["ip", "netns", "exec", netns_world["srv"], "nft", "list", "set", "inet", "secumail",
-                               "banned4"], capture_output=True, text=True).stdout  # fmt: skip
+                               "banned4"],
+                              capture_output=True, text=True).stdout  # fmt: skip
         assert "10.77.0.2" in sets and "10.77.0.3" not in sets
         assert "fail2ban: banned 10.77.0.2 for 10 s" in d.logtext()
         time.sleep(max(0.0, 10.5 - (time.monotonic() - banned_at)))
