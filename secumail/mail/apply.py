@@ -18,7 +18,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MAPS = ("vdomains", "vmailbox", "valias")
+MAPS = ("vdomains", "vmailbox", "valias", "vsenders")
 
 
 def container_executor(settings: Any):  # -> deploy.Executor | None

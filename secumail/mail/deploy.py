@@ -149,8 +149,11 @@ def deploy(settings: Any, executor: Executor | None, files: render.Files | None 
     from secumail.system.files import atomic_write, file_lock
 
     data_path = settings.main.data_path
+    with store.lock(data_path):  # every map the config names must exist (fresh install, new map names)
+        accounts = store.load(data_path, settings.main.domain)
+        store.save(data_path, accounts)
     if domains is None:
-        domains = store.load(data_path, settings.main.domain).domains
+        domains = accounts.domains
     root = _generations_dir(data_path)
     os.makedirs(root, mode=0o755, exist_ok=True)
     with file_lock(os.path.join(data_path, "config", ".deploy.lock")):

@@ -4,6 +4,7 @@
     vdomains  Postfix virtual_mailbox_domains   "example.com OK"
     vmailbox  Postfix virtual_mailbox_maps      "user@example.com example.com/user/"
     valias    Postfix virtual_alias_maps        "src dest1,dest2"; catch-all "@example.com dest"
+    vsenders  Postfix smtpd_sender_login_maps   "address login1,login2": who may send as whom
     users     Dovecot passwd-file (0600)        "user@d:{BLF-CRYPT}$2y$..:5000:5000::::<extra fields>"
               extra fields: userdb_quota_rule=*:storage=500M
 
@@ -34,7 +35,8 @@ VMAIL_GID = 5000
 HEADER = "# Managed by mailctl (secumail): change it with 'mailctl {what}', not by hand.\n"
 
 # File name → mode. users holds password hashes: owner only. Maps: group-readable (postfix reads as root).
-FILES = {"domains": 0o644, "vdomains": 0o644, "vmailbox": 0o640, "valias": 0o640, "users": 0o600}
+FILES = {"domains": 0o644, "vdomains": 0o644, "vmailbox": 0o640, "valias": 0o640, "vsenders": 0o640,
+         "users": 0o600}
 
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN = re.compile(
@@ -200,12 +202,23 @@ def render(accounts: Accounts) -> dict[str, str]:
     for src, dests in sorted(accounts.aliases.items(), key=_alias_key):
         alias_lines.append(f"{src} {','.join(dests)}\n")
     out["valias"] = HEADER.format(what="alias add|del") + "".join(alias_lines)
+    out["vsenders"] = HEADER.format(what="user|alias add|del") + "".join(_sender_lines(accounts, users))
     user_lines = []
     for user in users:
         extra = f"userdb_quota_rule=*:storage={user.quota}" if user.quota else ""
         user_lines.append(f"{user.address}:{user.password_hash}:{VMAIL_UID}:{VMAIL_GID}::::{extra}\n")
     out["users"] = HEADER.format(what="user add|del|passwd|quota") + "".join(user_lines)
     return out
+
+
+def _sender_lines(accounts: Accounts, users: list[User]) -> list[str]:
+    """A mailbox sends as itself and as the aliases that deliver to it (never as a catch-all)."""
+    lines = [f"{u.address} {u.address}\n" for u in users]
+    for source, dests in sorted(accounts.aliases.items(), key=_alias_key):
+        owners = [d for d in dests if d in accounts.users]
+        if owners and not source.startswith("@"):
+            lines.append(f"{source} {','.join(owners)}\n")
+    return lines
 
 
 def _alias_key(item: tuple[str, list[str]]) -> tuple[str, int, str]:

@@ -276,3 +276,16 @@ def test_account_changes_take_effect_in_the_running_container(mailworld, monkeyp
     accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"])
     token = _send25(mailworld.ip, "sales@example.net")
     _imap_find(mailworld.ip, "dave@example.net", token)
+
+
+def test_a_user_cannot_send_as_someone_else(mailworld):
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.starttls(context=_tls())
+        smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
+        smtp.ehlo()
+        smtp.mail("bob@example.org")
+        code, text = smtp.rcpt("carol@example.net")  # restrictions are applied at RCPT (smtpd_delay_reject)
+        assert code == 553 and b"not owned by user" in text
+        smtp.rset()
+        smtp.mail("info@example.org")  # an alias that delivers to alice
+        assert smtp.rcpt("carol@example.net")[0] == 250

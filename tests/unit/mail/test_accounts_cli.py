@@ -259,3 +259,14 @@ def test_rewrites_keep_dovecots_group_and_a_new_mtime_second(world, data):
     assert (st.st_gid, _mode(users)) == (4242, 0o640)
     assert int(st.st_mtime) > int(before)
     assert _mode(data / "config" / "valias") == 0o640  # other maps keep their own modes
+
+
+def test_sender_login_map_lists_own_addresses_and_aliases(world, data):
+    assert world("alias", "add", "info@example.org", "alice@example.org", "bob@example.org", "x@outside.test").code == 0
+    assert world("alias", "add", "@example.org", "bob@example.org").code == 0
+    assert _lines(data / "config" / "vsenders") == [
+        "alice@example.org alice@example.org",
+        "bob@example.org bob@example.org",
+        "info@example.org alice@example.org,bob@example.org",
+    ]  # no catch-all: owning @example.org must not allow sending as anyone there
+    assert _mode(data / "config" / "vsenders") == 0o640

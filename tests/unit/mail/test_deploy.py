@@ -144,3 +144,10 @@ def test_domain_change_redeploys(settings, monkeypatch):
     monkeypatch.setattr(apply, "container_executor", lambda s: fake)
     apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"])
     assert fake.calls[-1][0].endswith("/container/reload")
+
+
+def test_deploy_creates_missing_account_maps(settings):
+    deploy.deploy(settings, FakeExecutor())
+    config = os.path.join(settings.main.data_path, "config")
+    for name in ("vdomains", "vmailbox", "valias", "vsenders", "users"):
+        assert os.path.isfile(os.path.join(config, name)), name

@@ -227,3 +227,12 @@ def test_selfsigned_certificate(tmp_path):
     before = key.read_bytes()
     assert ensure_selfsigned(str(tmp_path), "mail.example.org") is False  # an existing cert is kept
     assert key.read_bytes() == before
+
+
+def test_submission_enforces_sender_login(files):
+    main = _params(files["postfix/main.cf"][0])
+    assert main["smtpd_sender_login_maps"] == "texthash:/srv/mailserver/config/vsenders"
+    services = _services(files["postfix/master.cf"][0])
+    for port in ("587", "465"):
+        assert ("-o smtpd_sender_restrictions=reject_sender_login_mismatch,permit_sasl_authenticated,reject"
+                in services[port])
