@@ -149,21 +149,25 @@ class Repository:
 
     # index --------------------------------------------------------------------
     def sync_cache(self) -> None:
-        """Bring the SQLite index in step with the index files on disk."""
+        """Bring the SQLite index in step with the index files on disk.
+
+        Two passes, one index file in memory at a time: memory does not grow with
+        the number of objects (a repository fetched from a peer has them all new).
+        """
         on_disk = set(self.list("index"))
         loaded = self.cache.loaded_indexes()
         if loaded - on_disk:  # an index was superseded or pruned away: rebuild from scratch
             self.cache.reset_index()
             loaded = set()
-        decoded = {
-            name: idx.decode_index(self.cipher, self.read("index", name), name) for name in on_disk - loaded
-        }
-        superseded = {s for doc in decoded.values() for s in doc["supersedes"]}
-        for name, doc in decoded.items():
-            if name not in superseded:
-                self.cache.add_index(name, doc["packs"])
-            else:
+        new = sorted(on_disk - loaded)
+        superseded: set[str] = set()
+        for name in new:
+            superseded.update(idx.decode_index(self.cipher, self.read("index", name), name)["supersedes"])
+        for name in new:
+            if name in superseded:
                 self.cache.db.execute("INSERT OR IGNORE INTO indexes VALUES (?)", (name,))
+            else:
+                self.cache.add_index(name, idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
 
     def write_index(self, packs: dict[str, list[Entry]], supersedes: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         name = self.write("index", idx.encode_index(self.cipher, packs, supersedes))
@@ -186,23 +190,37 @@ class Repository:
             count += 1
         return count
 
-    def merge_small_indexes(self, threshold: int = 16) -> None:
-        """Merge indexes of fewer than `threshold` packs into one that supersedes them."""
-        small: dict[str, dict[str, list[Entry]]] = {}
+    def merge_small_indexes(self, threshold: int = 16, most: int = 64) -> None:
+        """Merge indexes of fewer than `threshold` packs into indexes of at most `most` packs each.
+
+        The cap keeps one merged index (and the memory to write it) bounded however
+        large the repository grows; a group is read again when it is written.
+        """
+        small: list[tuple[str, int]] = []
         for name in self.list("index"):
-            doc = idx.decode_index(self.cipher, self.read("index", name), name)
-            if len(doc["packs"]) < threshold:
-                small[name] = doc["packs"]
-        if len(small) < 2:
-            return
-        merged: dict[str, list[Entry]] = {}
-        for packs in small.values():
-            merged.update(packs)
-        self.write_index(merged, set(small))
-        for name in small:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.file_path("index", name))
-        self.cache.db.executemany("DELETE FROM indexes WHERE name=?", [(n,) for n in small])
+            count = len(idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
+            if count < threshold:
+                small.append((name, count))
+        groups: list[list[str]] = []
+        size = most
+        for name, count in small:
+            if size + count > most:
+                groups.append([])
+                size = 0
+            groups[-1].append(name)
+            size += count
+        for group in groups:
+            if len(group) < 2:
+                continue
+            merged: dict[str, list[Entry]] = {}
+            for name in group:
+                merged.update(idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
+            self.write_index(merged, set(group))
+            del merged
+            for name in group:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.file_path("index", name))
+            self.cache.db.executemany("DELETE FROM indexes WHERE name=?", [(n,) for n in group])
 
     # objects -------------------------------------------------------------------
     def load_object(self, oid: bytes) -> bytes:
