@@ -274,9 +274,10 @@ def main() -> int:
         data2 = os.path.join(work2, "data")
         shutil.copytree(source2, data2, symlinks=True)
         node2 = Secumail(work2, data2)
+        size2 = du(data2)
         warm(data2)
         double = node2.backup("full")
-        double["size"] = du(data2)
+        double["size"] = size2
         shutil.rmtree(work2, ignore_errors=True)
         print(f"secumail full of {args.messages * 2}: {double['seconds']:.2f} s, RSS {double['rss_mib']:.1f} MiB")
     sync = None
