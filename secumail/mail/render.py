@@ -20,7 +20,7 @@ from typing import Any
 CONTAINER_DATA = "/srv/mailserver"
 VMAIL_UID = 5000
 VMAIL_GID = 5000
-MILTER_PORT = 8891
+MILTER_SOCKET = "/var/spool/postfix/opendkim/opendkim.sock"  # Postfix joins group opendkim to use it
 _PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 
 Files = dict[str, tuple[str, int]]
@@ -74,7 +74,7 @@ def _postfix(settings: Any, values: dict[str, Any]) -> Files:
     main = fill(_template("main.cf"), {
         **values,
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
-        "milters": f"inet:127.0.0.1:{MILTER_PORT}" if settings.features.dkim else "",
+        "milters": f"unix:{MILTER_SOCKET}" if settings.features.dkim else "",
     })
     return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
 
@@ -113,7 +113,7 @@ def _opendkim(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]
     # refile patterns: '*@example.com' signs every sender address of the domain.
     signing = "".join(f"*@{dom} {sel}._domainkey.{dom}\n" for dom, sel in pairs)
     trusted = "127.0.0.1\n::1\nlocalhost\n"
-    conf = fill(_template("opendkim.conf"), {**values, "milter_port": MILTER_PORT})
+    conf = fill(_template("opendkim.conf"), {**values, "milter_socket": MILTER_SOCKET})
     return {
         "opendkim/opendkim.conf": (conf, 0o644),
         "opendkim/KeyTable": (key_table, 0o644),

@@ -68,7 +68,7 @@ def test_postfix_security_settings(files):
     assert main["virtual_alias_maps"] == "texthash:/srv/mailserver/config/valias"
     assert main["mydestination"] == "localhost"
     assert main["relay_domains"] == ""
-    assert main["smtpd_milters"] == "inet:127.0.0.1:8891"
+    assert main["smtpd_milters"] == "unix:/var/spool/postfix/opendkim/opendkim.sock"
     assert main["myhostname"] == "mail.example.org"
     text = files["postfix/main.cf"][0]
     assert "reject_rbl_client" not in text and "zen.spamhaus" not in text
@@ -159,7 +159,7 @@ def test_opendkim_tables_per_domain(files):
         "*@example.net mail._domainkey.example.net", "*@example.org mail._domainkey.example.org"]
     assert files["opendkim/TrustedHosts"][0].split() == ["127.0.0.1", "::1", "localhost"]
     conf = files["opendkim/opendkim.conf"][0]
-    assert "Socket inet:8891@127.0.0.1" in conf
+    assert "Socket local:/var/spool/postfix/opendkim/opendkim.sock" in conf
     assert f"SigningTable refile:{GEN}/opendkim/SigningTable" in conf
     assert f"KeyTable {GEN}/opendkim/KeyTable" in conf
     assert "Mode sv" in conf and "RequireSafeKeys yes" in conf
