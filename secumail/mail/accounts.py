@@ -212,9 +212,13 @@ def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]
         _commit(settings, accounts, "user")
         maildir = _mailbox_dir(settings, address)
         purged = False
-        if purge and os.path.isdir(maildir):
-            shutil.rmtree(maildir)
-            purged = True
+        if purge:
+            local, domain = split_address(address)
+            home = os.path.join(_data_path(settings), "home", domain, local)  # sieve scripts
+            for directory in (maildir, home):
+                if os.path.isdir(directory):
+                    shutil.rmtree(directory)
+                    purged = True
     return {"address": address, "deleted": True, "mail_purged": purged,
             "mail_kept": None if purge else maildir}
 

@@ -108,8 +108,11 @@ def test_user_del_keeps_mail_unless_purge(world, data):
     assert "alice@example.org" not in (data / "config" / "vmailbox").read_text()
     bob_dir = data / "mail" / "example.org" / "bob"
     (bob_dir / "cur").mkdir(parents=True)
+    bob_home = data / "home" / "example.org" / "bob"
+    (bob_home / "sieve").mkdir(parents=True)
     assert world("user", "del", "bob@example.org", "--purge").code == 0
-    assert not bob_dir.exists()
+    assert not bob_dir.exists() and not bob_home.exists()
+    assert (data / "mail" / "example.org").is_dir()
 
 
 def test_domains_add_list_del(cli, data):
