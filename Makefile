@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := $(shell grep -v '^\#' tests/apt-packages.txt)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test unit integration lint bench demo clean
+.PHONY: all deps venv test unit integration lint bench demo docs clean
 
 all: test
 
@@ -50,3 +50,7 @@ demo: deps venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# Regenerate the option reference in docs/configuration.md from the settings schema.
+docs:
+	$(PYTHON) -c 'from secumail.config.defaults import update_reference_doc as u; u("docs/configuration.md")'

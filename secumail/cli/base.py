@@ -148,3 +148,13 @@ def pending(feature: str) -> Handler:
         raise NotAvailable(feature)
 
     return handler
+
+
+def stderr_progress() -> Callable[[str], None]:
+    """Progress lines for long commands: on stderr, so stdout stays one JSON document with --json."""
+
+    def say(line: str) -> None:
+        sys.stderr.write(f"mailctl: {line}\n")
+        sys.stderr.flush()
+
+    return say

@@ -5,22 +5,88 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from secumail.cli.base import Context, command, pending
+from secumail.cli.base import Context, command, stderr_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    command(sub, "install", pending("mailctl install (the mail container)"),
-            "build the container image, lay out data_path, configure and start the mail server")  # fmt: skip
-    command(sub, "start", pending("mailctl start (the mail container)"), "start the mail server")
-    command(sub, "stop", pending("mailctl stop (the mail container)"), "stop the mail server")
-    command(sub, "restart", pending("mailctl restart (the mail container)"), "restart the mail server")
+    command(sub, "install", install,
+            "build the container image, lay out data_path, configure and start the mail server",
+            text=_result_text)  # fmt: skip
+    command(sub, "start", start, "start the mail server (sets mailserver.main.enabled=1)", text=_result_text)
+    command(sub, "stop", stop, "stop the mail server (sets mailserver.main.enabled=0)", text=_result_text)
+    command(sub, "restart", restart, "restart the mail server", text=_result_text)
     command(sub, "status", status, "show configuration, container, services, ports and certificate state",
             text=status_text)  # fmt: skip
-    p = command(sub, "logs", pending("mailctl logs (the mail container)"), "show the last N mail log lines")
+    p = command(sub, "logs", logs, "show the last N mail log lines (Postfix and Dovecot, merged)",
+                text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")
-    p = command(sub, "test", pending("mailctl test (the mail container)"),
-                "send a test message through the server and report the result")  # fmt: skip
+    p = command(sub, "test", send_test, "send a test message through the server and report the result",
+                text=_test_text)  # fmt: skip
     p.add_argument("address", help="recipient address")
+    p.add_argument("--wait", type=float, default=20.0, help="seconds to follow the delivery (default 20)")
+
+
+def _set_enabled(ctx: Context, enabled: bool) -> None:
+    """The daemon keeps the container running iff main.enabled: start/stop must say so in UCI."""
+    from secumail.config.uci_paths import set_value
+
+    if ctx.settings.main.enabled != enabled:
+        set_value(ctx.confdir, "mailserver.main.enabled", "1" if enabled else "0")
+        ctx.reload()
+
+
+def install(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.container import service
+
+    settings = ctx.settings
+    result = service.install(settings, stderr_progress())
+    _set_enabled(ctx, True)
+    return result
+
+
+def start(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.container import service
+
+    _set_enabled(ctx, True)
+    return service.start(ctx.settings, stderr_progress())
+
+
+def stop(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.container import service
+
+    _set_enabled(ctx, False)
+    return service.stop(ctx.settings)
+
+
+def restart(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.container import service
+
+    _set_enabled(ctx, True)
+    return service.restart(ctx.settings, stderr_progress())
+
+
+def _result_text(data: dict[str, Any]) -> str:
+    parts = [f"{key}: {value}" for key, value in data.items() if key != "result"]
+    return "ok — " + ", ".join(parts)
+
+
+def logs(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.container import service
+
+    return service.logs(ctx.settings, args.lines)
+
+
+def send_test(ctx: Context, args: argparse.Namespace) -> Any:
+    from secumail.cli.base import Failed
+    from secumail.container import service
+
+    result = service.send_test(ctx.settings, args.address, wait=args.wait)
+    return result if result["status"] == "sent" else Failed(result, 1)
+
+
+def _test_text(data: dict[str, Any]) -> str:
+    line = f"test message to {data['recipient']}: {data['status']} (queue id {data['queue_id'] or 'unknown'})"
+    return line + (f"\n{data['detail']}" if data.get("detail") else "")
 
 
 def _positive(value: str) -> int:

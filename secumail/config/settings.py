@@ -192,6 +192,11 @@ class Container(Section):
     bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
     host_address: ipaddress.IPv4Interface = opt("10.231.0.1/24", v.ipv4_interface, "Bridge address.")
     address: ipaddress.IPv4Interface = opt("10.231.0.2/24", v.ipv4_interface, "Container address.")
+    gateway: str = opt(
+        "auto", v.choice("auto", "none", "host"),
+        "Default route of the container: 'host' via the bridge address, 'none', or 'auto' (host on OpenWrt, "
+        "none elsewhere).",
+    )
 
 
 @dataclass(frozen=True)

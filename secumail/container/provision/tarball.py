@@ -20,6 +20,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from typing import Callable
 
 from secumail.errors import ContainerError, SecumailError
@@ -47,9 +48,14 @@ def preferred_suffix() -> str:
     return ZSTD_SUFFIX if which("zstd") else GZIP_SUFFIX
 
 
-def export_image(image_dir: str, tarball: str, progress: Progress | None = None) -> str:
+def export_image(
+    image_dir: str, tarball: str, progress: Progress | None = None, exclude: Sequence[str] = ()
+) -> str:
     """Write `image_dir` to `tarball` (compression chosen by its suffix). Atomic: the
-    tarball appears complete or not at all. Returns the tarball path."""
+    tarball appears complete or not at all. Returns the tarball path.
+
+    Below each `exclude` path (relative, e.g. "var/log") directories are kept, with
+    their modes, and files are left out: state and logs of a used rootfs."""
     say = progress or (lambda _line: None)
     if not os.path.isdir(image_dir):
         raise ContainerError(f"image dir {image_dir} does not exist")
@@ -67,11 +73,11 @@ def export_image(image_dir: str, tarball: str, progress: Progress | None = None)
     try:
         if zstd:
             with tarfile.open(plain, "w", format=tarfile.PAX_FORMAT) as tar:
-                _add_tree(tar, image_dir)
+                _add_tree(tar, image_dir, exclude)
             run(["zstd", "-q", "-f", "-T0", "-10", plain, "-o", tmp], timeout=3600)
         else:
             with tarfile.open(tmp, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
-                _add_tree(tar, image_dir)
+                _add_tree(tar, image_dir, exclude)
         os.chmod(tmp, 0o644)
         os.replace(tmp, tarball)
     except SecumailError as exc:
@@ -85,8 +91,13 @@ def export_image(image_dir: str, tarball: str, progress: Progress | None = None)
     return tarball
 
 
-def _add_tree(tar: tarfile.TarFile, root: str) -> None:
+def _add_tree(tar: tarfile.TarFile, root: str, exclude: Sequence[str] = ()) -> None:
     """Add `root`'s content with archive names relative to it ("./etc/...")."""
+    skipped = tuple(path.strip("/") for path in exclude)
+
+    def excluded(rel: str) -> bool:
+        return any(rel == path or rel.startswith(path + "/") for path in skipped)
+
 
     def numeric(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         info.uname = info.gname = ""  # ids only: the names differ between host and image
@@ -100,6 +111,8 @@ def _add_tree(tar: tarfile.TarFile, root: str) -> None:
             arc = "./" + os.path.relpath(full, root)
             info = tar.gettarinfo(full, arcname=arc)
             if info is None:  # sockets: nothing to carry
+                continue
+            if not info.isdir() and excluded(os.path.dirname(arc[2:])):
                 continue
             numeric(info)
             if info.isreg():

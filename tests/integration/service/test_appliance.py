@@ -1,0 +1,144 @@
+"""The appliance as a user drives it: mailctl install, user add, test, logs, queue, stop/start, image.
+
+Runs mailctl as a subprocess against its own UCI config (confdir in a work dir), its own bridge and
+subnet, and the shared image cache, so the first command of the README is exercised end to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+
+pytestmark = pytest.mark.integration
+
+WORK = "/var/tmp/secumail-appliance-test"
+NAME, BRIDGE, SUBNET = "smappl", "smappl0", "10.234.0"
+
+
+def mailctl(*args, stdin="", check=True, timeout=300):
+    env = dict(os.environ, SECUMAIL_CONFDIR=f"{WORK}/config", SECUMAIL_SAVEDIR=f"{WORK}/save",
+               SECUMAIL_IMAGE_CACHE=cache_dir(), SECUMAIL_RUNDIR=f"{WORK}/run")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "secumail.cli", *args], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=timeout)  # fmt: skip
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mailctl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def appliance():
+    need_root()
+    ensure_apt_packages()
+    lxc_path = f"{WORK}/lxc"
+    _cleanup_stale(NAME, lxc_path, BRIDGE)
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(f"{WORK}/config")
+    with open(f"{WORK}/config/mailserver", "w") as handle:
+        handle.write(f"""
+config mailserver 'main'
+	option domain 'appliance.test'
+	option hostname 'mail'
+	option data_path '{WORK}/data'
+	option container '{NAME}'
+
+config container 'container'
+	option lxc_path '{lxc_path}'
+	option bridge '{BRIDGE}'
+	option host_address '{SUBNET}.1/24'
+	option address '{SUBNET}.2/24'
+""")
+    try:
+        yield f"{SUBNET}.2"
+    finally:
+        with contextlib.suppress(Exception):
+            mailctl("stop", check=False, timeout=60)
+        _cleanup_stale(NAME, lxc_path, BRIDGE)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def test_install_brings_up_a_working_server_twice_without_losing_anything(appliance):
+    first = mailctl("--json", "install")
+    result = json.loads(first.stdout)
+    assert result["result"] == "ok" and result["container"] == "RUNNING", result
+    assert "starting container" in first.stderr  # progress is shown, on stderr
+    assert mailctl("config", "get", "mailserver.main.enabled").stdout == "1\n"
+
+    mailctl("user", "add", "alice@appliance.test", "--password-stdin", stdin="alice-pass\n")
+    sent = json.loads(mailctl("--json", "test", "alice@appliance.test").stdout)
+    assert sent["status"] == "sent" and sent["queue_id"], sent
+    maildir = f"{WORK}/data/mail/appliance.test/alice/new"
+    assert len(os.listdir(maildir)) == 1
+
+    status = json.loads(mailctl("--json", "status").stdout)
+    assert status["container"]["state"] == "RUNNING"
+
+    again = json.loads(mailctl("--json", "install").stdout)
+    assert again["image"] == "present" and again["container"] == "RUNNING"
+    assert len(os.listdir(maildir)) == 1, "a second install lost mail"
+    users = json.loads(mailctl("--json", "user", "list").stdout)
+    assert [u["address"] for u in users] == ["alice@appliance.test"]
+
+
+def test_logs_show_the_delivery(appliance):
+    lines = json.loads(mailctl("--json", "logs", "200").stdout)
+    assert any("status=sent" in line for line in lines), lines[-10:]
+    text = mailctl("logs", "5").stdout
+    assert len(text.splitlines()) == 5
+
+
+def test_queue_commands(appliance):
+    assert json.loads(mailctl("--json", "queue", "list").stdout) == []
+    bad = mailctl("queue", "delete", "../x", check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    missing = mailctl("queue", "delete", "ABCDEF123", check=False)
+    assert missing.returncode == 2 and "no queued message" in missing.stderr
+    # Mail to an outside domain cannot leave this test host: it waits in the queue.
+    out = mailctl("--json", "test", "someone@outside.test", "--wait", "3", check=False)
+    assert out.returncode == 1 and json.loads(out.stdout)["status"] in ("queued", "deferred")
+    queued = json.loads(mailctl("--json", "queue", "list").stdout)
+    assert [q["recipients"] for q in queued] == [["someone@outside.test"]]
+    assert json.loads(mailctl("--json", "queue", "delete-all").stdout)["deleted"] == 1
+    assert json.loads(mailctl("--json", "queue", "list").stdout) == []
+
+
+def test_stop_and_start(appliance):
+    stopped = json.loads(mailctl("--json", "stop").stdout)
+    assert stopped["container"] == "STOPPED"
+    assert mailctl("config", "get", "mailserver.main.enabled").stdout == "0\n"
+    off = mailctl("queue", "list", check=False)
+    assert off.returncode == 1 and "not running" in off.stderr
+    began = time.monotonic()
+    started = json.loads(mailctl("--json", "start").stdout)
+    assert started["container"] == "RUNNING"
+    assert time.monotonic() - began < 10
+    assert started["banner_seconds"] <= 3.0, started
+
+
+def test_image_export_leaves_state_out_and_import_needs_a_stopped_server(appliance):
+    tarball = f"{WORK}/image.tar.gz"
+    exported = json.loads(mailctl("--json", "image", "export", tarball, timeout=600).stdout)
+    assert exported["bytes"] > 10_000_000
+    with tarfile.open(tarball) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert "./usr/sbin/postfix" in names and "./var/log" in names
+    state = [m.name for m in members if m.isfile() and m.name.startswith(("./var/log/", "./var/spool/postfix/"))]
+    assert state == [], state[:5]
+    refused = mailctl("image", "import", tarball, check=False)
+    assert refused.returncode == 1 and "stop the mail server first" in refused.stderr
+    mailctl("stop")
+    mailctl("image", "import", tarball, timeout=600)
+    started = json.loads(mailctl("--json", "start").stdout)
+    assert started["container"] == "RUNNING"
+    maildir = f"{WORK}/data/mail/appliance.test/alice/new"
+    assert len(os.listdir(maildir)) == 1
