@@ -29,7 +29,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 test: deps venv
-	$(PY) -m ruff check secumail tests bench
+	$(PY) -m ruff check secumail tests bench scripts
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 unit: venv
@@ -39,7 +39,7 @@ integration: deps venv
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check secumail tests bench
+	$(PY) -m ruff check secumail tests bench scripts
 
 bench: deps venv
 	$(PY) bench/run.py

@@ -1,20 +1,34 @@
 #!/bin/sh
-# Bring secumail up with a demo domain on this host (Debian/Ubuntu, as root).
-# Called by `make demo`; PYTHON is the project's virtualenv interpreter.
+# Bring secumail up on this host with the demo domain demo.test (Debian/Ubuntu, as root).
+# Called by `make demo`; PYTHON is the project's virtualenv interpreter. Uses the real
+# /etc/config/mailserver, data in /srv/mailserver and the container in /srv/lxc, as on a router.
 set -eu
 PYTHON=${PYTHON:-python3}
 mailctl() { "$PYTHON" -m secumail.cli "$@"; }
+DOMAIN=demo.test
+USER_ADDR=demo@$DOMAIN
 
-echo "== secumail demo: configuring demo.test in /etc/config/mailserver"
-mailctl config set mailserver.main.domain demo.test
+echo "== 1/5 configuring $DOMAIN in /etc/config/mailserver"
+mailctl config set mailserver.main.domain "$DOMAIN"
 mailctl config set mailserver.main.hostname mail
-mailctl config set mailserver.main.enabled 1
-mailctl config show
 
-echo "== installing the mail container (image, data layout, config, start)"
-if ! mailctl install; then
-	echo "demo: stopped after configuration: 'mailctl install' is not available in this version yet" >&2
-	mailctl status
-	exit 0
+echo "== 2/5 installing: image (built once, about a minute), container, checked config, services"
+mailctl install
+
+echo "== 3/5 adding the demo mailbox $USER_ADDR"
+PASSWORD=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(12))')
+if mailctl --json user list | grep -q "\"$USER_ADDR\""; then
+	printf '%s\n' "$PASSWORD" | mailctl user passwd "$USER_ADDR" --password-stdin
+else
+	printf '%s\n' "$PASSWORD" | mailctl user add "$USER_ADDR" --password-stdin
 fi
+
+echo "== 4/5 sending a test message and reading it back over IMAPS"
+mailctl test "$USER_ADDR"
+ADDRESS=$(mailctl config get mailserver.container.address | cut -d/ -f1)
+printf '%s\n' "$PASSWORD" | "$PYTHON" scripts/imap-check.py "$ADDRESS" "$USER_ADDR"
+
+echo "== 5/5 status"
 mailctl status
+echo
+echo "The demo mailbox is $USER_ADDR with password $PASSWORD (IMAPS $ADDRESS:993, submission 587)."

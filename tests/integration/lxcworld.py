@@ -118,7 +118,7 @@ def _cleanup_stale(name: str, lxcpath: str, bridge: str) -> None:
 def lxc_world(
     name: str = "smtest",
     bridge: str = "smtest0",
-    subnet: str = "10.231.0",
+    subnet: str = "10.238.0",  # not the UCI default (10.231.0.0/24): a demo may run beside the tests
     memory_mb: int = 256,
     mounts: Sequence[BindMount] = (),
     start: bool = True,

@@ -17,7 +17,7 @@ from tests.integration.lxcworld import LxcWorld, lxc_world
 
 @pytest.fixture(scope="session")
 def lxcworld() -> Iterator[LxcWorld]:
-    with lxc_world(name="smtest", bridge="smtest0", subnet="10.231.0", memory_mb=256) as world:
+    with lxc_world(name="smtest", bridge="smtest0", subnet="10.238.0", memory_mb=256) as world:
         yield world
 
 
