@@ -12,28 +12,119 @@ from typing import Any
 from secumail.config.settings import Settings
 
 
-def container_state(settings: Settings) -> str:
-    """'RUNNING', 'STOPPED', … as lxc-info says, or 'not installed'."""
+def container_info(settings: Settings) -> tuple[str, int | None]:
+    """('RUNNING' | 'STOPPED' | … | 'not installed', init pid) from one lxc-info call."""
     from secumail.system.proc import run, which
 
     lxc_path = settings.container.lxc_path
     name = settings.main.container
     if not os.path.exists(os.path.join(lxc_path, name, "config")):
-        return "not installed"
+        return "not installed", None
     if which("lxc-info") is None:
-        return "unknown (lxc-info missing)"
-    result = run(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-H"], check=False, timeout=10)
-    return result.stdout.strip() or "unknown"
+        return "unknown (lxc-info missing)", None
+    result = run(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"], check=False, timeout=10)
+    fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    state = fields.get("State", "").strip() or "unknown"
+    pid_text = fields.get("PID", "").strip()
+    return state, int(pid_text) if pid_text.isdigit() else None
+
+
+def container_state(settings: Settings) -> str:
+    return container_info(settings)[0]
+
+
+def _port_up(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _memory(pid: int) -> dict[str, int] | None:
+    """Used and limit bytes of the container's memory cgroup (v1 or v2), read from /sys."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = f"/sys/fs/cgroup/memory{path}"
+            names = ("memory.usage_in_bytes", "memory.limit_in_bytes")
+            break
+        if controllers == "":
+            base = f"/sys/fs/cgroup{path}"
+            names = ("memory.current", "memory.max")
+    else:
+        return None
+    values = []
+    for name in names:
+        try:
+            with open(os.path.join(base, name)) as handle:
+                text = handle.read().strip()
+        except OSError:
+            return None
+        values.append(int(text) if text.isdigit() else 0)
+    return {"used": values[0], "limit": values[1]}
+
+
+def _queue_size(rootfs: str) -> int:
+    """Messages in Postfix's queues, counted on the host side of the rootfs (no exec needed)."""
+    total = 0
+    for queue in ("incoming", "active", "deferred", "hold", "maildrop"):
+        for _dir, _subdirs, files in os.walk(os.path.join(rootfs, "var/spool/postfix", queue)):
+            total += len(files)
+    return total
+
+
+def _certificate(settings: Settings) -> dict[str, Any]:
+    import datetime as dt
+
+    from secumail.certs.der import leaf_validity
+
+    path = os.path.join(settings.main.data_path, "ssl", "fullchain.pem")
+    validity = leaf_validity(path)
+    if validity is None:
+        return {"present": False, "summary": "none (run 'mailctl ssl-setup')"}
+    days = (validity.not_after - dt.datetime.now(dt.timezone.utc)).days
+    return {"present": True, "not_after": validity.not_after.isoformat(), "days_left": days,
+            "summary": f"{path}, expires {validity.not_after:%Y-%m-%d} ({days} days left)"}  # fmt: skip
+
+
+def _dkim(settings: Settings) -> dict[str, Any]:
+    from secumail.mail.dkim import key_path
+
+    domain = settings.main.domain
+    present = os.path.exists(key_path(settings.main.data_path, domain, settings.dkim.selector))
+    return {"enabled": settings.features.dkim, "selector": settings.dkim.selector, "key_present": present}
 
 
 def collect_status(settings: Settings) -> dict[str, Any]:
     main = settings.main
-    ssl_dir = os.path.join(main.data_path, "ssl")
-    has_cert = os.path.exists(os.path.join(ssl_dir, "fullchain.pem"))
-    state = container_state(settings)
+    state, pid = container_info(settings)
     notes = []
+    services: dict[str, bool] = {}
+    memory = None
+    queue = None
     if state == "not installed":
         notes.append("the container is not installed: run 'mailctl install'")
+    elif state == "RUNNING":
+        host = "127.0.0.1" if settings.container.network_mode == "host" else str(settings.container.address.ip)
+        services = {name: _port_up(host, port) for name, port in settings.ports.enabled().items()}
+        rootfs = os.path.join(settings.container.lxc_path, main.container, "rootfs")
+        if settings.features.dkim:
+            services["opendkim"] = os.path.exists(os.path.join(rootfs, "var/spool/postfix/opendkim/opendkim.sock"))
+        memory = _memory(pid) if pid else None
+        queue = _queue_size(rootfs)
+        down = [name for name, up in services.items() if not up]
+        if down:
+            notes.append(f"not answering: {', '.join(down)} (see 'mailctl logs')")
+    if main.enabled and state not in ("RUNNING", "not installed"):
+        notes.append(f"enabled but the container is {state}: run 'mailctl start'")
     return {
         "config": {
             "enabled": main.enabled,
@@ -42,14 +133,12 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             "fqdn": main.fqdn,
             "data_path": main.data_path,
         },
-        "container": {"name": main.container, "state": state},
-        "services": {},
+        "container": {"name": main.container, "state": state, "memory": memory},
+        "services": services,
+        "queue": queue,
         "ports": settings.ports.enabled(),
-        "certificate": {
-            "present": has_cert,
-            "summary": f"{ssl_dir}/fullchain.pem" if has_cert else "none (run 'mailctl ssl-setup')",
-        },
-        "dkim": {"enabled": settings.features.dkim, "selector": settings.dkim.selector},
+        "certificate": _certificate(settings),
+        "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.peers)},
         "notes": notes,
     }

@@ -109,12 +109,21 @@ def status_text(data: dict[str, Any]) -> str:
         f"Mail server:  {main['fqdn']} (domain {main['domain']}) — {'enabled' if main['enabled'] else 'disabled'}",
         f"Container:    {data['container']['name']} — {data['container']['state']}",
     ]
+    memory = data["container"].get("memory")
+    if memory:
+        lines[-1] += f", memory {memory['used'] / 2**20:.0f} of {memory['limit'] / 2**20:.0f} MiB"
     services = data.get("services") or {}
     if services:
         lines.append("Services:     " + ", ".join(f"{k} {'up' if v else 'DOWN'}" for k, v in services.items()))
+    if data.get("queue") is not None:
+        lines.append(f"Queue:        {data['queue']} message(s)")
     lines.append("Ports:        " + ", ".join(f"{k} {v}" for k, v in data["ports"].items()))
     cert = data.get("certificate") or {}
     lines.append(f"Certificate:  {cert.get('summary', 'none')}")
+    dkim = data.get("dkim") or {}
+    if dkim.get("enabled"):
+        key = "present" if dkim.get("key_present") else "MISSING"
+        lines.append(f"DKIM:         selector {dkim['selector']}, key {key}")
     lines.append(f"Mesh backup:  {'enabled' if data['mesh']['enabled'] else 'disabled'}")
     for note in data.get("notes", []):
         lines.append(f"Note:         {note}")
