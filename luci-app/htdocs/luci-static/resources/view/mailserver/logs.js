@@ -25,10 +25,10 @@ return view.extend({
 		if (q.error)
 			return E('div', { 'id': 'ms-queue' }, [ ms.errorBox(q.error) ]);
 		var rows = ms.list(q).map(function(m) {
-			var row = [ m.queue_id || m.id, m.arrival_time || m.time || '', m.sender || '', (m.recipients || []).map(function(r) {
-				return (typeof r == 'object') ? r.address + (r.delay_reason ? ' (' + r.delay_reason + ')' : '') : r;
-			}).join(', '), ms.size(m.message_size || m.size) ];
-			return w ? row.concat([ ms.button(_('Delete'), 'remove', L.bind(self.handleDelete, self, m.queue_id || m.id)) ]) : row;
+			var when = m.arrival ? new Date(m.arrival * 1000).toLocaleString() : '';
+			var rcpt = (m.recipients || []).join(', ') + (m.reason ? ' (' + m.reason + ')' : '');
+			var row = [ m.queue_id, when, m.sender || '', rcpt, ms.size(m.size) ];
+			return w ? row.concat([ ms.button(_('Delete'), 'remove', L.bind(self.handleDelete, self, m.queue_id)) ]) : row;
 		});
 		var hdr = [ _('Id'), _('Arrived'), _('Sender'), _('Recipients'), _('Size') ];
 		return E('div', { 'id': 'ms-queue' }, [ ms.table(w ? hdr.concat([ '' ]) : hdr, rows, _('The queue is empty')) ]);

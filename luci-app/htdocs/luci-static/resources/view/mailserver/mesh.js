@@ -111,8 +111,8 @@ return view.extend({
 				E('h3', {}, [ _('Discovered on the network') ]),
 				found.error ? ms.errorBox(found.error) : ms.table(hdr([ _('Name'), _('Node id'), _('Address') ]),
 					ms.list(found).map(function(n) {
-						return last([ n.name || n.hostname || '-', code(n.node_id), n.address ? '%s:%s'.format(n.address, n.port || '') : '-' ],
-							pinned[n.node_id] ? _('pinned') : ms.button(_('Trust…'), 'add', L.bind(self.trust, self, n)));
+						return last([ n.name || n.hostname || (n.up === false ? _('down') : n.up ? _('up') : '-'), code(n.node_id), n.address ? '%s:%s'.format(n.address, n.port || '') : '-' ],
+							(n.pinned || pinned[n.node_id]) ? _('pinned') : ms.button(_('Trust…'), 'add', L.bind(self.trust, self, n)));
 					}), _('No other nodes seen'))
 			]),
 			E('div', { 'class': 'cbi-section' }, [

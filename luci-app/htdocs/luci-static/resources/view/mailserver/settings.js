@@ -172,6 +172,8 @@ return view.extend({
 		value(s, 'bridge', _('Bridge'), 'br-mail', V.interfaceName);
 		value(s, 'host_address', _('Bridge address'), '10.231.0.1/24', V.ipv4Interface);
 		value(s, 'address', _('Container address'), '10.231.0.2/24', V.ipv4Interface);
+		choice(s, 'gateway', _('Container default route'), 'auto', [ 'auto', 'none', 'host' ],
+			_('"host": via the bridge address; "auto": host on OpenWrt, none elsewhere.'));
 
 		s = m.section(form.NamedSection, 'dns', 'dns', _('DNS'));
 		s.addremove = false;
