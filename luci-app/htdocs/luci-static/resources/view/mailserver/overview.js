@@ -44,14 +44,18 @@ return view.extend({
 		}).join(', ');
 
 		var certText;
-		if (cert.error)
+		if (st.certificate && st.certificate.days_left != null)
+			certText = _('%d days left (until %s)').format(st.certificate.days_left, st.certificate.not_after);
+		else if (cert.error)
 			certText = cert.error;
 		else if (!cert.certificate)
 			certText = _('none');
 		else
 			certText = _('%d days left (until %s)').format(cert.days_left, cert.not_after || cert.certificate.not_after);
 
-		var queueText = queue.error ? queue.error : _('%d message(s)').format(ms.list(queue).length);
+		/* the status carries the queue size when the container runs; else ask the queue itself */
+		var queueText = (typeof st.queue == 'number') ? _('%d message(s)').format(st.queue) :
+			queue.error ? queue.error : _('%d message(s)').format(ms.list(queue).length);
 
 		var snapshots = ms.list(snaps);
 		var lastSnap = snapshots.length ? snapshots[snapshots.length - 1] : null;
@@ -64,7 +68,7 @@ return view.extend({
 			_('%s required item(s) wrong (%s)').format(dns.result ? dns.result.failed : '?', when);
 
 		var mem = st.memory || (st.container && st.container.memory);
-		var memText = mem ? (typeof mem == 'object' ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : value(mem)) : '-';
+		var memText = mem ? (typeof mem == 'object' ? (mem.limit ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : ms.size(mem.used)) : value(mem)) : '-';
 
 		return [
 			[ _('Mail server'), '%s (%s) — %s'.format(st.config.fqdn, st.config.domain, st.config.enabled ? _('enabled') : _('disabled')) ],
