@@ -33,11 +33,14 @@ def uci_module() -> Any:
     try:
         import uci  # type: ignore[import-not-found]  # OpenWrt's python3-uci
 
-        return uci
+        if all(hasattr(uci, name) for name in ("Uci", "UciException", "UciExceptionNotFound")):
+            return uci
     except ImportError:
-        import secumail.uci
+        pass
+    # Not on OpenWrt, or some other module named `uci` (a directory on sys.path): use ours.
+    import secumail.uci
 
-        return secumail.uci
+    return secumail.uci
 
 
 def open_uci(config_dir: str | None = None, save_dir: str | None = None) -> Any:
