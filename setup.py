@@ -11,7 +11,8 @@ setup(
     install_requires=[],
     extras_require={
         # What the features need at run time; each exists for OpenWrt (python3-*) or is small pure Python.
-        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2", "acme>=2.0", "josepy>=1.13", "paramiko>=3"],
+        "full": ["dnspython>=2.3", "cryptography>=38", "bcrypt>=3.2", "acme>=2.0", "josepy>=1.13", "paramiko>=3",
+                 "zeroconf>=0.47"],
         "test": [
             "pytest>=7",
             "hypothesis>=6",
@@ -22,6 +23,7 @@ setup(
             "acme>=2.0",
             "josepy>=1.13",
             "paramiko>=3",  # mesh transport (tests/integration/mesh)
+            "zeroconf>=0.47",  # mesh discovery (tests/integration/mesh/test_discovery.py)
             "zstandard>=0.21",  # mesh compression on hosts that have it
             # Independent validators of the published SPF/DMARC/DKIM records (tests/integration/dns).
             "checkdmarc>=5",
