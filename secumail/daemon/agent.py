@@ -329,7 +329,8 @@ class Daemon:
             return "UNKNOWN"
 
     def _reconcile_container(self, s: Any, state: str) -> None:
-        busy = any(self.jobs.active(n) for n in ("install", "restore", "container-up", "container-down"))
+        busy = any(self.jobs.active(n) for n in ("install", "restore", "start", "stop", "container-up",
+                                                 "container-down"))
         if busy:
             return
         if self._waiting("container-up") or self._waiting("container-down"):

@@ -55,6 +55,9 @@ class CliJob:
 
 CLI_JOBS: dict[str, CliJob] = {
     "install": CliJob(("install",)),
+    # mailctl start/stop also set main.enabled, so the reconcile loop agrees afterwards (LuCI buttons)
+    "start": CliJob(("start",)),
+    "stop": CliJob(("stop",)),
     "ssl-setup": CliJob(("ssl-setup",)),
     "dns-setup": CliJob(("dns-setup",), positional=("domain",)),
     "dns-check": CliJob(("dns-check",), positional=("domain",)),
