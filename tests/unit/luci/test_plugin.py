@@ -232,7 +232,7 @@ def test_service_start_stop_are_jobs(world):
     world.call("serviceAction", {"action": "stop"})
     world.call("applyConfig", {})
     calls = [json.loads(line)[1:] for line in world.argv_log.read_text().splitlines()]
-    assert [argv[3] for argv in calls] == ["container-up", "container-down", "configure"]
+    assert [argv[3] for argv in calls] == ["start", "stop", "configure"]
 
 
 def test_job_arguments_of_each_long_method(world):
