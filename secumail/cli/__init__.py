@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.confdir = args.confdir
         from secumail.system.log import setup_logging
 
-        setup_logging("mailctl", debug=args.debug, stderr=True)
+        setup_logging("mailctl", debug=args.debug, stderr=True, tool=True)
         handler = getattr(args, "handler", None)
         if handler is None:
             group_parser = getattr(args, "group_parser", None)

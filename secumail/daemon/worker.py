@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from secumail.errors import SecumailError
     from secumail.system.log import setup_logging
 
-    setup_logging(f"secumail-job[{name}]", debug=bool(os.environ.get("SECUMAIL_DEBUG")), stderr=True)
+    debug = bool(os.environ.get("SECUMAIL_DEBUG"))
+    setup_logging(f"secumail-job[{name}]", debug=debug, stderr=True, tool=True)
     logging.getLogger().addHandler(_ProgressLog(progress))
     task = tasks.lookup(name)
     if task is None:
