@@ -62,6 +62,12 @@ class Main(Section):
     data_path: str = opt("/srv/mailserver", v.absolute_path, "All state: config/, mail/, ssl/, dkim/.")
     container: str = opt("mailserver", v.name_word, "Name of the LXC container.")
     message_size_limit: int = opt("50", v.integer(1, 2048), "Largest message accepted, in MiB.")
+    quota_full: str = opt("bounce", v.choice("bounce", "defer"),
+                          "Mail to a full mailbox: 'bounce' returns it to the sender at once (552), 'defer' keeps "
+                          "it queued (452) and retries for up to 5 days.")
+    log_size_limit: int = opt("1", v.integer(1, 64),
+                              "Rotate the container's mail.log and dovecot.log at this size in MiB (one old file "
+                              "is kept).")
 
     @property
     def fqdn(self) -> str:

@@ -86,6 +86,10 @@ return view.extend({
 		value(s, 'data_path', _('Data path'), '/srv/mailserver', V.absolutePath, _('All state: config/, mail/, ssl/, dkim/.'));
 		value(s, 'container', _('Container name'), 'mailserver', V.nameWord);
 		value(s, 'message_size_limit', _('Message size limit (MiB)'), '50', V.integer(1, 2048));
+		choice(s, 'quota_full', _('Mail to a full mailbox'), 'bounce', [ 'bounce', 'defer' ],
+			_('bounce: returned to the sender at once; defer: kept in the queue and retried for up to 5 days.'));
+		value(s, 'log_size_limit', _('Log size limit (MiB)'), '1', V.integer(1, 64),
+			_('mail.log and dovecot.log are rotated at this size; one old file is kept.'));
 
 		s = m.section(form.NamedSection, 'ports', 'ports', _('Ports'), _('0 turns a service off (SMTP must stay on).'));
 		s.addremove = false;
