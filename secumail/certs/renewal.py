@@ -21,8 +21,6 @@ import datetime as dt
 import json
 import logging
 import random
-import ssl
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
@@ -161,6 +159,9 @@ def fetch_ari(
     url: str, ca_bundle: str | None, now: dt.datetime, timeout: float = 10
 ) -> tuple[tuple[dt.datetime, dt.datetime], dt.datetime]:
     """GET a renewalInfo resource: (suggested window, when to ask again)."""
+    import ssl  # here, not at the top: `mailctl status` reads WARN_DAYS without paying for them
+    import urllib.request
+
     context = ssl.create_default_context(cafile=ca_bundle or None)
     if not url.startswith("https://"):
         raise ValueError(f"renewal info URL is not https: {url}")

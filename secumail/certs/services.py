@@ -134,27 +134,37 @@ def verify_served(
 
 
 def lxc_reloader(settings: Settings) -> Reloader | None:
-    """Reload Postfix and Dovecot inside the container; None when it is not running."""
+    """The mail layer's reload inside the running container; None when it is not running.
+
+    It runs the live config generation's `container/reload` (what `deploy`
+    runs: it re-installs the files and reloads Postfix, Dovecot and OpenDKIM,
+    or starts what is down), so a certificate change takes the same path as
+    a config change. Without a live generation: `postfix reload` and
+    `doveadm reload`.
+    """
     import os
 
-    from secumail.system.proc import run, which
+    from secumail.container.service import CONTAINER_DATA
+    from secumail.mail.runtime_bridge import running_executor
 
-    lxc_path = settings.container.lxc_path
+    container = running_executor(settings)
+    if container is None:
+        return None
     name = settings.main.container
-    if not os.path.exists(os.path.join(lxc_path, name, "config")) or which("lxc-info") is None:
-        return None
-    state = run(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-H"], check=False, timeout=10).stdout.strip()
-    if state != "RUNNING":
-        return None
+    live_script = os.path.join(settings.main.data_path, "config", "live", "container", "reload")
 
     def reload() -> None:
-        for command in (["postfix", "reload"], ["doveadm", "reload"]):
-            result = run(["lxc-attach", "-P", lxc_path, "-n", name, "--", *command], check=False, timeout=60)
-            if not result.ok:
+        if os.path.isfile(live_script):
+            commands = [[f"{CONTAINER_DATA}/config/live/container/reload"]]
+        else:
+            commands = [["postfix", "reload"], ["doveadm", "reload"]]
+        for command in commands:
+            result = container.exec(command, timeout=120)
+            if result.returncode != 0:
                 detail = (result.stderr or result.stdout).strip().splitlines()
                 raise SecumailError(
-                    f"'{' '.join(command)}' failed in container {name}: "
-                    f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+                    f"reloading the mail services in container {name} failed ({' '.join(command)}): "
+                    f"{detail[-1] if detail else 'exit ' + str(result.returncode)}; see 'mailctl logs'"
                 )
 
     return reload
