@@ -82,17 +82,10 @@ def _queue_size(rootfs: str) -> int:
 
 
 def _certificate(settings: Settings) -> dict[str, Any]:
-    import datetime as dt
+    # files only (fullchain.pem + the renewal job's state.json): no cryptography, no ACME stack
+    from secumail.certs.brief import certificate_brief
 
-    from secumail.certs.der import leaf_validity
-
-    path = os.path.join(settings.main.data_path, "ssl", "fullchain.pem")
-    validity = leaf_validity(path)
-    if validity is None:
-        return {"present": False, "summary": "none (run 'mailctl ssl-setup')"}
-    days = (validity.not_after - dt.datetime.now(dt.timezone.utc)).days
-    return {"present": True, "not_after": validity.not_after.isoformat(), "days_left": days,
-            "summary": f"{path}, expires {validity.not_after:%Y-%m-%d} ({days} days left)"}  # fmt: skip
+    return certificate_brief(settings.main.data_path)
 
 
 def _dkim(settings: Settings) -> dict[str, Any]:
