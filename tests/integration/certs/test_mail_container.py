@@ -16,7 +16,6 @@ verifies the chain and the host name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -267,9 +266,13 @@ def test_a_stopped_container_is_not_an_error_and_gets_the_certificate_on_start(m
     new = installed_leaf(site)
     site.lxc.wait_port(25, timeout=30)
     deadline = time.monotonic() + 30
+    last: object = None
     while True:
-        with contextlib.suppress(OSError, ssl.SSLError):
-            if served(site) == {"smtps": new, "submission": new, "imaps": new}:
+        try:
+            last = served(site)
+            if last == {"smtps": new, "submission": new, "imaps": new}:
                 break
-        assert time.monotonic() < deadline, "the services did not come back with the new certificate"
+        except (OSError, ssl.SSLError) as exc:
+            last = exc
+        assert time.monotonic() < deadline, f"the services did not come back with the new certificate: {last}"
         time.sleep(0.2)
