@@ -93,6 +93,12 @@ def up_to_date(settings, now: dt.datetime) -> str | None:
         return None
     if state.extra.get("source") != settings.ssl.type or state.extra.get("names") != cert_names(settings):
         return None
+    if settings.ssl.type == "openwrt-acme":
+        from secumail.certs.openwrt import source_changed
+
+        if source_changed(settings):  # OpenWrt's acme renewed it (the hotplug hook runs ssl-setup)
+            return None
+        return "OpenWrt's acme certificate is unchanged and already installed"
     decision = renewal.decide(validity, state, now, random.Random(0))  # noqa: S311 - not a secret
     if decision.due or state.failures:
         return None
