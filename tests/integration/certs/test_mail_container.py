@@ -276,3 +276,52 @@ def test_a_stopped_container_is_not_an_error_and_gets_the_certificate_on_start(m
             last = exc
         assert time.monotonic() < deadline, f"the services did not come back with the new certificate: {last}"
         time.sleep(0.2)
+
+
+def test_openwrt_acme_hotplug_hook_hands_a_renewed_certificate_to_the_services(restore_uci, tmp_path):
+    """ssl.type openwrt-acme: OpenWrt's acme writes <fqdn>.fullchain.crt/.key and fires the hotplug
+    event; the shipped hook (sourced as hotplug-call does) runs mailctl ssl-setup, the services serve it."""
+    import subprocess
+    import sys
+
+    from secumail.certs.der import pem_certificates
+    from secumail.certs.sources import selfsigned
+    from tests.integration.certs.conftest import REPO
+
+    site = restore_uci
+    out = tmp_path / "etc-ssl-acme"
+    out.mkdir()
+    site.update(ssl={"type": "openwrt-acme"}, acme={"openwrt_dir": str(out)})
+
+    def acme_renews() -> bytes:
+        chain, key = selfsigned(site.settings)  # stands in for what acme.sh wrote
+        (out / f"{FQDN}.fullchain.crt").write_bytes(chain)
+        (out / f"{FQDN}.key").write_bytes(key)
+        return pem_certificates(chain)[0]
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stubs = {
+        "uci": "[ \"$*\" = '-q get mailserver.ssl.type' ] && echo openwrt-acme\n",
+        "mailctl": f"PYTHONPATH={REPO} exec {sys.executable} -m secumail.cli --confdir {site.confdir} \"$@\"\n",
+        "logger": f"echo \"$*\" >> {tmp_path}/syslog\n",
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + body)
+        (bin_dir / name).chmod(0o755)
+    hook = os.path.join(REPO, "files/etc/hotplug.d/acme/50-secumail")
+
+    def hotplug(action: str) -> str:
+        env = {"PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin", "ACTION": action}
+        subprocess.run(["sh", "-c", f'( . "{hook}" )'], env=env, check=True, timeout=120)
+        return (tmp_path / "syslog").read_text().splitlines()[-1]
+
+    for action in ("issued", "renewed"):
+        leaf = acme_renews()
+        line = hotplug(action)
+        assert line.startswith(f"-t secumail -p mail.info acme {action}: certificate for {FQDN} installed"), line
+        assert installed_leaf(site) == leaf
+        assert served(site) == {"smtps": leaf, "submission": leaf, "imaps": leaf}
+    # the same event again with an unchanged file: nothing to do, said in one line
+    line = hotplug("renewed")
+    assert "OpenWrt's acme certificate is unchanged and already installed" in line

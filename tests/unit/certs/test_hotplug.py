@@ -33,7 +33,7 @@ def run_hook(tmp_path, action: str, ssl_type: str, mailctl_rc: int = 0) -> tuple
     bin_dir.mkdir(exist_ok=True)
     calls, syslog = tmp_path / "calls", tmp_path / "syslog"
     _stub(bin_dir, "uci", f'[ "$*" = "-q get mailserver.ssl.type" ] && echo {ssl_type}\n')
-    _stub(bin_dir, "mailctl", f'echo "$*" >> {calls}\necho "one line from mailctl"\nexit {mailctl_rc}\n')
+    _stub(bin_dir, "mailctl", f"echo \"$*\" >> {calls}\necho one line\necho from mailctl\nexit {mailctl_rc}\n")
     _stub(bin_dir, "logger", f'echo "$*" >> {syslog}\n')
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "ACTION": action}
     result = subprocess.run(["sh", "-c", f'( . "{HOOK}" ); echo "after $?"'], env=env, capture_output=True, text=True)
