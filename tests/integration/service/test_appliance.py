@@ -122,6 +122,14 @@ def test_stop_and_start(appliance):
     assert started["container"] == "RUNNING"
     assert time.monotonic() - began < 10
     assert started["banner_seconds"] <= 3.0, started
+    # Every service is back, not just Postfix (a restart once left Dovecot down: no PATH in the init hook).
+    deadline = time.monotonic() + 10
+    while True:
+        services = json.loads(mailctl("--json", "status").stdout)["services"]
+        if all(services.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert services and all(services.values()), services
 
 
 def test_image_export_leaves_state_out_and_import_needs_a_stopped_server(appliance):
