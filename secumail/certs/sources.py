@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
-
 from secumail.certs import keys
 from secumail.certs.openwrt import source_files
 from secumail.certs.paths import cert_names
@@ -18,23 +14,10 @@ SELFSIGNED_DAYS = 365
 
 def selfsigned(settings, now: dt.datetime | None = None) -> tuple[bytes, bytes]:
     """(fullchain PEM, key PEM) of a new self-signed certificate for the configured names."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    names = cert_names(settings)
+    from secumail.mail.selfsigned import selfsigned_pem
+
     key = keys.new_private_key(settings.acme.key_type)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SELFSIGNED_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), keys.private_pem(key)
+    return selfsigned_pem(cert_names(settings), key, SELFSIGNED_DAYS, now), keys.private_pem(key)
 
 
 def openwrt_pickup(settings) -> tuple[bytes, bytes]:
