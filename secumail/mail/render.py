@@ -81,6 +81,7 @@ def _postfix(settings: Any, values: dict[str, Any]) -> Files:
 
 def _dovecot(settings: Any, values: dict[str, Any]) -> Files:
     ports = settings.ports
+    defer = settings.main.quota_full == "defer"
     protocols = ["imap", "lmtp"]
     pop3 = ""
     if ports.pop3 or ports.pop3s:
@@ -97,10 +98,14 @@ def _dovecot(settings: Any, values: dict[str, Any]) -> Files:
         "imaps": ports.imaps,
         "pop3_service": pop3,
         "sieve_service": sieve,
+        "quota_full_tempfail": "yes" if defer else "no",
     })
+    when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
+                 else "new mail is returned to its senders")
     return {
         "dovecot/dovecot.conf": (conf, 0o644),
-        "dovecot/quota-warning.sh": (fill(_template("quota-warning.sh"), values), 0o755),
+        "dovecot/quota-warning.sh": (fill(_template("quota-warning.sh"), {**values, "when_full": when_full}),
+                                     0o755),
     }
 
 

@@ -3,7 +3,10 @@
 percent="$1"
 user="$2"
 [ "$percent" = below ] && exit 0
-cat <<MSG | /usr/lib/dovecot/dovecot-lda -d "$user" -o "plugin/quota=maildir:User quota:noenforcing"
+# As vmail the LDA may not open /var/log/dovecot.log: its errors go to stderr,
+# which Dovecot logs (an info line there would be marked as an error).
+cat <<MSG | /usr/lib/dovecot/dovecot-lda -d "$user" -o log_path=/dev/stderr -o info_log_path=/dev/null \
+    -o "plugin/quota=maildir:User quota:noenforcing"
 From: {{postmaster}}
 To: $user
 Subject: Your mailbox is $percent% full
@@ -11,6 +14,6 @@ Auto-Submitted: auto-generated
 Content-Type: text/plain; charset=utf-8
 
 Your mailbox $user on {{fqdn}} is $percent% full.
-When it is full, new mail is returned to its senders.
+When it is full, {{when_full}}.
 Delete old messages (and empty the Trash) to make room.
 MSG

@@ -236,3 +236,21 @@ def test_submission_enforces_sender_login(files):
     for port in ("587", "465"):
         assert ("-o smtpd_sender_restrictions=reject_sender_login_mismatch,permit_sasl_authenticated,reject"
                 in services[port])
+
+
+@pytest.mark.parametrize("mode,tempfail,says", [
+    ("bounce", "no", "new mail is returned to its senders."),
+    ("defer", "yes", "new mail waits on the server and is returned to its senders after 5 days."),
+])
+def test_quota_full_bounces_or_defers_as_configured(settings, mode, tempfail, says):
+    settings = dataclasses.replace(settings, main=dataclasses.replace(settings.main, quota_full=mode))
+    files = render.render_all(settings, ["example.org"], GEN)
+    text = files["dovecot/dovecot.conf"][0]
+    assert _params(text)["quota_full_tempfail"] == tempfail  # a global setting: in plugin {} it is ignored
+    assert _params(text)["lmtp_rcpt_check_quota"] == "yes"
+    assert says in files["dovecot/quota-warning.sh"][0]
+
+
+def test_quota_full_default_is_bounce(settings):
+    assert settings.main.quota_full == "bounce"
+    assert "quota_full_tempfail = no" in render.render_all(settings, ["example.org"], GEN)["dovecot/dovecot.conf"][0]
