@@ -10,8 +10,17 @@ last poll; rotation and truncation are noticed by inode and size).
 
 The nftables table `inet secumail` lives beside fw4's own table on OpenWrt and
 works the same on any host with nftables: its chains hook input and forward
-(the container is reached through the host's forward path) and reject banned
-sources on the mail ports only.
+and reject banned sources on the mail ports only. Routed traffic to the
+container (WAN -> fw4 redirect -> br-mail on OpenWrt) passes the inet forward
+hook. Traffic *bridged* to it (a client on the container's own bridge) passes
+the inet forward hook only when br_netfilter hands bridged IPv4/IPv6 to the IP
+hooks (net.bridge.bridge-nf-call-iptables=1); for the other case a second
+table `bridge secumail` drops banned sources in the bridge forward hook at
+priority 10, after br_netfilter (priority 0): with br_netfilter the inet
+reject answers first (the client sees a refused connection), without it the
+bridge rule drops (a timeout; this kernel has no reject in the bridge family).
+The bridge table is best effort (OpenWrt needs kmod-nft-bridge for it).
+See docs/openwrt.md "fail2ban".
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from secumail.errors import ConfigError, SecumailError
 logger = logging.getLogger(__name__)
 
 TABLE = "secumail"
+BRIDGE_PRIORITY = 10  # after br_netfilter (0): its inet reject, when active, answers first
 MAX_TRACKED = 4096
 READ_LIMIT = 1024 * 1024
 
@@ -152,11 +162,14 @@ def _rootfs(settings: Any) -> str:
 
 
 class NftBanner:
-    """The nftables side: one table, a timeout set per family, reject rules on the mail ports."""
+    """The nftables side: a timeout set per family, reject rules on the mail ports (inet), and the
+    same sets with drop rules for bridged traffic (bridge family, when the kernel has it)."""
 
-    def __init__(self, table: str = TABLE, nft: str | None = None) -> None:
-        self.table = table
+    def __init__(self, table: str | None = None, nft: str | None = None) -> None:
+        # SECUMAIL_NFT_TABLE: tests on a shared host use their own table name.
+        self.table = table or os.environ.get("SECUMAIL_NFT_TABLE") or TABLE
         self.nft = nft
+        self.bridge = False  # the bridge table exists
 
     def _run(self, script: str) -> None:
         from secumail.system.proc import run, which
@@ -169,13 +182,16 @@ class NftBanner:
         if not result.ok:
             raise SecumailError(f"nft refused the fail2ban rules: {(result.stderr or result.stdout).strip()[-300:]}")
 
-    def ruleset(self, ports: tuple[int, ...]) -> str:
-        t = f"inet {self.table}"
-        lines = [
+    def _sets(self, t: str) -> list[str]:
+        return [
             f"add table {t}",
             f"add set {t} banned4 {{ type ipv4_addr; flags timeout; }}",
             f"add set {t} banned6 {{ type ipv6_addr; flags timeout; }}",
         ]
+
+    def ruleset(self, ports: tuple[int, ...]) -> str:
+        t = f"inet {self.table}"
+        lines = self._sets(t)
         ports_expr = "{ " + ", ".join(str(p) for p in ports) + " }" if ports else None
         for chain, hook in (("input", "input"), ("forward", "forward")):
             lines.append(f"add chain {t} {chain} {{ type filter hook {hook} priority filter - 5; policy accept; }}")
@@ -187,17 +203,39 @@ class NftBanner:
                     )
         return "\n".join(lines) + "\n"
 
+    def bridge_ruleset(self, ports: tuple[int, ...]) -> str:
+        t = f"bridge {self.table}"
+        lines = self._sets(t)
+        lines.append(f"add chain {t} forward {{ type filter hook forward priority {BRIDGE_PRIORITY}; policy accept; }}")
+        lines.append(f"flush chain {t} forward")
+        if ports:
+            ports_expr = "{ " + ", ".join(str(p) for p in ports) + " }"
+            for family, setname in (("ip", "banned4"), ("ip6", "banned6")):
+                lines.append(f"add rule {t} forward {family} saddr @{setname} tcp dport {ports_expr} drop")
+        return "\n".join(lines) + "\n"
+
     def setup(self, ports: tuple[int, ...]) -> None:
-        """Create or update the table; bans already in the sets are kept."""
+        """Create or update the tables; bans already in the sets are kept."""
         self._run(self.ruleset(ports))
+        try:
+            self._run(self.bridge_ruleset(ports))
+            self.bridge = True
+        except SecumailError as exc:
+            self.bridge = False
+            logger.warning("fail2ban: no bridge-family table (%s); clients bridged to the container are banned "
+                           "only when br_netfilter is active", exc)  # fmt: skip
 
     def ban(self, address: str, seconds: int) -> None:
         ip = ipaddress.ip_address(address)
         setname = "banned4" if ip.version == 4 else "banned6"
-        self._run(f"add element inet {self.table} {setname} {{ {ip} timeout {int(seconds)}s }}\n")
+        families = ("inet", "bridge") if self.bridge else ("inet",)
+        self._run("".join(f"add element {f} {self.table} {setname} {{ {ip} timeout {int(seconds)}s }}\n"
+                          for f in families))  # fmt: skip
 
     def remove(self) -> None:
         self._run(f"add table inet {self.table}\ndelete table inet {self.table}\n")
+        if self.bridge:
+            self._run(f"add table bridge {self.table}\ndelete table bridge {self.table}\n")
 
 
 class LogFollower:

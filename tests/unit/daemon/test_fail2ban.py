@@ -111,6 +111,10 @@ def test_guard_bans_through_nft_set_with_timeout(tmp_path):
     guard.open()
     assert "tcp dport { 143, 993 } reject with tcp reset" in banner.scripts[0]
     assert "flags timeout" in banner.scripts[0]
+    # bridged clients (no br_netfilter): the same sets in the bridge family, dropped after br_netfilter
+    assert banner.scripts[1].startswith("add table bridge secumail\n")
+    assert "hook forward priority 10;" in banner.scripts[1]
+    assert "ip saddr @banned4 tcp dport { 143, 993 } drop" in banner.scripts[1]
     with open(log, "a") as handle:
         for _ in range(9):
             handle.write(DOVECOT_ABORTED.replace("2001:db8::5", "10.77.0.2") + "\n")
@@ -118,7 +122,8 @@ def test_guard_bans_through_nft_set_with_timeout(tmp_path):
     with open(log, "a") as handle:
         handle.write(DOVECOT_ABORTED.replace("2001:db8::5", "10.77.0.2") + "\n")
     assert guard.poll() == ["10.77.0.2"]
-    assert banner.scripts[-1] == "add element inet secumail banned4 { 10.77.0.2 timeout 120s }\n"
+    assert banner.scripts[-1] == ("add element inet secumail banned4 { 10.77.0.2 timeout 120s }\n"
+                                  "add element bridge secumail banned4 { 10.77.0.2 timeout 120s }\n")
 
 
 def test_options_from_settings_and_bad_ignoreip():
