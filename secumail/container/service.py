@@ -241,7 +241,7 @@ def running_container(settings: Any) -> Container:
 
 # -- logs -----------------------------------------------------------------------------------------
 
-_LOG_FILES = ("var/log/mail.log", "var/log/dovecot.log")
+_LOG_FILES = ("var/log/mail.log", "var/log/dovecot.log")  # secumail.mail.logrotate.LOGS rotates these
 _STAMP = re.compile(r"^([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d)")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                                           "Dec"))}  # fmt: skip
@@ -249,19 +249,9 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 def _tail(path: str, lines: int) -> list[str]:
     """The last `lines` lines of a file without reading all of it."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            block, data = 8192, b""
-            while size > 0 and data.count(b"\n") <= lines:
-                step = min(block, size)
-                size -= step
-                handle.seek(size)
-                data = handle.read(step) + data
-    except FileNotFoundError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()[-lines:]
+    from secumail.mail.logrotate import tail
+
+    return tail(path, lines)
 
 
 def _order(line: str) -> tuple:
@@ -275,13 +265,30 @@ def _order(line: str) -> tuple:
 def logs(settings: Any, lines: int = 50) -> list[str]:
     """The last `lines` lines of the Postfix and Dovecot logs, merged in time order (read on the host side,
     so they are there even when the container is stopped)."""
+    from secumail.mail.logrotate import tail_with_rotated
+
     _installed(settings)
     rootfs = rootfs_path(settings)
     merged = []
-    for rel in _LOG_FILES:
-        merged.extend(_tail(os.path.join(rootfs, rel), lines))
+    for rel in _LOG_FILES:  # after a rotation the rest of the lines are in <log>.1
+        merged.extend(tail_with_rotated(os.path.join(rootfs, rel), lines))
     merged.sort(key=_order)  # stable: lines of one file keep their order within a second
     return merged[-lines:]
+
+
+def rotate_logs(settings: Any) -> list[str]:
+    """Rotate the container's mail.log/dovecot.log once they reach mailserver.main.log_size_limit MiB
+    (one old file kept; the services reopen theirs). Cheap when nothing is due (two stat calls): meant
+    for every pass of the daemon's loop. Returns the rotated logs (rootfs-relative)."""
+    from secumail.mail import logrotate
+
+    rootfs = rootfs_path(settings)
+    max_bytes = settings.main.log_size_limit * 1024 * 1024
+    if not logrotate.due(rootfs, max_bytes):
+        return []
+    container = container_for(settings)
+    executor = container if container.exists() and container.running() else None
+    return logrotate.rotate(rootfs, max_bytes, executor)
 
 
 # -- test message ---------------------------------------------------------------------------------
@@ -291,6 +298,7 @@ def send_test(settings: Any, address: str, wait: float = 20.0) -> dict[str, Any]
     """Send a test message through the server (local submission inside the container), then follow the
     log until Postfix says what became of it."""
     from secumail.config.validate import email_address
+    from secumail.mail.logrotate import tail_with_rotated
 
     try:
         recipient = email_address(address)
@@ -310,7 +318,7 @@ def send_test(settings: Any, address: str, wait: float = 20.0) -> dict[str, Any]
     queue_id, status, detail = None, "queued", ""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        text = "\n".join(_tail(maillog, 400))
+        text = "\n".join(tail_with_rotated(maillog, 400))
         if queue_id is None:
             found = re.search(r"\b([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}): message-id="
                               + re.escape(message_id), text)  # fmt: skip
