@@ -124,13 +124,32 @@ def config_dir(data_path: str) -> str:
     return os.path.join(data_path, "config")
 
 
+_held: dict[str, int] = {}  # lock path -> depth held by this process
+
+
 @contextlib.contextmanager
 def lock(data_path: str) -> Iterator[None]:
-    """One writer at a time for all account files (data_path/config/.lock)."""
+    """One writer at a time for all account files (data_path/config/.lock).
+
+    Re-entrant within a process: `domain add` holds it while its change is
+    deployed, and deploy takes it again (a second flock on a new open file
+    would wait for ourselves forever)."""
     directory = config_dir(data_path)
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    with file_lock(os.path.join(directory, ".lock")):
-        yield
+    path = os.path.realpath(os.path.join(directory, ".lock"))
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    with file_lock(path):
+        _held[path] = 1
+        try:
+            yield
+        finally:
+            del _held[path]
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
