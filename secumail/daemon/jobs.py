@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 # What `jobs start` accepts (the API) — see secumail/daemon/tasks.py for what each does.
 API_JOBS = ("install", "ssl-setup", "ssl-renew", "dns-setup", "dns-check", "backup", "sync", "restore", "configure",
-            "start", "stop")
+            "start", "stop", "domain-add", "domain-del")
 # Started by the daemon itself only (reconcile).
 INTERNAL_JOBS = ("container-up", "container-down")
 KEEP_FINISHED = 50

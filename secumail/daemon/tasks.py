@@ -58,6 +58,9 @@ CLI_JOBS: dict[str, CliJob] = {
     # mailctl start/stop also set main.enabled, so the reconcile loop agrees afterwards (LuCI buttons)
     "start": CliJob(("start",)),
     "stop": CliJob(("stop",)),
+    # a domain change re-renders and reloads the whole mail config (seconds): too slow for one rpcd call
+    "domain-add": CliJob(("domain", "add"), positional=("domain",)),
+    "domain-del": CliJob(("domain", "del"), positional=("domain",)),
     "ssl-setup": CliJob(("ssl-setup",)),
     "dns-setup": CliJob(("dns-setup",), positional=("domain",)),
     "dns-check": CliJob(("dns-check",), positional=("domain",)),
