@@ -54,7 +54,7 @@ return view.extend({
 
 	addDomain: function() {
 		this.modal(_('Add domain'), [ field(_('Domain'), input('ms-domain', 'text', 'example.org')) ], _('Add'), function() {
-			return this.act(ms.call('domainAdd', val('ms-domain')));
+			return this.act(ms.runJob('domainAdd', [ val('ms-domain') ], null));
 		});
 	},
 
@@ -63,7 +63,7 @@ return view.extend({
 			E('p', {}, [ _('A domain that still has mailboxes is refused unless you also delete its accounts (stored mail is kept).') ]),
 			field(_('Also delete its accounts'), E('input', { 'id': 'ms-force', 'type': 'checkbox' }))
 		], _('Delete'), function() {
-			return this.act(ms.call('domainDel', domain, document.getElementById('ms-force').checked));
+			return this.act(ms.runJob('domainDel', [ domain, document.getElementById('ms-force').checked ], null));
 		});
 	},
 
