@@ -9,6 +9,8 @@ A key that is not pinned but matches a `recovery.pub` signed by the node whose
 copy we hold may read that copy's /stored only (`mailctl mesh recover`).
 
 Run: python -m secumail.mesh.sftpd [--confdir DIR] [--listen ADDR]
+     python -m secumail.mesh.sftpd [--confdir DIR] --fd N   (one accepted connection, inetd-style:
+     secumaild holds the listening socket and hands each connection to a short-lived worker)
 """
 
 from __future__ import annotations
@@ -317,9 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="secumail-mesh-sftpd")
     parser.add_argument("--confdir")
     parser.add_argument("--listen", default="")
+    parser.add_argument("--fd", type=int, help="serve the one connected socket on this inherited fd, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(args.confdir)
+    if args.fd is not None:
+        conn = socket.socket(fileno=args.fd)
+        Jail.quota_bytes = settings.mesh.peer_quota << 20
+        node = load_or_create(settings.main.data_path)
+        handle_connection(conn, node, settings.main.data_path, pinned_ids(settings))
+        return 0
     serve(settings, args.listen)
     return 0
 
