@@ -1,0 +1,358 @@
+"""The rpcd plugin exactly as rpcd runs it, against a real secumaild and a real mail container.
+
+`luci.mailserver list`, then `luci.mailserver call METHOD` with the arguments as JSON on stdin —
+what LuCI's buttons do — and the effect checked the way a mail user sees it: IMAPS logins with the
+password given in the stdin JSON, mail to an alias read back from the target's inbox, the container
+stopped and started through jobs. Every reply is one JSON object within 2 s; a scanner reads
+/proc/*/cmdline all along and fails the test that let a password reach any argv.
+
+Own world: container smluci on bridge smluci0 (10.237.0.0/24), paths under /var/tmp/secumail-luci-test,
+image from the shared cache (/var/cache/secumail-test, or $SECUMAIL_IMAGE_CACHE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import os
+import shutil
+import smtplib
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.unit.luci.conftest import REPO, Plugin
+
+pytestmark = pytest.mark.integration
+
+WORK = "/var/tmp/secumail-luci-test"
+NAME, BRIDGE, SUBNET = "smluci", "smluci0", "10.237.0"
+IP = f"{SUBNET}.2"
+DOMAIN, OTHER = "luci.test", "other.test"
+# Unique enough that no unrelated process has them in its argv.
+FIRST_PW = f"First-{uuid.uuid4().hex[:12]}-pw"
+SECOND_PW = f"Second-{uuid.uuid4().hex[:12]}-pw"
+FAST = 2.0  # seconds: a call must never hold rpcd (and the browser) for longer
+
+
+class ArgvScanner:
+    """Reads every process's argv in a loop; remembers any that holds a watched secret."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
+        self.seen: list[str] = []
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        cmdline = handle.read().decode(errors="replace")
+                except OSError:
+                    continue
+                if any(secret in cmdline for secret in self.secrets):
+                    self.seen.append(cmdline.replace("\0", " "))
+            self.scans += 1
+            time.sleep(0.005)  # a whole core otherwise; any mailctl run lives far longer than this
+
+    def __enter__(self) -> ArgvScanner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Appliance:
+    """The plugin plus what the tests need to look behind it."""
+
+    def __init__(self, plugin: Plugin, scanner: ArgvScanner) -> None:
+        self.plugin = plugin
+        self.scanner = scanner
+        self.calls: list[tuple[str, float]] = []
+
+    def call(self, method: str, args: dict | None = None, ok: bool = True) -> dict:
+        reply = self.plugin.call(method, args)
+        self.calls.append((method, reply.seconds))
+        assert reply.seconds < FAST, f"{method} took {reply.seconds:.2f} s: {reply.data}"
+        if ok:
+            assert reply.data.get("error") is None, f"{method}: {reply.data}"
+        return reply.data
+
+    def job(self, method: str, args: dict | None = None, timeout: float = 240) -> dict:
+        """Start a job through `method`, poll jobShow as the page does; the finished job and its progress."""
+        started = self.call(method, args)
+        assert set(started) == {"id"}, started
+        messages: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.call("jobShow", {"id": started["id"]}, ok=False)  # a failed job has its error
+            assert job.get("id") == started["id"], job
+            message = (job.get("progress") or {}).get("message")
+            if message and (not messages or messages[-1] != message):
+                messages.append(message)
+            if job["state"] in ("done", "failed"):
+                job["messages"] = messages
+                return job
+            assert job["state"] in ("queued", "running"), job
+            assert time.monotonic() < deadline, f"{method} job still {job['state']} after {timeout} s: {job}"
+            time.sleep(0.3)
+
+
+def _write_config(confdir: str) -> None:
+    os.makedirs(confdir)
+    with open(os.path.join(confdir, "mailserver"), "w") as handle:
+        handle.write(f"""
+config mailserver 'main'
+	option enabled '1'
+	option domain '{DOMAIN}'
+	option hostname 'mail'
+	option data_path '{WORK}/data'
+	option container '{NAME}'
+
+config dkim 'dkim'
+	option key_bits '1024'
+
+config container 'container'
+	option lxc_path '{WORK}/lxc'
+	option bridge '{BRIDGE}'
+	option host_address '{SUBNET}.1/24'
+	option address '{IP}/24'
+""")
+
+
+def _wrapper(path: str) -> None:
+    """mailctl of this checkout (rpcd finds the installed one on PATH; here SECUMAIL_MAILCTL points at this)."""
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as handle:
+        handle.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
+                     "from secumail.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
+    os.chmod(path, 0o700)
+
+
+def _read(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def _teardown(daemon: subprocess.Popen | None) -> None:
+    if daemon is not None and daemon.poll() is None:
+        daemon.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(timeout=15)
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=5)
+    _cleanup_stale(NAME, f"{WORK}/lxc", BRIDGE)
+    from secumail.container import network
+
+    if network.bridge_exists(BRIDGE):
+        with contextlib.suppress(Exception):
+            network.remove_bridge(BRIDGE)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def appliance():
+    need_root()
+    ensure_apt_packages()
+    _teardown(None)  # what a killed earlier run left
+    confdir = f"{WORK}/config"
+    _write_config(confdir)
+    _wrapper(f"{WORK}/bin/mailctl")
+    env = {
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "SECUMAIL_CONFDIR": confdir,
+        "SECUMAIL_SAVEDIR": f"{WORK}/save",
+        "SECUMAIL_RUNDIR": f"{WORK}/run",
+        "SECUMAIL_IMAGE_CACHE": cache_dir(),
+        "SECUMAIL_MAILCTL": f"{WORK}/bin/mailctl",
+        "PYTHONPATH": REPO,
+        "HOME": WORK,
+    }
+    daemon = None
+    saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
+    try:
+        # the container, installed by the library call mailctl install makes
+        from secumail.config import load_settings
+        from secumail.container import service
+
+        os.environ["SECUMAIL_IMAGE_CACHE"] = cache_dir()
+        installed = service.install(load_settings(confdir))
+        assert installed["container"] == "RUNNING", installed
+
+        log = open(f"{WORK}/secumaild.log", "w")  # noqa: SIM115 - the daemon writes it until teardown
+        daemon = subprocess.Popen([sys.executable, "-m", "secumail.daemon", "--stderr"], env=env, cwd=REPO,
+                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 15
+        while not os.path.exists(f"{WORK}/run/control.sock"):
+            assert daemon.poll() is None, _read(f"{WORK}/secumaild.log")
+            assert time.monotonic() < deadline, "secumaild did not open its control socket"
+            time.sleep(0.05)
+        with ArgvScanner((FIRST_PW, SECOND_PW)) as scanner:
+            yield Appliance(Plugin(env), scanner)
+    finally:
+        if saved_cache is None:
+            os.environ.pop("SECUMAIL_IMAGE_CACHE", None)
+        else:
+            os.environ["SECUMAIL_IMAGE_CACHE"] = saved_cache
+        _teardown(daemon)
+
+
+@pytest.fixture(autouse=True)
+def no_password_in_argv(appliance):
+    yield
+    assert appliance.scanner.scans > 0
+    assert appliance.scanner.seen == [], f"a password was in a process's argv: {appliance.scanner.seen[:3]}"
+
+
+def _tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the install-time self-signed certificate
+    return ctx
+
+
+def _imap_login(user: str, password: str) -> bool:
+    with imaplib.IMAP4_SSL(IP, 993, ssl_context=_tls(), timeout=10) as imap:
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        imap.logout()
+        return True
+
+
+def _imap_find(user: str, password: str, token: str, timeout: float = 20) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        with imaplib.IMAP4_SSL(IP, 993, ssl_context=_tls(), timeout=10) as imap:
+            imap.login(user, password)
+            imap.select("INBOX", readonly=True)
+            _, found = imap.search(None, "BODY", token)
+            if found[0]:
+                _, data = imap.fetch(found[0].split()[-1], "(RFC822)")
+                return data[0][1]
+        assert time.monotonic() < deadline, f"message {token} did not reach {user}'s INBOX within {timeout} s"
+        time.sleep(0.3)
+
+
+def _wait_state(appliance: Appliance, state: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = appliance.call("getStatus")
+        if status["container"]["state"] == state:
+            return status
+        assert time.monotonic() < deadline, f"container is {status['container']['state']}, not {state}"
+        time.sleep(0.5)
+
+
+def test_list_then_status_shows_the_running_container_and_its_services(appliance):
+    methods = appliance.plugin.list()
+    assert {"getStatus", "userAdd", "serviceAction", "install", "jobShow"} <= set(methods)
+    assert methods["userAdd"] == {"address": "str", "password": "str", "quota": "str"}
+
+    # the daemon's first reconcile re-renders and reloads right after it starts: OpenDKIM's socket
+    # may be away for a moment, as the page's 10 s refresh would show
+    deadline = time.monotonic() + 20
+    while True:
+        status = appliance.call("getStatus")
+        if all(status["services"].values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status["container"] == {**status["container"], "name": NAME, "state": "RUNNING"}
+    services = status["services"]
+    assert {"smtp", "submission", "imaps"} <= set(services), services
+    assert all(services.values()), f"services down: {services}"
+    assert status["queue"] == 0
+    assert status["certificate"]["present"] and status["certificate"]["days_left"] > 300
+    assert status["dkim"]["key_present"] is True
+    memory = status["container"]["memory"]
+    assert memory is None or memory["used"] > 0
+
+
+def test_accounts_with_passwords_in_stdin_json_and_imaps_logins(appliance):
+    added = appliance.job("domainAdd", {"domain": OTHER})  # redeploys the mail config: a job
+    assert added["state"] == "done" and added["result"]["added"], added
+    assert OTHER in [d["domain"] if isinstance(d, dict) else d for d in appliance.call("listDomains")["result"]]
+    added = appliance.call("userAdd", {"address": f"alice@{OTHER}", "password": FIRST_PW, "quota": "50M"})
+    assert added["added"], added
+    assert _imap_login(f"alice@{OTHER}", FIRST_PW)
+    assert not _imap_login(f"alice@{OTHER}", "not-" + FIRST_PW)
+
+    changed = appliance.call("userPasswd", {"address": f"alice@{OTHER}", "password": SECOND_PW})
+    assert changed["password_changed"], changed
+    assert not _imap_login(f"alice@{OTHER}", FIRST_PW), "the old password still logs in"
+    assert _imap_login(f"alice@{OTHER}", SECOND_PW)
+
+    again = appliance.call("userAdd", {"address": f"alice@{OTHER}", "password": FIRST_PW}, ok=False)
+    assert again["code"] == 2 and FIRST_PW not in again["error"], again
+    users = appliance.call("listUsers")["result"]
+    assert f"alice@{OTHER}" in [u["address"] for u in users]
+    refused = appliance.job("domainDel", {"domain": OTHER})  # it has a mailbox: mailctl's one line
+    assert refused["state"] == "failed" and "still has 1 mailbox" in refused["error"], refused
+
+
+def test_mail_to_an_alias_arrives_in_the_targets_inbox(appliance):
+    assert appliance.call("aliasAdd", {"source": f"team@{OTHER}", "destinations": [f"alice@{OTHER}"]})
+    aliases = appliance.call("listAliases")["result"]
+    assert any(a["source"] == f"team@{OTHER}" for a in aliases), aliases
+
+    token = uuid.uuid4().hex
+    message = (f"From: someone@outside.test\r\nTo: team@{OTHER}\r\nSubject: luci {token}\r\n"
+               f"Message-ID: <{token}@outside.test>\r\n\r\ntoken {token}\r\n")  # fmt: skip
+    with smtplib.SMTP(IP, 25, local_hostname="client.outside.test", timeout=20) as smtp:
+        smtp.sendmail("someone@outside.test", [f"team@{OTHER}"], message)
+    assert token.encode() in _imap_find(f"alice@{OTHER}", SECOND_PW, token)
+
+
+def test_logs_queue_and_flush(appliance):
+    lines = appliance.call("getLogs", {"lines": 200})["result"]
+    assert any("status=sent" in line for line in lines), lines[-10:]
+    assert len(appliance.call("getLogs", {"lines": 3})["result"]) == 3
+    assert appliance.call("getQueue")["result"] == []
+    flushed = appliance.call("queueFlush")
+    assert flushed.get("error") is None, flushed
+    bad = appliance.call("getLogs", {"lines": 0}, ok=False)
+    assert bad["code"] == 2 and "lines" in bad["error"]
+
+
+def test_stop_and_start_are_jobs_and_stick(appliance):
+    stopped = appliance.job("serviceAction", {"action": "stop"})
+    assert stopped["state"] == "done", stopped
+    assert stopped["result"]["container"] == "STOPPED", stopped
+    status = _wait_state(appliance, "STOPPED")
+    assert status["config"]["enabled"] is False and status["services"] == {}
+    off = appliance.call("getQueue", ok=False)
+    assert off["code"] == 1 and "not running" in off["error"], off
+    time.sleep(3)  # the daemon's reconcile must not bring it back: main.enabled is 0 now
+    assert appliance.call("getStatus")["container"]["state"] == "STOPPED"
+
+    started = appliance.job("serviceAction", {"action": "start"})
+    assert started["state"] == "done" and started["result"]["container"] == "RUNNING", started
+    status = _wait_state(appliance, "RUNNING")
+    assert status["config"]["enabled"] is True
+    assert _imap_login(f"alice@{OTHER}", SECOND_PW)  # accounts survived the restart
+
+
+def test_install_is_a_job_with_progress(appliance):
+    job = appliance.job("install")
+    assert job["state"] == "done", job
+    assert job["result"]["result"] == "ok" and job["result"]["container"] == "RUNNING", job["result"]
+    assert job["result"]["image"] == "present"
+    assert job["progress"]["percent"] == 100 and job["messages"], job
+    assert _imap_login(f"alice@{OTHER}", SECOND_PW)  # a re-install loses no account
+    assert all(seconds < FAST for _, seconds in appliance.calls)
