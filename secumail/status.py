@@ -72,11 +72,11 @@ def _memory(pid: int) -> dict[str, int] | None:
     return {"used": values[0], "limit": values[1]}
 
 
-def _queue_size(rootfs: str) -> int:
-    """Messages in Postfix's queues, counted on the host side of the rootfs (no exec needed)."""
+def _queue_size(spool: str) -> int:
+    """Messages in Postfix's queues, counted on the host side (no exec needed)."""
     total = 0
     for queue in ("incoming", "active", "deferred", "hold", "maildrop"):
-        for _dir, _subdirs, files in os.walk(os.path.join(rootfs, "var/spool/postfix", queue)):
+        for _dir, _subdirs, files in os.walk(os.path.join(spool, queue)):
             total += len(files)
     return total
 
@@ -108,11 +108,11 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     elif state == "RUNNING":
         host = "127.0.0.1" if settings.container.network_mode == "host" else str(settings.container.address.ip)
         services = {name: _port_up(host, port) for name, port in settings.ports.enabled().items()}
-        rootfs = os.path.join(settings.container.lxc_path, main.container, "rootfs")
+        spool = os.path.join(main.data_path, "spool")  # Postfix's queue dir (bind-mounted on /var/spool/postfix)
         if settings.features.dkim:
-            services["opendkim"] = os.path.exists(os.path.join(rootfs, "var/spool/postfix/opendkim/opendkim.sock"))
+            services["opendkim"] = os.path.exists(os.path.join(spool, "opendkim/opendkim.sock"))
         memory = _memory(pid) if pid else None
-        queue = _queue_size(rootfs)
+        queue = _queue_size(spool)
         down = [name for name, up in services.items() if not up]
         if down:
             notes.append(f"not answering: {', '.join(down)} (see 'mailctl logs')")
