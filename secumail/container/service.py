@@ -25,6 +25,12 @@ from secumail.errors import ContainerError, InputError, SecumailError
 log = logging.getLogger(__name__)
 
 CONTAINER_DATA = "/srv/mailserver"  # where data_path appears inside the container (secumail.mail.render)
+# The Postfix queue is state too: data_path/spool is bind-mounted on the image's queue directory, so a
+# new image (mailctl image import, a rebuilt rootfs) or a restored backup keeps the queued mail.
+SPOOL_DIR = "spool"
+QUEUE_DIRECTORY = "/var/spool/postfix"
+_QUEUE_SUBDIRS = ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming", "maildrop",
+                  "saved", "trace")  # fmt: skip
 Progress = Callable[[str], None]
 
 # Inside the image: the container's init runs these at boot/halt (provision.debian.install_init).
@@ -68,7 +74,8 @@ def spec_for(settings: Any) -> ContainerSpec:
         address=str(c.address),
         gateway=_gateway(settings),
         memory_mb=c.memory,
-        mounts=(BindMount(settings.main.data_path, CONTAINER_DATA),),
+        mounts=(BindMount(settings.main.data_path, CONTAINER_DATA),
+                BindMount(os.path.join(settings.main.data_path, SPOOL_DIR), QUEUE_DIRECTORY)),
         network_mode=c.network_mode,
         hostname=settings.main.fqdn,
     )
@@ -91,7 +98,8 @@ def ensure_layout(settings: Any) -> None:
     from secumail.mail.selfsigned import ensure_selfsigned
 
     data = settings.main.data_path
-    for sub, mode in (("", 0o755), ("config", 0o755), ("mail", 0o755), ("ssl", 0o755), ("dkim", 0o700)):
+    for sub, mode in (("", 0o755), ("config", 0o755), ("mail", 0o755), ("ssl", 0o755), ("dkim", 0o700),
+                      (SPOOL_DIR, 0o755)):  # fmt: skip
         path = os.path.join(data, sub)
         os.makedirs(path, exist_ok=True)
         if sub:
@@ -155,6 +163,28 @@ def install(settings: Any, progress: Progress = _quiet) -> dict[str, Any]:
             "smtp": f"{service_address(settings)}:{settings.ports.smtp}", "banner_seconds": round(seconds, 2)}
 
 
+def ensure_spool(settings: Any, running: bool = False) -> list[str]:
+    """data_path/spool exists (LXC refuses to start without a bind mount's source). An install from
+    before the queue moved keeps its queue in the rootfs: while the container is stopped, its queue
+    directories are moved over (ownership is fixed inside the container at start). Returns what moved."""
+    import shutil
+
+    spool = os.path.join(settings.main.data_path, SPOOL_DIR)
+    os.makedirs(spool, mode=0o755, exist_ok=True)
+    old = os.path.join(rootfs_path(settings), QUEUE_DIRECTORY.lstrip("/"))
+    if running or os.path.ismount(old) or any(os.path.exists(os.path.join(spool, d)) for d in _QUEUE_SUBDIRS):
+        return []
+    moved = []
+    for sub in _QUEUE_SUBDIRS:
+        source = os.path.join(old, sub)
+        if os.path.isdir(source) and os.listdir(source):
+            shutil.move(source, os.path.join(spool, sub))
+            moved.append(sub)
+    if moved:
+        log.info("moved the Postfix queue (%s) from the image into %s", ", ".join(moved), spool)
+    return moved
+
+
 def _define_and_start(settings: Any, progress: Progress) -> Container:
     from secumail.container import network
 
@@ -162,6 +192,7 @@ def _define_and_start(settings: Any, progress: Progress) -> Container:
     if spec.network_mode == "bridge":
         network.ensure_bridge(spec.bridge, spec.bridge_address)
     container = container_for(settings)
+    ensure_spool(settings, running=container.exists() and container.running())
     container.define(spec)
     progress(f"starting container {spec.name}")
     container.start()

@@ -8,4 +8,16 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 DATA={{data}}
 # A container's /run survives restarts on some setups: stale pid files stop Dovecot from starting.
 rm -f /run/dovecot/master.pid /run/opendkim/opendkim.pid
+# The Postfix queue is data_path/spool, bind-mounted on /var/spool/postfix: it outlives the image (an
+# empty one is filled by 'postfix start'). Another image may number postfix/postdrop differently:
+# hand the queue to this image's ids, or qmgr could not read the waiting mail.
+Q=/var/spool/postfix
+if [ -d "$Q/active" ] && [ "$(stat -c %u "$Q/active")" != "$(id -u postfix)" ]; then
+    for d in active bounce corrupt defer deferred flush hold incoming private saved trace; do
+        if [ -d "$Q/$d" ]; then chown -R postfix "$Q/$d"; fi
+    done
+    for d in maildrop public; do
+        if [ -d "$Q/$d" ]; then chown -R postfix:postdrop "$Q/$d"; fi
+    done
+fi
 exec "$DATA/config/live/container/reload"

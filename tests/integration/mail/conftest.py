@@ -48,7 +48,8 @@ def mailworld() -> Iterator[MailWorld]:
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
     settings = make_settings(DATA, hostname="mail")
-    mounts = (BindMount(DATA, "/srv/mailserver"),)
+    os.makedirs(os.path.join(DATA, "spool"))  # the Postfix queue lives in data_path, as service.spec_for mounts it
+    mounts = (BindMount(DATA, "/srv/mailserver"), BindMount(os.path.join(DATA, "spool"), "/var/spool/postfix"))
     with lxc_world(name="smmail", bridge="smmail0", subnet="10.232.0", memory_mb=256, mounts=mounts) as lxc:
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.domain_add(settings, "example.net")

@@ -1,0 +1,60 @@
+"""The Postfix queue lives in data_path/spool, bind-mounted on the image's /var/spool/postfix."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from secumail.container import service
+from tests.unit.mail.conftest import make_settings
+
+
+def _settings(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    container = dataclasses.replace(settings.container, lxc_path=str(tmp_path / "lxc"))
+    return dataclasses.replace(settings, container=container)
+
+
+def _old_queue(settings, files):
+    queue = os.path.join(service.rootfs_path(settings), "var/spool/postfix")
+    for rel, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(queue, rel)), exist_ok=True)
+        with open(os.path.join(queue, rel), "w") as handle:
+            handle.write(text)
+    os.makedirs(os.path.join(queue, "hold"), exist_ok=True)  # empty: left where it is
+    return queue
+
+
+def test_the_container_mounts_the_queue_from_data_path(tmp_path):
+    settings = _settings(tmp_path)
+    mounts = {m.container_path: m.host_path for m in service.spec_for(settings).mounts}
+    assert mounts == {"/srv/mailserver": settings.main.data_path,
+                      "/var/spool/postfix": os.path.join(settings.main.data_path, "spool")}
+
+
+def test_layout_has_the_spool(tmp_path):
+    settings = _settings(tmp_path)
+    service.ensure_layout(settings)
+    assert os.path.isdir(os.path.join(settings.main.data_path, "spool"))
+
+
+def test_an_older_install_moves_its_queue_into_data_path_while_stopped(tmp_path):
+    settings = _settings(tmp_path)
+    queue = _old_queue(settings, {"deferred/A/ABC123": "message", "active/DEF456": "message 2"})
+    assert service.ensure_spool(settings) == ["active", "deferred"]
+    spool = os.path.join(settings.main.data_path, "spool")
+    with open(os.path.join(spool, "deferred/A/ABC123")) as handle:
+        assert handle.read() == "message"
+    assert os.path.exists(os.path.join(spool, "active/DEF456"))
+    assert not os.path.exists(os.path.join(queue, "deferred"))
+    assert service.ensure_spool(settings) == []  # once only
+
+
+def test_nothing_moves_while_running_or_when_data_path_has_a_queue(tmp_path):
+    settings = _settings(tmp_path)
+    queue = _old_queue(settings, {"deferred/A/ABC123": "message"})
+    assert service.ensure_spool(settings, running=True) == []
+    assert os.path.isdir(os.path.join(settings.main.data_path, "spool"))  # the mount source exists anyway
+    os.makedirs(os.path.join(settings.main.data_path, "spool", "active"))
+    assert service.ensure_spool(settings) == []
+    assert os.path.exists(os.path.join(queue, "deferred/A/ABC123"))
