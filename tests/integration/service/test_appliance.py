@@ -144,9 +144,15 @@ def test_image_export_leaves_state_out_and_import_needs_a_stopped_server(applian
     assert state == [], state[:5]
     refused = mailctl("image", "import", tarball, check=False)
     assert refused.returncode == 1 and "stop the mail server first" in refused.stderr
+    # The queue is in data_path (data/spool on /var/spool/postfix): a new image keeps waiting mail.
+    mailctl("test", "someone@outside.test", "--wait", "1", check=False)
+    waiting = [q["queue_id"] for q in json.loads(mailctl("--json", "queue", "list").stdout)]
+    assert len(waiting) == 1
     mailctl("stop")
     mailctl("image", "import", tarball, timeout=600)
     started = json.loads(mailctl("--json", "start").stdout)
     assert started["container"] == "RUNNING"
     maildir = f"{WORK}/data/mail/appliance.test/alice/new"
     assert len(os.listdir(maildir)) == 1
+    kept = json.loads(mailctl("--json", "queue", "list").stdout)
+    assert [(q["queue_id"], q["recipients"]) for q in kept] == [(waiting[0], ["someone@outside.test"])]
