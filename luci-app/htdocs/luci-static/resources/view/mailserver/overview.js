@@ -44,7 +44,9 @@ return view.extend({
 		}).join(', ');
 
 		var certText;
-		if (st.certificate && st.certificate.days_left != null)
+		if (st.certificate && st.certificate.present === false)
+			certText = st.certificate.summary || _('none');
+		else if (st.certificate && st.certificate.days_left != null)
 			certText = _('%d days left (until %s)').format(st.certificate.days_left, st.certificate.not_after);
 		else if (cert.error)
 			certText = cert.error;
@@ -67,6 +69,11 @@ return view.extend({
 			(dns.result && dns.result.ok) ? _('all required records correct (%s)').format(when) :
 			_('%s required item(s) wrong (%s)').format(dns.result ? dns.result.failed : '?', when);
 
+		var dkim = st.dkim || {};
+		var dkimText = !dkim.enabled ? _('disabled') : dkim.key_present ?
+			_('selector %s, key present').format(dkim.selector) :
+			E('span', { 'class': 'label warning' }, [ _('selector %s, key MISSING (run Apply configuration)').format(dkim.selector) ]);
+
 		var mem = st.memory || (st.container && st.container.memory);
 		var memText = mem ? (typeof mem == 'object' ? (mem.limit ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : ms.size(mem.used)) : value(mem)) : '-';
 
@@ -78,6 +85,7 @@ return view.extend({
 			[ _('Memory'), memText ],
 			[ _('Mail queue'), queueText ],
 			[ _('Certificate'), certText ],
+			[ _('DKIM'), dkimText ],
 			[ _('DNS check'), dnsText ],
 			[ _('Last backup'), backupText ],
 			[ _('Mesh backup'), st.mesh.enabled ? _('enabled, %d peer(s)').format(st.mesh.peers) : _('disabled') ]
