@@ -21,8 +21,8 @@ from secumail.mesh.snapshot import TreeWriter, encode, make_body
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
-WHOLE_FILE_MAX = 4 << 20
+# one object in memory is at most this big, whatever the repository config says
+MAX_OBJECT = 4 << 20
 # relative to data_path: repositories (ours and peers') and rebuildable caches are not backed up
 EXCLUDE = (
     "backup",
@@ -66,16 +66,19 @@ def walk(root: str) -> Any:
 
 
 def _store_file(writer: ObjectWriter, full: str, size: int) -> list[bytes]:
+    cfg = writer.repo.config
+    chunk = min(int(cfg.get("chunk_size", MAX_OBJECT)), MAX_OBJECT)
+    whole = min(int(cfg.get("whole_file_max", chunk)), MAX_OBJECT)
     ids = []
     with open(full, "rb") as handle:
-        if size <= WHOLE_FILE_MAX:
+        if size <= whole:
             ids.append(writer.store(TYPE_DATA, handle.read()))
         else:
             while True:
-                chunk = handle.read(CHUNK)
-                if not chunk:
+                data = handle.read(chunk)
+                if not data:
                     break
-                ids.append(writer.store(TYPE_DATA, chunk))
+                ids.append(writer.store(TYPE_DATA, data))
     return ids
 
 

@@ -80,9 +80,9 @@ class Cipher:
         return bytes([COMP_NONE]) + data
 
     def decompress(self, plain: bytes, what: str) -> bytes:
-        flag, payload = plain[0], plain[1:]
+        flag, payload = plain[0], memoryview(plain)[1:]  # no copy of the payload before decompressing
         if flag == COMP_NONE:
-            return payload
+            return bytes(payload)
         if flag == COMP_ZLIB:
             return zlib.decompress(payload)
         if flag == COMP_ZSTD:
@@ -106,8 +106,10 @@ class Cipher:
         except InvalidTag:
             raise BackupFormatError(f"{what} failed authentication (corrupt or tampered)") from None
 
-    def seal_object(self, obj_type: int, oid: bytes, plaintext: bytes) -> bytes:
-        return self.seal(self.compress(plaintext), bytes([obj_type]) + oid)
+    def seal_object_parts(self, obj_type: int, oid: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
+        """Compress and seal one object: (nonce, ciphertext); the stored object is their concatenation."""
+        nonce = os.urandom(NONCE)
+        return nonce, self._aead.encrypt(nonce, self.compress(plaintext), bytes([obj_type]) + oid)
 
     def open_object(self, obj_type: int, oid: bytes, sealed: bytes) -> bytes:
         what = f"object {oid.hex()}"

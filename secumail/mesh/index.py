@@ -1,22 +1,30 @@
-"""Index files (encrypted JSON, docs/backup-format.md 4) and the local SQLite cache.
+"""Index files (encrypted binary records, docs/backup-format.md 4) and the local SQLite cache.
 
-The cache holds the merged index and the files cache on disk, so memory does
-not grow with the number of messages. It is only a cache: everything in it
-can be rebuilt from the repository's index files.
+An index file is a flat array of fixed-size records, so it is written, merged
+(by concatenating bodies) and loaded into the cache without one Python object
+per object id: memory follows the size of one index file, which is capped, not
+the size of the repository. The cache holds the merged index and the files
+cache on disk; it is only a cache and can be rebuilt from the index files.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
+import struct
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from secumail.errors import BackupFormatError
 from secumail.mesh.crypto import Cipher
-from secumail.mesh.pack import Entry
+from secumail.mesh.pack import ENTRY, Entry
 
-INDEX_AD = b"secumail-index-v1"
+INDEX_AD = b"secumail-index-v2"
+MAGIC = b"SMIX\x02"
+_COUNT = struct.Struct("<I")
+# an index file holds at most this many object entries (~740 KiB of records): merges and
+# prune cut their output here, so writing or loading one index needs bounded memory
+MAX_ENTRIES = 16384
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (oid BLOB PRIMARY KEY, pack TEXT, offset INTEGER, length INTEGER,
@@ -30,42 +38,69 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
-def encode_index(cipher: Cipher, packs: dict[str, list[Entry]], supersedes: Iterable[str] = ()) -> bytes:
-    doc = {
-        "supersedes": sorted(supersedes),
-        "packs": [
-            {
-                "id": name,
-                "objects": [
-                    {
-                        "id": e.oid.hex(),
-                        "type": e.obj_type,
-                        "offset": e.offset,
-                        "length": e.length,
-                        "plain": e.plain,
-                    }
-                    for e in entries
-                ],
-            }
-            for name, entries in packs.items()
-        ],
-    }
-    return cipher.seal_file(json.dumps(doc, separators=(",", ":")).encode(), INDEX_AD)
+def entries_blob(entries: Iterable[Entry]) -> bytes:
+    return b"".join(ENTRY.pack(e.obj_type, e.offset, e.length, e.plain, e.oid) for e in entries)
 
 
-def decode_index(cipher: Cipher, sealed: bytes, name: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(cipher.open_file(sealed, INDEX_AD, f"index {name}"))
-        packs = {
-            p["id"]: [
-                Entry(bytes.fromhex(o["id"]), o["type"], o["offset"], o["length"], o["plain"])
-                for o in p["objects"]
-            ]
-            for p in doc["packs"]
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackupFormatError(f"index {name} is not a valid index: {exc}") from None
-    return {"supersedes": list(doc.get("supersedes", [])), "packs": packs}
+def pack_record(pack: str, blob: bytes) -> bytes:
+    """One pack's record: its name, the entry count and the entries (ENTRY each)."""
+    return bytes.fromhex(pack) + _COUNT.pack(len(blob) // ENTRY.size) + blob
+
+
+@dataclass(frozen=True)
+class IndexData:
+    """A decoded index file: superseded index names and the pack records, as bytes."""
+
+    supersedes: list[str]
+    body: bytes
+    entries: int
+
+    def packs(self) -> Iterator[tuple[str, bytes]]:
+        """(pack name, entry blob) per pack record."""
+        pos, view = 0, memoryview(self.body)
+        while pos < len(view):
+            (count,) = _COUNT.unpack_from(view, pos + 32)
+            start = pos + 36
+            yield bytes(view[pos : pos + 32]).hex(), bytes(view[start : start + count * ENTRY.size])
+            pos = start + count * ENTRY.size
+
+    def rows(self) -> Iterator[tuple[bytes, str, int, int, int, int]]:
+        """(oid, pack, offset, length, type, plain) for the cache, one at a time."""
+        for pack, blob in self.packs():
+            for obj_type, offset, length, plain, oid in ENTRY.iter_unpack(blob):
+                yield oid, pack, offset, length, obj_type, plain
+
+
+def encode_index(cipher: Cipher, body: bytes, supersedes: Iterable[str] = ()) -> bytes:
+    """Seal pack records (concatenated `pack_record`s) as one index file."""
+    names = sorted(supersedes)
+    head = MAGIC + _COUNT.pack(len(names)) + b"".join(bytes.fromhex(n) for n in names)
+    return cipher.seal_file(head + body, INDEX_AD)
+
+
+def decode_index(cipher: Cipher, sealed: bytes, name: str) -> IndexData:
+    plain = cipher.open_file(sealed, INDEX_AD, f"index {name}")
+    bad = BackupFormatError(f"index {name} is not a valid index (truncated or unknown layout)")
+    if plain[:5] != MAGIC or len(plain) < 9:
+        raise bad
+    (n_sup,) = _COUNT.unpack_from(plain, 5)
+    pos = 9 + 32 * n_sup
+    if pos > len(plain):
+        raise bad
+    supersedes = [plain[i : i + 32].hex() for i in range(9, pos, 32)]
+    body = plain[pos:]
+    del plain
+    # check the record structure once, so later iteration cannot run off the end
+    at, entries = 0, 0
+    while at < len(body):
+        if at + 36 > len(body):
+            raise bad
+        (count,) = _COUNT.unpack_from(body, at + 32)
+        at += 36 + count * ENTRY.size
+        entries += count
+    if at != len(body):
+        raise bad
+    return IndexData(supersedes, body, entries)
 
 
 class Cache:
@@ -88,20 +123,10 @@ class Cache:
         self.db.execute("DELETE FROM objects")
         self.db.execute("DELETE FROM indexes")
 
-    def add_index(self, name: str, packs: dict[str, list[Entry]]) -> None:
+    def add_index(self, name: str, data: IndexData) -> None:
         with self.transaction():
-            self.add_packs(packs)
+            self.db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?)", data.rows())
             self.db.execute("INSERT OR IGNORE INTO indexes VALUES (?)", (name,))
-
-    def add_packs(self, packs: dict[str, list[Entry]]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?)",
-            (
-                (e.oid, pack, e.offset, e.length, e.obj_type, e.plain)
-                for pack, entries in packs.items()
-                for e in entries
-            ),
-        )
 
     def lookup(self, oid: bytes) -> tuple[str, int, int, int] | None:
         row = self.db.execute("SELECT pack, offset, length, type FROM objects WHERE oid=?", (oid,)).fetchone()
@@ -119,12 +144,20 @@ class Cache:
         )
         return [Entry(bytes(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
-    def all_entries(self) -> Iterator[tuple[str, Entry]]:
+    def pack_records(self) -> Iterator[tuple[str, bytes]]:
+        """(pack, entry blob) for every indexed pack, one pack in memory at a time."""
         rows = self.db.execute(
             "SELECT pack, oid, type, offset, length, plain FROM objects ORDER BY pack, offset"
         )
+        pack, parts = None, []
         for r in rows:
-            yield r[0], Entry(bytes(r[1]), r[2], r[3], r[4], r[5])
+            if r[0] != pack:
+                if parts:
+                    yield pack, b"".join(parts)  # type: ignore[misc]
+                pack, parts = r[0], []
+            parts.append(ENTRY.pack(r[2], r[3], r[4], r[5], bytes(r[1])))
+        if parts:
+            yield pack, b"".join(parts)  # type: ignore[misc]
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]

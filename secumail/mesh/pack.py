@@ -18,9 +18,12 @@ from secumail.errors import BackupFormatError
 from secumail.mesh.crypto import Cipher
 
 PACK_TARGET = 8 << 20
+# a pack of many tiny objects is closed early, so its header and index stay small
+PACK_MAX_OBJECTS = 16384
 PACK_ALIGN = 4096
 HEADER_AD = b"secumail-pack-v1"
-_ENTRY = struct.Struct("<BII32s")
+_ENTRY = struct.Struct("<BII32s")  # pack header: type, length, plain length, object id
+ENTRY = struct.Struct("<BIII32s")  # index: type, offset, length, plain length, object id
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,11 @@ class Entry:
 
 
 class PackWriter:
-    """Accumulates sealed objects into one temp file in `directory`."""
+    """Streams sealed objects into one temp file in `directory`.
+
+    Per object only its header and index entries are kept (41 + 45 bytes in two
+    bytearrays), not a Python object, so a pack costs a few hundred KiB at most.
+    """
 
     def __init__(self, cipher: Cipher, directory: str) -> None:
         self.cipher = cipher
@@ -42,7 +49,9 @@ class PackWriter:
         self.file = os.fdopen(fd, "wb")
         self.hash = hashlib.sha256()
         self.size = 0
-        self.entries: list[Entry] = []
+        self.count = 0
+        self.header = bytearray()
+        self.index = bytearray()
 
     def _write(self, data: bytes) -> None:
         self.file.write(data)
@@ -50,25 +59,28 @@ class PackWriter:
         self.size += len(data)
 
     def add(self, obj_type: int, oid: bytes, plaintext: bytes) -> None:
-        sealed = self.cipher.seal_object(obj_type, oid, plaintext)
-        self.entries.append(Entry(oid, obj_type, self.size, len(sealed), len(plaintext)))
+        nonce, sealed = self.cipher.seal_object_parts(obj_type, oid, plaintext)
+        length = len(nonce) + len(sealed)
+        self.header += _ENTRY.pack(obj_type, length, len(plaintext), oid)
+        self.index += ENTRY.pack(obj_type, self.size, length, len(plaintext), oid)
+        self.count += 1
+        self._write(nonce)  # two writes: no concatenated copy of a 1 MiB object
         self._write(sealed)
 
     @property
     def full(self) -> bool:
-        return self.size >= PACK_TARGET
+        return self.size >= PACK_TARGET or self.count >= PACK_MAX_OBJECTS
 
-    def finish(self) -> tuple[str, str, list[Entry]]:
-        """Close the pack; returns (temp path, storage name, entries)."""
-        header = b"".join(_ENTRY.pack(e.obj_type, e.length, e.plain, e.oid) for e in self.entries)
-        sealed = self.cipher.seal(header, HEADER_AD)
+    def finish(self) -> tuple[str, str, bytes]:
+        """Close the pack; returns (temp path, storage name, index entries (ENTRY each))."""
+        sealed = self.cipher.seal(bytes(self.header), HEADER_AD)
         tail = len(sealed) + 4
         self._write(b"\0" * (-(self.size + tail) % PACK_ALIGN))
         self._write(sealed + struct.pack("<I", len(sealed)))
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        return self.tmp, self.hash.hexdigest(), self.entries
+        return self.tmp, self.hash.hexdigest(), bytes(self.index)
 
     def abort(self) -> None:
         self.file.close()

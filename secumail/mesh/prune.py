@@ -7,7 +7,8 @@ import datetime
 import os
 from typing import Any
 
-from secumail.mesh.pack import Entry
+from secumail.mesh import index as idx
+from secumail.mesh.pack import ENTRY
 from secumail.mesh.repo import Repository
 from secumail.mesh.snapshot import iter_tree
 
@@ -63,13 +64,27 @@ def prune(
         ]
         if not dead and not forget:
             return result
-        # one new index of everything still alive supersedes all current indexes
-        alive: dict[str, list[Entry]] = {}
-        for pack, entry in repo.cache.all_entries():
-            if pack not in dead:
-                alive.setdefault(pack, []).append(entry)
+        # The survivors are rewritten as indexes of at most idx.MAX_ENTRIES entries each, streamed
+        # from the cache one pack at a time. Only the last one supersedes the old indexes:
+        # killed before it, the old ones still cover everything (the new ones only repeat
+        # entries); killed after it, the new ones cover every surviving pack.
         old = set(repo.list("index"))
-        repo.write_index(alive, old)
+        dead_set = set(dead)
+        written: set[str] = set()  # an unchanged group may hash to an old name: never delete it
+        parts: list[bytes] = []
+        entries = 0
+        for pack, blob in repo.cache.pack_records():
+            if pack in dead_set:
+                continue
+            if parts and entries + len(blob) // ENTRY.size > idx.MAX_ENTRIES:
+                written.add(repo.write_index(b"".join(parts), cache=False))
+                parts, entries = [], 0
+            parts.append(idx.pack_record(pack, blob))
+            entries += len(blob) // ENTRY.size
+        old -= written
+        written.add(repo.write_index(b"".join(parts), old, cache=False))
+        old -= written
+        del parts
         for pack in dead:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(repo.file_path("data", pack))

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from secumail.errors import BackupFormatError, SecumailError
@@ -22,11 +22,14 @@ from secumail.mesh import index as idx
 from secumail.mesh import keys as keymod
 from secumail.mesh import snapshot as snap
 from secumail.mesh.crypto import Cipher, Keys
-from secumail.mesh.pack import Entry, PackWriter, read_header
+from secumail.mesh.pack import PackWriter, read_header
 from secumail.system.files import atomic_write, file_lock, fsync_dir
 
 FORMAT = "secumail-mesh-repo"
-VERSION = 1
+VERSION = 2
+# new repositories: files up to 1 MiB are one object, larger ones 1 MiB chunks, so one
+# object (read, compressed, sealed) costs a few MiB of memory at most
+CHUNK_SIZE = 1 << 20
 KINDS = ("data", "index", "snapshots", "keys")
 _NAME = re.compile(r"^[0-9a-f]{64}$")
 
@@ -43,9 +46,10 @@ def read_config(path: str) -> dict[str, Any]:
     if cfg.get("format") != FORMAT:
         raise BackupFormatError(f"{path} is not a secumail backup repository (format {cfg.get('format')!r})")
     if cfg.get("version") != VERSION:
+        hint = " (version 1 had JSON indexes: start a new repository, see docs/backup-format.md 13)"
         raise BackupFormatError(
             f"{path} has repository format version {cfg.get('version')!r}; "
-            f"this secumail reads version {VERSION}"
+            f"this secumail reads version {VERSION}" + (hint if cfg.get("version") == 1 else "")
         )
     return cfg
 
@@ -77,8 +81,8 @@ class Repository:
             "version": VERSION,
             "id": os.urandom(16).hex(),
             "node_id": node_id,
-            "chunk_size": 1 << 20,
-            "whole_file_max": 4 << 20,
+            "chunk_size": CHUNK_SIZE,
+            "whole_file_max": CHUNK_SIZE,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write(os.path.join(path, "config"), json.dumps(cfg, indent=1) + "\n", 0o600)
@@ -162,16 +166,21 @@ class Repository:
         new = sorted(on_disk - loaded)
         superseded: set[str] = set()
         for name in new:
-            superseded.update(idx.decode_index(self.cipher, self.read("index", name), name)["supersedes"])
+            superseded.update(self.read_index(name).supersedes)
         for name in new:
             if name in superseded:
                 self.cache.db.execute("INSERT OR IGNORE INTO indexes VALUES (?)", (name,))
             else:
-                self.cache.add_index(name, idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
+                self.cache.add_index(name, self.read_index(name))
 
-    def write_index(self, packs: dict[str, list[Entry]], supersedes: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        name = self.write("index", idx.encode_index(self.cipher, packs, supersedes))
-        self.cache.add_index(name, packs)
+    def read_index(self, name: str) -> idx.IndexData:
+        return idx.decode_index(self.cipher, self.read("index", name), name)
+
+    def write_index(self, body: bytes, supersedes: Iterable[str] = (), cache: bool = True) -> str:
+        """Write pack records (see index.pack_record) as an index file; add it to the cache."""
+        name = self.write("index", idx.encode_index(self.cipher, body, supersedes))
+        if cache:
+            self.cache.add_index(name, idx.IndexData(sorted(supersedes), body, 0))
         return name
 
     def recover_orphans(self) -> int:
@@ -186,25 +195,26 @@ class Repository:
                 entries = read_header(self.cipher, path, name)
             except BackupFormatError:
                 continue  # verify reports it; prune removes it
-            self.write_index({name: entries})
+            self.write_index(idx.pack_record(name, idx.entries_blob(entries)))
             count += 1
         return count
 
-    def merge_small_indexes(self, threshold: int = 16, most: int = 64) -> None:
-        """Merge indexes of fewer than `threshold` packs into indexes of at most `most` packs each.
+    def merge_small_indexes(self, max_entries: int | None = None) -> None:
+        """Merge indexes of fewer than max_entries/4 entries into indexes of at most max_entries.
 
-        The cap keeps one merged index (and the memory to write it) bounded however
-        large the repository grows; a group is read again when it is written.
+        Merging is concatenating record bodies, and the cap keeps one merged index
+        (and the memory to write it) bounded however large the repository grows.
         """
+        max_entries = max_entries or idx.MAX_ENTRIES
         small: list[tuple[str, int]] = []
         for name in self.list("index"):
-            count = len(idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
-            if count < threshold:
+            count = self.read_index(name).entries
+            if count < max_entries // 4:
                 small.append((name, count))
         groups: list[list[str]] = []
-        size = most
+        size = max_entries
         for name, count in small:
-            if size + count > most:
+            if size + count > max_entries:
                 groups.append([])
                 size = 0
             groups[-1].append(name)
@@ -212,11 +222,9 @@ class Repository:
         for group in groups:
             if len(group) < 2:
                 continue
-            merged: dict[str, list[Entry]] = {}
-            for name in group:
-                merged.update(idx.decode_index(self.cipher, self.read("index", name), name)["packs"])
-            self.write_index(merged, set(group))
-            del merged
+            body = b"".join(self.read_index(name).body for name in group)
+            self.write_index(body, group)
+            del body
             for name in group:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.file_path("index", name))
@@ -295,7 +303,7 @@ class ObjectWriter:
             return
         tmp, name, entries = self.pack.finish()
         self.repo.install_pack(tmp, name)
-        self.repo.write_index({name: entries})
+        self.repo.write_index(idx.pack_record(name, entries))
         self.packs_written += 1
         self.pack = None
         self.pending = set()

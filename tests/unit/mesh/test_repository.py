@@ -126,9 +126,16 @@ def test_unknown_format_version_is_refused_first(node):
     node.fill(messages=20)
     node.ok("mesh", "backup")
     config = node.data / "backup" / "repo" / "config"
-    config.write_text(config.read_text().replace('"version": 1', '"version": 9'))
+    text = config.read_text()
+    assert '"version": 2' in text
+    config.write_text(text.replace('"version": 2', '"version": 9'))
     code, out, err = node("mesh", "snapshots")
-    assert code == 1 and "format version 9" in err and "reads version 1" in err
+    assert code == 1 and "format version 9" in err and "reads version 2" in err
+    # a version 1 repository (JSON indexes) is refused with a pointer to the migration note
+    config.write_text(text.replace('"version": 2', '"version": 1'))
+    code, out, err = node("mesh", "snapshots")
+    assert code == 1 and "format version 1" in err and "start a new repository" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_prune_keeps_last_from_uci(node):
