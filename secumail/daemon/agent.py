@@ -13,6 +13,7 @@ import logging
 import os
 import selectors
 import signal
+import sys
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ FIRST_DNS_CHECK = 900.0
 RETRY_BASE = 60.0
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
+HEAVY_MODULES = ("paramiko", "zeroconf", "cryptography", "nacl", "acme", "josepy", "dns", "bcrypt", "sqlite3")
 # Sections whose change means the mail services' config must be rendered again.
 CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "webmail", "container")
 
@@ -69,6 +71,7 @@ class Daemon:
         self._wake_r = self._wake_w = -1
         self.control: Any = None
         self.fail2ban: Any = None
+        self.mesh: Any = None
         self.schedule_extra: list[tuple[str, float]] = _test_schedule()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -106,6 +109,7 @@ class Daemon:
             for name in self.timers.pop_due():
                 self._fire(name)
             self.jobs.check_children()
+            self._check_mesh_children()
 
     def stop(self) -> None:
         self.running = False
@@ -113,6 +117,8 @@ class Daemon:
     def shutdown(self) -> None:
         logger.info("stopping: %d job(s) running", len(self.jobs.running()))
         self.jobs.stop_all()
+        if self.mesh is not None:
+            self.mesh.close()
         if self.fail2ban is not None:
             self.fail2ban.close()
         if self.control is not None:
@@ -153,6 +159,7 @@ class Daemon:
         received = set(data)
         if signal.SIGCHLD in received:
             self.jobs.check_children()
+            self._check_mesh_children()
         if received & {signal.SIGTERM, signal.SIGINT}:
             logger.info("signal %s: stopping", "SIGTERM" if signal.SIGTERM in received else "SIGINT")
             self.stop()
@@ -227,7 +234,10 @@ class Daemon:
         elif name == "dns-check":
             self._scheduled_dns_check()
         elif name == "mesh":
-            self._scheduled_job("backup", {}, "mesh")
+            self._scheduled_job("mesh-backup", {}, "mesh")
+        elif name == "mesh-discovery":
+            if self.mesh is not None:
+                self._after_discovery(self.mesh.ensure_discovery())
         else:
             for extra, _interval in self.schedule_extra:
                 if extra == name:
@@ -275,8 +285,8 @@ class Daemon:
             return
         timer = job.origin.split(":", 1)[1]
         interval = self._interval(timer)
-        if timer == "mesh" and job.name == "backup" and job.state == "done":
-            self.jobs.start("sync", {"direction": "push"}, origin="schedule:mesh")
+        if timer == "mesh" and job.name == "mesh-backup" and job.state == "done":
+            self.jobs.start("mesh-sync", {"direction": "both"}, origin="schedule:mesh")
             return
         # A job that ran and reported findings (DNS drift, conflicts) is not retried sooner.
         if job.state == "failed" and job.result is None:
@@ -317,6 +327,7 @@ class Daemon:
         self._reconcile_config(s)
         self._reconcile_firewall(s)
         self._reconcile_fail2ban(s, state)
+        self._reconcile_mesh(s)
 
     def container_state(self) -> str:
         from secumail.container.runtime import Container
@@ -356,7 +367,11 @@ class Daemon:
             return
         if not os.path.isdir(os.path.join(s.main.data_path, "config")):
             return  # nothing set up yet: `mailctl install` renders the first config
-        if self.jobs.active("configure") or self.jobs.active("install") or self._waiting("configure"):
+        if not s.main.enabled:
+            return  # nothing to reload; rendered when the container is brought up again
+        if any(self.jobs.active(n) for n in ("configure", "install", "restore", "container-up", "container-down")):
+            return  # one at a time: a reload racing a (re)start fails and backs off for minutes
+        if self._waiting("configure"):
             return
         logger.info("mail configuration out of date: rendering and reloading")
         self.jobs.start("configure", {"_fingerprint": want}, origin="reconcile")
@@ -393,6 +408,24 @@ class Daemon:
             self.fail2ban.close(remove=True)
             self.fail2ban = None
             self.timers.cancel("fail2ban")
+
+    def _reconcile_mesh(self, s: Any) -> None:
+        if not s.mesh.enabled and self.mesh is None:
+            return
+        if self.mesh is None:
+            from secumail.daemon.mesh import MeshService
+
+            self.mesh = MeshService(self.selector, self.confdir)
+        self._after_discovery(self.mesh.update(s))
+
+    def _check_mesh_children(self) -> None:
+        if self.mesh is not None:
+            self._after_discovery(self.mesh.check_children())
+
+    def _after_discovery(self, delay: float | None) -> None:
+        """The discovery worker waits `delay` s (backoff) before it is started again."""
+        if delay is not None:
+            self.timers.after("mesh-discovery", delay)
 
     def _watch_container(self, s: Any) -> None:
         """React at once when the container's init exits (pidfd), not at the next reconcile."""
@@ -491,6 +524,9 @@ class Daemon:
             "jobs_running": len(self.jobs.running()),
             "jobs_kept": len(self.jobs.jobs),
             "fail2ban": self.fail2ban.info() if self.fail2ban is not None else None,
+            "mesh": self.mesh.info() if self.mesh is not None else None,
+            # What the daemon itself has loaded: the heavy libraries belong in workers only.
+            "heavy_modules": sorted(m for m in HEAVY_MODULES if m in sys.modules),
             "settings_error": self.settings_error,
         }
 

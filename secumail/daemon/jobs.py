@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 API_JOBS = ("install", "ssl-setup", "ssl-renew", "dns-setup", "dns-check", "backup", "sync", "restore", "configure",
             "start", "stop", "domain-add", "domain-del")
 # Started by the daemon itself only (reconcile).
-INTERNAL_JOBS = ("container-up", "container-down")
+INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync")
 KEEP_FINISHED = 50
 LINE_LIMIT = 1024 * 1024
 STDERR_TAIL = 4096

@@ -191,6 +191,30 @@ def container_down(ctx: TaskContext) -> Any:
     return {"state": container.state()}
 
 
+def _mesh_progress(ctx: TaskContext) -> Callable[[dict[str, Any]], None]:
+    def report(facts: dict[str, Any]) -> None:
+        percent = facts.get("percent")
+        ctx.progress(", ".join(f"{k} {v}" for k, v in facts.items() if k != "percent"),
+                     percent if isinstance(percent, int) else None)  # fmt: skip
+
+    return report
+
+
+def mesh_backup(ctx: TaskContext) -> Any:
+    """The scheduled backup (secumail.mesh.jobs; the API job `backup` is `mailctl mesh backup`)."""
+    from secumail.mesh.jobs import run_backup
+
+    return run_backup(ctx.settings, progress=_mesh_progress(ctx), confdir=ctx.confdir)
+
+
+def mesh_sync(ctx: TaskContext) -> Any:
+    from secumail.mesh.jobs import run_sync
+
+    direction = str(ctx.args.get("direction", "both"))
+    only = ctx.args.get("peer")
+    return run_sync(ctx.settings, direction, progress=_mesh_progress(ctx), only=str(only) if only else None)
+
+
 # Test hooks: only with SECUMAIL_DAEMON_TEST_TASKS=1 (the integration tests and the bench).
 def _test_crash(ctx: TaskContext) -> Any:
     ctx.progress("about to crash", 50)
@@ -214,7 +238,7 @@ def _test_fail(ctx: TaskContext) -> Any:
 
 TASKS: dict[str, Callable[[TaskContext], Any]] = {name: run_cli for name in CLI_JOBS}
 TASKS.update({"ssl-renew": ssl_renew, "configure": configure, "container-up": container_up,
-              "container-down": container_down})  # fmt: skip
+              "container-down": container_down, "mesh-backup": mesh_backup, "mesh-sync": mesh_sync})  # fmt: skip
 TEST_TASKS: dict[str, Callable[[TaskContext], Any]] = {
     "_test-crash": _test_crash,
     "_test-sleep": _test_sleep,

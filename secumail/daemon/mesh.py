@@ -1,0 +1,206 @@
+"""The mesh side of secumaild: the SFTP listener (inetd-style) and the discovery worker.
+
+The daemon never imports paramiko or zeroconf. It holds the listening socket on
+mesh.port and hands each accepted connection to a short-lived
+`python -m secumail.mesh.sftpd --fd N` worker that serves that one peer and
+exits; a bounded number run at once (RAM). Discovery (zeroconf browsing and
+our liveness probes) is one long-lived `python -m secumail.mesh.discovery`
+worker while mesh.enabled and mesh.discovery; if it dies it is started again
+after a backoff (5 s doubling to 5 min, reset once it ran for 10 min).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+logger = logging.getLogger("secumaild")
+
+MAX_CONNECTIONS = 4
+DISCOVERY_BACKOFF = 5.0
+DISCOVERY_BACKOFF_CAP = 300.0
+DISCOVERY_STABLE = 600.0
+
+
+def _child_env() -> dict[str, str]:
+    import secumail
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(secumail.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+class MeshService:
+    def __init__(self, selector: selectors.BaseSelector, confdir: str) -> None:
+        self.selector = selector
+        self.confdir = confdir
+        self.listener: socket.socket | None = None
+        self.port = 0
+        self.workers: list[subprocess.Popen] = []
+        self.served = 0
+        self.refused = 0
+        self.discovery: subprocess.Popen | None = None
+        self.discovery_started = 0.0
+        self.discovery_failures = 0
+        self.discovery_restarts = 0
+        self.discovery_not_before = 0.0
+        self.want_discovery = False
+
+    # -- what reconcile calls ---------------------------------------------------------
+
+    def update(self, settings: Any) -> float | None:
+        """Match mesh.enabled/port/discovery; returns seconds until discovery should be retried, if waiting."""
+        mesh = settings.mesh
+        if not mesh.enabled:
+            self.close()
+            return None
+        if self.listener is None or self.port != mesh.port:
+            self._close_listener()
+            self._open_listener(mesh.port)
+        self.want_discovery = bool(mesh.discovery)
+        if not self.want_discovery:
+            self._stop_discovery()
+            return None
+        return self.ensure_discovery()
+
+    def ensure_discovery(self) -> float | None:
+        if not self.want_discovery or (self.discovery is not None and self.discovery.poll() is None):
+            return None
+        wait = self.discovery_not_before - time.monotonic()
+        if wait > 0:
+            return wait
+        try:
+            self.discovery = subprocess.Popen(
+                [sys.executable, "-m", "secumail.mesh.discovery", "--confdir", self.confdir],
+                stdin=subprocess.DEVNULL, env=_child_env(), close_fds=True, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            logger.error("mesh discovery not started: %s", exc.strerror)
+            return self._discovery_backoff()
+        self.discovery_started = time.monotonic()
+        logger.info("mesh discovery worker started, pid %d", self.discovery.pid)
+        return None
+
+    def check_children(self) -> float | None:
+        """Reap finished SFTP workers; notice a dead discovery worker (returns the delay before its restart)."""
+        self.workers = [w for w in self.workers if w.poll() is None]
+        if self.discovery is None or self.discovery.poll() is None:
+            return None
+        rc = self.discovery.returncode
+        ran = time.monotonic() - self.discovery_started
+        self.discovery = None
+        if not self.want_discovery:
+            return None
+        if ran > DISCOVERY_STABLE:
+            self.discovery_failures = 0
+        delay = self._discovery_backoff()
+        self.discovery_restarts += 1
+        logger.error("mesh discovery worker exited with %s after %.0f s; restarting in %.0f s", rc, ran, delay)
+        return delay
+
+    def _discovery_backoff(self) -> float:
+        self.discovery_failures += 1
+        delay = min(DISCOVERY_BACKOFF * 2 ** (self.discovery_failures - 1), DISCOVERY_BACKOFF_CAP)
+        self.discovery_not_before = time.monotonic() + delay
+        return delay
+
+    def close(self) -> None:
+        self._close_listener()
+        self.want_discovery = False
+        self._stop_discovery()
+        for worker in self.workers:
+            _terminate(worker)
+        self.workers = []
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "listening": self.port if self.listener is not None else None,
+            "connections": len([w for w in self.workers if w.poll() is None]),
+            "served": self.served,
+            "refused": self.refused,
+            "discovery_pid": self.discovery.pid if self.discovery is not None else None,
+            "discovery_restarts": self.discovery_restarts,
+        }
+
+    # -- listener ------------------------------------------------------------------------
+
+    def _open_listener(self, port: int) -> None:
+        try:
+            sock = socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=16)
+        except (OSError, ValueError):
+            try:
+                sock = socket.create_server(("", port), backlog=16)
+            except OSError as exc:
+                logger.error("mesh: cannot listen on port %d: %s (retried at the next reconcile)", port, exc.strerror)
+                return
+        sock.setblocking(False)
+        self.listener, self.port = sock, port
+        self.selector.register(sock, selectors.EVENT_READ, lambda mask: self._accept())
+        logger.info("mesh: listening for peers on port %d", port)
+
+    def _close_listener(self) -> None:
+        if self.listener is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+
+    def _accept(self) -> None:
+        if self.listener is None:
+            return
+        try:
+            conn, addr = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            logger.warning("mesh: accept failed: %s", exc)
+            return
+        peer = str(addr[0]).removeprefix("::ffff:")  # the dual-stack socket shows IPv4 peers mapped
+        with conn:
+            self.workers = [w for w in self.workers if w.poll() is None]
+            if len(self.workers) >= MAX_CONNECTIONS:
+                self.refused += 1
+                logger.warning("mesh: %d peer connections already served; closing the one from %s",
+                               MAX_CONNECTIONS, peer)  # fmt: skip
+                return
+            conn.setblocking(True)
+            fd = conn.fileno()
+            try:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "secumail.mesh.sftpd", "--confdir", self.confdir, "--fd", str(fd)],
+                    stdin=subprocess.DEVNULL, pass_fds=(fd,), env=_child_env(), start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                logger.error("mesh: cannot start the SFTP worker: %s", exc.strerror)
+                return
+        self.workers.append(worker)
+        self.served += 1
+        logger.info("mesh: connection from %s handed to SFTP worker pid %d", peer, worker.pid)
+
+    def _stop_discovery(self) -> None:
+        if self.discovery is not None:
+            _terminate(self.discovery)
+            self.discovery = None
+
+
+def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
