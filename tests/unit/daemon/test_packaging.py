@@ -90,3 +90,36 @@ def test_uci_defaults_script_parses():
     result = subprocess.run(["sh", "-n", path], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert read(path).rstrip().endswith("exit 0")
+
+
+STUBS = r"""
+extra_command() { :; }
+config_load() { :; }
+config_get_bool() { eval "$1=\${CFG_$2_$3:-$4}"; }
+config_get() { eval "$1=\${CFG_$2_$3:-$4}"; }
+procd_open_instance() { echo "open $*"; }
+procd_set_param() { :; }
+procd_close_instance() { echo close; }
+procd_add_mdns() { echo "mdns $*"; }
+"""
+
+
+def _start_service(tmp_path, mesh_enabled: str) -> str:
+    fake = tmp_path / "mailctl"
+    fake.write_text('#!/bin/sh\n[ "$1 $2 $3" = "--json mesh id" ] || exit 2\n'
+                    'echo \'{"node_id": "AB12-CD34-EF56"}\'\n')  # fmt: skip
+    fake.chmod(0o755)
+    script = (STUBS + f". {INIT}\nMAILCTL={fake}\nCFG_mesh_enabled={mesh_enabled}\nCFG_mesh_port=7022\n"
+              "start_service\n")  # fmt: skip
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10,
+                            env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_init_script_announces_the_node_id_by_mdns_only_when_mesh_is_enabled(tmp_path):
+    on = _start_service(tmp_path, "1")
+    assert 'mdns secumail tcp 7022 id=AB12-CD34-EF56 v=1' in on
+    assert on.index("open secumaild") < on.index("mdns") < on.index("close")
+    off = _start_service(tmp_path, "0")
+    assert "mdns" not in off and "close" in off
