@@ -367,8 +367,6 @@ class Daemon:
             return
         if not os.path.isdir(os.path.join(s.main.data_path, "config")):
             return  # nothing set up yet: `mailctl install` renders the first config
-        if not s.main.enabled:
-            return  # nothing to reload; rendered when the container is brought up again
         if any(self.jobs.active(n) for n in ("configure", "install", "restore", "container-up", "container-down")):
             return  # one at a time: a reload racing a (re)start fails and backs off for minutes
         if self._waiting("configure"):
