@@ -203,6 +203,11 @@ class Container(Section):
         "Default route of the container: 'host' via the bridge address, 'none', or 'auto' (host on OpenWrt, "
         "none elsewhere).",
     )
+    nameservers: tuple = opt(
+        (), v.list_of(v.ip_address),
+        "Resolvers for the container (Postfix looks up MX records); empty: the bridge address on OpenWrt "
+        "(dnsmasq), none elsewhere.",
+    )
 
 
 @dataclass(frozen=True)

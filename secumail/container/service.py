@@ -193,10 +193,37 @@ def _define_and_start(settings: Any, progress: Progress) -> Container:
         network.ensure_bridge(spec.bridge, spec.bridge_address)
     container = container_for(settings)
     ensure_spool(settings, running=container.exists() and container.running())
+    write_resolv_conf(settings)
     container.define(spec)
     progress(f"starting container {spec.name}")
     container.start()
     return container
+
+
+def nameservers(settings: Any) -> list[str]:
+    """Resolvers the container uses: container.nameservers, else the router's dnsmasq on OpenWrt."""
+    if settings.container.nameservers:
+        return list(settings.container.nameservers)
+    if settings.container.network_mode == "host":
+        return []  # the host's own /etc/resolv.conf is not ours to rewrite
+    if os.path.exists("/etc/openwrt_release"):
+        return [str(settings.container.host_address.ip)]
+    return []
+
+
+def write_resolv_conf(settings: Any) -> None:
+    """The image must not keep the build host's resolver: write the configured one (or none)."""
+    from secumail.system.files import atomic_write
+
+    if settings.container.network_mode == "host":
+        return
+    servers = nameservers(settings)
+    lines = ["# written by secumail from mailserver.container.nameservers"]
+    lines += [f"nameserver {server}" for server in servers] or ["# no resolver configured: DNS lookups fail fast"]
+    path = os.path.join(rootfs_path(settings), "etc", "resolv.conf")
+    if os.path.islink(path):
+        os.unlink(path)
+    atomic_write(path, "\n".join(lines) + "\n", 0o644)
 
 
 def _sync_firewall(settings: Any) -> None:

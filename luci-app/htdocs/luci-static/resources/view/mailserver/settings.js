@@ -178,6 +178,8 @@ return view.extend({
 		value(s, 'address', _('Container address'), '10.231.0.2/24', V.ipv4Interface);
 		choice(s, 'gateway', _('Container default route'), 'auto', [ 'auto', 'none', 'host' ],
 			_('"host": via the bridge address; "auto": host on OpenWrt, none elsewhere.'));
+		list(s, 'nameservers', _('Container resolvers'), V.ipAddress,
+			_('Empty: the bridge address (dnsmasq) on OpenWrt, none elsewhere.'));
 
 		s = m.section(form.NamedSection, 'dns', 'dns', _('DNS'));
 		s.addremove = false;
