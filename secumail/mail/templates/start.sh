@@ -8,6 +8,9 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 DATA={{data}}
 # A container's /run survives restarts on some setups: stale pid files stop Dovecot from starting.
 rm -f /run/dovecot/master.pid /run/opendkim/opendkim.pid
+# Postfix keeps its pid file in the queue, which now outlives the container: at boot nothing runs yet,
+# and a stale pid that a new process happens to reuse would make 'postfix status' lie.
+rm -f /var/spool/postfix/pid/master.pid
 # The Postfix queue is data_path/spool, bind-mounted on /var/spool/postfix: it outlives the image (an
 # empty one is filled by 'postfix start'). Another image may number postfix/postdrop differently:
 # hand the queue to this image's ids, or qmgr could not read the waiting mail.
