@@ -11,6 +11,8 @@ import logging
 import os
 import stat
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # one object in memory is at most this big, whatever the repository config says
 MAX_OBJECT = 4 << 20
+WORKERS = 2  # threads that read and seal files (none on a one-core router)
+IN_FLIGHT = 4 << 20  # file bytes read but not yet in a pack
+MAX_QUEUE = 1024  # entries waiting for an earlier file's objects
 # relative to data_path: repositories (ours and peers') and rebuildable caches are not backed up
 EXCLUDE = (
     "backup",
@@ -65,21 +70,116 @@ def walk(root: str) -> Any:
         stack.extend(reversed(subdirs))
 
 
-def _store_file(writer: ObjectWriter, full: str, size: int) -> list[bytes]:
-    cfg = writer.repo.config
-    chunk = min(int(cfg.get("chunk_size", MAX_OBJECT)), MAX_OBJECT)
-    whole = min(int(cfg.get("whole_file_max", chunk)), MAX_OBJECT)
-    ids = []
-    with open(full, "rb") as handle:
-        if size <= whole:
-            ids.append(writer.store(TYPE_DATA, handle.read()))
-        else:
-            while True:
-                data = handle.read(chunk)
-                if not data:
-                    break
-                ids.append(writer.store(TYPE_DATA, data))
-    return ids
+class _Pipeline:
+    """Seals file objects in worker threads while the main thread walks, reads and writes packs.
+
+    Hashing, zstd and file reads release the GIL, so two cores both work. Items
+    leave in walk order (the tree and the packs come out as without threads),
+    and the bytes read but not yet stored are capped at IN_FLIGHT, so memory
+    stays bounded whatever the size of the maildir.
+    """
+
+    def __init__(self, writer: ObjectWriter, finish: Callable[[dict[str, Any], Any, list[bytes] | None], None]) -> None:
+        self.writer = writer
+        self.finish = finish
+        self.cipher = writer.repo.cipher
+        cfg = writer.repo.config
+        self.chunk = min(int(cfg.get("chunk_size", MAX_OBJECT)), MAX_OBJECT)
+        self.whole = min(int(cfg.get("whole_file_max", self.chunk)), MAX_OBJECT)
+        workers = min(WORKERS, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="seal") if workers > 0 else None
+        self.queue: deque[tuple[dict[str, Any], Any, list[Any] | None, list[int] | None]] = deque()
+        self.in_flight = 0
+        self.vanished = 0
+        self.vanished_bytes = 0
+
+    def _prepare(self, data: bytes) -> Any:
+        if self.pool is None:
+            return self.cipher.prepare_object(TYPE_DATA, data)
+        return self.pool.submit(self.cipher.prepare_object, TYPE_DATA, data)
+
+    def _read_prepare(self, full: str) -> tuple[bytes, bytes, bytes, int]:
+        with open(full, "rb") as handle:
+            return self.cipher.prepare_object(TYPE_DATA, handle.read())
+
+    def add_file(self, entry: dict[str, Any], stat_info: Any, full: str, size: int) -> None:
+        """Queue a file's objects: read and sealed by a worker (one object) or read here (chunks).
+
+        A file gone before it is read raises FileNotFoundError here or, when a
+        worker reads it, is left out of the tree when its turn comes.
+        """
+        parts: list[Any] = []
+        sizes: list[int] = []
+        if self.pool is not None and size <= self.whole:
+            parts.append(self.pool.submit(self._read_prepare, full))
+            sizes.append(size)
+            self.in_flight += size
+            self.queue.append((entry, stat_info, parts, sizes))
+            self._drain()
+            return
+        with open(full, "rb") as handle:
+            if size <= self.whole:
+                data = handle.read()
+                parts.append(self._prepare(data))
+                sizes.append(len(data))
+                self.in_flight += len(data)
+            else:
+                oldest = 0
+                while data := handle.read(self.chunk):
+                    parts.append(self._prepare(data))
+                    sizes.append(len(data))
+                    self.in_flight += len(data)
+                    # a big file: its own chunks go into packs as they are sealed, so at most
+                    # IN_FLIGHT of it is held (packs need no order; only the tree does)
+                    while self.in_flight > IN_FLIGHT and oldest < len(parts) - 1:
+                        parts[oldest] = self._resolve(parts[oldest], sizes[oldest])
+                        oldest += 1
+            del data
+        self.queue.append((entry, stat_info, parts, sizes))
+        self._drain()
+
+    def add(self, entry: dict[str, Any], stat_info: Any = None, ids: list[bytes] | None = None) -> None:
+        """Queue an entry that needs no reading (a directory, a symlink, a file in the files cache)."""
+        self.queue.append((entry, stat_info, ids, None))
+        self._drain()
+
+    def _resolve(self, part: Any, size: int) -> bytes:
+        """Store one sealed object (waiting for its worker); returns its id."""
+        if isinstance(part, bytes):
+            return part
+        self.in_flight -= size
+        prepared = part if isinstance(part, tuple) else part.result()
+        return self.writer.store_sealed(TYPE_DATA, prepared)
+
+    def _drain(self, everything: bool = False) -> None:
+        while self.queue:
+            entry, stat_info, parts, sizes = self.queue[0]
+            must = everything or self.in_flight > IN_FLIGHT or len(self.queue) > MAX_QUEUE
+            if sizes is not None and not must and not all(_ready(p) for p in parts):  # type: ignore[union-attr]
+                return  # the oldest file is still being sealed: keep reading ahead
+            self.queue.popleft()
+            if sizes is not None:
+                try:
+                    parts = [self._resolve(p, n) for p, n in zip(parts, sizes)]  # type: ignore[arg-type]
+                except FileNotFoundError:
+                    # expunged between the walk and the read (only whole files are read by workers)
+                    self.vanished += 1
+                    self.vanished_bytes += entry.get("s", 0)
+                    continue
+            self.finish(entry, stat_info, parts)
+
+    def close(self) -> None:
+        self._drain(everything=True)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _ready(part: Any) -> bool:
+    return isinstance(part, (bytes, tuple)) or part.done()
 
 
 def _entry(rel: str, st: os.stat_result) -> dict[str, Any]:
@@ -107,6 +207,22 @@ def backup(
         writer = ObjectWriter(repo)
         tree = TreeWriter(lambda data: writer.store(TYPE_TREE, data))
         files = read = total = 0
+        remembered: list[tuple[str, int, int, int, bytes, int]] = []
+        files_cached = cache.has_files()  # a first backup skips 20 000 lookups that cannot hit
+
+        def finish(entry: dict[str, Any], key: Any, ids: list[bytes] | None) -> None:
+            """An entry whose objects are stored: into the files cache and the tree, in walk order."""
+            if key is not None:
+                remembered.append((*key, b"".join(ids), gen))  # type: ignore[arg-type]
+                entry["o"] = [i.hex() for i in ids]  # type: ignore[union-attr]
+            tree.add(entry)
+            if len(remembered) >= 2000:
+                cache.remember_files(remembered)
+                remembered.clear()
+                cache.db.execute("COMMIT")
+                cache.db.execute("BEGIN")
+
+        pipe = _Pipeline(writer, finish)
         try:
             cache.db.execute("BEGIN")
             items = list_items(data_path, uci_file)
@@ -114,35 +230,38 @@ def backup(
                 entry = _entry(rel, st)
                 if stat.S_ISDIR(st.st_mode):
                     entry["t"] = "d"
+                    pipe.add(entry)
                 elif stat.S_ISLNK(st.st_mode):
                     entry["t"] = "l"
                     entry["l"] = os.readlink(full)
+                    pipe.add(entry)
                 elif stat.S_ISREG(st.st_mode):
                     entry["t"] = "f"
                     entry["s"] = st.st_size
                     files += 1
                     total += st.st_size
-                    ids = cache.file_ids(rel, st.st_size, st.st_mtime_ns, st.st_ino)
-                    if ids is None or not all(writer_has(writer, i) for i in ids):
+                    key = (rel, st.st_size, st.st_mtime_ns, st.st_ino)
+                    ids = cache.file_ids(*key) if files_cached else None
+                    if ids is not None and all(writer.has(i) for i in ids):
+                        pipe.add(entry, key, ids)
+                    else:
                         try:
-                            ids = _store_file(writer, full, st.st_size)
+                            pipe.add_file(entry, key, full, st.st_size)
                         except FileNotFoundError:
                             continue  # expunged while we walked
                         read += 1
-                    cache.remember_file(rel, st.st_size, st.st_mtime_ns, st.st_ino, ids, gen)
-                    entry["o"] = [i.hex() for i in ids]
                 else:
                     continue  # sockets, fifos, devices: not state we need
-                tree.add(entry)
-                if n % 2000 == 0:
-                    cache.db.execute("COMMIT")
-                    cache.db.execute("BEGIN")
                 if progress is not None and n % 500 == 0:
                     progress({"phase": "backup", "files": files, "bytes": total, "read": read})
+            pipe.close()
+            files, read, total = files - pipe.vanished, read - pipe.vanished, total - pipe.vanished_bytes
             tree_ids = tree.finish()
             writer.flush()
+            cache.remember_files(remembered)
             cache.db.execute("COMMIT")
         except BaseException:
+            pipe.shutdown()
             writer.abort()
             if cache.db.in_transaction:
                 cache.db.execute("ROLLBACK")
@@ -171,10 +290,6 @@ def backup(
     if orphans:
         result["recovered_packs"] = orphans
     return result
-
-
-def writer_has(writer: ObjectWriter, oid: bytes) -> bool:
-    return oid in writer.pending or writer.repo.cache.has(oid)
 
 
 def list_items(data_path: str, uci_file: str | None) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -59,8 +60,19 @@ class Cipher:
         if compression is None:
             compression = COMP_ZSTD if _zstd is not None else COMP_ZLIB
         self.compression = compression
-        self._zc = _zstd.ZstdCompressor(level=3) if (_zstd is not None and compression == COMP_ZSTD) else None
+        self._use_zstd = _zstd is not None and compression == COMP_ZSTD
+        # zstd contexts are not thread-safe: one per thread (backup seals in worker threads)
+        self._local = threading.local()
         self._zd = _zstd.ZstdDecompressor() if _zstd is not None else None
+
+    @property
+    def _zc(self):  # noqa: ANN202 - zstandard type, optional module
+        if not self._use_zstd:
+            return None
+        zc = getattr(self._local, "zc", None)
+        if zc is None:
+            zc = self._local.zc = _zstd.ZstdCompressor(level=3)
+        return zc
 
     def object_id(self, plaintext: bytes) -> bytes:
         return hashlib.blake2b(plaintext, key=self._id_key, digest_size=32).digest()
@@ -105,6 +117,16 @@ class Cipher:
             return self._aead.decrypt(sealed[:NONCE], sealed[NONCE:], ad)
         except InvalidTag:
             raise BackupFormatError(f"{what} failed authentication (corrupt or tampered)") from None
+
+    def prepare_object(self, obj_type: int, plaintext: bytes) -> tuple[bytes, bytes, bytes, int]:
+        """(object id, nonce, ciphertext, plain length): all the CPU work of storing an object.
+
+        Thread-safe, and hashing, zstd and the file read release the GIL, so backup
+        runs it in worker threads while the main thread walks and writes packs.
+        """
+        oid = self.object_id(plaintext)
+        nonce, sealed = self.seal_object_parts(obj_type, oid, plaintext)
+        return oid, nonce, sealed, len(plaintext)
 
     def seal_object_parts(self, obj_type: int, oid: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
         """Compress and seal one object: (nonce, ciphertext); the stored object is their concatenation."""

@@ -164,24 +164,26 @@ class Cache:
 
     # files cache --------------------------------------------------------------
     def file_ids(self, path: str, size: int, mtime: int, inode: int) -> list[bytes] | None:
+        # one lookup by (inode, size, mtime) finds the file under its path and after a rename
+        # (a maildir flag change renames without touching inode, size or mtime)
         row = self.db.execute(
-            "SELECT ids FROM files WHERE path=? AND size=? AND mtime=? AND inode=?",
-            (path, size, mtime, inode),
+            "SELECT ids FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
+            (inode, size, mtime, path),
         ).fetchone()
-        if row is None:  # a maildir flag change renames without touching inode, size or mtime
-            row = self.db.execute(
-                "SELECT ids FROM files WHERE inode=? AND size=? AND mtime=?", (inode, size, mtime)
-            ).fetchone()
         if row is None:
             return None
         blob = bytes(row[0])
         return [blob[i : i + 32] for i in range(0, len(blob), 32)]
 
     def remember_file(self, path: str, size: int, mtime: int, inode: int, ids: list[bytes], gen: int) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-            (path, size, mtime, inode, b"".join(ids), gen),
-        )
+        self.remember_files([(path, size, mtime, inode, b"".join(ids), gen)])
+
+    def remember_files(self, rows: list[tuple[str, int, int, int, bytes, int]]) -> None:
+        """(path, size, mtime, inode, joined ids, gen) rows, in one statement."""
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)
+
+    def has_files(self) -> bool:
+        return self.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
 
     def forget_files_before(self, gen: int) -> None:
         self.db.execute("DELETE FROM files WHERE gen < ?", (gen,))

@@ -60,9 +60,12 @@ class PackWriter:
 
     def add(self, obj_type: int, oid: bytes, plaintext: bytes) -> None:
         nonce, sealed = self.cipher.seal_object_parts(obj_type, oid, plaintext)
+        self.add_sealed(obj_type, oid, nonce, sealed, len(plaintext))
+
+    def add_sealed(self, obj_type: int, oid: bytes, nonce: bytes, sealed: bytes, plain: int) -> None:
         length = len(nonce) + len(sealed)
-        self.header += _ENTRY.pack(obj_type, length, len(plaintext), oid)
-        self.index += ENTRY.pack(obj_type, self.size, length, len(plaintext), oid)
+        self.header += _ENTRY.pack(obj_type, length, plain, oid)
+        self.index += ENTRY.pack(obj_type, self.size, length, plain, oid)
         self.count += 1
         self._write(nonce)  # two writes: no concatenated copy of a 1 MiB object
         self._write(sealed)

@@ -286,17 +286,28 @@ class ObjectWriter:
 
     def store(self, obj_type: int, data: bytes) -> bytes:
         oid = self.repo.cipher.object_id(data)
-        if oid in self.pending or self.repo.cache.has(oid):
+        if self.has(oid):
+            return oid
+        nonce, sealed = self.repo.cipher.seal_object_parts(obj_type, oid, data)
+        return self.store_sealed(obj_type, (oid, nonce, sealed, len(data)))
+
+    def store_sealed(self, obj_type: int, prepared: tuple[bytes, bytes, bytes, int]) -> bytes:
+        """Store an object sealed beforehand (Cipher.prepare_object), unless it is already stored."""
+        oid, nonce, sealed, plain = prepared
+        if self.has(oid):
             return oid
         if self.pack is None:
             self.pack = PackWriter(self.repo.cipher, os.path.join(self.repo.path, "data"))
-        self.pack.add(obj_type, oid, data)
+        self.pack.add_sealed(obj_type, oid, nonce, sealed, plain)
         self.pending.add(oid)
         self.new_objects += 1
-        self.new_bytes += len(data)
+        self.new_bytes += plain
         if self.pack.full:
             self.flush()
         return oid
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self.pending or self.repo.cache.has(oid)
 
     def flush(self) -> None:
         if self.pack is None:

@@ -15,6 +15,7 @@ import tracemalloc
 
 import pytest
 
+from secumail.mesh import backup as backup_mod
 from secumail.mesh import index as idx
 from secumail.mesh import pack, snapshot
 from secumail.mesh.backup import backup
@@ -67,6 +68,8 @@ def small_caps(monkeypatch):
     monkeypatch.setattr(pack, "PACK_TARGET", 64 << 10)  # ~100 objects per pack
     monkeypatch.setattr(idx, "MAX_ENTRIES", 512)  # ~5 packs per index
     monkeypatch.setattr(snapshot, "TREE_CUT", 32 << 10)  # ~150 files per tree object
+    # sealing threads hold up to IN_FLIGHT bytes, more or less by scheduling luck: measured alone below
+    monkeypatch.setattr(backup_mod, "WORKERS", 0)
 
 
 def test_backup_and_prune_peak_memory_is_flat_when_the_tree_doubles(tmp_path, small_caps):
@@ -93,3 +96,31 @@ def test_index_files_respect_the_entry_cap(tmp_path, small_caps):
     with Repository(str(tmp_path / "repo"), b"k" * 64, str(tmp_path / "cache2.db")) as repo:
         repo.sync_cache()
         assert repo.cache.count() == sum(sizes)
+
+
+def test_sealing_threads_read_ahead_is_capped(tmp_path, monkeypatch, small_caps):
+    """With sealing threads, bytes read ahead stay under IN_FLIGHT (+ one file) and the queue under MAX_QUEUE."""
+    monkeypatch.setattr(backup_mod, "WORKERS", 2)
+    monkeypatch.setattr(backup_mod, "IN_FLIGHT", 64 << 10)
+    monkeypatch.setattr(backup_mod, "MAX_QUEUE", 64)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    seen = {"bytes": 0, "queue": 0, "pool": False}
+    drain = backup_mod._Pipeline._drain
+
+    def watched(self, everything=False):
+        seen["pool"] = seen["pool"] or self.pool is not None
+        seen["bytes"] = max(seen["bytes"], self.in_flight)
+        seen["queue"] = max(seen["queue"], len(self.queue))
+        drain(self, everything)
+
+    monkeypatch.setattr(backup_mod._Pipeline, "_drain", watched)
+    data = tmp_path / "data"
+    make_tree(data, 1500)
+    (data / "big").write_bytes(os.urandom(3 << 20))  # chunked: its chunks are stored as they are sealed
+    node = load_or_create(str(data))
+    Repository.init(str(tmp_path / "repo"), b"k" * 64, node.node_id)
+    with Repository(str(tmp_path / "repo"), b"k" * 64, str(tmp_path / "cache.db")) as repo:
+        result = backup(repo, node, str(data), None, "host")
+    assert seen["pool"] and result["files_read"] == result["files"] >= 1501
+    assert seen["bytes"] <= (64 << 10) + (1 << 20), seen  # the cap plus one object (1 MiB chunk)
+    assert seen["queue"] <= 64 + 1, seen
