@@ -42,6 +42,8 @@ def make_settings(data, **main):
     package = default_package()
     package["main"].update({"domain": "example.org", "data_path": str(data), **main})
     package["dkim"].update({"key_bits": "1024"})
+    # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
+    package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
     return settings_from_package(package)
 
 
