@@ -273,3 +273,11 @@ def test_sender_login_map_lists_own_addresses_and_aliases(world, data):
         "info@example.org alice@example.org,bob@example.org",
     ]  # no catch-all: owning @example.org must not allow sending as anyone there
     assert _mode(data / "config" / "vsenders") == 0o640
+
+
+def test_account_hooks_never_reach_a_container_on_this_host(settings, monkeypatch):
+    """The settings of these tests name no existing LXC path, so no real container is reloaded."""
+    from secumail.mail import runtime_bridge
+
+    assert not os.path.exists(settings.container.lxc_path)
+    assert runtime_bridge.running_executor(settings) is None
