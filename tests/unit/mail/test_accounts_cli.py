@@ -275,7 +275,7 @@ def test_sender_login_map_lists_own_addresses_and_aliases(world, data):
     assert _mode(data / "config" / "vsenders") == 0o640
 
 
-def test_account_hooks_never_reach_a_container_on_this_host(settings, monkeypatch):
+def test_account_hooks_never_reach_a_container_on_this_host(settings):
     """The settings of these tests name no existing LXC path, so no real container is reloaded."""
     from secumail.mail import runtime_bridge
 
