@@ -354,8 +354,21 @@ class Daemon:
             self.jobs.start("container-down", {}, origin="reconcile")
         if state == "RUNNING":
             self._watch_container(s)
+            self._rotate_logs(s)
         else:
             self._unwatch_container()
+
+    def _rotate_logs(self, s: Any) -> None:
+        """Keep the container's mail logs under main.log_size_limit (two stat calls when nothing is due)."""
+        from secumail.container.service import rotate_logs
+
+        try:
+            rotated = rotate_logs(s)
+        except SecumailError as exc:
+            logger.warning("log rotation failed: %s", exc)
+            return
+        if rotated:
+            logger.info("rotated %s", ", ".join(rotated))
 
     def _waiting(self, key: str) -> bool:
         until = self.not_before.get(key)
