@@ -99,15 +99,22 @@ def _rank(rel: str) -> int:
     return ORDER.index(top) if top in ORDER else len(ORDER)
 
 
-def _check_name(rel: str, path: str) -> None:
-    name = os.path.basename(rel)
-    if _NAMED.match(name):
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != name:
-            raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+def _get(sftp: Any, remote: str, size: int, local: str, throttle: Throttle | None, requests: int | None) -> str:
+    """Copy one file with pipelined reads, hashing it on the way (no second read); returns its SHA-256."""
+    digest = hashlib.sha256()
+    with sftp.open(remote, "rb") as rf, open(local, "wb") as lf:
+        rf.prefetch(size, max_concurrent_requests=requests)
+        done = 0
+        while done < size:
+            block = rf.read(min(64 << 10 if throttle else 1 << 20, size - done))  # big: fewer round trips
+            if not block:
+                raise PeerError(f"{remote}: the peer sent {done} of {size} bytes")
+            lf.write(block)
+            digest.update(block)
+            done += len(block)
+            if throttle is not None:
+                throttle.account(len(block))
+    return digest.hexdigest()
 
 
 class Throttle:
@@ -166,14 +173,11 @@ def pull_tree(
         tmp = os.path.join(os.path.dirname(dest), ".tmp-" + os.path.basename(dest))
         try:
             os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
-            sftp.get(  # pipelined reads; a few requests in flight only when a limit is set
-                f"{remote_root}/{rel}",
-                tmp,
-                callback=throttle.callback() if limited else None,
-                prefetch=True,
-                max_concurrent_prefetch_requests=4 if limited else None,
+            digest = _get(  # pipelined reads; a few requests in flight only when a limit is set
+                sftp, f"{remote_root}/{rel}", remote[rel], tmp, throttle if limited else None, 4 if limited else None
             )
-            _check_name(rel, tmp)
+            if _NAMED.match(os.path.basename(rel)) and digest != os.path.basename(rel):
+                raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
             os.replace(tmp, dest)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
