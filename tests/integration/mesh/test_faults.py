@@ -119,3 +119,24 @@ def test_disk_full_on_the_peer_one_clear_error_nothing_corrupted(world):
     assert rerun["files"] == total - len(landed)
     assert a.ok("mesh", "verify", "--from", ids["d"])["result"] == "ok"
     assert d.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["files"] == 0
+
+
+def test_pull_refuses_a_copy_that_does_not_match_its_name(world):
+    """The puller hashes each file as it arrives: a changed pack on the peer is named and never lands."""
+    nodes, ids = world
+    a, b = nodes["a"], nodes["b"]
+    store = b.data / "backup" / "peers" / ids["a"]
+    pack = sorted(r for r in storage_files(a.data / "backup" / "repo") if r.startswith("data/"))[0]
+    os.unlink(store / pack)  # B lacks it, so the next pull fetches it
+    source = a.data / "backup" / "repo" / pack
+    original = source.read_bytes()
+    source.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    try:
+        line = b.fails("mesh", "sync", "pull", "--peer", ids["a"])
+        assert os.path.basename(pack) in line and "does not match its name" in line
+        assert not (store / pack).exists()
+        assert not [f for _, _, fs in os.walk(store) for f in fs if f.startswith(".tmp-")]
+    finally:
+        source.write_bytes(original)
+    assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["files"] == 1
+    assert_intact(store)
