@@ -305,6 +305,31 @@ def main() -> int:
     return 0
 
 
+def _goals(runs: list[dict]) -> list[str]:
+    """One line per goal of issue 7, judged in every run."""
+    def each(judge) -> str:  # noqa: ANN001
+        marks = [judge(r) for r in runs]
+        return "met in every run" if all(marks) else f"met in {sum(marks)} of {len(marks)} runs"
+
+    def full_ok(r: dict) -> bool:
+        res = r["results"]
+        others = [res[t]["full"]["seconds"] for t in ("borg", "restic") if t in res]
+        return bool(others) and res["secumail"]["full"]["seconds"] <= min(others)
+
+    def rss_ok(r: dict) -> bool:
+        rss = r["results"]["secumail"]["full"]["rss_mib"]
+        return rss <= 64 and (r["double"] is None or r["double"]["rss_mib"] <= max(64.0, rss * 1.05))
+
+    return [
+        "Goals (issue 7):",
+        f"- full backup at least as fast as the faster of borg/restic: {each(full_ok)}.",
+        f"- incremental ≤ 3 s: {each(lambda r: r['results']['secumail']['incremental']['seconds'] <= 3)}.",
+        f"- peak RSS ≤ 64 MiB and flat (within 5%) when the maildir doubles: {each(rss_ok)}.",
+        f"- sync ≥ 80 MB/s: {each(lambda r: r['sync'] and r['sync']['bytes'] / 1e6 / r['sync']['seconds'] >= 80)}; "
+        f"0 completed files resent after a cut: {each(lambda r: r['sync'] and r['sync']['resent'] == 0)}.",
+    ]
+
+
 def write_section(runs: list[dict]) -> None:
     """The section from one or more runs: one table per run, then the comparisons per run."""
     mb = 1e6
@@ -358,6 +383,7 @@ def write_section(runs: list[dict]) -> None:
                          f"after half the bytes ({sync['landed_before_cut']} files landed) and rerun sent "
                          f"{sync['rerun_files']} files: {sync['resent']} completed files sent again.")  # fmt: skip
         lines.append("")
+    lines += _goals(runs)
     update_section("mesh_backup", "Mesh backup: secumail beside borgbackup and restic", "\n".join(lines))
 
 
