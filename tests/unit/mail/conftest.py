@@ -5,14 +5,7 @@ import sys
 import pytest
 
 from secumail.cli import main
-
-
-class CliResult:
-    def __init__(self, code, out, err):
-        self.code, self.out, self.err = code, out, err
-
-    def __repr__(self):
-        return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
+from tests.clirun import CliResult
 
 
 @pytest.fixture
