@@ -23,6 +23,10 @@ def main() -> None:
         argv = [mailctl] if mailctl else [sys.executable, "-m", "secumail.cli"]
         status = wall_times([*argv, "--json", "status"], 20, env)
         bare = wall_times([sys.executable, "-c", "pass"], 20, env)
+        # The appliance of `make demo`, when it runs here: status then probes every port and reads cgroups.
+        live = None
+        if os.path.exists("/etc/config/mailserver") and os.path.isdir("/srv/lxc/mailserver"):
+            live = wall_times([*argv, "--json", "--confdir", "/etc/config", "status"], 20)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     verdict = "meets" if statistics.median(status) <= 0.150 else "misses"
@@ -30,6 +34,8 @@ def main() -> None:
         "| command | wall time |",
         "| --- | --- |",
         f"| `{os.path.basename(argv[0])} --json status` (no container installed) | {summary_ms(status)} |",
+        *([f"| `{os.path.basename(argv[0])} --json status` (demo appliance running, no daemon) | {summary_ms(live)} |"]
+          if live else []),
         f"| `python3 -c pass` (interpreter start, for scale) | {summary_ms(bare)} |",
         "",
         f"Goal ≤ 150 ms: {verdict} it.",
