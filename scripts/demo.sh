@@ -28,7 +28,9 @@ mailctl test "$USER_ADDR"
 ADDRESS=$(mailctl config get mailserver.container.address | cut -d/ -f1)
 printf '%s\n' "$PASSWORD" | "$PYTHON" scripts/imap-check.py "$ADDRESS" "$USER_ADDR"
 
-echo "== 5/5 status"
+echo "== 5/5 starting the agent (secumaild: keeps the container up, renews certificates, backs up) and status"
+"$PYTHON" -c 'from secumail.daemon.service import ensure_daemon_running as up; i = up(); print("secumaild", i.get("pid", ""), "running")'
+
 mailctl status
 echo
 echo "The demo mailbox is $USER_ADDR with password $PASSWORD (IMAPS $ADDRESS:993, submission 587)."

@@ -35,20 +35,31 @@ def _set_enabled(ctx: Context, enabled: bool) -> None:
         ctx.reload()
 
 
+def _ensure_agent(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
+    """On OpenWrt secumaild runs under procd: start/install make sure it does (it keeps the container up,
+    renews certificates, backs up). Elsewhere the agent is started on purpose (`secumaild`, or `make demo`)."""
+    from secumail.daemon.service import ensure_daemon_running, procd_available
+
+    if procd_available():
+        ensure_daemon_running(ctx.confdir)
+        result["agent"] = "running"
+    return result
+
+
 def install(ctx: Context, args: argparse.Namespace) -> Any:
     from secumail.container import service
 
     settings = ctx.settings
     result = service.install(settings, stderr_progress())
     _set_enabled(ctx, True)
-    return result
+    return _ensure_agent(ctx, result)
 
 
 def start(ctx: Context, args: argparse.Namespace) -> Any:
     from secumail.container import service
 
     _set_enabled(ctx, True)
-    return service.start(ctx.settings, stderr_progress())
+    return _ensure_agent(ctx, service.start(ctx.settings, stderr_progress()))
 
 
 def stop(ctx: Context, args: argparse.Namespace) -> Any:
@@ -62,7 +73,7 @@ def restart(ctx: Context, args: argparse.Namespace) -> Any:
     from secumail.container import service
 
     _set_enabled(ctx, True)
-    return service.restart(ctx.settings, stderr_progress())
+    return _ensure_agent(ctx, service.restart(ctx.settings, stderr_progress()))
 
 
 def _result_text(data: dict[str, Any]) -> str:
