@@ -82,6 +82,7 @@ def world(tmp_path):
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
         "SECUMAIL_CONFDIR": str(conf),
         "SECUMAIL_SAVEDIR": str(tmp_path / "save"),
+        "SECUMAIL_RUNDIR": str(tmp_path / "run"),
         "SECUMAIL_MAILCTL": str(wrapper),
         "HOME": str(tmp_path),
     }
