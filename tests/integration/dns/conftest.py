@@ -64,6 +64,18 @@ def zone_text(zone: str, ns_addr: str) -> str:
     )
 
 
+
+def _terminate(proc: subprocess.Popen | None) -> None:
+    """Stop a server we started: TERM, then KILL after 10 s."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 class Knot:
     def __init__(self, workdir: str) -> None:
         self.dir = workdir
@@ -149,14 +161,8 @@ zone:
         self.start()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        _terminate(self.proc)
+        self.proc = None
 
 
 @pytest.fixture(scope="session")
@@ -257,14 +263,8 @@ zone-cache-refresh-interval=0
         _wait_port(self.addr, 53)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        _terminate(self.proc)
+        self.proc = None
 
 
 @pytest.fixture(scope="session")
