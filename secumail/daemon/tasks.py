@@ -148,47 +148,16 @@ def configure(ctx: TaskContext) -> Any:
     return deploy.deploy(ctx.settings, running_executor(ctx.settings))
 
 
-def _container_service() -> Any:
-    """The container engineer's start/stop (with bridge, config, image checks) when it exists."""
-    try:
-        from secumail.container import service  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return service if hasattr(service, "start") and hasattr(service, "stop") else None
-
-
 def container_up(ctx: TaskContext) -> Any:
-    settings = ctx.settings
-    service = _container_service()
-    if service is not None:
-        return _plain(service.start(settings))
-    from secumail.container.runtime import Container
+    from secumail.container import service
 
-    container = Container(settings.main.container, settings.container.lxc_path)
-    if not container.exists():
-        return {"state": "not installed", "message": "the container is not installed: run 'mailctl install'"}
-    if settings.container.network_mode == "bridge":
-        from secumail.container.network import ensure_bridge
-
-        ensure_bridge(settings.container.bridge, str(settings.container.host_address))
-    ctx.progress(f"starting container {container.name}", None)
-    container.start()
-    return {"state": container.state()}
+    return _plain(service.start(ctx.settings, lambda line: ctx.progress(line, None)))
 
 
 def container_down(ctx: TaskContext) -> Any:
-    settings = ctx.settings
-    service = _container_service()
-    if service is not None:
-        return _plain(service.stop(settings))
-    from secumail.container.runtime import Container
+    from secumail.container import service
 
-    container = Container(settings.main.container, settings.container.lxc_path)
-    if not container.exists():
-        return {"state": "not installed"}
-    ctx.progress(f"stopping container {container.name}", None)
-    container.stop()
-    return {"state": container.state()}
+    return _plain(service.stop(ctx.settings))
 
 
 def _mesh_progress(ctx: TaskContext) -> Callable[[dict[str, Any]], None]:
