@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.unit.mesh.conftest import make_maildir
+from tests.support.maildir import copy_corpus
 
 from .conftest import NsNode, pin_each_other, sh, storage_files
 
@@ -28,7 +28,7 @@ def world(net, tmp_path_factory):
     nodes = {name: NsNode(name, root) for name in ("a", "b", "c", "d")}
     ids = pin_each_other(nodes, [(x, y) for x in "abcd" for y in "abcd" if (x == "a") != (y == "a")])
     a = nodes["a"]
-    make_maildir(a.data, 100, seed=3)
+    copy_corpus(a.data, messages=100, seed=3)
     big = a.data / "mail" / "a.example.org" / "attachments"
     big.mkdir(parents=True)
     rng = random.Random(3)

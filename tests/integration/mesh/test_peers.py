@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.mesh.conftest import make_maildir, tree_state
+from tests.support.maildir import copy_corpus
+from tests.unit.mesh.conftest import tree_state
 
 from .conftest import NODES, PORT, NsNode
 
@@ -27,7 +28,7 @@ def mesh(net, tmp_path_factory):
         for other in NAMES:
             if other != name:
                 n.ok("mesh", "add-peer", ids[other], f"{NODES[other]}:{PORT}")
-    make_maildir(nodes["a"].data, 300, seed=5)
+    copy_corpus(nodes["a"].data, messages=300, seed=5)
     (nodes["a"].data / "config").mkdir()
     (nodes["a"].data / "config" / "users").write_text("bob@a.example.org:{BLF-CRYPT}$2y$05$xyz\n")
     for n in nodes.values():

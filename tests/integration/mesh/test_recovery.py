@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from tests.unit.mesh.conftest import make_maildir, tree_state
+from tests.support.maildir import copy_corpus
+from tests.unit.mesh.conftest import tree_state
 
 from .conftest import PORT, NsNode, pin_each_other
 
@@ -23,7 +24,7 @@ def world(net, tmp_path_factory):
     nodes = {name: NsNode(name, root) for name in ("a", "b", "c")}
     ids = pin_each_other(nodes, [("a", "b"), ("b", "a"), ("a", "c"), ("c", "a")])
     a = nodes["a"]
-    make_maildir(a.data, 200, seed=7)
+    copy_corpus(a.data, messages=200, seed=7)
     (a.data / "config").mkdir()
     (a.data / "config" / "users").write_text("carol@a.example.org:{BLF-CRYPT}$2y$05$carol\n")
     (a.data / "dkim").mkdir()

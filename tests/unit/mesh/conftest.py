@@ -1,31 +1,12 @@
 import io
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from secumail.cli import main
-
-MAKE_MAILDIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "tools", "make-maildir")
-CACHE = "/var/cache/secumail-test/maildirs"
-
-
-def make_maildir(out, messages, seed=1, users=3):
-    """A make-maildir tree, cached outside the checkout; copied so tests may change it."""
-    tool = os.path.abspath(MAKE_MAILDIR)
-    if not os.path.exists(tool):
-        pytest.skip(f"{tool} is missing (shared/ not beside the checkout)")
-    cached = os.path.join(CACHE, f"m{messages}-u{users}-s{seed}")
-    if not os.path.isdir(cached):
-        os.makedirs(CACHE, exist_ok=True)
-        tmp = cached + f".tmp{os.getpid()}"
-        subprocess.run([sys.executable, tool, tmp, "--messages", str(messages), "--users", str(users),
-                        "--seed", str(seed)], check=True, capture_output=True)  # fmt: skip
-        os.replace(tmp, cached)
-    shutil.copytree(cached, out, symlinks=True, dirs_exist_ok=True)
+from tests.support.maildir import copy_corpus
 
 
 class Node:
@@ -44,7 +25,7 @@ class Node:
         )
 
     def fill(self, messages=120, seed=1):
-        make_maildir(self.data, messages, seed)
+        copy_corpus(self.data, messages=messages, seed=seed)
         (self.data / "config").mkdir(exist_ok=True)
         (self.data / "config" / "users").write_text("alice@example.org:{BLF-CRYPT}$2y$05$abc\n")
         (self.data / "dkim").mkdir(exist_ok=True)
