@@ -236,8 +236,15 @@ class Dns(Section):
         "", v.optional(v.domain_name), "CAA issuer; empty derives it from ssl.type (none for a custom CA)."
     )
     script: str = opt("", v.optional(v.absolute_path), "Script the exec provider runs (docs/dns-providers.md).")
-    resolver: tuple = opt("", v.list_of(v.ip_address), "Recursive resolvers dns-check asks; empty skips them.")
-    timeout: int = opt("10", v.integer(1, 300), "Seconds to wait for a DNS server or provider API per request.")
+    resolver: tuple = opt(
+        "", v.list_of(v.server_address), "Recursive resolvers dns-check asks (IP or IP:port); empty skips them."
+    )
+    timeout: int = opt(
+        "10",
+        v.integer(1, 300),
+        "Seconds to wait for a provider API request or a DNS answer (dns-check: at most 5 s per query, "
+        "twice this in all).",
+    )
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,36 @@ def ip_address(raw: object) -> str:
         raise ValueError("is not an IP address") from None
 
 
+def split_server(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """'192.0.2.1', '192.0.2.1:5353', '[2001:db8::1]:53' or '2001:db8::1' → (address, port)."""
+    spec = spec.strip()
+    host, port_text = spec, ""
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("must be an IP address (optionally with :port)")
+            port_text = rest[1:]
+    elif spec.count(":") == 1:
+        host, _, port_text = spec.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("must be an IP address (optionally with :port)") from None
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"has a bad port {port_text!r}")
+    return host, int(port_text)
+
+
+def server_address(raw: object) -> str:
+    """An IP address with an optional port: 192.0.2.1, 192.0.2.1:5353, 2001:db8::1, [2001:db8::1]:5353."""
+    value = _scalar(raw).strip()
+    split_server(value)
+    return value
+
+
 def url(raw: object) -> str:
     value = _scalar(raw).strip()
     if not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", value):

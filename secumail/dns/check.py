@@ -25,9 +25,15 @@ _SPF_TERM = re.compile(
 DMARC_TAGS = {"v", "p", "sp", "rua", "ruf", "adkim", "aspf", "pct", "fo", "rf", "ri", "np", "psd", "t"}
 
 
+QUERY_WAIT = 5.0  # seconds one query may take before its server counts as silent
+
+
 class Servers:
+    """The servers a dns-check asks, and one deadline for all its queries (2 × dns.timeout)."""
+
     def __init__(self, settings: Any) -> None:
-        self.timeout = float(settings.dns.timeout)
+        timeout = float(settings.dns.timeout)
+        self.asker = wire.Asker(min(timeout, QUERY_WAIT), total=2 * timeout)
         self.resolvers = [wire.parse_server(a) for a in settings.dns.resolver]
         self.settings = settings
         self._auth: dict[str, list[tuple[str, int]]] = {}
@@ -38,22 +44,25 @@ class Servers:
             return [wire.parse_server(dns.server)]
         if not self.resolvers:
             raise InputError("dns-check: set mailserver.dns.resolver (a recursive resolver to find the NS records)")
-        zone = dns.zone or wire.find_soa_zone(self.resolvers[0], name, self.timeout)[0]
+        zone = dns.zone or self.asker.find_soa_zone(self.resolvers[0], name)[0]
         if zone not in self._auth:
             ns = None
             for resolver in self.resolvers:
-                _, ns, _ = wire.query(resolver, zone, "NS", self.timeout, recursion=True)
+                try:
+                    _, ns, _ = self.asker.query(resolver, zone, "NS", recursion=True)
+                except ProviderError:
+                    continue
                 if ns:
                     break
             if not ns:
                 raise ProviderError(f"dns-check: no NS records for {zone} through the configured resolver")
             self._auth[zone] = [
-                (wire.resolve_address(self.resolvers, v.rstrip("."), self.timeout), 53) for v in ns.values
+                (self.asker.resolve_address(self.resolvers, v.rstrip(".")), 53) for v in ns.values
             ]
         return self._auth[zone]
 
     def ask(self, server: tuple[str, int], name: str, rtype: str, recursion: bool) -> RRset | None:
-        return wire.query(server, name, rtype, self.timeout, recursion=recursion)[1]
+        return self.asker.query(server, name, rtype, recursion=recursion)[1]
 
 
 def _relevant(rr: RRset, found: RRset | None) -> tuple[str, ...]:
@@ -203,10 +212,14 @@ def _extra_checks(
         else:
 
             def lookup(name: str) -> str | None:
-                if not servers.resolvers:
-                    return "v=spf1"  # cannot follow includes without a resolver: count the include only
-                texts = _tagged(servers.ask(servers.resolvers[0], name, "TXT", True), "v=spf1")
-                return texts[0] if texts else None
+                if servers.resolvers:
+                    try:
+                        texts = _tagged(servers.ask(servers.resolvers[0], name, "TXT", True), "v=spf1")
+                    except ProviderError:
+                        pass
+                    else:
+                        return texts[0] if texts else None
+                return "v=spf1"  # cannot follow includes without an answering resolver: count the include only
 
             problem, count = check_spf(spf[0], lookup)
             add(f"SPF {domain}", not problem, problem or f"syntax ok, {count} DNS lookup(s)")
@@ -229,12 +242,15 @@ def _extra_checks(
     for value in mx.values if mx else ():
         target = value.split(" ")[1].rstrip(".")
         auth = servers.authoritative(target) if _in_managed(settings, target) else servers.resolvers[:1]
-        have = []
+        have, problem = [], "has no A/AAAA record"
         for rtype in ("A", "AAAA"):
             if auth:
-                rr = servers.ask(auth[0], target, rtype, recursion=not _in_managed(settings, target))
+                try:
+                    rr = servers.ask(auth[0], target, rtype, recursion=not _in_managed(settings, target))
+                except ProviderError as exc:
+                    rr, problem = None, str(exc)
                 have.extend(rr.values if rr else ())
-        add(f"MX target {target}", bool(have), ", ".join(have) or "has no A/AAAA record")
+        add(f"MX target {target}", bool(have), ", ".join(have) or problem)
     return out
 
 

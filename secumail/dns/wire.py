@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
+import time
 from typing import Any
 
+from secumail.config.validate import split_server
 from secumail.dns.records import RRset, normalize
 from secumail.errors import InputError, ProviderError
 
 
 def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
     """'192.0.2.1', '192.0.2.1:5353', '[2001:db8::1]:53' or '2001:db8::1' → (address, port)."""
-    spec = spec.strip()
-    host, port = spec, default_port
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest.startswith(":"):
-            port = _port(rest[1:], spec)
-    elif spec.count(":") == 1:
-        host, _, text = spec.partition(":")
-        port = _port(text, spec)
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise InputError(f"DNS server {spec!r} must be an IP address (optionally with :port)") from None
-    return host, port
-
-
-def _port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise InputError(f"DNS server {spec!r}: bad port {text!r}")
-    return int(text)
+        return split_server(spec, default_port)
+    except ValueError as exc:
+        raise InputError(f"DNS server {spec.strip()!r} {exc}") from None
 
 
 def query(
@@ -50,7 +35,7 @@ def query(
     try:
         response, _ = dns.query.udp_with_fallback(request, server[0], port=server[1], timeout=timeout)
     except dns.exception.Timeout:
-        raise ProviderError(f"DNS server {server[0]}:{server[1]} did not answer within {timeout:.0f} s") from None
+        raise NoAnswer(f"DNS server {server[0]}:{server[1]} did not answer within {timeout:.0f} s") from None
     except (OSError, dns.exception.DNSException) as exc:
         raise ProviderError(f"DNS query to {server[0]}:{server[1]} failed: {exc}") from None
     rcode = dns.rcode.to_text(response.rcode())
@@ -62,25 +47,67 @@ def query(
     return rcode, None, response
 
 
+class NoAnswer(ProviderError):
+    """A DNS server let a query time out."""
+
+
+class Asker:
+    """DNS queries under one total deadline: a server that let one query time out is not asked again.
+
+    Without it, each of the dozens of queries of a dns-check waits the full timeout for
+    the same silent server (minutes in all); with it, a silent server costs one timeout.
+    """
+
+    def __init__(self, timeout: float, *, total: float | None = None) -> None:
+        self.timeout = timeout
+        self.total = total
+        self.deadline = None if total is None else time.monotonic() + total
+        self.silent: dict[tuple[str, int], str] = {}
+
+    def query(
+        self, server: tuple[str, int], name: str, rtype: str, recursion: bool = False
+    ) -> tuple[str, RRset | None, Any]:
+        if server in self.silent:
+            raise NoAnswer(self.silent[server])
+        wait = self.timeout
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+            if wait <= 0:
+                raise ProviderError(f"DNS: gave up, the {self.total:.0f} s allowed for all queries are spent")
+        try:
+            return query(server, name, rtype, wait, recursion=recursion)
+        except NoAnswer as exc:
+            self.silent[server] = str(exc)
+            raise
+
+    def find_soa_zone(self, server: tuple[str, int], name: str) -> tuple[str, str]:
+        """(zone, primary MNAME) of `name` by asking `server` for SOA at each ancestor, longest first."""
+        labels = name.split(".")
+        for i in range(len(labels) - 1):
+            candidate = ".".join(labels[i:])
+            _, rr, _ = self.query(server, candidate, "SOA", recursion=True)
+            if rr is not None:
+                return candidate, rr.values[0].split(" ")[0].rstrip(".")
+        raise ProviderError(f"no SOA for {name} or its parents at {server[0]}:{server[1]}: set mailserver.dns.zone")
+
+    def resolve_address(self, servers: list[tuple[str, int]], name: str) -> str:
+        """The first A (then AAAA) of `name` via the given resolvers."""
+        for rtype in ("A", "AAAA"):
+            for server in servers:
+                try:
+                    _, rr, _ = self.query(server, name, rtype, recursion=True)
+                except ProviderError:
+                    continue
+                if rr is not None:
+                    return rr.values[0]
+        raise ProviderError(f"cannot resolve {name} through {', '.join(f'{h}:{p}' for h, p in servers)}")
+
+
 def find_soa_zone(server: tuple[str, int], name: str, timeout: float) -> tuple[str, str]:
     """(zone, primary MNAME) of `name` by asking `server` for SOA at each ancestor, longest first."""
-    labels = name.split(".")
-    for i in range(len(labels) - 1):
-        candidate = ".".join(labels[i:])
-        rcode, rr, _ = query(server, candidate, "SOA", timeout, recursion=True)
-        if rr is not None:
-            return candidate, rr.values[0].split(" ")[0].rstrip(".")
-    raise ProviderError(f"no SOA for {name} or its parents at {server[0]}:{server[1]}: set mailserver.dns.zone")
+    return Asker(timeout).find_soa_zone(server, name)
 
 
 def resolve_address(servers: list[tuple[str, int]], name: str, timeout: float) -> str:
     """The first A (then AAAA) of `name` via the given resolvers."""
-    for rtype in ("A", "AAAA"):
-        for server in servers:
-            try:
-                _, rr, _ = query(server, name, rtype, timeout, recursion=True)
-            except ProviderError:
-                continue
-            if rr is not None:
-                return rr.values[0]
-    raise ProviderError(f"cannot resolve {name} through {', '.join(f'{h}:{p}' for h, p in servers)}")
+    return Asker(timeout).resolve_address(servers, name)
