@@ -64,8 +64,11 @@ def _account(
     account_dir: str,
     settings,
     directory_url: str,
+    *,
+    known: bool = True,
 ) -> None:
-    uri = keys.load_account_uri(account_dir)
+    """Use the account this key registered at this CA, or register one (known=False: ignore the saved one)."""
+    uri = keys.load_account_uri(account_dir) if known else None
     if uri:
         net.account = messages.RegistrationResource(uri=uri, body=messages.Registration())
         return
@@ -166,7 +169,15 @@ def _issue(
 
     cert_key = keys.new_private_key(settings.acme.key_type)
     csr_pem = keys.make_csr(cert_key, names)
-    order = acme.new_order(csr_pem)
+    try:
+        order = acme.new_order(csr_pem)
+    except messages.Error as exc:
+        if exc.code != "accountDoesNotExist":
+            raise
+        # the CA forgot the account we saved (a reset staging CA, a deactivated account): register again
+        logger.warning("the ACME CA at %s no longer knows our account; registering again", directory_url)
+        _account(net, acme, jwk, account_dir, settings, directory_url, known=False)
+        order = acme.new_order(csr_pem)
     todo = []
     for authzr in order.authorizations:
         if authzr.body.status == messages.STATUS_VALID:

@@ -11,6 +11,7 @@ import ssl
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -287,3 +288,31 @@ def test_worker_keeps_heavy_imports_out_of_the_parent(site):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_ca_that_forgot_the_account_gets_a_new_registration(servers, tmp_path):
+    """A pebble restart loses every account: the next ssl-setup registers again instead of failing."""
+    from tests.integration.certs.conftest import Site
+
+    def start():
+        return world.start_pebble(
+            str(tmp_path / "pebble"), f"{world.DNS_ADDR}:53", port=14002, mgmt_port=15002, validity=86400
+        )
+
+    pebble = start()
+    try:
+        site = Site(str(tmp_path / "site"), servers, acme={"directory": pebble.directory, "ca_bundle": pebble.ca_file})
+        first = site.mailctl("ssl-setup")
+        assert first.returncode == 0, first.stderr
+        account = [os.path.join(d, f) for d, _, fs in os.walk(site.file("acme")) for f in fs if f == "account.json"]
+        before = Path(account[0]).read_text()
+        pebble.stop()
+        pebble = start()  # same address, same listener CA file; no accounts any more
+        again = site.mailctl("ssl-setup", "--force")
+        assert again.returncode == 0, again.stderr
+        assert "installed" in again.stdout
+        assert Path(account[0]).read_text() != before  # the new account's URI is saved
+        assert [f for d, _, fs in os.walk(site.file("acme")) for f in fs if f == "account.key"] == ["account.key"]
+        verify_against_root(site, pebble.root_pem(), tmp_path)
+    finally:
+        pebble.stop()
