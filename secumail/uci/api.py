@@ -292,6 +292,18 @@ class Uci:
         self._context().revert(ptr)
         self._untaint(ptr.package or config)
 
+    def load(self, config: str) -> None:
+        """Read a config now (reads are otherwise on first use); UciExceptionNotFound if it does not exist."""
+        self._lookup(config)
+
+    def unload(self, config: str) -> None:
+        """Forget a loaded config and its unsaved changes; the next use reads it again."""
+        ctx = self._context()
+        loaded = ctx.find_loaded(config)
+        if loaded is not None:
+            ctx.unload(loaded)
+        self._untaint(config)
+
     # --- information -----------------------------------------------------------
     def changes(self, config: str | None = None) -> dict:
         """Pending changes: ``{config: [(command, section, option, value), ...]}``.

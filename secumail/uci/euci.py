@@ -1,15 +1,24 @@
-"""``EUci``: typed get/set on top of ``Uci`` (turris-pyuci's euci, same behaviour).
+"""``EUci``: typed get/set on top of ``Uci``, with the behaviour of turris-pyuci's ``euci`` (0.10).
 
-Booleans use UCI's words: ``1/yes/on/true/enabled`` and ``0/no/off/false/disabled``
-(case-insensitive when read); ``set`` writes ``'1'``/``'0'``.  Integers are written
-in decimal; ``IPv4Address``/``IPv6Address`` are parsed with ``ipaddress``.
+``get(config, section, option, dtype=str, convert=None, list=False, default=NoDefault)``:
+
+- ``dtype`` is any callable that takes the UCI string (``int``, ``float``,
+  ``ipaddress.ip_address``, ``IPv4Address``, ...); ``bool`` reads UCI's words
+  ``1/yes/on/true/enabled`` and ``0/no/off/false/disabled`` (case-insensitive);
+- ``convert`` is applied to each value after ``dtype`` (its errors are not caught);
+- ``list=True`` always gives a tuple (one item for an option); ``list=False`` (the
+  default) always gives one value (the first item of a list);
+- ``default`` is returned as it is, unconverted (``None`` included), when the entry
+  is missing or a value does not convert; without it both raise ``UciExceptionNotFound``.
+
+``set`` writes bools as ``'1'``/``'0'`` and everything else with ``str``; a list or
+tuple becomes a UCI list.  ``add(config, type, name)`` makes a named section.
 """
 
 from __future__ import annotations
 
 import collections.abc
-import ipaddress
-from typing import Any
+from typing import Any, Callable
 
 from .api import Uci
 from .errors import UciExceptionNotFound
@@ -36,26 +45,20 @@ class boolean:  # noqa: N801 - mirrors the ``euci.boolean`` module of turris-pyu
     FALSE = FALSE
 
 
+class _NoDefault:
+    """The ``default`` of ``get`` when none is given (``None`` is a real default)."""
+
+    def __repr__(self) -> str:
+        return "NoDefault"
+
+    __str__ = __repr__
+
+
+NoDefault = _NoDefault()
+
+
 def _is_iter(data: Any) -> bool:
     return isinstance(data, collections.abc.Iterable) and not isinstance(data, str)
-
-
-def _convert(value: str, dtype: Any) -> Any:
-    if dtype is str:
-        return value
-    if dtype is bool:
-        word = value.lower()
-        if word not in VALUES:
-            raise ValueError(f"invalid value '{word}' for bool type")
-        return VALUES[word]
-    if dtype is int:
-        return int(value)
-    if dtype in (ipaddress.IPv4Address, ipaddress.IPv6Address):
-        address = ipaddress.ip_address(value)
-        if not isinstance(address, dtype):
-            raise ValueError(f"'{value}' is not an {dtype.__name__}")
-        return address
-    raise TypeError(f"'{dtype}' is not supported type of data")
 
 
 def _to_uci(value: Any, dtype: Any) -> str:
@@ -64,50 +67,60 @@ def _to_uci(value: Any, dtype: Any) -> str:
     return str(value)
 
 
+def _addresses_a_section(args: tuple) -> bool:
+    """get('cfg', 'sec'[, 'opt']) or get('cfg.sec[.opt]'): typed; get('cfg') gives the whole dict."""
+    return len(args) >= 2 or (len(args) == 1 and isinstance(args[0], str) and "." in args[0])
+
+
 class EUci(Uci):
-    """``Uci`` with ``get(..., dtype=, default=, list=)`` and typed ``set``."""
+    """``Uci`` with typed ``get``/``set`` and named ``add``, as turris-pyuci's ``euci.EUci``."""
 
-    def get(self, *args: Any, dtype: Any = str, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Get a value converted to ``dtype``.
-
-        ``default`` is returned (converted) instead of raising UciExceptionNotFound;
-        ``list=True`` always gives a tuple, ``list=False`` never does (first item).
-        With only a config the plain dict is returned.
-        """
-        unknown = set(kwargs).difference({"default", "list"})
-        if unknown:
-            raise TypeError(f"'{next(iter(unknown))}' is an invalid keyword argument for this function")
+    def get(  # type: ignore[override]
+        self,
+        *args: Any,
+        dtype: Callable[[str], Any] = str,
+        convert: Callable[[Any], Any] | None = None,
+        list: bool = False,  # pyuci's keyword
+        default: Any = NoDefault,
+    ) -> Any:
+        """A value converted by ``dtype`` (then ``convert``); see the module docstring."""
         try:
             values = super().get(*args)
         except UciExceptionNotFound:
-            if "default" not in kwargs:
-                raise
-            values = kwargs["default"]
-        if len(args) < 2:
+            if default is not NoDefault:
+                return default
+            raise
+        if not _addresses_a_section(args):
             return values
-        if _is_iter(values):
-            result: Any = tuple(_convert(str(value), dtype) for value in values)
-        else:
-            result = _convert(str(values), dtype)
-        if "list" in kwargs:
-            if isinstance(result, tuple) == bool(kwargs["list"]):
-                return result
-            if kwargs["list"]:
-                return (result,)
-            return result[0]
-        return result
+        converted = []
+        for text in values if _is_iter(values) else (values,):
+            try:
+                value = VALUES[str(text).lower()] if dtype is bool else dtype(str(text))
+            except Exception as exc:  # any dtype may raise anything
+                if default is not NoDefault:
+                    return default
+                raise UciExceptionNotFound(f"cannot convert {text!r} with {getattr(dtype, '__name__', dtype)}") from exc
+            converted.append(convert(value) if convert is not None else value)
+        return tuple(converted) if list else converted[0]
 
     def set(self, *args: Any) -> None:
-        """Set a value; bool → '1'/'0', int → decimal; a list/tuple (typed by its first item) → UCI list."""
+        """Set a value; bool → '1'/'0', others → str; a list/tuple (typed by its first item) → UCI list."""
         value = args[-1]
         if _is_iter(value):
-            items = list(value)
+            items = [*value]
             dtype = type(items[0]) if items else str
             super().set(*args[:-1], tuple(_to_uci(item, dtype) for item in items))
         else:
             super().set(*args[:-1], _to_uci(value, type(value)))
 
-    # Obsolete helpers kept for compatibility with turris-pyuci.
+    def add(self, config: str, section_type: str, section_name: str | None = None) -> str:
+        """A new section of ``section_type``: named ``section_name``, or anonymous; returns its name."""
+        if section_name:
+            self.set(config, section_name, section_type)
+            return section_name
+        return super().add(config, section_type)
+
+    # Helpers of older turris-pyuci releases, kept for code written against them.
     def get_boolean(self, *args: Any, **kwargs: Any) -> Any:
         return self.get(*args, dtype=bool, **kwargs)
 

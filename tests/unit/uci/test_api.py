@@ -222,10 +222,10 @@ def test_euci_typed_get(dirs: tuple) -> None:
     assert e.get("test", "main", "peer", list=True) == ("alpha", "beta")
     assert e.get("test", "main", "peer", list=False) == "alpha"
     assert e.get("test", "main", "domain", list=True) == ("example.com",)
-    assert e.get("test", "main", "nosuch", default=[1, 2], dtype=int) == (1, 2)
-    with pytest.raises(ValueError):
+    assert e.get("test", "main", "nosuch", default=[1, 2], dtype=int) == [1, 2]  # a default is not converted
+    with pytest.raises(UciExceptionNotFound):
         e.get("test", "main", "domain", dtype=bool)
-    with pytest.raises(ValueError):
+    with pytest.raises(UciExceptionNotFound):
         e.get("test", "main", "domain", dtype=int)
     with pytest.raises(UciExceptionNotFound):
         e.get("test", "main", "nosuch", dtype=int)
@@ -254,6 +254,6 @@ def test_euci_typed_set(dirs: tuple) -> None:
     assert e.get("test", "main", "on") == "1"
     assert e.get("test", "main", "off") == "0"
     assert e.get("test", "main", "num", dtype=int) == 8080
-    assert e.get("test", "main", "flags") == ("1", "0")
-    assert e.get("test", "main", "flags", dtype=bool) == (True, False)
+    assert e.get("test", "main", "flags", list=True) == ("1", "0")
+    assert e.get("test", "main", "flags", dtype=bool, list=True) == (True, False)
     assert e.get("test", "main", "ip") == "10.0.0.1"
