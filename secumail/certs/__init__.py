@@ -6,7 +6,7 @@ that needs `acme`, `josepy`, `cryptography` or `dnspython` (worker, acme_flow,
 propagation, challenge, keys, sources) runs in a short-lived worker process,
 `python -m secumail.certs.worker`, started by `runner.run_worker`.
 
-Files (data_path/ssl, the seed 004 layout):
+Files (data_path/ssl, as the SecuBox mail server lays it out):
   fullchain.pem  certificate + chain, 0644       privkey.pem  its key, 0600
   state.json     renewal state (last attempt, error, next time, ARI window)
   acme/<ca>/account.key  ACME account key (EC P-256, 0600), account.json (its URL)

@@ -1,4 +1,4 @@
-"""Where certificate files live (data_path/ssl, the seed 004 layout)."""
+"""Where certificate files live (data_path/ssl, as the SecuBox mail server lays it out)."""
 
 from __future__ import annotations
 

@@ -24,20 +24,6 @@ logger = logging.getLogger(__name__)
 Server = tuple[str, int]
 
 
-def parse_server(text: str, default_port: int = 53) -> Server | None:
-    """'host', 'host:port', '[v6]:port' or a bare IPv6 address."""
-    text = text.strip()
-    if not text:
-        return None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, default_port
-
-
 def resolv_conf_servers(path: str = "/etc/resolv.conf") -> list[Server]:
     servers = []
     try:
@@ -71,11 +57,11 @@ def _ask_any(servers: list[Server], qname, rdtype, timeout: float) -> dns.messag
     raise SecumailError(f"no DNS server answered for {qname} ({last}); set mailserver.dns.server")
 
 
-def find_zone(name: str, seeds: list[Server], timeout: float = 3.0) -> dns.name.Name:
-    """The closest enclosing zone (the first name upwards with an SOA of its own)."""
+def find_zone(name: str, start: list[Server], timeout: float = 3.0) -> dns.name.Name:
+    """The closest enclosing zone (the first name upwards with an SOA of its own), asking the `start` servers."""
     qname = dns.name.from_text(name)
     while True:
-        response = _ask_any(seeds, qname, dns.rdatatype.SOA, timeout)
+        response = _ask_any(start, qname, dns.rdatatype.SOA, timeout)
         for rrset in response.answer:
             if rrset.rdtype == dns.rdatatype.SOA and rrset.name == qname:
                 return qname
@@ -85,10 +71,10 @@ def find_zone(name: str, seeds: list[Server], timeout: float = 3.0) -> dns.name.
 
 
 def authoritative_servers(
-    zone: dns.name.Name, seeds: list[Server], port: int = 53, timeout: float = 3.0
+    zone: dns.name.Name, start: list[Server], port: int = 53, timeout: float = 3.0
 ) -> list[Server]:
-    """Addresses of the zone's NS set (from glue or by asking the seeds); the seeds if none resolve."""
-    response = _ask_any(seeds, zone, dns.rdatatype.NS, timeout)
+    """Addresses of the zone's NS set (from glue or by asking the `start` servers); `start` if none resolve."""
+    response = _ask_any(start, zone, dns.rdatatype.NS, timeout)
     hosts = [rdata.target for rrset in response.answer if rrset.rdtype == dns.rdatatype.NS for rdata in rrset]
     glue = {
         rrset.name: [r.address for r in rrset]
@@ -102,12 +88,12 @@ def authoritative_servers(
             addresses = []
             for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 try:
-                    answer = _ask_any(seeds, host, rdtype, timeout)
+                    answer = _ask_any(start, host, rdtype, timeout)
                 except SecumailError:
                     continue
                 addresses += [r.address for rrset in answer.answer if rrset.rdtype == rdtype for r in rrset]
         servers += [(address, port) for address in addresses if (address, port) not in servers]
-    return servers or list(seeds)
+    return servers or list(start)
 
 
 def wait_for_txt(records: list[tuple[str, str]], servers: list[Server], timeout: float = 120.0) -> float:

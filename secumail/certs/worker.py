@@ -19,13 +19,24 @@ from typing import Any
 logger = logging.getLogger("secumail.certs.worker")
 
 
-def _seeds(settings) -> tuple[list, int]:
-    from secumail.certs.propagation import parse_server, resolv_conf_servers
+def _start_servers(settings) -> tuple[list, int]:
+    """Where the zone search starts, and the port of its authoritative servers.
 
-    seed = parse_server(settings.dns.server) if settings.dns.server else None
-    if seed is not None:
-        explicit_port = ":" in settings.dns.server.replace("::", "")
-        return [seed], seed[1] if explicit_port else 53
+    mailserver.dns.server when it is a DNS server address (its port is then the
+    authoritative servers' port too), else mailserver.dns.resolver, else /etc/resolv.conf.
+    """
+    from secumail.certs.propagation import resolv_conf_servers
+    from secumail.config.validate import split_server
+
+    if settings.dns.server:
+        try:
+            host, port = split_server(settings.dns.server, default_port=0)
+        except ValueError:
+            pass  # an API URL, not a DNS server
+        else:
+            return [(host, port or 53)], port or 53
+    if settings.dns.resolver:
+        return [split_server(spec) for spec in settings.dns.resolver], 53
     return resolv_conf_servers(), 53
 
 
@@ -34,12 +45,12 @@ def propagation_checker(settings):
     from secumail.certs.propagation import authoritative_servers, find_zone, wait_for_txt
 
     def check(records: list[tuple[str, str]]) -> float:
-        seeds, port = _seeds(settings)
+        start, port = _start_servers(settings)
         timeout = float(getattr(settings.dns, "timeout", 10))
         servers: list = []
         for name, _ in records:
-            zone = find_zone(name, seeds, timeout=min(timeout, 3.0))
-            for server in authoritative_servers(zone, seeds, port=port, timeout=min(timeout, 3.0)):
+            zone = find_zone(name, start, timeout=min(timeout, 3.0))
+            for server in authoritative_servers(zone, start, port=port, timeout=min(timeout, 3.0)):
                 if server not in servers:
                     servers.append(server)
         took = wait_for_txt(records, servers, timeout=timeout * 12)

@@ -2,7 +2,7 @@
 
 Each section is a frozen dataclass; each field carries its UCI default and the
 parser that turns the raw UCI value into a typed one (see validate.py). The
-section and option names are those of seed 004 (SecuBox mail server), plus the
+section and option names are those of the SecuBox mail server, plus the
 sections later features need; docs/configuration.md documents every option.
 """
 
@@ -165,7 +165,7 @@ class Mesh(Section):
     uci_type = "mesh"
     uci_name = "mesh"
     enabled: bool = opt("0", v.boolean, "Back up to, and hold backups for, pinned mesh peers.")
-    backup_peers: tuple = opt("", v.list_of(v.text), "Seed 004 compatibility: node ids of peers.")
+    backup_peers: tuple = opt("", v.list_of(v.text), "Node ids of peers (as the SecuBox mail server lists them).")
     sync_interval: int = opt("3600", v.integer(60, 7 * 86400), "Seconds between automatic backup+sync.")
     port: int = opt("7022", v.port, "Port of this node's SFTP service for peers.")
     discovery: bool = opt("1", v.boolean, "Browse and announce _secumail._tcp by zeroconf.")

@@ -94,7 +94,7 @@ def service_address(settings: Any) -> str:
 
 
 def ensure_layout(settings: Any) -> None:
-    """data_path as seed 004 lays it out, plus dkim/; a self-signed certificate until ACME runs."""
+    """data_path as the SecuBox mail server lays it out, plus dkim/; a self-signed certificate until ACME runs."""
     from secumail.mail.selfsigned import ensure_selfsigned
 
     data = settings.main.data_path

@@ -196,7 +196,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def pinned_ids(settings: Any) -> set[str]:
-    """Every pinned node id (config peer sections and seed 004's mesh.backup_peers)."""
+    """Every pinned node id (config peer sections and the SecuBox-style mesh.backup_peers)."""
     ids = set()
     for text in [p.node_id for p in settings.peers] + list(settings.mesh.backup_peers):
         try:

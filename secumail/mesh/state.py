@@ -60,7 +60,7 @@ def peer_rows(settings: Any) -> list[dict[str, Any]]:
     listed = [(p.name, p.node_id, p.address, p.port) for p in settings.peers]
     listed += [("", n, "", settings.mesh.port) for n in settings.mesh.backup_peers]
     for name, node, address, port in listed:
-        with contextlib.suppress(InputError):  # a malformed seed-004 id is shown as written
+        with contextlib.suppress(InputError):  # a malformed id from mesh.backup_peers is shown as written
             node = normalize_node_id(node)
         if node in seen:
             continue

@@ -6,7 +6,7 @@ import pytest
 
 from secumail.cli import build_parser
 
-SEED_COMMANDS = [
+SECUBOX_COMMANDS = [
     "start", "stop", "restart", "status", "install", "user", "alias", "ssl-setup", "ssl-status", "dns-setup",
     "mesh", "webmail", "logs", "test", "domain", "dns-check", "config", "queue", "image",
 ]  # fmt: skip
@@ -24,7 +24,7 @@ SUB_COMMANDS = {
 def test_help_lists_every_command(subprocess_cli):
     result = subprocess_cli("--help")
     assert result.code == 0
-    for name in SEED_COMMANDS:
+    for name in SECUBOX_COMMANDS:
         assert f"\n    {name} " in result.out or f"\n    {name}\n" in result.out, name
 
 

@@ -19,7 +19,7 @@ def write_config(confdir, text):
         handle.write(text)
 
 
-def test_defaults_match_seed_004():
+def test_defaults_match_secubox_mailserver():
     s = settings_from_package(default_package())
     assert s.main.enabled is False
     assert (s.main.hostname, s.main.domain, s.main.postmaster) == ("mail", "example.com", "postmaster")

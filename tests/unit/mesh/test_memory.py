@@ -1,4 +1,4 @@
-"""Backup and prune memory must not grow with the number of files (issue 7: flat RSS when the maildir doubles).
+"""Backup and prune memory must not grow with the number of files (flat RSS when the maildir doubles).
 
 N and 2N small generated files are backed up into fresh repositories in-process
 and tracemalloc's peak is compared. Packs and index files are made small here
