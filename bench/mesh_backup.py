@@ -357,8 +357,9 @@ def write_section(runs: list[dict]) -> None:
     mb = 1e6
     messages, size = runs[0]["messages"], runs[0]["size"]
     lines = [
-        f"Maildir: `python -m tests.support.maildir --messages {messages} --users 20 --seed 1` ({size / mb:.0f} MB), "
-        "then `--mutate 1 --seed 2` (1% new, 5% flag renames, 0.5% deletes) for the incremental run. All tools back up "
+        f"Maildir: `python -m tests.support.maildir OUT --messages {messages} --users 20 --seed 1` "
+        f"({size / mb:.0f} MB), then `--mutate 1 --seed 2` (1% new, 5% flag renames, 0.5% deletes) for the "
+        "incremental run. All tools back up "
         "the same tree in the same run, each after the whole tree was read once (warm page cache for all). "
         "secumail (repository format 2): zstd level 3 (the `zstandard` module is installed here; on OpenWrt it is "
         "zlib), ChaCha20-Poly1305, objects of at most 1 MiB, 8 MiB packs, files read and sealed in 2 threads. "
