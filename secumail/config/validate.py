@@ -165,26 +165,27 @@ def ip_address(raw: object) -> str:
         raise ValueError("is not an IP address") from None
 
 
+_BRACKETED = re.compile(r"\[([^\]]*)\](?::(.*))?")
+
+
 def split_server(spec: str, default_port: int = 53) -> tuple[str, int]:
-    """'192.0.2.1', '192.0.2.1:5353', '[2001:db8::1]:53' or '2001:db8::1' → (address, port)."""
+    """'192.0.2.1', '192.0.2.1:5353', '2001:db8::1' or '[2001:db8::1]:5353' → (address, port)."""
     spec = spec.strip()
-    host, port_text = spec, ""
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError("must be an IP address (optionally with :port)")
-            port_text = rest[1:]
+    bracketed = _BRACKETED.fullmatch(spec)
+    if bracketed:
+        host, port_text = bracketed.group(1), bracketed.group(2)
     elif spec.count(":") == 1:
-        host, _, port_text = spec.partition(":")
+        host, port_text = spec.split(":")
+    else:
+        host, port_text = spec, None
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise ValueError("must be an IP address (optionally with :port)") from None
-    if not port_text:
+    if port_text is None:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"has a bad port {port_text!r}")
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
+        raise ValueError("has no valid port (1-65535)")
     return host, int(port_text)
 
 

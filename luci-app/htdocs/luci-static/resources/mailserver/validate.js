@@ -183,6 +183,25 @@ var V = baseclass.extend({
 		return _('is not an IP address');
 	},
 
+	serverAddress: function(value) {
+		/* an IP address with an optional port: 192.0.2.1:5353, [2001:db8::1]:5353 */
+		var text = str(value).trim(), host = text, port = null;
+		var m = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+		if (m) {
+			host = m[1];
+			port = (m[2] === undefined) ? null : m[2];
+		}
+		else if (text.split(':').length == 2) {
+			host = text.split(':')[0];
+			port = text.split(':')[1];
+		}
+		if (!ipv4(host) && !ipv6(host))
+			return _('must be an IP address (optionally with :port)');
+		if (port !== null && !(/^[0-9]{1,5}$/.test(port) && +port > 0 && +port < 65536))
+			return _('has no valid port (1-65535)');
+		return true;
+	},
+
 	url: function(value) {
 		if (!/^https?:\/\/[^\s/$.?#][^\s]*$/.test(str(value).trim()))
 			return _('is not an http(s) URL');

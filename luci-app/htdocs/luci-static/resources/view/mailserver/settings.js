@@ -201,7 +201,7 @@ return view.extend({
 		flag(s, 'dnssec', _('Zone is DNSSEC-signed (publish TLSA)'), '0');
 		value(s, 'caa_issuer', _('CAA issuer'), '', V.optional(V.domain));
 		value(s, 'script', _('Exec provider script'), '', V.optional(V.absolutePath));
-		list(s, 'resolver', _('Resolvers for dns-check'), V.ipAddress);
+		list(s, 'resolver', _('Resolvers for dns-check'), V.serverAddress);
 		value(s, 'timeout', _('Timeout (s)'), '10', V.integer(1, 300));
 
 		s = m.section(form.GridSection, 'peer', _('Pinned mesh peers'),
