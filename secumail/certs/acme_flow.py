@@ -69,6 +69,7 @@ def _account(
 ) -> None:
     """Use the account this key registered at this CA, or register one (known=False: ignore the saved one)."""
     uri = keys.load_account_uri(account_dir) if known else None
+    net.account = None  # newAccount is signed with the key itself, not with an account URL
     if uri:
         net.account = messages.RegistrationResource(uri=uri, body=messages.Registration())
         return
