@@ -1,0 +1,123 @@
+"""The import graph follows the layer order of docs/architecture.md.
+
+Every `import secumail.X` (at the top of a module or inside a function) is an edge from
+its package to X. An edge may only go down the layers, or between the feature packages
+named in FEATURE_EDGES. KNOWN lists the edges that still break the order; it may only
+shrink: a new violation fails, and so does an entry that no longer exists.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections import defaultdict
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "secumail")
+
+LAYER = {
+    "errors": 0,
+    "uci": 1,
+    "system": 2,
+    "config": 3,
+    "container": 4,
+    "mail": 4,
+    "dns": 4,
+    "certs": 4,
+    "mesh": 4,
+    "status": 5,
+    "cli": 6,
+    "daemon": 6,
+}
+# between features: DKIM public keys for the record set; challenge records and the self-signed fallback
+FEATURE_EDGES = {("dns", "mail"), ("certs", "dns"), ("certs", "mail")}
+# the CLI talks to secumaild through its control-socket client; the daemon never imports the CLI
+ENTRY_EDGES = {("cli", "secumail.daemon.client")}
+
+KNOWN = {
+    # the appliance layer still lives in container/service.py and reaches mail; mail reaches back for an executor
+    ("secumail.container.service", "secumail.mail"),
+    ("secumail.container.service", "secumail.mail.logrotate"),
+    ("secumail.container.service", "secumail.mail.selfsigned"),
+    ("secumail.mail.runtime_bridge", "secumail.container.runtime"),
+    ("secumail.certs.services", "secumail.container.service"),
+    # the daemon runs jobs through the CLI's argparse; the CLI starts the daemon
+    ("secumail.daemon.tasks", "secumail.cli"),
+    ("secumail.daemon.tasks", "secumail.cli.base"),
+    ("secumail.cli.service", "secumail.daemon.service"),
+    # status asks the daemon: to move to the CLI side
+    ("secumail.status", "secumail.daemon.client"),
+    ("secumail.status", "secumail.daemon.paths"),
+    # fw4 rules read Settings: to move to the feature they serve
+    ("secumail.system.firewall", "secumail.config"),
+}
+
+
+def _imports() -> dict[str, set[str]]:
+    """module → the secumail modules it imports."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for dirpath, _dirs, files in os.walk(ROOT):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            module = "secumail." + os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+            module = module.removesuffix(".__init__")
+            with open(path, encoding="utf-8") as handle:
+                tree = ast.parse(handle.read(), path)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    targets = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    targets = [node.module]
+                else:
+                    continue
+                found[module].update(t for t in targets if t.startswith("secumail."))
+    return found
+
+
+def _package(module: str) -> str:
+    return module.split(".")[1]
+
+
+def _allowed(source: str, target: str) -> bool:
+    src, dst = _package(source), _package(target)
+    return (
+        src == dst
+        or LAYER[dst] < LAYER[src]
+        or (src, dst) in FEATURE_EDGES
+        or (src, target) in ENTRY_EDGES
+    )
+
+
+def test_every_package_has_a_layer():
+    packages = {_package(m) for m in _imports()} | {_package(t) for ts in _imports().values() for t in ts}
+    assert packages <= set(LAYER), f"add {packages - set(LAYER)} to LAYER (and to docs/architecture.md)"
+
+
+def test_imports_follow_the_layer_order():
+    violations = {(src, dst) for src, targets in _imports().items() for dst in targets if not _allowed(src, dst)}
+    new = sorted(violations - KNOWN)
+    assert new == [], f"imports against the layer order of docs/architecture.md: {new}"
+    gone = sorted(KNOWN - violations)
+    assert gone == [], f"fixed, so remove from KNOWN: {gone}"
+
+
+def test_no_cycles_between_packages_beyond_the_known_edges():
+    graph: dict[str, set[str]] = defaultdict(set)
+    for src, targets in _imports().items():
+        for dst in targets:
+            if _package(src) != _package(dst) and (src, dst) not in KNOWN:
+                graph[_package(src)].add(_package(dst))
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != 1, f"import cycle: {' → '.join([*path, node, nxt])}"
+            if nxt not in state:
+                visit(nxt, [*path, node])
+        state[node] = 2
+
+    for package in sorted(LAYER):
+        if package not in state:
+            visit(package, [])
