@@ -19,7 +19,8 @@ TRUE_WORDS = frozenset({"1", "yes", "on", "true", "enabled"})
 FALSE_WORDS = frozenset({"0", "no", "off", "false", "disabled"})
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_LOCALPART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# The same rule as mailctl's mailbox names (secumail/mail/store.py), any case.
+_LOCALPART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$")
 
 
 def _scalar(raw: object) -> str:

@@ -9,7 +9,7 @@
  */
 
 var LABEL = /^(?!-)[a-z0-9-]{1,63}$/;
-var LOCALPART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+var LOCALPART = /^[A-Za-z0-9_][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$/;
 var TRUE_WORDS = [ '1', 'yes', 'on', 'true', 'enabled' ];
 var FALSE_WORDS = [ '0', 'no', 'off', 'false', 'disabled' ];
 
