@@ -173,6 +173,31 @@ def url(raw: object) -> str:
     return value
 
 
+def https_url(raw: object) -> str:
+    """An https:// URL: what carries account keys or API secrets, or code to run, never travels in clear."""
+    value = url(raw)
+    if not value.lower().startswith("https://"):
+        raise ValueError("is not an https:// URL")
+    return value
+
+
+def loopback_http_ok(value: str) -> bool:
+    """True for an https:// URL, or an http:// one to this machine (127.0.0.0/8, ::1, localhost)."""
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(value.strip())
+    if parsed.scheme.lower() == "https":
+        return True
+    if parsed.scheme.lower() != "http" or not parsed.hostname:
+        return False
+    if parsed.hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parsed.hostname).is_loopback
+    except ValueError:
+        return False
+
+
 def interface_name(raw: object) -> str:
     value = _scalar(raw).strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):

@@ -46,6 +46,7 @@ CASES = [
     ("ipAddress", None, v.ip_address, ["192.0.2.1", "2001:db8::1", "::1", "::", "1.2.3", "01.2.3.4", "2001:db8:::1",
                                        "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "::ffff:1.2.3.4", "host"]),
     ("url", None, v.url, ["https://acme.example/dir", "http://x", "ftp://x", "https:// x", "example.com"]),
+    ("httpsUrl", None, v.https_url, ["https://acme.example/dir", "HTTPS://x", "http://x", "ftp://x", "https:// x"]),
     ("interfaceName", None, v.interface_name, ["br-mail", "br.lan_1", "a" * 16, "br mail"]),
     ("nameWord", None, v.name_word, ["mailserver", "mail.server-1", "_x", "a b", ""]),
     ("boolean", None, v.boolean, ["1", "yes", "On", "disabled", "2", "maybe"]),

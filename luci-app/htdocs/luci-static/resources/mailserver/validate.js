@@ -189,6 +189,15 @@ var V = baseclass.extend({
 		return true;
 	},
 
+	httpsUrl: function(value) {
+		var ok = V.prototype.url(value);
+		if (ok !== true)
+			return ok;
+		if (!/^https:\/\//i.test(str(value).trim()))
+			return _('is not an https:// URL');
+		return true;
+	},
+
 	interfaceName: function(value) {
 		if (!/^[A-Za-z0-9_.-]{1,15}$/.test(str(value).trim()))
 			return _('is not a valid network interface name (1-15 characters)');
