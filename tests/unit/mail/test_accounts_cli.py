@@ -308,3 +308,18 @@ def test_account_hooks_never_reach_a_container_on_this_host(settings):
 
     assert not os.path.exists(settings.container.lxc_path)
     assert runtime_bridge.running_executor(settings) is None
+
+
+def test_umask_000_makes_no_directory_writable_by_others(confdir, data, tmp_path):
+    """mailctl run from a shell with `umask 000`: the directories it makes are 0755 at most, secrets 0600."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    done = subprocess.run([sys.executable, "-m", "secumail.cli", "user", "add", "ann@example.org", "--password-stdin"],
+                          input="ann-long-password\n", capture_output=True, text=True, env=env, timeout=120,
+                          preexec_fn=lambda: os.umask(0))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loose = [f"{p} {_mode(p):04o}" for p in [data, *data.rglob("*")] if p.is_dir() and _mode(p) & 0o022]
+    assert loose == []
+    assert _mode(data / "config" / "users") == 0o600
