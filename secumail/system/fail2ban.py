@@ -100,11 +100,14 @@ def _failure(service: str, address: str, count: int) -> Failure | None:
     return Failure(service, str(parsed), max(1, count))
 
 
-def ban_key(address: str) -> str:
-    """What is counted and banned for an address: itself (IPv4), its /64 (IPv6)."""
+def ban_key(address: str, ignore: Iterable[Any] = ()) -> str:
+    """What is counted and banned for an address: itself (IPv4), its /64 (IPv6) — or the address
+    alone when the /64 holds an ignored network (banning it would lock that one out too)."""
     ip = ipaddress.ip_address(address)
     if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+        net = ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False)
+        if not any(n.version == 6 and n.overlaps(net) for n in ignore):
+            return str(net)
     return str(ip)
 
 
@@ -121,11 +124,14 @@ class FailureCounter:
         ip = ipaddress.ip_address(address)
         return any(ip.version == net.version and ip in net for net in self.ignore)
 
+    def key(self, address: str) -> str:
+        return ban_key(address, self.ignore)
+
     def add(self, failure: Failure, now: float) -> bool:
         """Record a failure; True when its source (see ban_key) has now reached maxretry (its count is reset)."""
         if self.ignored(failure.address):
             return False
-        key = ban_key(failure.address)
+        key = self.key(failure.address)
         events = self._seen.pop(key, None) or collections.deque()
         events.append((now, failure.count))
         while events and events[0][0] <= now - self.findtime:
@@ -355,7 +361,7 @@ class Guard:
             failure = parse_line(line)
             if failure is None or not self.counter.add(failure, now):
                 continue
-            source = ban_key(failure.address)
+            source = self.counter.key(failure.address)
             try:
                 self.banner.ban(source, self.options.bantime)
             except SecumailError as exc:

@@ -196,3 +196,12 @@ def test_ipv6_sources_count_and_ban_per_64(tmp_path):
     assert guard.poll() == ["2001:db8:0:7::/64"]
     assert banner.scripts[-1] == ("add element inet secumail banned6net { 2001:db8:0:7::/64 timeout 60s }\n"
                                   "add element bridge secumail banned6net { 2001:db8:0:7::/64 timeout 60s }\n")
+
+
+def test_a_64_holding_an_ignored_address_is_banned_per_address():
+    c = FailureCounter(maxretry=2, findtime=600, ignore=["2001:db8:0:7::1/128"])
+    assert c.key("2001:db8:0:7::99") == "2001:db8:0:7::99"
+    assert c.key("2001:db8:0:8::99") == "2001:db8:0:8::/64"
+    assert not c.add(Failure("dovecot", "2001:db8:0:7::99"), now=0)
+    assert not c.add(Failure("dovecot", "2001:db8:0:7::98"), now=0)  # counted apart: the /64 is not one source
+    assert not c.add(Failure("dovecot", "2001:db8:0:7::1", 5), now=0)  # the ignored one itself never counts
