@@ -60,6 +60,9 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from secumail.system.files import tighten_umask
+
+    tighten_umask()
     args_list = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args_list
     ctx = Context(json="--json" in args_list, debug=debug)

@@ -131,7 +131,7 @@ class Acme(Section):
     uci_type = "acme"
     uci_name = "acme"
     email: str = opt("", v.optional(v.email_address), "Account contact address (optional).")
-    directory: str = opt("", v.optional(v.url), "ACME directory URL when ssl.type is 'acme'.")
+    directory: str = opt("", v.optional(v.https_url), "ACME directory URL (https://) when ssl.type is 'acme'.")
     ca_bundle: str = opt("", v.optional(v.absolute_path), "CA bundle to trust for the ACME server.")
     key_type: str = opt("ec256", v.choice("ec256", "rsa2048"), "Certificate key type.")
     eab_kid: str = opt("", v.text, "External account binding key id (ZeroSSL); HMAC in the secrets file.")
@@ -190,7 +190,11 @@ class Container(Section):
     provisioner: str = opt("debian", v.choice("debian", "tarball", "alpine"), "How the image is made.")
     suite: str = opt("bookworm", v.name_word, "Debian suite (debian provisioner).")
     arch: str = opt("", v.optional(v.name_word), "Image architecture; empty is the host's.")
-    mirror: str = opt("", v.optional(v.url), "Package mirror; empty takes the host's apt sources.")
+    mirror: str = opt(
+        "", v.optional(v.url),
+        "Package mirror (https://; http:// only for the debian provisioner, whose apt checks the archive's "
+        "signatures); empty takes the host's apt sources.",
+    )
     image: str = opt("", v.optional(v.absolute_path), "Image tarball (tarball provisioner).")
     lxc_path: str = opt("/srv/lxc", v.absolute_path, "LXC container directory (lxc -P).")
     memory: int = opt("256", v.integer(64, 65536), "Memory limit of the container, MiB.")
@@ -219,7 +223,10 @@ class Dns(Section):
         "/etc/mailserver/dns.secret", v.optional(v.absolute_path), "Provider secrets file (mode 0600)."
     )
     zone: str = opt("", v.optional(v.domain_name), "Zone to update; empty finds it from SOA.")
-    server: str = opt("", v.text, "Provider server (rfc2136 primary, API URL), if not discovered.")
+    server: str = opt(
+        "", v.text,
+        "Provider server (rfc2136 primary, API URL: https://, or http:// to this machine), if not discovered.",
+    )
     ttl: int = opt("3600", v.integer(60, 86400), "TTL of published records.")
     public_ipv4: str = opt("", v.optional(v.ip_address), "Address for the A record; empty detects it.")
     public_ipv6: str = opt("", v.optional(v.ip_address), "Address for the AAAA record; empty skips it.")
@@ -315,6 +322,7 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
         built[spec.uci_name] = spec.from_uci(raw, label)
     settings = Settings(peers=_peers(package), **built)
     _check_ports_unique(settings.ports)
+    _check_clear_text(settings)
     return settings
 
 
@@ -334,6 +342,19 @@ def _peers(package: Mapping[str, Mapping[str, Any]]) -> tuple[Peer, ...]:
             raise ConfigError(f"{PACKAGE}.{name}.port", port_value, str(exc)) from None
         peers.append(Peer(name, node_id, str(sect.get("address", "")).strip(), port_number))
     return tuple(peers)
+
+
+def _check_clear_text(settings: Settings) -> None:
+    """No secret and nothing unsigned that we run travels over plain http (acme.directory is https by type)."""
+    mirror = settings.container.mirror
+    if mirror.lower().startswith("http://") and settings.container.provisioner != "debian":
+        raise ConfigError(f"{PACKAGE}.container.mirror", mirror,
+                          "is not an https:// URL (http:// is allowed only for the debian provisioner, whose "
+                          "apt verifies the archive signatures)")  # fmt: skip
+    server = settings.dns.server
+    if "://" in server and not v.loopback_http_ok(server):
+        raise ConfigError(f"{PACKAGE}.dns.server", server,
+                          "is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)")
 
 
 def _check_ports_unique(ports: Ports) -> None:

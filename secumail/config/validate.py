@@ -19,7 +19,8 @@ TRUE_WORDS = frozenset({"1", "yes", "on", "true", "enabled"})
 FALSE_WORDS = frozenset({"0", "no", "off", "false", "disabled"})
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_LOCALPART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# The same rule as mailctl's mailbox names (secumail/mail/store.py), any case.
+_LOCALPART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$")
 
 
 def _scalar(raw: object) -> str:
@@ -201,6 +202,31 @@ def url(raw: object) -> str:
     if not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", value):
         raise ValueError("is not an http(s) URL")
     return value
+
+
+def https_url(raw: object) -> str:
+    """An https:// URL: what carries account keys or API secrets, or code to run, never travels in clear."""
+    value = url(raw)
+    if not value.lower().startswith("https://"):
+        raise ValueError("is not an https:// URL")
+    return value
+
+
+def loopback_http_ok(value: str) -> bool:
+    """True for an https:// URL, or an http:// one to this machine (127.0.0.0/8, ::1, localhost)."""
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(value.strip())
+    if parsed.scheme.lower() == "https":
+        return True
+    if parsed.scheme.lower() != "http" or not parsed.hostname:
+        return False
+    if parsed.hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parsed.hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def interface_name(raw: object) -> str:

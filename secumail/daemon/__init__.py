@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=argparse.SUPPRESS)  # fmt: skip  # tests and bench: run the schedule N times faster
     parser.add_argument("--reconcile-interval", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from secumail.system.files import tighten_umask
+
+    tighten_umask()  # workers and the SFTP service inherit it
 
     from secumail.errors import SecumailError
     from secumail.system.log import setup_logging

@@ -24,6 +24,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from secumail.errors import SecumailError
+
 logger = logging.getLogger(__name__)
 
 # What `jobs start` accepts (the API) — see secumail/daemon/tasks.py for what each does.
@@ -34,6 +36,10 @@ INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync")
 KEEP_FINISHED = 50
 LINE_LIMIT = 1024 * 1024
 STDERR_TAIL = 4096
+
+
+class JobBusy(SecumailError):
+    """A job of that name is already queued or running (with other arguments)."""
 
 
 def now() -> float:
@@ -105,10 +111,20 @@ class JobManager:
     def start(self, name: str, args: dict[str, Any] | None = None, *, stdin: str | None = None,
               origin: str = "api") -> Job:  # fmt: skip
         """Queue a job and start it when a worker slot is free. A job of the same name that is
-        still queued or running is returned instead of starting a second one."""
+        still queued or running with the same arguments is returned instead of starting a second one.
+
+        Jobs from the API (the LuCI page, `mailctl jobs start`; read-only LuCI users may start some)
+        are capped at one queued or running job per name: with other arguments the caller gets
+        JobBusy, so nobody can pile up provider calls. The daemon's own jobs are not capped, nor are
+        the `_test-*` tasks (enabled in tests only) that fill the worker pool on purpose."""
         for job in self.jobs.values():
-            if job.name == name and job.state in ("queued", "running") and job.args == (args or {}):
+            if job.name != name or job.state not in ("queued", "running"):
+                continue
+            if job.args == (args or {}):
                 return job
+            if origin == "api" and not name.startswith("_test-"):  # test tasks exercise the worker pool
+                raise JobBusy(f"{name} is busy: job {job.id} is {job.state} with other arguments; start again "
+                              f"when it has finished (mailctl jobs show {job.id})")  # fmt: skip
         job = Job(f"{self._boot}-{next(self._ids)}", name, dict(args or {}), stdin, origin)
         self.jobs[job.id] = job
         self._queue.append(job)

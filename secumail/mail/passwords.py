@@ -14,6 +14,7 @@ from secumail.errors import InputError, NotAvailable
 SCHEME = "{BLF-CRYPT}"
 DEFAULT_ROUNDS = 10
 MAX_BYTES = 72  # bcrypt ignores (newer versions refuse) anything after 72 bytes
+MIN_CHARS = 10  # a mailbox password is guessed online over IMAP/SMTP: no short ones
 
 
 def _bcrypt():
@@ -29,6 +30,8 @@ def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
     raw = password.encode("utf-8")
     if not raw:
         raise InputError("empty password; nothing was changed")
+    if len(password) < MIN_CHARS:
+        raise InputError(f"the password is shorter than {MIN_CHARS} characters; nothing was changed")
     if len(raw) > MAX_BYTES:
         raise InputError(f"the password is longer than {MAX_BYTES} bytes, which bcrypt cannot use in full")
     if any(ch in password for ch in "\r\n\0"):

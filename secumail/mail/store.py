@@ -38,7 +38,9 @@ HEADER = "# Managed by mailctl (secumail): change it with 'mailctl {what}', not 
 FILES = {"domains": 0o644, "vdomains": 0o644, "vmailbox": 0o640, "valias": 0o640, "vsenders": 0o640,
          "users": 0o600}
 
-_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# Local parts become maildir paths and map keys: letters, digits and . _ + - only, starting with a letter,
+# digit or _ (never a dot or an option-like '-'), no '..' and no trailing dot.
+_LOCAL = re.compile(r"^[a-z0-9_][a-z0-9_+-]*(?:\.[a-z0-9_+-]+)*$")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 )
@@ -60,7 +62,8 @@ def split_address(text: str, what: str = "address", allow_delimiter: bool = Fals
     if not sep or not local:
         raise InputError(f"{what} {text!r} is not an e-mail address (user@domain)")
     if len(local) > 64 or not _LOCAL.match(local):
-        raise InputError(f"{what} {text!r}: {local!r} is not a valid mailbox name")
+        raise InputError(f"{what} {text!r}: {local!r} is not a valid mailbox name "
+                         "(letters, digits and . _ + -, not starting with . or -)")
     if not allow_delimiter and "+" in local:
         raise InputError(f"{what} {text!r}: '+' is the tag delimiter (user+tag@) and cannot be in a name")
     try:

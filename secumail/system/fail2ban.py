@@ -1,8 +1,10 @@
 """fail2ban for the mail services: follow their logs, count auth failures, ban in nftables.
 
 Three parts, the first two pure: `parse_line` finds an authentication failure
-(Postfix SASL, Dovecot login) and its source address in one log line;
-`FailureCounter` says when an address has failed `maxretry` times within
+(Postfix SASL, Dovecot login) and its source address in one log line (only
+the fields the service itself wrote: client-chosen text such as a user name
+holding "rip=..." never names the address); `FailureCounter` says when a
+source (an IPv4 address, an IPv6 /64) has failed `maxretry` times within
 `findtime` seconds; `NftBanner` adds it to an nftables set whose elements
 time out after `bantime` (the kernel lets the address in again, no timer of
 ours). `Guard` ties them to the log files (read from where they were at the
@@ -26,6 +28,7 @@ See docs/openwrt.md "fail2ban".
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -41,15 +44,27 @@ logger = logging.getLogger(__name__)
 TABLE = "secumail"
 BRIDGE_PRIORITY = 10  # after br_netfilter (0): its inet reject, when active, answers first
 MAX_TRACKED = 4096
+SET6 = "banned6net"
 READ_LIMIT = 1024 * 1024
 
 _ADDR = r"([0-9A-Fa-f:.]+)"
-_PATTERNS = (
-    # postfix/smtpd[123]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: ...
-    ("postfix", re.compile(r"postfix/[\w/-]*smtpd\[\d+\]: warning: [^\s\[]*\[" + _ADDR + r"\]: SASL [\w-]+ authentication failed")),  # noqa: E501
-    # dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<a>, method=PLAIN, rip=192.0.2.7, ...  # noqa: E501
-    ("dovecot", re.compile(r"(?:imap|pop3|submission|managesieve|lmtp)-login: .*?\(auth failed, (\d+) attempts?[^)]*\).*?\brip=" + _ADDR)),  # noqa: E501
-)
+# Where a log line's program tag starts: everything before it (syslog timestamp and host, or Dovecot's own
+# timestamp) holds no ": ", so a tag quoted later in the line (a client's RCPT address, HELO name or user
+# name, all logged verbatim) is never taken for the real one.
+_PREFIX = r"^(?:[^:]|:(?! ))*?(?:^|\s)"
+# postfix/submission/smtpd[812]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: ...
+_POSTFIX = re.compile(_PREFIX + r"postfix(?:/[\w-]+)*/smtpd\[\d+\]: warning: [^\s\[\]]*\[" + _ADDR
+                      + r"\](?::\d+)?: SASL [\w-]+ authentication failed")  # fmt: skip
+# dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<a>,
+#   method=PLAIN, rip=192.0.2.7, lip=10.231.0.2, TLS, session=<abc>
+# The reason in parentheses is the first one after the tag (Dovecot's own text comes before the user
+# name). The user name is the client's and may hold "rip=...": the real rip is the last one, and only
+# Dovecot's own fields may follow it up to the end of the line (lip, mpid, flags like TLS, session).
+_DOVECOT = re.compile(_PREFIX + r"(?:dovecot(?:\[\d+\])?: )?(?:imap|pop3|submission|managesieve)-login: "
+                      r"[^()]*\(auth failed, (\d+) attempts? in \d+ secs?\): user=<")  # fmt: skip
+_DOVECOT_TAIL = re.compile(r", rip=" + _ADDR + r", lip=[0-9A-Fa-f:.]+(?:, mpid=\d+)?(?:, [^,=<>]+)*"
+                           r"(?:, session=<[^<>]*>)?\s*$")  # fmt: skip
+IPV6_PREFIX = 64  # one IPv6 subscriber gets a /64: an attacker rotating addresses inside it is one source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,20 +78,37 @@ def parse_line(line: str) -> Failure | None:
     """The authentication failure this log line reports, if any."""
     if "auth" not in line:
         return None
-    for service, pattern in _PATTERNS:
-        match = pattern.search(line)
-        if match is None:
-            continue
-        groups = match.groups()
-        address, count = (groups[1], int(groups[0])) if service == "dovecot" else (groups[0], 1)
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            return None
-        if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-            parsed = parsed.ipv4_mapped
-        return Failure(service, str(parsed), max(1, count))
-    return None
+    match = _POSTFIX.match(line)
+    if match is not None:
+        return _failure("postfix", match.group(1), 1)
+    match = _DOVECOT.match(line)
+    if match is None:
+        return None
+    tail = _DOVECOT_TAIL.match(line, max(match.end(), line.rfind(", rip=")))
+    if tail is None:
+        return None
+    return _failure("dovecot", tail.group(1), int(match.group(1)))
+
+
+def _failure(service: str, address: str, count: int) -> Failure | None:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return Failure(service, str(parsed), max(1, count))
+
+
+def ban_key(address: str, ignore: Iterable[Any] = ()) -> str:
+    """What is counted and banned for an address: itself (IPv4), its /64 (IPv6) — or the address
+    alone when the /64 holds an ignored network (banning it would lock that one out too)."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        net = ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False)
+        if not any(n.version == 6 and n.overlaps(net) for n in ignore):
+            return str(net)
+    return str(ip)
 
 
 class FailureCounter:
@@ -92,17 +124,21 @@ class FailureCounter:
         ip = ipaddress.ip_address(address)
         return any(ip.version == net.version and ip in net for net in self.ignore)
 
+    def key(self, address: str) -> str:
+        return ban_key(address, self.ignore)
+
     def add(self, failure: Failure, now: float) -> bool:
-        """Record a failure; True when the address has now reached maxretry (its count is reset)."""
+        """Record a failure; True when its source (see ban_key) has now reached maxretry (its count is reset)."""
         if self.ignored(failure.address):
             return False
-        events = self._seen.pop(failure.address, None) or collections.deque()
+        key = self.key(failure.address)
+        events = self._seen.pop(key, None) or collections.deque()
         events.append((now, failure.count))
         while events and events[0][0] <= now - self.findtime:
             events.popleft()
         if sum(count for _t, count in events) >= self.maxretry:
             return True
-        self._seen[failure.address] = events
+        self._seen[key] = events
         while len(self._seen) > MAX_TRACKED:
             self._seen.popitem(last=False)
         return False
@@ -183,10 +219,11 @@ class NftBanner:
             raise SecumailError(f"nft refused the fail2ban rules: {(result.stderr or result.stdout).strip()[-300:]}")
 
     def _sets(self, t: str) -> list[str]:
+        # IPv6 bans are /64 prefixes: an interval set (a set's flags cannot change, hence a new name)
         return [
             f"add table {t}",
             f"add set {t} banned4 {{ type ipv4_addr; flags timeout; }}",
-            f"add set {t} banned6 {{ type ipv6_addr; flags timeout; }}",
+            f"add set {t} {SET6} {{ type ipv6_addr; flags interval, timeout; }}",
         ]
 
     def ruleset(self, ports: tuple[int, ...]) -> str:
@@ -197,7 +234,7 @@ class NftBanner:
             lines.append(f"add chain {t} {chain} {{ type filter hook {hook} priority filter - 5; policy accept; }}")
             lines.append(f"flush chain {t} {chain}")
             if ports_expr:
-                for family, setname in (("ip", "banned4"), ("ip6", "banned6")):
+                for family, setname in (("ip", "banned4"), ("ip6", SET6)):
                     lines.append(
                         f"add rule {t} {chain} {family} saddr @{setname} tcp dport {ports_expr} reject with tcp reset"
                     )
@@ -210,7 +247,7 @@ class NftBanner:
         lines.append(f"flush chain {t} forward")
         if ports:
             ports_expr = "{ " + ", ".join(str(p) for p in ports) + " }"
-            for family, setname in (("ip", "banned4"), ("ip6", "banned6")):
+            for family, setname in (("ip", "banned4"), ("ip6", SET6)):
                 lines.append(f"add rule {t} forward {family} saddr @{setname} tcp dport {ports_expr} drop")
         return "\n".join(lines) + "\n"
 
@@ -224,12 +261,17 @@ class NftBanner:
             self.bridge = False
             logger.warning("fail2ban: no bridge-family table (%s); clients bridged to the container are banned "
                            "only when br_netfilter is active", exc)  # fmt: skip
+        for family in ("inet", "bridge") if self.bridge else ("inet",):
+            with contextlib.suppress(SecumailError):  # the per-address IPv6 set of older versions, unused now
+                self._run(f"delete set {family} {self.table} banned6\n")
 
-    def ban(self, address: str, seconds: int) -> None:
-        ip = ipaddress.ip_address(address)
-        setname = "banned4" if ip.version == 4 else "banned6"
+    def ban(self, source: str, seconds: int) -> None:
+        """Ban an IPv4 address or an IPv6 network (what ban_key gives) for `seconds`."""
+        net = ipaddress.ip_network(source, strict=False)
+        setname = "banned4" if net.version == 4 else SET6
+        element = str(net.network_address) if net.num_addresses == 1 else str(net)
         families = ("inet", "bridge") if self.bridge else ("inet",)
-        self._run("".join(f"add element {f} {self.table} {setname} {{ {ip} timeout {int(seconds)}s }}\n"
+        self._run("".join(f"add element {f} {self.table} {setname} {{ {element} timeout {int(seconds)}s }}\n"
                           for f in families))  # fmt: skip
 
     def remove(self) -> None:
@@ -319,14 +361,15 @@ class Guard:
             failure = parse_line(line)
             if failure is None or not self.counter.add(failure, now):
                 continue
+            source = self.counter.key(failure.address)
             try:
-                self.banner.ban(failure.address, self.options.bantime)
+                self.banner.ban(source, self.options.bantime)
             except SecumailError as exc:
-                logger.error("fail2ban: cannot ban %s: %s", failure.address, exc)
+                logger.error("fail2ban: cannot ban %s: %s", source, exc)
                 continue
             self.bans += 1
-            banned.append(failure.address)
-            logger.warning("fail2ban: banned %s for %d s (%d failed %s logins)", failure.address,
+            banned.append(source)
+            logger.warning("fail2ban: banned %s for %d s (%d failed %s logins)", source,
                            self.options.bantime, self.options.maxretry, failure.service)  # fmt: skip
         return banned
 

@@ -31,6 +31,18 @@ def atomic_write(path: str, data: str | bytes, mode: int = 0o644) -> None:
     fsync_dir(directory)
 
 
+def tighten_umask() -> int:
+    """Make the umask at least 022 and return the new one.
+
+    Directories are made with os.makedirs (its parents get the umask's mode): a caller's `umask 000`
+    must not leave data_path or the key directories writable by others. Secret files get their
+    mode explicitly (atomic_write), never from the umask.
+    """
+    old = os.umask(0o022)
+    os.umask(old | 0o022)
+    return old | 0o022
+
+
 def fsync_dir(directory: str) -> None:
     """Make a rename in `directory` durable."""
     with contextlib.suppress(OSError):

@@ -6,7 +6,8 @@ Protocol (docs/dns-providers.md):
     SCRIPT list NAME                  print "NAME TTL TYPE VALUE" lines; exit 3 = not supported
 NAME is absolute without the final dot; VALUE is presentation form, except TXT
 where it is the plain text (unquoted, unsplit), as acme.sh hooks expect.
-The credentials file's KEY=value pairs are passed in the environment (upper case),
+The script runs only if root (or the user running mailctl) alone can change it
+(see trusted_script). The credentials file's KEY=value pairs are passed in the environment (upper case),
 plus SECUMAIL_DNS_ZONE. When `list` is not supported, current records are read
 from the zone's authoritative servers (mailserver.dns.server or NS via dns.resolver).
 """
@@ -14,6 +15,7 @@ from the zone's authoritative servers (mailserver.dns.server or NS via dns.resol
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,8 +35,7 @@ class Provider(DnsProvider):
         self.script = dns.script
         if not self.script:
             raise InputError("exec DNS provider: set mailserver.dns.script to the script to run")
-        if not os.access(self.script, os.X_OK):
-            raise InputError(f"exec DNS provider: {self.script} is missing or not executable")
+        self.script = trusted_script(self.script)
         self.can_list = True
 
     def zones(self) -> list[str]:
@@ -127,6 +128,44 @@ class Provider(DnsProvider):
 
     def describe(self) -> str:
         return f"exec ({self.script})"
+
+
+def trusted_script(path: str) -> str:
+    """The script's real path, once it is checked that only root (or whoever runs us) can change it.
+
+    It runs as root with the provider's credentials in its environment: it must be owned by root (or by
+    the user running mailctl), executable and not group/world-writable, and so must every directory on
+    its real path (a sticky directory such as /tmp excepted: others cannot replace what they do not
+    own there). Symlinks are resolved first and the resolved path is what runs.
+    """
+    option = "mailserver.dns.script"
+    real = os.path.realpath(path)
+    owners = {0, os.geteuid()}
+    try:
+        st = os.stat(real)
+    except OSError:
+        raise InputError(f"exec DNS provider: {option} {path} is missing") from None
+    if not stat.S_ISREG(st.st_mode) or not os.access(real, os.X_OK):
+        raise InputError(f"exec DNS provider: {option} {path} is not an executable file")
+    if st.st_uid not in owners:
+        raise InputError(f"exec DNS provider: {option} {path} is owned by uid {st.st_uid}, not root: "
+                         f"chown root {real}")  # fmt: skip
+    if st.st_mode & 0o022:
+        raise InputError(f"exec DNS provider: {option} {path} is writable by group or others "
+                         f"(mode {stat.S_IMODE(st.st_mode):04o}): chmod go-w {real}")  # fmt: skip
+    directory = os.path.dirname(real)
+    while True:
+        dst = os.stat(directory)
+        if dst.st_uid not in owners:
+            raise InputError(f"exec DNS provider: {option} {path}: directory {directory} is owned by uid "
+                             f"{dst.st_uid}, not root")  # fmt: skip
+        if dst.st_mode & 0o022 and not dst.st_mode & stat.S_ISVTX:
+            raise InputError(f"exec DNS provider: {option} {path}: directory {directory} is writable by group "
+                             f"or others (mode {stat.S_IMODE(dst.st_mode):04o}): chmod go-w {directory}")  # fmt: skip
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return real
+        directory = parent
 
 
 def _last(result: Any) -> str:

@@ -3,6 +3,10 @@
 429 and 5xx are retried with exponential backoff (Retry-After honoured, capped);
 401/403 become one clear "credentials refused" error. Request headers (where
 the secrets are) are never logged or put in an error message.
+
+The API URL is https:// (http:// only to this machine, e.g. a local PowerDNS);
+redirects are never followed (a redirect could carry the API key elsewhere,
+or to plain http) and an answer larger than MAX_RESPONSE is refused.
 """
 
 from __future__ import annotations
@@ -17,13 +21,31 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from secumail.dns.providers.base import DnsProvider
-from secumail.errors import ProviderError
+from secumail.errors import InputError, ProviderError
 
 logger = logging.getLogger(__name__)
 
 RETRIES = 4
 BACKOFF = 0.5  # seconds, doubled per retry
 MAX_WAIT = 10.0
+MAX_RESPONSE = 1 << 20  # bytes; a zone's records fit many times over
+
+
+def check_api_url(url: str, option: str) -> None:
+    """Refuse an API URL that would send the credentials in clear text; `option` names where it was set."""
+    from secumail.config.validate import loopback_http_ok
+
+    if not loopback_http_ok(url):
+        raise InputError(f"{option}: {url!r} is not an https:// URL (http:// only to this machine: 127.0.0.1, "
+                         "::1, localhost)")  # fmt: skip
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class HttpClient:
@@ -53,12 +75,20 @@ class HttpClient:
         for attempt in range(RETRIES + 1):
             req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - https/http URLs only
-                    raw = resp.read()
-                    return json.loads(raw) if raw.strip() else None
+                with _OPENER.open(req, timeout=self.timeout) as resp:
+                    raw = resp.read(MAX_RESPONSE + 1)
+                if len(raw) > MAX_RESPONSE:
+                    raise ProviderError(f"DNS provider {self.provider}: {method} {path} answered more than "
+                                        f"{MAX_RESPONSE >> 20} MiB; refused")  # fmt: skip
+                return json.loads(raw) if raw.strip() else None
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 detail = _detail(exc)
+                if 300 <= status < 400:
+                    raise ProviderError(
+                        f"DNS provider {self.provider}: {method} {path} answered with a redirect (HTTP {status}); "
+                        "redirects are not followed: set the API URL itself"
+                    ) from None
                 if status in (401, 403):
                     raise ProviderError(
                         f"DNS provider {self.provider}: the API refused the credentials (HTTP {status}"
@@ -118,9 +148,9 @@ class HttpProvider(DnsProvider):
 
     def __init__(self, dns: Any, credentials: Mapping[str, str]) -> None:
         super().__init__(dns, credentials)
-        self.http = HttpClient(
-            self.name, self.credentials.get("api_url") or self.api, self.auth_headers(), self.timeout
-        )
+        url = self.credentials.get("api_url") or self.api
+        check_api_url(url, f"DNS provider {self.name}: api_url in {dns.credentials}")
+        self.http = HttpClient(self.name, url, self.auth_headers(), self.timeout)
 
     def auth_headers(self) -> dict[str, str]:
         raise NotImplementedError

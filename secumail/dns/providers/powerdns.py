@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from secumail.dns.providers.base import Change, DnsProvider
-from secumail.dns.providers.http import HttpClient
+from secumail.dns.providers.http import HttpClient, check_api_url
 from secumail.dns.records import RRset
 from secumail.errors import InputError
 
@@ -24,7 +24,9 @@ class Provider(DnsProvider):
         super().__init__(dns, credentials)
         url = self.credentials.get("api_url") or dns.server
         if not url.startswith(("http://", "https://")):
-            raise InputError("powerdns: set mailserver.dns.server to the API URL (http://host:8081)")
+            raise InputError("powerdns: set mailserver.dns.server to the API URL (http://127.0.0.1:8081)")
+        where = f"api_url in {dns.credentials}" if self.credentials.get("api_url") else "mailserver.dns.server"
+        check_api_url(url, f"DNS provider powerdns: {where}")
         server_id = self.credentials.get("server_id", "localhost")
         self.http = HttpClient(
             self.name,

@@ -9,12 +9,11 @@ import re
 import socket
 import ssl
 import stat
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.integration.argvscan import ArgvScanner
 from tests.integration.certs import world
 from tests.integration.certs.conftest import BLOCKED, EAB
 from tests.unit.certs.tlsserver import TlsService
@@ -86,29 +85,10 @@ def test_rsa2048_and_unchanged_without_force(servers, tmp_path):
 
 def test_no_key_material_in_argv_or_logs(site, servers):
     """Scan /proc/*/cmdline while ssl-setup runs, then the debug log, for keys and the TSIG secret."""
-    seen: list[bytes] = []
-    stop = threading.Event()
-
-    def scan() -> None:
-        while not stop.is_set():
-            for pid in os.listdir("/proc"):
-                if pid.isdigit():
-                    try:
-                        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                            seen.append(handle.read())
-                    except OSError:
-                        pass
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=scan, daemon=True)
-    thread.start()
-    try:
+    with ArgvScanner() as scanner:
         result = site.mailctl("--debug", "ssl-setup", "--force")
-    finally:
-        stop.set()
-        thread.join()
     assert result.returncode == 0, result.stderr
-    assert any(b"secumail.certs.worker" in c for c in seen), "the scan did not see the worker run"
+    assert scanner.ran("secumail.certs.worker"), "the scan did not see the worker run"
     secrets = [servers["knot"].secret.encode()]
     for name in ("privkey.pem",):
         body = site.read(name).decode()
@@ -119,7 +99,7 @@ def test_no_key_material_in_argv_or_logs(site, servers):
     log = (result.stdout + result.stderr).encode()
     assert b"worker:" in log  # --debug really logged the worker's lines
     for secret in secrets:
-        assert all(secret not in cmdline for cmdline in seen)
+        assert scanner.holding(secret) == []
         assert secret not in log
     assert b"PRIVATE KEY" not in log
 

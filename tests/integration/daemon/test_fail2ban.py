@@ -90,11 +90,10 @@ def in_ns(ns: str, code: str, *args: str) -> str:
                           text=True, timeout=60, check=True).stdout.strip()  # fmt: skip
 
 
-def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_world, make_daemon, tmp_path):
-    log = tmp_path / "dovecot.log"
-    log.write_text("")
+def _guarded_daemon(netns_world, make_daemon, log, server_code: str, maxretry: int = 10):
+    """secumaild with fail2ban following `log`, and the stand-in server, both in the server's namespace."""
     d = make_daemon(extra_config=(
-        "\toption fail2ban '1'\n\toption fail2ban_maxretry '10'\n\toption fail2ban_bantime '10'\n"
+        f"\toption fail2ban '1'\n\toption fail2ban_maxretry '{maxretry}'\n\toption fail2ban_bantime '10'\n"
         f"\tlist fail2ban_logfile '{log}'\n"))  # fmt: skip
     # replace the `option fail2ban '0'` the fixture wrote
     path = os.path.join(d.confdir, "mailserver")
@@ -102,7 +101,8 @@ def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_worl
         text = handle.read().replace("\toption fail2ban '0'\n", "", 1)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-    server = subprocess.Popen(["ip", "netns", "exec", netns_world["srv"], sys.executable, "-c", SERVER, str(log)])
+    server = subprocess.Popen(["ip", "netns", "exec", netns_world["srv"], sys.executable, "-c", server_code,
+                               str(log)])  # fmt: skip
     d.proc = None
     try:
         # secumaild in the server's namespace, as procd would run it there
@@ -111,6 +111,18 @@ def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_worl
                     "--foreground", "--confdir", d.confdir, "--stderr", "--debug"]  # fmt: skip
             d.proc = subprocess.Popen(argv, stdout=out, stderr=out, env=d.env, cwd=REPO)
         d.wait_for(lambda: (d.call("daemon.info").get("fail2ban") or {}).get("logfiles"), what="fail2ban active")
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return d, server
+
+
+def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_world, make_daemon, tmp_path):
+    log = tmp_path / "dovecot.log"
+    log.write_text("")
+    d, server = _guarded_daemon(netns_world, make_daemon, log, SERVER)
+    try:
         assert in_ns(netns_world["c2"], CLIENT, "3") == "open"  # 3 failures: nobody is banned
         assert in_ns(netns_world["c1"], CLIENT, "9") == "open"  # 9 failures: not yet
         assert in_ns(netns_world["c1"], CLIENT, "1") in ("open", "refused")  # the 10th
@@ -125,6 +137,51 @@ def test_ten_failed_imap_logins_get_the_address_refused_until_bantime(netns_worl
         assert "fail2ban: banned 10.77.0.2 for 10 s" in d.logtext()
         time.sleep(max(0.0, 10.5 - (time.monotonic() - banned_at)))
         assert in_ns(netns_world["c1"], CLIENT, "0") == "open"  # let in again after bantime
+    finally:
+        server.kill()
+        server.wait()
+
+
+SERVER6 = SERVER.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace(
+    '("10.77.0.1", 143)', '("2001:db8:77::1", 143)')
+# The failures come from several addresses of one /64 (an attacker rotating its source); `sources` are
+# the addresses used in turn, the last number is how many logins fail.
+CLIENT6 = r'''
+import socket, sys
+sources, n = sys.argv[1].split(","), int(sys.argv[2])
+def connect(source):
+    s = socket.socket(socket.AF_INET6); s.settimeout(3); s.bind((source, 0)); s.connect(("2001:db8:77::1", 143))
+    return s
+for i in range(n):
+    s = connect(sources[i % len(sources)])
+    s.recv(100); s.sendall(b"a LOGIN bob wrong\r\n"); s.recv(100); s.close()
+try:
+    s = connect(sources[-1]); s.recv(100); s.close(); print("open")
+except ConnectionRefusedError:
+    print("refused")
+'''
+
+
+def test_an_ipv6_attacker_rotating_inside_its_64_is_banned_as_one(netns_world, make_daemon, tmp_path):
+    sh("ip", "-n", netns_world["srv"], "addr", "add", "2001:db8:77::1/48", "dev", "br0", "nodad")
+    attacker = [f"2001:db8:77:1::{i}" for i in (2, 3, 4, 5, 6)]  # one /64
+    for address in attacker:
+        sh("ip", "-n", netns_world["c1"], "addr", "add", f"{address}/48", "dev", "eth0", "nodad")
+    sh("ip", "-n", netns_world["c2"], "addr", "add", "2001:db8:77:2::2/48", "dev", "eth0", "nodad")  # another /64
+    log = tmp_path / "dovecot.log"
+    log.write_text("")
+    d, server = _guarded_daemon(netns_world, make_daemon, log, SERVER6, maxretry=5)
+    try:
+        # five failures from four addresses: never more than two per address
+        assert in_ns(netns_world["c1"], CLIENT6, ",".join(attacker[:4]), "5") in ("open", "refused")
+        d.wait_for(lambda: d.call("daemon.info")["fail2ban"]["bans"] == 1, timeout=10, what="the ban")
+        # an address of the same /64 never used before is refused; another /64 is not
+        assert in_ns(netns_world["c1"], CLIENT6, attacker[4], "0") == "refused"
+        assert in_ns(netns_world["c2"], CLIENT6, "2001:db8:77:2::2", "0") == "open"
+        sets = subprocess.run(["ip", "netns", "exec", netns_world["srv"], "nft", "list", "set", "inet", "secumail",
+                               "banned6net"], capture_output=True, text=True).stdout  # fmt: skip
+        assert "2001:db8:77:1::/64" in sets
+        assert "fail2ban: banned 2001:db8:77:1::/64 for 10 s" in d.logtext()
     finally:
         server.kill()
         server.wait()

@@ -20,12 +20,12 @@ import smtplib
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
 
+from tests.integration.argvscan import ArgvScanner
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
 from tests.unit.luci.conftest import REPO, Plugin
 
@@ -39,40 +39,6 @@ DOMAIN, OTHER = "luci.test", "other.test"
 FIRST_PW = f"First-{uuid.uuid4().hex[:12]}-pw"
 SECOND_PW = f"Second-{uuid.uuid4().hex[:12]}-pw"
 FAST = 2.0  # seconds: a call must never hold rpcd (and the browser) for longer
-
-
-class ArgvScanner:
-    """Reads every process's argv in a loop; remembers any that holds a watched secret."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self.secrets = secrets
-        self.seen: list[str] = []
-        self.scans = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        cmdline = handle.read().decode(errors="replace")
-                except OSError:
-                    continue
-                if any(secret in cmdline for secret in self.secrets):
-                    self.seen.append(cmdline.replace("\0", " "))
-            self.scans += 1
-            time.sleep(0.005)  # a whole core otherwise; any mailctl run lives far longer than this
-
-    def __enter__(self) -> ArgvScanner:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class Appliance:

@@ -246,14 +246,14 @@ def test_account_changes_take_effect_in_the_running_container(mailworld, monkeyp
     from secumail.mail import accounts, apply
 
     monkeypatch.setattr(apply, "container_executor", lambda settings: mailworld.lxc.container)
-    accounts.user_add(mailworld.settings, "dave@example.net", "dave-one")
-    PASSWORDS["dave@example.net"] = "dave-one"
+    accounts.user_add(mailworld.settings, "dave@example.net", "dave-one-pass")
+    PASSWORDS["dave@example.net"] = "dave-one-pass"
     token = _send25(mailworld.ip, "dave@example.net")  # example.net has no catch-all: needs the new map
     _imap_find(mailworld.ip, "dave@example.net", token)
-    accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two")
+    accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two-pass")
     with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
-        imap.login("dave@example.net", "dave-one")  # the cached old password no longer works
-    PASSWORDS["dave@example.net"] = "dave-two"
+        imap.login("dave@example.net", "dave-one-pass")  # the cached old password no longer works
+    PASSWORDS["dave@example.net"] = "dave-two-pass"
     _imap_find(mailworld.ip, "dave@example.net", token)
     accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"])
     token = _send25(mailworld.ip, "sales@example.net")

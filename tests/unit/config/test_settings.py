@@ -147,3 +147,32 @@ def test_configuration_doc_lists_every_option():
     with open(os.path.join(REPO, "docs", "configuration.md")) as handle:
         doc = handle.read()
     assert render_reference() in doc, "docs/configuration.md is stale: regenerate its reference part"
+
+
+@pytest.mark.parametrize(
+    ("section", "option", "value", "problem"),
+    [
+        ("acme", "directory", "http://acme.example/dir", "is not an https:// URL"),
+        ("dns", "server", "http://192.0.2.1:8081", "is not an https:// URL (http:// only to this machine"),
+        ("container", "mirror", "http://dl-cdn.example/alpine", "http:// is allowed only for the debian provisioner"),
+    ],
+)
+def test_clear_text_urls_are_refused_naming_the_option(section, option, value, problem):
+    package = default_package()
+    package[section][option] = value
+    if option == "mirror":
+        package["container"]["provisioner"] = "alpine"
+    with pytest.raises(ConfigError) as exc:
+        settings_from_package(package)
+    assert str(exc.value).startswith(f"mailserver.{section}.{option}: {value!r} ")
+    assert problem in str(exc.value)
+
+
+def test_allowed_urls():
+    package = default_package()
+    package["acme"]["directory"] = "https://acme.example/dir"
+    package["dns"]["server"] = "http://127.0.0.1:8081"
+    package["container"]["mirror"] = "http://deb.debian.org/debian"  # debian: apt checks the signatures
+    s = settings_from_package(package)
+    assert (s.acme.directory, s.dns.server, s.container.mirror) == (
+        "https://acme.example/dir", "http://127.0.0.1:8081", "http://deb.debian.org/debian")

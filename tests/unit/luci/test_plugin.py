@@ -145,7 +145,7 @@ def test_accounts_crud_through_the_plugin(world):
     users = world.call("listUsers").data["result"]
     assert [(u["address"], u["quota"]) for u in users] == [("alice@example.net", "500M")]
     assert world.call("userQuota", {"address": "alice@example.net", "size": "2G"}).data["quota"] == "2G"
-    assert world.call("userPasswd", {"address": "alice@example.net", "password": "n3w pass"}).data[
+    assert world.call("userPasswd", {"address": "alice@example.net", "password": "n3w pass phrase"}).data[
         "password_changed"
     ]
 
@@ -157,14 +157,14 @@ def test_accounts_crud_through_the_plugin(world):
     assert world.call("listAliases").data["result"] == []
 
     # mailctl's own refusal comes back as its one line, code 2
-    refused = world.call("userAdd", {"address": "alice@example.net", "password": "again"}).data
+    refused = world.call("userAdd", {"address": "alice@example.net", "password": "again-long-enough"}).data
     assert refused["code"] == 2 and "alice@example.net exists already" in refused["error"]
     assert world.call("userDel", {"address": "alice@example.net"}).data["deleted"] is True
     assert world.call("listUsers").data["result"] == []
 
 
 def test_mailctl_refusal_is_passed_through(world):
-    reply = world.call("userAdd", {"address": "bob@nowhere.example", "password": "pw pw pw"})
+    reply = world.call("userAdd", {"address": "bob@nowhere.example", "password": "pw pw pw pw"})
     assert reply.data["code"] == 2
     assert "nowhere.example is not one of this server's domains" in reply.data["error"]
     assert world.call("listUsers").data["result"] == []

@@ -25,7 +25,7 @@ def _lines(path) -> list[str]:
 @pytest.fixture
 def world(cli):
     assert cli("user", "add", "alice@example.org", "--password-stdin", stdin=PASSWORD + "\n").code == 0
-    bob = cli("user", "add", "bob@example.org", "--password-stdin", "--quota", "500M", stdin="pw-bob\n")
+    bob = cli("user", "add", "bob@example.org", "--password-stdin", "--quota", "500M", stdin="pw-bob-secret\n")
     assert bob.code == 0
     return cli
 
@@ -62,10 +62,10 @@ def test_password_is_in_no_file_and_no_output(cli, data):
 
 
 def test_user_passwd_changes_the_hash(world, data):
-    assert world("user", "passwd", "alice@example.org", "--password-stdin", stdin="new secret\n").code == 0
+    assert world("user", "passwd", "alice@example.org", "--password-stdin", stdin="new secret phrase\n").code == 0
     line = next(x for x in _lines(data / "config" / "users") if x.startswith("alice@"))
     stored = ("$2b$" + line.split(":")[1][len("{BLF-CRYPT}$2y$"):]).encode()
-    assert bcrypt.checkpw(b"new secret", stored)
+    assert bcrypt.checkpw(b"new secret phrase", stored)
     assert not bcrypt.checkpw(PASSWORD.encode(), stored)
 
 
@@ -128,8 +128,8 @@ def test_domains_add_list_del(cli, data):
 
 def test_domain_del_refused_while_in_use_unless_force(cli, data):
     cli("domain", "add", "example.net")
-    cli("user", "add", "x@example.net", "--password-stdin", stdin="pw\n")
-    cli("user", "add", "y@example.org", "--password-stdin", stdin="pw\n")
+    cli("user", "add", "x@example.net", "--password-stdin", stdin="pw-long-enough\n")
+    cli("user", "add", "y@example.org", "--password-stdin", stdin="pw-long-enough\n")
     cli("alias", "add", "fw@example.org", "x@example.net", "y@example.org")
     before = snapshot(data / "config")
     result = cli("domain", "del", "example.net")
@@ -161,6 +161,14 @@ def test_aliases_forward_catch_all_and_list(world, data):
     (["user", "add", "not-an-address"], "is not an e-mail address"),
     (["user", "add", "a b@example.org"], "is not a valid mailbox name"),
     (["user", "add", "x+y@example.org"], "'+' is the tag delimiter"),
+    # local parts become maildir paths: letters, digits and . _ + - only, no leading dot or dash
+    (["user", "add", "a/b@example.org"], "'a/b' is not a valid mailbox name"),
+    (["user", "add", "../x@example.org"], "is not a valid mailbox name"),
+    (["user", "add", ".hidden@example.org"], "is not a valid mailbox name"),
+    (["user", "add", "a..b@example.org"], "is not a valid mailbox name"),
+    (["user", "add", "o'neil@example.org"], "is not a valid mailbox name"),
+    (["alias", "add", "x/y@example.org", "bob@example.org"], "is not a valid mailbox name"),
+    (["alias", "add", "x@example.org", "a|b@example.org"], "is not a valid mailbox name"),
     (["user", "add", "new@unknown.test"], "unknown.test is not one of this server's domains"),
     (["user", "add", "alice@example.org"], "mailbox alice@example.org exists already"),
     (["user", "add", "info@example.org"], "info@example.org is an alias"),
@@ -199,7 +207,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, data, args, mes
                 (data / "config" / "valias").read_text().replace("loop2@example.org bob@example.org\n", ""))
     before = snapshot(data)
     needs_password = args[:2] in (["user", "add"], ["user", "passwd"])
-    result = world(*args, "--password-stdin", stdin="pw\n") if needs_password else world(*args)
+    result = world(*args, "--password-stdin", stdin="pw-long-enough\n") if needs_password else world(*args)
     assert result.code == 2, result
     assert result.out == ""
     assert result.err.count("\n") == 1 and message in result.err, result.err
@@ -218,9 +226,28 @@ def test_alias_loop_through_catch_all_is_refused(world, data):
 def test_empty_password_and_missing_stdin_flag(cli, data):
     result = cli("user", "add", "alice@example.org", "--password-stdin", stdin="\n")
     assert result.code == 2 and "empty password" in result.err
-    result = cli("user", "add", "alice@example.org", stdin="pw\n")  # no tty, no --password-stdin
+    result = cli("user", "add", "alice@example.org", stdin="pw-long-enough\n")  # no tty, no --password-stdin
     assert result.code == 2 and "--password-stdin" in result.err
     assert not (data / "config" / "users").exists()
+
+
+@pytest.mark.parametrize("text", ["-x@example.org", "x.@example.org", "+x@example.org", "x\\y@example.org"])
+def test_option_like_and_odd_local_parts_are_refused(text):
+    from secumail.errors import InputError
+    from secumail.mail.store import split_address
+
+    with pytest.raises(InputError, match="is not a valid mailbox name"):
+        split_address(text, allow_delimiter=True)
+
+
+@pytest.mark.parametrize("args", [["user", "add", "new@example.org"], ["user", "passwd", "alice@example.org"]])
+def test_short_password_is_refused_with_one_line(world, data, args):
+    before = snapshot(data)
+    result = world(*args, "--password-stdin", stdin="nine-char\n")
+    assert result.code == 2 and result.out == ""
+    assert result.err.count("\n") == 1 and "shorter than 10 characters" in result.err, result.err
+    assert snapshot(data) == before
+    assert world(*args, "--password-stdin", stdin="ten-chars!\n").code == 0
 
 
 def test_corrupt_line_is_named_with_file_and_line(world, data):
@@ -245,7 +272,7 @@ def test_settings_from_a_real_uci_file(confdir, data, capsys, monkeypatch):
 
     from secumail.cli import main
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("pw-long-enough\n"))
     assert main(["user", "add", "zed@example.org", "--password-stdin"]) == 0, capsys.readouterr().err
     assert "zed@example.org" in (data / "config" / "users").read_text()
 
@@ -257,7 +284,7 @@ def test_rewrites_keep_dovecots_group_and_a_new_mtime_second(world, data):
     os.chown(users, 0, 4242)
     os.chmod(users, 0o640)
     before = os.stat(users).st_mtime
-    assert world("user", "passwd", "alice@example.org", "--password-stdin", stdin="x\n").code == 0
+    assert world("user", "passwd", "alice@example.org", "--password-stdin", stdin="x-long-enough\n").code == 0
     st = os.stat(users)
     assert (st.st_gid, _mode(users)) == (4242, 0o640)
     assert int(st.st_mtime) > int(before)
@@ -281,3 +308,18 @@ def test_account_hooks_never_reach_a_container_on_this_host(settings):
 
     assert not os.path.exists(settings.container.lxc_path)
     assert runtime_bridge.running_executor(settings) is None
+
+
+def test_umask_000_makes_no_directory_writable_by_others(confdir, data, tmp_path):
+    """mailctl run from a shell with `umask 000`: the directories it makes are 0755 at most, secrets 0600."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    done = subprocess.run([sys.executable, "-m", "secumail.cli", "user", "add", "ann@example.org", "--password-stdin"],
+                          input="ann-long-password\n", capture_output=True, text=True, env=env, timeout=120,
+                          preexec_fn=lambda: os.umask(0))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loose = [f"{p} {_mode(p):04o}" for p in [data, *data.rglob("*")] if p.is_dir() and _mode(p) & 0o022]
+    assert loose == []
+    assert _mode(data / "config" / "users") == 0o600

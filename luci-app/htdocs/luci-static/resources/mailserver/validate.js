@@ -9,7 +9,7 @@
  */
 
 var LABEL = /^(?!-)[a-z0-9-]{1,63}$/;
-var LOCALPART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+var LOCALPART = /^[A-Za-z0-9_][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$/;
 var TRUE_WORDS = [ '1', 'yes', 'on', 'true', 'enabled' ];
 var FALSE_WORDS = [ '0', 'no', 'off', 'false', 'disabled' ];
 
@@ -205,6 +205,15 @@ var V = baseclass.extend({
 	url: function(value) {
 		if (!/^https?:\/\/[^\s/$.?#][^\s]*$/.test(str(value).trim()))
 			return _('is not an http(s) URL');
+		return true;
+	},
+
+	httpsUrl: function(value) {
+		var ok = V.prototype.url(value);
+		if (ok !== true)
+			return ok;
+		if (!/^https:\/\//i.test(str(value).trim()))
+			return _('is not an https:// URL');
 		return true;
 	},
 

@@ -126,7 +126,7 @@ return view.extend({
 		s = m.section(form.NamedSection, 'acme', 'acme', _('ACME'));
 		s.addremove = false;
 		value(s, 'email', _('Account e-mail'), '', V.optional(V.email));
-		value(s, 'directory', _('Directory URL'), '', V.optional(V.url));
+		value(s, 'directory', _('Directory URL'), '', V.optional(V.httpsUrl));
 		value(s, 'ca_bundle', _('CA bundle'), '', V.optional(V.absolutePath));
 		choice(s, 'key_type', _('Key type'), 'ec256', [ 'ec256', 'rsa2048' ]);
 		value(s, 'eab_kid', _('EAB key id'), '', V.text, _('External account binding (ZeroSSL); the HMAC key stays in the secrets file.'));
