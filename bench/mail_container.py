@@ -22,7 +22,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
 
-from secumail.container.lxcconf import BindMount  # noqa: E402
+from secumail.container import service  # noqa: E402
 from secumail.mail import accounts, deploy  # noqa: E402
 from secumail.mail.selfsigned import ensure_selfsigned  # noqa: E402
 from tests.integration.lxcworld import lxc_world  # noqa: E402
@@ -77,10 +77,13 @@ def throughput(world, settings, dkim_on: bool) -> tuple[float, float]:
 def main() -> None:
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
-    settings = make_settings(DATA, hostname="mail")
+    settings = make_settings(DATA, hostname="mail", container="smbench")
     settings = dataclasses.replace(settings, dkim=dataclasses.replace(settings.dkim, key_bits=2048))
+    service.ensure_layout(settings)
     with lxc_world(name="smbench", bridge="smbench0", subnet="10.234.0", memory_mb=256,
-                   mounts=(BindMount(DATA, "/srv/mailserver"),)) as world:
+                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   lxcpath=settings.container.lxc_path,
+                   before_start=lambda w: service.shift_data(settings, w.spec.idmap)) as world:
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.user_add(settings, "alice@example.org", "alice-secret")
         accounts.user_add(settings, "bob@example.org", "bob-secret")

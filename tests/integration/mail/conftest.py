@@ -1,8 +1,10 @@
 """A real mail container (Postfix + Dovecot + OpenDKIM) configured by secumail.mail, once per session.
 
-data_path is a host directory bind-mounted at /srv/mailserver; accounts are
-made with the same functions mailctl uses, the config goes live through
-deploy (checked inside the container), which also starts the services.
+data_path is a host directory whose mail-service parts are bind-mounted as
+`mailctl install` mounts them (service.data_mounts, owned by the container's
+mapped ids); accounts are made with the same functions mailctl uses, the
+config goes live through deploy (checked inside the container), which also
+starts the services.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from secumail.container.lxcconf import BindMount
+from secumail.container import service
 from tests.integration.lxcworld import lxc_world
 from tests.unit.mail.conftest import make_settings
 
 DATA = "/var/tmp/secumail-mail-test/data"
+NAME = "smmail"
 PASSWORDS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret",
              "carol@example.net": "carol-secret", "tiny@example.org": "tiny-secret"}
 
@@ -47,10 +50,12 @@ def mailworld() -> Iterator[MailWorld]:
 
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
-    settings = make_settings(DATA, hostname="mail")
-    os.makedirs(os.path.join(DATA, "spool"))  # the Postfix queue lives in data_path, as service.spec_for mounts it
-    mounts = (BindMount(DATA, "/srv/mailserver"), BindMount(os.path.join(DATA, "spool"), "/var/spool/postfix"))
-    with lxc_world(name="smmail", bridge="smmail0", subnet="10.232.0", memory_mb=256, mounts=mounts) as lxc:
+    settings = make_settings(DATA, hostname="mail", container=NAME)
+    service.ensure_layout(settings)
+    with lxc_world(name=NAME, bridge="smmail0", subnet="10.232.0", memory_mb=256,
+                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   lxcpath=settings.container.lxc_path,
+                   before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.domain_add(settings, "example.net")
         for address, password in PASSWORDS.items():
