@@ -17,11 +17,12 @@ from collections.abc import Iterator
 import pytest
 
 from secumail.container import service
+from secumail.system import firewall
 from tests.integration.lxcworld import lxc_world
 from tests.unit.mail.conftest import make_settings
 
 DATA = "/var/tmp/secumail-mail-test/data"
-NAME = "smmail"
+NAME, BRIDGE = "smmail", "smmail0"
 PASSWORDS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret",
              "carol@example.net": "carol-secret", "tiny@example.org": "tiny-secret"}
 
@@ -52,10 +53,11 @@ def mailworld() -> Iterator[MailWorld]:
     os.makedirs(DATA)
     settings = make_settings(DATA, hostname="mail", container=NAME)
     service.ensure_layout(settings)
-    with lxc_world(name=NAME, bridge="smmail0", subnet="10.232.0", memory_mb=256,
+    with lxc_world(name=NAME, bridge=BRIDGE, subnet="10.232.0", memory_mb=256,
                    mounts=service.data_mounts(DATA), masks=service.data_masks(),
                    lxcpath=settings.container.lxc_path,
                    before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
+        firewall.ensure_input_policy(BRIDGE)  # what `mailctl start` does for the bridge (no fw4 here)
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.domain_add(settings, "example.net")
         for address, password in PASSWORDS.items():
@@ -65,5 +67,8 @@ def mailworld() -> Iterator[MailWorld]:
         deploy.deploy(settings, lxc.container)
         lxc.wait_port(25, timeout=20)
         lxc.wait_port(143, timeout=20)  # 993 would wait for our TLS hello: no banner to read
-        yield MailWorld(lxc, settings)
+        try:
+            yield MailWorld(lxc, settings)
+        finally:
+            firewall.remove_input_policy(BRIDGE)
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
