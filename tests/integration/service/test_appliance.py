@@ -63,6 +63,7 @@ config container 'container'
         with contextlib.suppress(Exception):
             mailctl("stop", check=False, timeout=60)
         _cleanup_stale(NAME, lxc_path, BRIDGE)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # the service keeps its bridge
         shutil.rmtree(WORK, ignore_errors=True)
 
 
