@@ -156,3 +156,26 @@ def test_from_inside_the_router_answers_dns_only(mailworld, router_services):
         assert "refused" in res.stderr.lower(), (name, res.stderr)  # rejected at once, not a timeout
     res = _sh(mailworld, f"exec 3<>/dev/udp/{host}/53; printf query >&3; timeout 5 head -c 10 <&3")
     assert res.stdout == "pong:query", res
+
+
+def test_the_host_network_mode_config_passes_the_real_checks(mailworld):
+    """network_mode host renders an empty mynetworks and an InternalHosts without entries: Postfix and
+    OpenDKIM themselves accept both (the deploy checks, run on that generation)."""
+    import dataclasses
+    import shutil
+
+    from secumail.mail import deploy, render
+    from secumail.mail.runtime_bridge import hand_over
+
+    settings = mailworld.settings
+    host = dataclasses.replace(settings, container=dataclasses.replace(settings.container, network_mode="host"))
+    staging = os.path.join(mailworld.data, "config", "generated", "host-mode-check")
+    try:
+        render.stage(host, staging)
+        hand_over(settings, "config")
+        gen = render.container_path(settings, staging)
+        deploy.check(mailworld.lxc.container, gen, dkim=True)
+        res = mailworld.exec(["postconf", "-c", f"{gen}/postfix", "-h", "mynetworks"])
+        assert res.returncode == 0 and res.stdout.strip() == "", res
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
