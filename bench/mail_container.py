@@ -22,7 +22,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
 
-from secumail.container.lxcconf import BindMount  # noqa: E402
+from secumail.container import service  # noqa: E402
 from secumail.mail import accounts, deploy  # noqa: E402
 from secumail.mail.selfsigned import ensure_selfsigned  # noqa: E402
 from tests.integration.lxcworld import lxc_world  # noqa: E402
@@ -33,8 +33,18 @@ DATA = "/var/tmp/secumail-mail-bench/data"
 
 
 def memory(container) -> tuple[float, float]:
-    script = "cat /proc/[0-9]*/smaps_rollup 2>/dev/null"
-    out = container.exec(["sh", "-c", script]).stdout
+    """RSS and PSS of every process in the container, read from the host: inside, the unprivileged
+    root (no sys_ptrace) cannot read other users' smaps."""
+    namespace = os.readlink(f"/proc/{container.pid()}/ns/pid")
+    chunks = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+                with open(f"/proc/{pid}/smaps_rollup") as handle:
+                    chunks.append(handle.read())
+        except OSError:
+            continue
+    out = "".join(chunks)
     rss = sum(int(line.split()[1]) for line in out.splitlines() if line.startswith("Rss:"))
     pss = sum(int(line.split()[1]) for line in out.splitlines() if line.startswith("Pss:"))
     return rss / 1024, pss / 1024
@@ -77,14 +87,17 @@ def throughput(world, settings, dkim_on: bool) -> tuple[float, float]:
 def main() -> None:
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
-    settings = make_settings(DATA, hostname="mail")
+    settings = make_settings(DATA, hostname="mail", container="smbench")
     settings = dataclasses.replace(settings, dkim=dataclasses.replace(settings.dkim, key_bits=2048))
+    service.ensure_layout(settings)
     with lxc_world(name="smbench", bridge="smbench0", subnet="10.234.0", memory_mb=256,
-                   mounts=(BindMount(DATA, "/srv/mailserver"),)) as world:
+                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   lxcpath=settings.container.lxc_path,
+                   before_start=lambda w: service.shift_data(settings, w.spec.idmap)) as world:
         ensure_selfsigned(DATA, settings.main.fqdn)
+        deploy.deploy(settings, world.container)  # the services run before accounts change (a reload)
         accounts.user_add(settings, "alice@example.org", "alice-secret")
         accounts.user_add(settings, "bob@example.org", "bob-secret")
-        deploy.deploy(settings, world.container)
         world.wait_port(25, timeout=20)
         time.sleep(3)
         rss, pss = memory(world.container)

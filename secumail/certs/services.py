@@ -144,8 +144,8 @@ def lxc_reloader(settings: Settings) -> Reloader | None:
     """
     import os
 
-    from secumail.container.service import CONTAINER_DATA
-    from secumail.mail.runtime_bridge import running_executor
+    from secumail.mail.layout import CONTAINER_DATA
+    from secumail.mail.runtime_bridge import hand_over, running_executor
 
     container = running_executor(settings)
     if container is None:
@@ -154,6 +154,7 @@ def lxc_reloader(settings: Settings) -> Reloader | None:
     live_script = os.path.join(settings.main.data_path, "config", "live", "container", "reload")
 
     def reload() -> None:
+        hand_over(settings, "ssl")  # the new key is the host's until the container's root gets it
         if os.path.isfile(live_script):
             commands = [[f"{CONTAINER_DATA}/config/live/container/reload"]]
         else:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
+from secumail.container import idmap as idmap_mod
+from secumail.container.idmap import IdMap
 from secumail.container.provision import tarball
 from secumail.errors import ContainerError
 from secumail.system.files import file_lock
@@ -102,9 +104,14 @@ def debian_image(
     packages: Sequence[str] | None = None,
     mirror: str | None = None,
     progress: Progress | None = None,
+    idmap: IdMap | None = None,
 ) -> str:
     """A Debian mail image in `image_dir`: from the cache, or built with debootstrap
-    and cached first. Returns image_dir."""
+    and cached first. Returns image_dir.
+
+    With `idmap` the image comes owned by the mapped ids (for an unprivileged
+    container): that variant is cached too, under the image key plus the map,
+    so the rootfs is shifted once per machine, not at every unpack."""
     from secumail.container.provision import debian
 
     suite = suite or debian.SUITE
@@ -115,4 +122,15 @@ def debian_image(
     def build(target: str) -> None:
         debian.build(target, suite=suite, arch=arch, mirror=mirror, packages=pkgs, progress=progress)
 
-    return ImageCache(cache_dir).materialize(key, build, image_dir, progress)
+    images = ImageCache(cache_dir)
+    if idmap is None:
+        return images.materialize(key, build, image_dir, progress)
+    plain = images.ensure(key, build, progress)  # before the shifted one: ensure() holds the cache lock
+
+    def shifted(target: str) -> None:
+        tarball.import_image(plain, target, progress=progress)
+        idmap_mod.shift_tree(target, idmap)
+
+    images.materialize(f"{key}-{idmap.key}", shifted, image_dir, progress)
+    idmap_mod.mark(image_dir, idmap)
+    return image_dir

@@ -20,7 +20,7 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 
-from secumail.container.lxcconf import ContainerSpec, render
+from secumail.container.lxcconf import ContainerSpec, render, seccomp_policy
 from secumail.errors import ContainerError, SecumailError
 from secumail.system.files import atomic_write
 from secumail.system.proc import Result, run, which
@@ -84,8 +84,15 @@ class Container:
             raise ContainerError(f"spec is for {spec.lxcpath}/{spec.name}, not {self.directory}")
         if not os.path.isdir(spec.rootfs):
             raise ContainerError(f"rootfs {spec.rootfs} does not exist: build or import the image first")
+        if spec.idmap is not None and os.stat(spec.rootfs).st_uid != spec.idmap.uid(0):
+            raise ContainerError(f"rootfs {spec.rootfs} is not owned by the container's root "
+                                 f"(uid {spec.idmap.uid(0)}): shift it first (secumail.container.idmap)")
         text = render(spec, cgroup_version)
         os.makedirs(self.directory, mode=0o750, exist_ok=True)
+        # The container dir is the path LXC walks as the mapped root: it must be able to pass through.
+        os.chmod(self.directory, 0o755 if spec.idmap is not None else 0o750)
+        if spec.seccomp:
+            atomic_write(spec.seccomp_path, seccomp_policy(), mode=0o644)
         atomic_write(self.config_path, text, mode=0o640)
         return self.config_path
 

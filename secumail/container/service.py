@@ -3,8 +3,10 @@
 This is what `mailctl install/start/stop/restart/logs/test/queue/image` and
 the daemon's reconcile loop call. It composes the container runtime
 (secumail.container) with the mail layer (secumail.mail): the container holds
-packages only; every piece of state is in data_path, bind-mounted at
-/srv/mailserver inside.
+packages only; every piece of state is in data_path. Only the parts the mail
+services need are bind-mounted (secumail.mail.layout), and the container is
+unprivileged: its ids are shifted (secumail.container.idmap), so the rootfs
+and the mounted data are owned by the mapped ids.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import time
 import uuid
 from typing import Any, Callable
 
+from secumail.container import idmap as idmap_mod
+from secumail.container.idmap import IdMap
 from secumail.container.lxcconf import BindMount, ContainerSpec
 from secumail.container.runtime import Container
 from secumail.errors import ContainerError, InputError, SecumailError
+from secumail.mail import layout
+from secumail.mail.layout import CONTAINER_DATA, QUEUE_DIRECTORY
 
 log = logging.getLogger(__name__)
 
-CONTAINER_DATA = "/srv/mailserver"  # where data_path appears inside the container (secumail.mail.render)
 # The Postfix queue is state too: data_path/spool is bind-mounted on the image's queue directory, so a
 # new image (mailctl image import, a rebuilt rootfs) or a restored backup keeps the queued mail.
 SPOOL_DIR = "spool"
-QUEUE_DIRECTORY = "/var/spool/postfix"
 _QUEUE_SUBDIRS = ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming", "maildrop",
                   "saved", "trace")  # fmt: skip
 Progress = Callable[[str], None]
@@ -63,7 +67,23 @@ def _gateway(settings: Any) -> str | None:
     return str(settings.container.host_address.ip)
 
 
-def spec_for(settings: Any) -> ContainerSpec:
+def data_mounts(data_path: str) -> tuple[BindMount, ...]:
+    """The bind mounts of data_path (secumail.mail.layout.MOUNTS): never mesh/, backup/ or ssl/acme/."""
+    return tuple(BindMount(os.path.join(data_path, m.sub), m.target, read_only=m.read_only)
+                 for m in layout.MOUNTS)  # fmt: skip
+
+
+def data_masks() -> tuple[str, ...]:
+    """Container paths hidden below the mounts (the ACME account keys under ssl/)."""
+    return tuple(f"{CONTAINER_DATA}/{rel}" for rel in layout.MASKED)
+
+
+def container_idmap() -> IdMap:
+    """The id map of the mail container: root's range in /etc/subuid and /etc/subgid (added if missing)."""
+    return idmap_mod.for_root()
+
+
+def spec_for(settings: Any, idmap: IdMap | None = None) -> ContainerSpec:
     c = settings.container
     return ContainerSpec(
         name=settings.main.container,
@@ -74,10 +94,11 @@ def spec_for(settings: Any) -> ContainerSpec:
         address=str(c.address),
         gateway=_gateway(settings),
         memory_mb=c.memory,
-        mounts=(BindMount(settings.main.data_path, CONTAINER_DATA),
-                BindMount(os.path.join(settings.main.data_path, SPOOL_DIR), QUEUE_DIRECTORY)),
+        mounts=data_mounts(settings.main.data_path),
+        masks=data_masks(),
         network_mode=c.network_mode,
         hostname=settings.main.fqdn,
+        idmap=idmap or container_idmap(),
     )
 
 
@@ -98,8 +119,8 @@ def ensure_layout(settings: Any) -> None:
     from secumail.mail.selfsigned import ensure_selfsigned
 
     data = settings.main.data_path
-    for sub, mode in (("", 0o755), ("config", 0o755), ("mail", 0o755), ("ssl", 0o755), ("dkim", 0o700),
-                      (SPOOL_DIR, 0o755)):  # fmt: skip
+    for sub, mode in (("", 0o755), ("config", 0o755), ("mail", 0o755), ("home", 0o755), ("ssl", 0o755),
+                      ("ssl/acme", 0o700), ("dkim", 0o700), (SPOOL_DIR, 0o755)):  # fmt: skip
         path = os.path.join(data, sub)
         os.makedirs(path, exist_ok=True)
         if sub:
@@ -107,10 +128,35 @@ def ensure_layout(settings: Any) -> None:
     ensure_selfsigned(data, settings.main.fqdn)
 
 
-def ensure_image(settings: Any, progress: Progress = _quiet) -> str:
-    """The container's rootfs, from the configured provisioner (built or unpacked once)."""
+def shift_data(settings: Any, idmap: IdMap, old: IdMap | None = None) -> int:
+    """Hand the mounted parts of data_path to the container's ids (idempotent; an install from before
+    the id map is migrated). ssl/ itself and its ACME keys stay the host's: only the certificate and
+    key move. Returns how many entries changed."""
+    data = settings.main.data_path
+    changed = 0
+    for mount in layout.MOUNTS:
+        path = os.path.join(data, mount.sub)
+        if mount.sub == "ssl":
+            for name in layout.SSL_FILES:
+                changed += idmap_mod.shift_tree(os.path.join(path, name), idmap, old)
+        else:
+            changed += idmap_mod.shift_tree(path, idmap, old)
+    from secumail.mail.runtime_bridge import hand_over
+
+    hand_over(settings)  # `users` gets Dovecot's group
+    if changed:
+        log.info("handed %d entries of %s to the container's ids (%s)", changed, data, idmap.key)
+    return changed
+
+
+def ensure_image(settings: Any, progress: Progress = _quiet, idmap: IdMap | None = None) -> str:
+    """The container's rootfs, from the configured provisioner (built or unpacked once), owned by the
+    container's mapped ids."""
     rootfs = rootfs_path(settings)
+    idmap = idmap or container_idmap()
     if os.path.exists(os.path.join(rootfs, "usr/sbin/postfix")):
+        if idmap_mod.ensure_rootfs(rootfs, idmap):  # an image from before the id map
+            progress(f"handed the image to the container's ids ({idmap.key})")
         return "present"
     c = settings.container
     os.makedirs(os.path.dirname(rootfs), exist_ok=True)
@@ -119,7 +165,7 @@ def ensure_image(settings: Any, progress: Progress = _quiet) -> str:
 
         progress("building or unpacking the Debian mail image (first time: about a minute)")
         cache.debian_image(image_cache_dir(settings), rootfs, suite=c.suite, arch=c.arch or None,
-                           mirror=c.mirror or None, progress=progress)  # fmt: skip
+                           mirror=c.mirror or None, progress=progress, idmap=idmap)  # fmt: skip
     elif c.provisioner == "tarball":
         from secumail.container.provision import tarball
 
@@ -130,17 +176,22 @@ def ensure_image(settings: Any, progress: Progress = _quiet) -> str:
         from secumail.container.provision import alpine
 
         alpine.build(rootfs, arch=c.arch or None, progress=progress)
-    _install_hooks(rootfs)
+    idmap_mod.ensure_rootfs(rootfs, idmap)  # a no-op for the cached Debian image (already shifted)
+    _install_hooks(rootfs, idmap)
     return "made"
 
 
-def _install_hooks(rootfs: str) -> None:
+def _install_hooks(rootfs: str, idmap: IdMap | None = None) -> None:
     from secumail.system.files import atomic_write
 
+    idmap = idmap or idmap_mod.rootfs_map(rootfs)
     hooks = os.path.join(rootfs, "etc", "secumail")
     os.makedirs(hooks, exist_ok=True)
+    idmap_mod.chown_root(hooks, idmap)
     for name in ("start", "stop"):
-        atomic_write(os.path.join(hooks, name), _HOOK.format(data=CONTAINER_DATA, name=name), 0o755)
+        path = os.path.join(hooks, name)
+        atomic_write(path, _HOOK.format(data=CONTAINER_DATA, name=name), 0o755)
+        idmap_mod.chown_root(path, idmap)
 
 
 def install(settings: Any, progress: Progress = _quiet) -> dict[str, Any]:
@@ -188,11 +239,28 @@ def ensure_spool(settings: Any, running: bool = False) -> list[str]:
 def _define_and_start(settings: Any, progress: Progress) -> Container:
     from secumail.container import network
 
-    spec = spec_for(settings)
+    if not idmap_mod.user_namespaces_available():
+        raise ContainerError("this kernel has no user namespaces (CONFIG_USER_NS): the mail container runs "
+                             "unprivileged and needs them (see docs/openwrt.md)")  # fmt: skip
+    idmap = container_idmap()
+    spec = spec_for(settings, idmap)
     if spec.network_mode == "bridge":
         network.ensure_bridge(spec.bridge, spec.bridge_address)
+        if not _fw4():  # on OpenWrt the zone's policy is fw4's (secumail.system.firewall.desired)
+            from secumail.system import firewall
+
+            firewall.ensure_input_policy(spec.bridge)
     container = container_for(settings)
-    ensure_spool(settings, running=container.exists() and container.running())
+    running = container.exists() and container.running()
+    ensure_spool(settings, running=running)
+    ensure_layout(settings)  # mount sources (home/, ssl/acme/) of an install from before they were mounted
+    rootfs = rootfs_path(settings)
+    old = idmap_mod.rootfs_map(rootfs)
+    if not running:
+        if idmap_mod.ensure_rootfs(rootfs, idmap):
+            progress(f"handed the image to the container's ids ({idmap.key})")
+        _install_hooks(rootfs, idmap)
+    shift_data(settings, idmap, old)
     write_resolv_conf(settings)
     container.define(spec)
     progress(f"starting container {spec.name}")
@@ -224,11 +292,16 @@ def write_resolv_conf(settings: Any) -> None:
     if os.path.islink(path):
         os.unlink(path)
     atomic_write(path, "\n".join(lines) + "\n", 0o644)
+    idmap_mod.chown_root(path, idmap_mod.rootfs_map(rootfs_path(settings)))
+
+
+def _fw4() -> bool:
+    return os.path.exists("/etc/config/firewall")
 
 
 def _sync_firewall(settings: Any) -> None:
     """On OpenWrt, open/redirect the enabled ports through fw4 (UCI firewall)."""
-    if not os.path.exists("/etc/config/firewall"):
+    if not _fw4():
         return
     try:
         from secumail.system import firewall
@@ -263,6 +336,10 @@ def start(settings: Any, progress: Progress = _quiet) -> dict[str, Any]:
 def stop(settings: Any) -> dict[str, Any]:
     container = container_for(settings)
     was_running = container.exists() and container.stop()
+    if settings.container.network_mode == "bridge" and not _fw4():
+        from secumail.system import firewall
+
+        firewall.remove_input_policy(settings.container.bridge)
     return {"result": "ok", "container": container.state() if container.exists() else "not installed",
             "stopped": bool(was_running)}  # fmt: skip
 
@@ -449,7 +526,9 @@ def image_export(settings: Any, tarball: str, progress: Progress = _quiet) -> di
     rootfs = rootfs_path(settings)
     if not os.path.exists(os.path.join(rootfs, "usr/sbin/postfix")):
         raise ContainerError("no image installed to export: run 'mailctl install' first")
-    export_image(rootfs, os.path.abspath(tarball), progress=progress, exclude=STATE_PATHS)
+    # Exported with the ids as inside the container: the router importing it shifts to its own map.
+    export_image(rootfs, os.path.abspath(tarball), progress=progress, exclude=STATE_PATHS,
+                 unshift=idmap_mod.rootfs_map(rootfs))
     return {"result": "ok", "file": os.path.abspath(tarball), "bytes": os.path.getsize(tarball)}
 
 
@@ -469,11 +548,14 @@ def image_import(settings: Any, tarball: str, progress: Progress = _quiet) -> di
     staging = rootfs + ".importing"
     shutil.rmtree(staging, ignore_errors=True)
     import_image(os.path.abspath(tarball), staging, progress=progress)
-    _install_hooks(staging)
+    idmap = container_idmap()
+    idmap_mod.shift_tree(staging, idmap)
+    _install_hooks(staging, idmap)
     old = rootfs + ".old"
     shutil.rmtree(old, ignore_errors=True)
     if os.path.isdir(rootfs):
         os.rename(rootfs, old)
     os.rename(staging, rootfs)
+    idmap_mod.mark(rootfs, idmap)
     shutil.rmtree(old, ignore_errors=True)
     return {"result": "ok", "rootfs": rootfs}

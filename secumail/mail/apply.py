@@ -35,7 +35,8 @@ def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
     if executor is None:
         log.info("mail container not running; account change (%s) takes effect at next start", what)
         return
-    from secumail.mail import deploy, render
+    from secumail.mail import deploy
+    from secumail.mail.runtime_bridge import hand_over
 
     if what == "domain":
         deploy.deploy(settings, executor)
@@ -43,10 +44,9 @@ def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
     if any(name in MAPS for name in changed):
         deploy.run_checked(executor, ["postfix", "reload"])
     if "users" in changed:
-        # A users file made while the container ran is root-only: give Dovecot's group read access.
-        users = f"{render.CONTAINER_DATA}/config/users"
-        deploy.run_checked(executor, ["chgrp", "dovecot", users])
-        deploy.run_checked(executor, ["chmod", "0640", users])
+        # A users file made while the container ran is root-only: give Dovecot's group read access
+        # (on the host: config/ is read-only in the container).
+        hand_over(settings, "config")
         # Dovecot re-reads a passwd-file at most once a second: flushing the auth cache in the
         # second of the write could re-cache the old password for auth_cache_ttl.
         _wait_past_mtime(os.path.join(settings.main.data_path, "config", "users"))

@@ -2,7 +2,7 @@
 
 Generations live in data_path/config/generated/<id>/; data_path/config/live
 is a symlink to the current one, replaced atomically (rename of a new
-symlink). The container sees them under /srv/mailserver. The checks run the
+symlink). The container sees config/ (read-only) under /srv/mailserver. The checks run the
 real tools on the staged files:
 
     postconf -c <gen>/postfix -n   main.cf (unknown parameters, syntax)
@@ -170,6 +170,9 @@ def deploy(settings: Any, executor: Executor | None, files: render.Files | None 
                 os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
                 atomic_write(path, content, mode=mode)
             os.rename(staging, final)
+            from secumail.mail.runtime_bridge import hand_over
+
+            hand_over(settings, "config", "dkim", "ssl")  # the container's root owns what it reads
             if executor is not None:
                 check(executor, gen_path, settings.features.dkim)
         except BaseException:

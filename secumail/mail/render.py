@@ -4,7 +4,8 @@
 out. The files form one *generation*: a directory that the container sees at
 `generation` (a path inside the container) and that references its own
 tables and scripts there, so what is checked is exactly what goes live.
-Paths are the container's: data_path is bind-mounted at /srv/mailserver.
+Paths are the container's: the mounted parts of data_path appear below
+/srv/mailserver (secumail.mail.layout).
 
 Templates use `{{name}}` placeholders (Postfix's `$name` and Dovecot's braces
 stay literal); an unknown placeholder is a bug and raises.
@@ -17,7 +18,8 @@ import re
 from importlib import resources
 from typing import Any
 
-CONTAINER_DATA = "/srv/mailserver"
+from secumail.mail.layout import CONTAINER_DATA
+
 VMAIL_UID = 5000
 VMAIL_GID = 5000
 MILTER_SOCKET = "/var/spool/postfix/opendkim/opendkim.sock"  # Postfix joins group opendkim to use it
@@ -63,6 +65,12 @@ def _submission(name: str, port: int, wrapper: bool) -> str:
     })
 
 
+def _host_network(settings: Any) -> bool:
+    """The container shares the router's network namespace: its loopback is the router's, where
+    every local process (and whatever a port forward brings in) connects from."""
+    return settings.container.network_mode == "host"
+
+
 def _postfix(settings: Any, values: dict[str, Any]) -> Files:
     ports = settings.ports
     smtp = f"{ports.smtp}      inet  n       -       n       -       -       smtpd\n" if ports.smtp else ""
@@ -75,6 +83,11 @@ def _postfix(settings: Any, values: dict[str, Any]) -> Files:
         **values,
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
         "milters": f"unix:{MILTER_SOCKET}" if settings.features.dkim else "",
+        "mynetworks": "" if _host_network(settings) else "127.0.0.0/8 [::1]/128",
+        "mynetworks_why": ("The router's loopback is shared (network_mode host): nobody relays without "
+                           "authentication." if _host_network(settings) else
+                           "Only the container's own loopback may relay without authentication: never "
+                           "the bridge."),
     })
     return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
 
@@ -117,7 +130,10 @@ def _opendkim(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]
     )
     # refile patterns: '*@example.com' signs every sender address of the domain.
     signing = "".join(f"*@{dom} {sel}._domainkey.{dom}\n" for dom, sel in pairs)
-    trusted = "127.0.0.1\n::1\nlocalhost\n"
+    if _host_network(settings):  # the router's loopback: anything local could ask for a signature
+        trusted = "# none: only authenticated submissions are signed (network_mode host)\n"
+    else:
+        trusted = "127.0.0.1\n::1\nlocalhost\n"
     conf = fill(_template("opendkim.conf"), {**values, "milter_socket": MILTER_SOCKET})
     return {
         "opendkim/opendkim.conf": (conf, 0o644),

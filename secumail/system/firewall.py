@@ -7,6 +7,12 @@ container, and the bridge gets a zone that may forward to wan (outgoing mail);
 with network_mode host each port is an ACCEPT rule. The mesh SFTP port (held by
 the agent itself) is an ACCEPT rule while mesh is enabled. With main.enabled=0
 every secumail_* section is removed.
+
+The mail zone's input policy is REJECT: from the container, the router answers
+DNS (53) and NTP (123) only, never LuCI, SSH, the mesh port or anything else.
+A host without fw4 (a PC, the tests, the demo) gets the same policy as an
+nftables table of its own per bridge (`inet secumail_in_<bridge>`), made when
+the container starts and removed when it stops.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ ZONE = "mailsrv"  # fw4 zone names are at most 11 characters
 WAN_ZONE = "wan"
 
 Sections = dict[str, dict[str, Any]]
+
+# What the container may ask the router itself for: (name, fw4 proto, port).
+ZONE_INPUT: tuple[tuple[str, str, int], ...] = (("dns", "tcp udp", 53), ("ntp", "udp", 123))
 
 
 def applicable(confdir: str | None = None) -> bool:
@@ -62,11 +71,20 @@ def desired(settings: Any) -> Sections:
             ".type": "zone",
             "name": ZONE,
             "device": (settings.container.bridge,),
-            "input": "ACCEPT",
+            "input": "REJECT",
             "output": "ACCEPT",
             "forward": "REJECT",
         }
         out[f"{PREFIX}forward"] = {".type": "forwarding", "src": ZONE, "dest": WAN_ZONE}
+        for service, proto, port in ZONE_INPUT:
+            out[f"{PREFIX}zone_{service}"] = {
+                ".type": "rule",
+                "name": f"secumail container {service}",
+                "src": ZONE,
+                "proto": proto,
+                "dest_port": str(port),
+                "target": "ACCEPT",
+            }
     if settings.mesh.enabled:
         out[f"{PREFIX}mesh"] = _accept("mesh", settings.mesh.port)
     return out
@@ -138,3 +156,58 @@ def reload_firewall() -> None:
         result = run([script, "reload"], check=False, timeout=60)
         if not result.ok:
             raise SecumailError(f"{script} reload failed: {(result.stderr or result.stdout).strip()[-200:]}")
+
+
+# -- the same input policy without fw4 (nftables) ---------------------------------------------------
+
+
+def input_table(bridge: str) -> str:
+    """The nftables table (family inet) holding the input policy of `bridge`."""
+    return "secumail_in_" + "".join(c if c.isalnum() else "_" for c in bridge)
+
+
+def input_policy_script(bridge: str) -> str:
+    """nft script (re)creating the input policy of `bridge`: DNS and NTP to this host, answers to
+    connections the host opened, nothing else."""
+    if not bridge or any(c in bridge for c in "\"\\ \t\n;{}"):
+        raise SecumailError(f"bridge name {bridge!r} cannot be used in an nftables rule")
+    table = f"inet {input_table(bridge)}"
+    udp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "udp" in proto.split())
+    tcp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "tcp" in proto.split())
+    dev = f'iifname "{bridge}"'
+    return (
+        f"add table {table}\ndelete table {table}\n"
+        f"table {table} {{\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter - 5; policy accept;\n"
+        f"    {dev} ct state established,related accept\n"
+        f"    {dev} udp dport {{ {udp} }} accept\n"
+        f"    {dev} tcp dport {{ {tcp} }} accept\n"
+        f"    {dev} meta l4proto tcp reject with tcp reset\n"
+        f"    {dev} reject\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def _nft(script: str) -> None:
+    from secumail.system.proc import run, which
+
+    nft = which("nft")
+    if nft is None:
+        raise SecumailError("nft not found: install nftables (the mail container's input policy is an "
+                            "nftables table)")
+    result = run([nft, "-f", "-"], input=script, check=False, timeout=30)
+    if not result.ok:
+        raise SecumailError(f"nft refused the mail zone rules: {(result.stderr or result.stdout).strip()[-300:]}")
+
+
+def ensure_input_policy(bridge: str) -> None:
+    """Create (or renew) the input policy table of `bridge`."""
+    _nft(input_policy_script(bridge))
+
+
+def remove_input_policy(bridge: str) -> None:
+    """Remove the input policy table of `bridge` (nothing when absent)."""
+    table = f"inet {input_table(bridge)}"
+    _nft(f"add table {table}\ndelete table {table}\n")

@@ -25,12 +25,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
-from secumail.container import cache, network
+from secumail.container import cache, idmap, network
 from secumail.container.lxcconf import BindMount, ContainerSpec
 from secumail.container.runtime import Container
 
@@ -103,7 +103,12 @@ class LxcWorld:
 
 
 def _cleanup_stale(name: str, lxcpath: str, bridge: str) -> None:
-    """Remove what a killed earlier run left: its container and its unpacked rootfs."""
+    """Remove what a killed earlier run left: its container, its unpacked rootfs and the bridge's input
+    policy table (the service makes it at start; a test that never runs `mailctl stop` leaves it)."""
+    from secumail.system import firewall
+
+    with contextlib.suppress(Exception):
+        firewall.remove_input_policy(bridge)
     stale = Container(name, lxcpath)
     if stale.exists():
         with contextlib.suppress(Exception):
@@ -121,17 +126,23 @@ def lxc_world(
     subnet: str = "10.238.0",  # not the UCI default (10.231.0.0/24): a demo may run beside the tests
     memory_mb: int = 256,
     mounts: Sequence[BindMount] = (),
+    masks: Sequence[str] = (),
     start: bool = True,
+    lxcpath: str | None = None,
+    before_start: Callable[[LxcWorld], None] | None = None,
 ) -> Iterator[LxcWorld]:
-    """Container `name` at <subnet>.2 on bridge `bridge` (<subnet>.1). See module doc."""
+    """Container `name` at <subnet>.2 on bridge `bridge` (<subnet>.1). See module doc.
+    `before_start(world)` runs once the rootfs and the config exist (e.g. to shift the mounted data)."""
     need_root()
     ensure_apt_packages()
     workdir = os.path.join(WORK_ROOT, name)
-    lxcpath = os.path.join(workdir, "lxc")
-    rootfs = os.path.join(workdir, "rootfs")
+    lxcpath = lxcpath or os.path.join(workdir, "lxc")
+    rootfs = os.path.join(lxcpath, name, "rootfs")
     _cleanup_stale(name, lxcpath, bridge)
     shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(lxcpath)
+    shutil.rmtree(os.path.join(lxcpath, name), ignore_errors=True)
+    os.makedirs(lxcpath, exist_ok=True)
+    mapping = idmap.for_root()
     spec = ContainerSpec(
         name=name,
         lxcpath=lxcpath,
@@ -141,15 +152,19 @@ def lxc_world(
         address=f"{subnet}.2/24",
         memory_mb=memory_mb,
         mounts=tuple(mounts),
+        masks=tuple(masks),
+        idmap=mapping,
     )
     world = LxcWorld(Container.from_spec(spec), spec, workdir, cache_dir(), f"{subnet}.1")
     bridge_made = False
     try:
         t0 = time.monotonic()
-        cache.debian_image(world.cache_dir, rootfs, progress=world.progress.append)
+        cache.debian_image(world.cache_dir, rootfs, progress=world.progress.append, idmap=mapping)
         world.timings["image"] = time.monotonic() - t0
         bridge_made = network.ensure_bridge(bridge, spec.bridge_address)
         world.container.define(spec)
+        if before_start is not None:
+            before_start(world)
         if start:
             t0 = time.monotonic()
             world.container.start()
@@ -166,3 +181,4 @@ def lxc_world(
             with contextlib.suppress(Exception):
                 network.remove_bridge(bridge)
         shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(os.path.join(lxcpath, name), ignore_errors=True)

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Callable
 
+from secumail.container.idmap import IdMap
 from secumail.errors import ContainerError, SecumailError
 from secumail.system.proc import run, which
 
@@ -49,13 +50,15 @@ def preferred_suffix() -> str:
 
 
 def export_image(
-    image_dir: str, tarball: str, progress: Progress | None = None, exclude: Sequence[str] = ()
+    image_dir: str, tarball: str, progress: Progress | None = None, exclude: Sequence[str] = (),
+    unshift: IdMap | None = None,
 ) -> str:
     """Write `image_dir` to `tarball` (compression chosen by its suffix). Atomic: the
     tarball appears complete or not at all. Returns the tarball path.
 
     Below each `exclude` path (relative, e.g. "var/log") directories are kept, with
-    their modes, and files are left out: state and logs of a used rootfs."""
+    their modes, and files are left out: state and logs of a used rootfs.
+    `unshift`: the id map the image is shifted to; the archive gets the ids as seen inside."""
     say = progress or (lambda _line: None)
     if not os.path.isdir(image_dir):
         raise ContainerError(f"image dir {image_dir} does not exist")
@@ -73,11 +76,11 @@ def export_image(
     try:
         if zstd:
             with tarfile.open(plain, "w", format=tarfile.PAX_FORMAT) as tar:
-                _add_tree(tar, image_dir, exclude)
+                _add_tree(tar, image_dir, exclude, unshift)
             run(["zstd", "-q", "-f", "-T0", "-10", plain, "-o", tmp], timeout=3600)
         else:
             with tarfile.open(tmp, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
-                _add_tree(tar, image_dir, exclude)
+                _add_tree(tar, image_dir, exclude, unshift)
         os.chmod(tmp, 0o644)
         os.replace(tmp, tarball)
     except SecumailError as exc:
@@ -91,7 +94,7 @@ def export_image(
     return tarball
 
 
-def _add_tree(tar: tarfile.TarFile, root: str, exclude: Sequence[str] = ()) -> None:
+def _add_tree(tar: tarfile.TarFile, root: str, exclude: Sequence[str] = (), unshift: IdMap | None = None) -> None:
     """Add `root`'s content with archive names relative to it ("./etc/...")."""
     skipped = tuple(path.strip("/") for path in exclude)
 
@@ -101,6 +104,11 @@ def _add_tree(tar: tarfile.TarFile, root: str, exclude: Sequence[str] = ()) -> N
 
     def numeric(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         info.uname = info.gname = ""  # ids only: the names differ between host and image
+        if unshift is not None:
+            if unshift.uid_base <= info.uid < unshift.uid_base + unshift.size:
+                info.uid -= unshift.uid_base
+            if unshift.gid_base <= info.gid < unshift.gid_base + unshift.size:
+                info.gid -= unshift.gid_base
         return info
 
     tar.add(root, arcname=".", recursive=False, filter=numeric)

@@ -11,8 +11,7 @@ install -d -o {{uid}} -g {{gid}} -m 0700 "$DATA/mail" "$DATA/home"
 mkdir -p /var/log
 # Dovecot reads the mount table (mount points of mail dirs); a debootstrap rootfs may lack it.
 [ -e /etc/mtab ] || ln -s /proc/self/mounts /etc/mtab
-# Dovecot's auth process runs as user dovecot: it reads the password file through its group.
-chgrp dovecot "$DATA/config/users" && chmod 0640 "$DATA/config/users"
+# config/ is read-only here: the agent gives config/users Dovecot's group (runtime_bridge.hand_over).
 put() {  # copy, then rename: a daemon never reads half a file
     cp "$1" "$2.secumail-new"
     chmod "$3" "$2.secumail-new"

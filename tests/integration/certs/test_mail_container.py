@@ -3,7 +3,7 @@
 World: the session's Knot (zone example.test, TSIG updates) and pebble from
 conftest.py, plus our own LXC container `smcert` on bridge smcert0
 (10.235.0.0/24) running Postfix + Dovecot configured by secumail.mail.deploy,
-data_path bind-mounted at /srv/mailserver. mailctl runs as a user runs it,
+data_path's mail-service parts mounted as `mailctl install` mounts them. mailctl runs as a user runs it,
 against a UCI file whose container section points at that container, so the
 reload under test is the production one (the live config generation's
 container/reload, through Container.exec).
@@ -38,7 +38,7 @@ CHALLENGE = f"_acme-challenge.{FQDN}"
 
 @pytest.fixture(scope="module")
 def mailsite(servers):
-    from secumail.container.lxcconf import BindMount
+    from secumail.container import service
     from secumail.container.service import _install_hooks
     from secumail.mail import deploy
     from secumail.mail.selfsigned import ensure_selfsigned
@@ -59,10 +59,12 @@ def mailsite(servers):
     )
     os.makedirs(site.data)
     settings = site.settings
-    mounts = (BindMount(site.data, "/srv/mailserver"),)
+    service.ensure_layout(settings)  # what `mailctl install` starts with (a self-signed certificate)
     try:
-        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=256, mounts=mounts) as lxc:
-            ensure_selfsigned(site.data, settings.main.fqdn)  # what `mailctl install` starts with
+        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=256,
+                       mounts=service.data_mounts(site.data), masks=service.data_masks(),
+                       before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
+            ensure_selfsigned(site.data, settings.main.fqdn)
             _install_hooks(lxc.rootfs)  # as install does: the container's init starts the live config
             deploy.deploy(settings, lxc.container)
             lxc.wait_port(25, timeout=20)

@@ -1,8 +1,10 @@
 """A real mail container (Postfix + Dovecot + OpenDKIM) configured by secumail.mail, once per session.
 
-data_path is a host directory bind-mounted at /srv/mailserver; accounts are
-made with the same functions mailctl uses, the config goes live through
-deploy (checked inside the container), which also starts the services.
+data_path is a host directory whose mail-service parts are bind-mounted as
+`mailctl install` mounts them (service.data_mounts, owned by the container's
+mapped ids); accounts are made with the same functions mailctl uses, the
+config goes live through deploy (checked inside the container), which also
+starts the services.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from secumail.container.lxcconf import BindMount
+from secumail.container import service
+from secumail.system import firewall
 from tests.integration.lxcworld import lxc_world
 from tests.unit.mail.conftest import make_settings
 
 DATA = "/var/tmp/secumail-mail-test/data"
+NAME, BRIDGE = "smmail", "smmail0"
 PASSWORDS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret",
              "carol@example.net": "carol-secret", "tiny@example.org": "tiny-secret"}
 
@@ -47,10 +51,13 @@ def mailworld() -> Iterator[MailWorld]:
 
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
-    settings = make_settings(DATA, hostname="mail")
-    os.makedirs(os.path.join(DATA, "spool"))  # the Postfix queue lives in data_path, as service.spec_for mounts it
-    mounts = (BindMount(DATA, "/srv/mailserver"), BindMount(os.path.join(DATA, "spool"), "/var/spool/postfix"))
-    with lxc_world(name="smmail", bridge="smmail0", subnet="10.232.0", memory_mb=256, mounts=mounts) as lxc:
+    settings = make_settings(DATA, hostname="mail", container=NAME)
+    service.ensure_layout(settings)
+    with lxc_world(name=NAME, bridge=BRIDGE, subnet="10.232.0", memory_mb=256,
+                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   lxcpath=settings.container.lxc_path,
+                   before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
+        firewall.ensure_input_policy(BRIDGE)  # what `mailctl start` does for the bridge (no fw4 here)
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.domain_add(settings, "example.net")
         for address, password in PASSWORDS.items():
@@ -60,5 +67,8 @@ def mailworld() -> Iterator[MailWorld]:
         deploy.deploy(settings, lxc.container)
         lxc.wait_port(25, timeout=20)
         lxc.wait_port(143, timeout=20)  # 993 would wait for our TLS hello: no banner to read
-        yield MailWorld(lxc, settings)
+        try:
+            yield MailWorld(lxc, settings)
+        finally:
+            firewall.remove_input_policy(BRIDGE)
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)

@@ -124,3 +124,88 @@ def test_submission_from_outside_cannot_authenticate_without_tls(outside, mailwo
     assert out["auth_offered"] is False
     assert out["auth_code"] >= 500 and out["rcpt"] >= 500, out
     assert out["auth_after_tls"] is True and out["login"] == 235, out
+
+
+def test_auth_is_never_offered_on_25_nor_before_starttls_on_587_143_110(outside, mailworld):
+    out = _in_outside("""
+        import imaplib, poplib
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        out = {}
+        with smtplib.SMTP(server, 25, local_hostname="mx.stranger.test", timeout=20) as smtp:
+            smtp.ehlo()
+            out["25"] = smtp.has_extn("auth")
+            smtp.starttls(context=ctx)
+            smtp.ehlo()
+            out["25 tls"] = smtp.has_extn("auth")
+            out["25 try"] = smtp.docmd("AUTH", "PLAIN AGFsaWNlAHgK")[0]
+        with smtplib.SMTP(server, 587, local_hostname="laptop.stranger.test", timeout=20) as smtp:
+            smtp.ehlo()
+            out["587"] = smtp.has_extn("auth")
+        imap = imaplib.IMAP4(server, 143, timeout=20)
+        caps = imap.capability()[1][0].decode().split()
+        out["143"] = [c for c in caps if c.startswith("AUTH=")]
+        out["143 logindisabled"] = "LOGINDISABLED" in caps
+        try:
+            imap.login("alice@example.org", "x")
+            out["143 login"] = "accepted"
+        except imaplib.IMAP4.error as exc:
+            out["143 login"] = str(exc)
+        imap.logout()
+        pop = poplib.POP3(server, 110, timeout=20)
+        capa = pop.capa()
+        out["110"] = capa.get("SASL", []) + (["USER"] if "USER" in capa else [])  # mechanisms offered
+        try:
+            pop.user("alice@example.org")
+            out["110 user"] = "accepted"
+        except poplib.error_proto as exc:
+            out["110 user"] = str(exc)
+        pop.quit()
+    """, server=mailworld.ip)
+    assert out["25"] is False and out["25 tls"] is False and out["25 try"] >= 500, out
+    assert out["587"] is False, out
+    assert out["143"] == [] and out["143 logindisabled"] and out["143 login"] != "accepted", out
+    assert out["110"] == [] and out["110 user"] != "accepted", out
+
+
+@pytest.mark.parametrize("case", ["plain", "fake auth", "null sender", "percent hack", "source route"])
+def test_relay_to_an_outside_domain_is_refused(outside, mailworld, case):
+    sender = "" if case == "null sender" else "spammer@stranger.test"
+    recipient = {"percent hack": "victim%elsewhere.test@example.org",
+                 "source route": "@a.example.org,@b.example.org:victim@elsewhere.test"}.get(
+                     case, "victim@elsewhere.test")  # fmt: skip
+    out = _in_outside("""
+        with smtplib.SMTP(server, 25, local_hostname="mx.stranger.test", timeout=20) as smtp:
+            smtp.ehlo()
+            out = {}
+            if fake_auth:
+                out["auth"] = smtp.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHdyb25n")[0]
+            out["mail"] = smtp.docmd("MAIL", "FROM:<%s>" % sender)[0]
+            code, text = smtp.docmd("RCPT", "TO:<%s>" % recipient)
+            out["rcpt"], out["text"] = code, text.decode()
+            if code < 400:
+                out["data"] = smtp.docmd("DATA")[0]
+                if out["data"] == 354:
+                    out["sent"] = smtp.docmd("Subject: relay\\r\\n\\r\\nrelayed?\\r\\n.")[0]
+    """, server=mailworld.ip, sender=sender, recipient=recipient, fake_auth=case == "fake auth")
+    assert out["rcpt"] >= 500, out
+    queued = mailworld.exec(["postqueue", "-j"]).stdout
+    assert "elsewhere.test" not in queued, queued
+
+
+def test_sending_as_another_user_on_587_is_refused(outside, mailworld):
+    from tests.integration.mail.conftest import PASSWORDS
+
+    out = _in_outside("""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with smtplib.SMTP(server, 587, local_hostname="laptop.stranger.test", timeout=20) as smtp:
+            smtp.starttls(context=ctx)
+            smtp.login(user, password)
+            out = {}
+            for sender in ("bob@example.org", "carol@example.net", "someone@elsewhere.test"):
+                smtp.rset()
+                smtp.docmd("MAIL", "FROM:<%s>" % sender)
+                out[sender or "<>"] = smtp.rcpt("bob@example.org")[0]
+    """, server=mailworld.ip, user="alice@example.org", password=PASSWORDS["alice@example.org"])
+    assert all(code >= 500 for code in out.values()), out

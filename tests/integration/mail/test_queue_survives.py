@@ -42,12 +42,14 @@ def test_queued_mail_survives_a_fresh_image_with_other_uids(mailworld):
     lxc = mailworld.lxc
     lxc.container.stop()
     shutil.rmtree(lxc.rootfs)
-    cache.debian_image(lxc.cache_dir, lxc.rootfs)  # a fresh image with its own, empty /var/spool/postfix
+    # a fresh image with its own, empty /var/spool/postfix
+    cache.debian_image(lxc.cache_dir, lxc.rootfs, idmap=lxc.spec.idmap)
     spool = os.path.join(mailworld.data, "spool")
-    for sub in ("active", "deferred", "defer", "incoming", "private", "saved"):  # as if postfix had another uid
+    other = (lxc.spec.idmap.uid(4321), lxc.spec.idmap.gid(4321))  # as if postfix had another uid inside
+    for sub in ("active", "deferred", "defer", "incoming", "private", "saved"):
         for root, dirs, files in os.walk(os.path.join(spool, sub)):
             for path in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.lchown(path, 4321, 4321)
+                os.lchown(path, *other)
     lxc.container.start()
     res = lxc.container.exec(["/srv/mailserver/config/live/container/start"])
     assert res.returncode == 0, res.stderr
@@ -57,7 +59,7 @@ def test_queued_mail_survives_a_fresh_image_with_other_uids(mailworld):
     assert waiting <= set(_queued(mailworld)), "queued mail was lost with the image"
     check = mailworld.exec(["postfix", "check"])
     assert check.returncode == 0 and not check.stderr.strip(), check.stderr
-    assert os.stat(os.path.join(spool, "deferred")).st_uid != 4321  # handed to this image's postfix
+    assert os.stat(os.path.join(spool, "deferred")).st_uid != other[0]  # handed to this image's postfix
     token = _send25(mailworld.ip, "carol@example.net")  # and the server works on the kept queue dirs
     _imap_find(mailworld.ip, "carol@example.net", token)
     assert mailworld.exec(["postqueue", "-f"]).returncode == 0  # qmgr can read the kept messages

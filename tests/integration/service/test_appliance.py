@@ -63,6 +63,7 @@ config container 'container'
         with contextlib.suppress(Exception):
             mailctl("stop", check=False, timeout=60)
         _cleanup_stale(NAME, lxc_path, BRIDGE)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # the service keeps its bridge
         shutil.rmtree(WORK, ignore_errors=True)
 
 
@@ -87,6 +88,37 @@ def test_install_brings_up_a_working_server_twice_without_losing_anything(applia
     assert len(os.listdir(maildir)) == 1, "a second install lost mail"
     users = json.loads(mailctl("--json", "user", "list").stdout)
     assert [u["address"] for u in users] == ["alice@appliance.test"]
+
+
+def _attach(*args):
+    return subprocess.run(["lxc-attach", "-P", f"{WORK}/lxc", "-n", NAME, "--clear-env", "--", *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def _init_pid() -> int:
+    out = subprocess.run(["lxc-info", "-P", f"{WORK}/lxc", "-n", NAME, "-p", "-H"], capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def _nft_table() -> bool:
+    listed = subprocess.run(["nft", "list", "table", "inet", f"secumail_in_{BRIDGE}"], capture_output=True)
+    return listed.returncode == 0
+
+
+def test_the_installed_container_is_unprivileged_and_sees_only_mail_data(appliance):
+    from secumail.container import idmap
+
+    mapping = idmap.for_root(write=False)
+    with open(f"/proc/{_init_pid()}/uid_map") as handle:
+        assert handle.read().split() == ["0", str(mapping.uid_base), "65536"]
+    for sub in ("mesh", "backup"):
+        os.makedirs(f"{WORK}/data/{sub}", exist_ok=True)
+        with open(f"{WORK}/data/{sub}/secret", "w") as handle:
+            handle.write("x")
+    listing = _attach("ls", "-A", "/srv/mailserver").stdout.split()
+    assert sorted(listing) == ["config", "dkim", "home", "mail", "ssl"], listing
+    assert _attach("ls", "-A", "/srv/mailserver/ssl/acme").stdout == ""
+    assert _nft_table(), "the mail zone's input policy is missing"
 
 
 def test_logs_show_the_delivery(appliance):
@@ -114,6 +146,13 @@ def test_queue_commands(appliance):
 def test_stop_and_start(appliance):
     stopped = json.loads(mailctl("--json", "stop").stdout)
     assert stopped["container"] == "STOPPED"
+    assert not _nft_table(), "stop left the input policy table behind"
+    # An install from before the id map: the image and the data owned by the ids as seen inside.
+    rootfs = f"{WORK}/lxc/{NAME}/rootfs"
+    os.unlink(rootfs + ".idmap")
+    os.lchown(f"{rootfs}/etc/passwd", 0, 0)
+    os.lchown(f"{WORK}/data/mail", 5000, 5000)
+    os.lchown(f"{WORK}/data/ssl/privkey.pem", 0, 0)
     assert mailctl("config", "get", "mailserver.main.enabled").stdout == "0\n"
     off = mailctl("queue", "list", check=False)
     assert off.returncode == 1 and "not running" in off.stderr
@@ -122,6 +161,10 @@ def test_stop_and_start(appliance):
     assert started["container"] == "RUNNING"
     assert time.monotonic() - began < 10
     assert started["banner_seconds"] <= 3.0, started
+    assert _nft_table()
+    base = os.stat(rootfs).st_uid
+    assert base >= 65536 and os.stat(f"{rootfs}/etc/passwd").st_uid == base, "the old image was not migrated"
+    assert os.stat(f"{WORK}/data/mail").st_uid == base + 5000 and os.stat(f"{WORK}/data/ssl/privkey.pem").st_uid == base
     # Every service is back, not just Postfix (a restart once left Dovecot down: no PATH in the init hook).
     deadline = time.monotonic() + 10
     while True:
@@ -139,6 +182,7 @@ def test_image_export_leaves_state_out_and_import_needs_a_stopped_server(applian
     with tarfile.open(tarball) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
+    assert max(m.uid for m in members) < 65536  # the ids as inside: another router shifts to its own map
     assert "./usr/sbin/postfix" in names and "./var/log" in names
     state = [m.name for m in members if m.isfile() and m.name.startswith(("./var/log/", "./var/spool/postfix/"))]
     assert state == [], state[:5]

@@ -135,3 +135,25 @@ def test_spec_paths() -> None:
     s = spec(address="10.1.2.3/24")
     assert s.config_path == "/srv/lxc/mailserver/config"
     assert s.ip == "10.1.2.3"
+
+
+def test_unprivileged_confinement_lines():
+    from secumail.container.idmap import IdMap
+    from secumail.container.lxcconf import SECCOMP_DENY, seccomp_policy
+
+    spec = ContainerSpec(name="mail", lxcpath="/srv/lxc", rootfs="/srv/lxc/mail/rootfs",
+                         idmap=IdMap(100000, 200000), masks=("/srv/mailserver/ssl/acme",))
+    out = render(spec, cgroup_version=2)
+    assert "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 200000 65536" in out
+    assert "lxc.seccomp.profile = /srv/lxc/mail/seccomp" in out
+    dropped = next(line for line in out.splitlines() if line.startswith("lxc.cap.drop")).split()[2:]
+    for cap in ("sys_admin", "dac_read_search", "net_raw", "mknod", "sys_module"):
+        assert cap in dropped
+    for cap in ("chown", "setuid", "setgid", "sys_chroot", "dac_override", "net_bind_service"):
+        assert cap not in dropped
+    assert "lxc.mount.entry = tmpfs srv/mailserver/ssl/acme tmpfs ro," in out
+    policy = seccomp_policy().splitlines()
+    assert policy[:4] == ["2", "denylist", "reject_force_umount", "[all]"]
+    for name in ("kexec_load", "open_by_handle_at", "init_module", "finit_module", "delete_module", "keyctl",
+                 "add_key", "request_key", "bpf", "perf_event_open"):
+        assert name in SECCOMP_DENY and f"{name} errno 1" in policy

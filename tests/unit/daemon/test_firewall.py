@@ -71,3 +71,29 @@ def test_applicable_only_where_a_firewall_config_exists(tmp_path):
     assert not firewall.applicable(str(tmp_path))
     (tmp_path / "firewall").write_text(USER_RULES)
     assert firewall.applicable(str(tmp_path))
+
+
+def test_mail_zone_input_is_rejected_except_dns_and_ntp(tmp_path):
+    (tmp_path / "firewall").write_text(USER_RULES)
+    firewall.sync(settings(), str(tmp_path), str(tmp_path / "save"), reload=False)
+    got = sections(tmp_path)
+    assert got["secumail_zone"]["input"] == "REJECT"
+    allowed = {(s["proto"], s["dest_port"]) for name, s in got.items()
+               if s.get("src") == firewall.ZONE and s[".type"] == "rule"}  # fmt: skip
+    assert allowed == {("tcp udp", "53"), ("udp", "123")}
+    assert all(s.get("target") == "ACCEPT" and "dest" not in s for s in got.values()
+               if s.get("src") == firewall.ZONE and s[".type"] == "rule")  # input to the router itself
+
+
+def test_nftables_input_policy_for_a_host_without_fw4():
+    script = firewall.input_policy_script("br-mail")
+    assert firewall.input_table("br-mail") == "secumail_in_br_mail"
+    assert "hook input" in script and 'iifname "br-mail" udp dport { 53, 123 } accept' in script
+    assert 'iifname "br-mail" tcp dport { 53 } accept' in script
+    assert script.rstrip().endswith('iifname "br-mail" reject\n  }\n}'.rstrip())
+    import pytest
+
+    from secumail.errors import SecumailError
+
+    with pytest.raises(SecumailError, match="cannot be used"):
+        firewall.input_policy_script('x" accept; #')

@@ -254,3 +254,18 @@ def test_quota_full_bounces_or_defers_as_configured(settings, mode, tempfail, sa
 def test_quota_full_default_is_bounce(settings):
     assert settings.main.quota_full == "bounce"
     assert "quota_full_tempfail = no" in render.render_all(settings, ["example.org"], GEN)["dovecot/dovecot.conf"][0]
+
+
+def test_host_network_mode_trusts_no_address(settings):
+    """With network_mode host the container's loopback is the router's: no relay and no DKIM signature
+    for mail that merely comes from 127.0.0.1 (any process on the router, a port forward)."""
+    host = dataclasses.replace(settings, container=dataclasses.replace(settings.container, network_mode="host"))
+    files = render.render_all(host, ["example.org"], GEN)
+    assert _params(files["postfix/main.cf"][0])["mynetworks"] == ""
+    trusted = [line for line in files["opendkim/TrustedHosts"][0].splitlines() if not line.startswith("#")]
+    assert trusted == []
+    conf = files["opendkim/opendkim.conf"][0]
+    assert "\nMTA ORIGINATING\n" in conf  # submission/smtps (milter_macro_daemon_name) are signed
+    assert "-o milter_macro_daemon_name=ORIGINATING" in files["postfix/master.cf"][0]
+    bridge = render.render_all(settings, ["example.org"], GEN)  # own netns: its loopback is its own
+    assert "127.0.0.1" in bridge["opendkim/TrustedHosts"][0]

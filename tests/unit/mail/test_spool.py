@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from secumail.container import service
+from secumail.container.idmap import IdMap
 from tests.unit.mail.conftest import make_settings
 
 
@@ -25,11 +26,21 @@ def _old_queue(settings, files):
     return queue
 
 
-def test_the_container_mounts_the_queue_from_data_path(tmp_path):
+def test_the_container_mounts_only_what_the_mail_services_use(tmp_path):
     settings = _settings(tmp_path)
-    mounts = {m.container_path: m.host_path for m in service.spec_for(settings).mounts}
-    assert mounts == {"/srv/mailserver": settings.main.data_path,
-                      "/var/spool/postfix": os.path.join(settings.main.data_path, "spool")}
+    spec = service.spec_for(settings, IdMap(100000, 100000))
+    data = settings.main.data_path
+    mounts = {m.container_path: (m.host_path, m.read_only) for m in spec.mounts}
+    assert mounts == {
+        "/srv/mailserver/config": (f"{data}/config", True),
+        "/srv/mailserver/mail": (f"{data}/mail", False),
+        "/srv/mailserver/home": (f"{data}/home", False),
+        "/srv/mailserver/ssl": (f"{data}/ssl", True),
+        "/srv/mailserver/dkim": (f"{data}/dkim", True),
+        "/var/spool/postfix": (f"{data}/spool", False),  # the queue outlives the image
+    }
+    assert spec.masks == ("/srv/mailserver/ssl/acme",)  # the ACME account keys
+    assert spec.idmap == IdMap(100000, 100000) and spec.seccomp
 
 
 def test_layout_has_the_spool(tmp_path):
