@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from typing import Any
 
 from secumail.errors import BackupFormatError, InputError, SecumailError
@@ -15,6 +16,42 @@ def _safe(target: str, rel: str) -> str:
     if rel.startswith("/") or ".." in rel.split("/") or not rel:
         raise BackupFormatError(f"snapshot holds an unsafe path {rel!r}; refusing to restore it")
     return os.path.join(target, rel)
+
+
+class _Parents:
+    """Directories this restore checked: real directories, not symlinks, under its root.
+
+    A snapshot may hold `a -> /etc` and then `a/passwd`; writing the second through
+    the first would write /etc/passwd. Every parent of an entry is checked with
+    lstat (and remembered, so a maildir costs one check per directory), and a
+    symlink restored over a path forgets it and everything below.
+    """
+
+    def __init__(self) -> None:
+        self.checked: set[str] = set()
+
+    def ensure(self, root: str, rel: str) -> None:
+        current = root
+        for part in rel.split("/")[:-1]:
+            current = os.path.join(current, part)
+            if current in self.checked:
+                continue
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                os.mkdir(current, 0o700)  # its own entry (earlier in walk order) sets the real mode
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise BackupFormatError(
+                        f"snapshot holds {rel} below the symlink {os.path.relpath(current, root)}; "
+                        "refusing to write through it"
+                    )
+                if not stat.S_ISDIR(st.st_mode):
+                    raise BackupFormatError(f"snapshot holds {rel} below a non-directory; refusing to restore it")
+            self.checked.add(current)
+
+    def replaced(self, path: str) -> None:
+        self.checked = {p for p in self.checked if p != path and not p.startswith(path + "/")}
 
 
 def restore(
@@ -29,30 +66,40 @@ def restore(
     dirs: list[tuple[str, dict[str, Any]]] = []
     files = size = 0
     os.makedirs(target, exist_ok=True)
+    parents = _Parents()
     for entry in iter_tree(repo.load_object, body["tree"]):
         rel = entry["p"]
         if uci_dest is not None and (rel == "uci" or rel.startswith("uci/")):
             if rel == "uci":
                 continue
-            path = os.path.join(uci_dest, _safe("", rel[4:]).lstrip("/"))
+            root, rel_in_root = uci_dest, _safe("", rel[4:]).lstrip("/")
+            os.makedirs(uci_dest, exist_ok=True)
         else:
-            path = _safe(target, rel)
+            root, rel_in_root = target, rel
+        path = _safe(root, rel_in_root)
+        parents.ensure(root, rel_in_root)
         kind = entry["t"]
         if kind == "d":
+            if os.path.islink(path):
+                os.unlink(path)  # a directory in the snapshot: never chmod through a link
             os.makedirs(path, exist_ok=True)
+            parents.checked.add(path)
             dirs.append((path, entry))
             continue
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         if kind == "l":
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            parents.replaced(path)
             os.symlink(entry["l"], path)
             if as_root:
                 os.lchown(path, entry["u"], entry["g"])
             continue
         tmp = os.path.join(os.path.dirname(path), ".tmp-restore-" + os.path.basename(path)[:80])
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover of a killed restore
         try:
-            with open(tmp, "wb") as handle:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
                 for hex_id in entry["o"]:
                     try:
                         handle.write(repo.load_object(bytes.fromhex(hex_id)))
@@ -70,6 +117,8 @@ def restore(
         files += 1
         size += entry.get("s", 0)
     for path, entry in reversed(dirs):  # deepest first, after their contents
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise BackupFormatError(f"{path} was replaced by a non-directory during restore; refusing to chmod it")
         os.chmod(path, entry["m"])
         if as_root:
             os.chown(path, entry["u"], entry["g"])

@@ -4,12 +4,11 @@ import base64
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-
-from .conftest import tree_state
 
 
 def _mailctl_env(node):
@@ -37,3 +36,102 @@ def test_verify_ignores_a_pack_left_half_written_by_kill_9(node):
     assert done["files"] >= 1500
     assert glob.glob(str(data / ".tmp-pack-*")) == []  # the next writer deleted the leftover
     assert node.ok("mesh", "verify")["snapshots"] == 1
+
+
+def _write_snapshot(node, entries):
+    """A snapshot signed by the node's own key whose tree is exactly `entries` (file entries: "data")."""
+    from secumail.mesh.crypto import TYPE_DATA, TYPE_TREE
+    from secumail.mesh.identity import load_or_create
+    from secumail.mesh.repo import ObjectWriter, open_own
+    from secumail.mesh.snapshot import TreeWriter, encode, make_body
+
+    key = load_or_create(str(node.data))
+    with open_own(str(node.data), key.node_id) as repo, repo.lock():
+        repo.sync_cache()
+        writer = ObjectWriter(repo)
+        tree = TreeWriter(lambda data: writer.store(TYPE_TREE, data))
+        for entry in entries:
+            entry = dict(entry)
+            if "data" in entry:
+                entry["o"] = [writer.store(TYPE_DATA, entry.pop("data")).hex()]
+            tree.add(entry)
+        ids = tree.finish()
+        writer.flush()
+        body = make_body(key, "evil", ids, {"files": 1, "bytes": 1}, None)
+        return repo.write("snapshots", encode(repo.cipher, key, body))
+
+
+def test_restore_refuses_an_entry_below_a_restored_symlink(node, tmp_path):
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    base = {"m": 0o644, "u": os.getuid(), "g": os.getgid(), "mt": 1_700_000_000_000_000_000}
+    _write_snapshot(node, [
+        dict(base, p="a", t="l", l=str(outside)),
+        dict(base, p="a/passwd", t="f", s=5, data=b"evil\n"),
+    ])  # fmt: skip
+    code, out, err = node("mesh", "restore", "--target", str(tmp_path / "r"))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "below the symlink a" in err
+    assert list(outside.iterdir()) == []  # nothing written through the link
+    assert os.path.islink(tmp_path / "r" / "a")
+
+
+def test_backup_does_not_follow_a_symlink_swapped_in_during_the_walk(node, tmp_path, monkeypatch):
+    from secumail.mesh import backup as bk
+
+    node.fill(messages=20)
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:SECRET-HASH:19000:0:99999:7:::\n")
+    victim = node.data / "config" / "users"
+    real_walk = bk.walk
+
+    def swapping_walk(root):
+        for rel, full, st in real_walk(root):
+            if rel == "config/users":  # seen as a regular file, then swapped before it is read
+                os.unlink(full)
+                os.symlink(secret, full)
+            yield rel, full, st
+
+    monkeypatch.setattr(bk, "walk", swapping_walk)
+    node.ok("mesh", "backup")
+    monkeypatch.setattr(bk, "walk", real_walk)
+    out = tmp_path / "r"
+    node.ok("mesh", "restore", "--target", str(out))
+    restored = out / "config" / "users"
+    assert not restored.exists() or b"SECRET-HASH" not in restored.read_bytes()
+    assert os.path.islink(victim)  # the swap really happened
+
+
+def test_a_key_slot_with_other_scrypt_parameters_is_refused_unopened(node, other, tmp_path, monkeypatch):
+    """A peer's copy is untrusted input: its slot must not make us run a 4 GiB scrypt."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    from secumail.mesh import crypto, keys
+
+    node.fill(messages=10)
+    recovery = node.ok("mesh", "key", "export")["recovery_key"]
+    node.ok("mesh", "backup")
+    master = base64.b64decode((node.data / "mesh" / "master.key").read_bytes())
+    copy = tmp_path / "copy"
+    shutil.copytree(node.data / "backup" / "repo", copy)
+    secret = keys.parse_secret(recovery)
+    real_scrypt = crypto.scrypt
+
+    def crafted(n, r, p):
+        salt, nonce = os.urandom(16), os.urandom(12)
+        wrap = real_scrypt(secret, salt, n, r, p) if n <= 1 << 16 else os.urandom(32)
+        sealed = nonce + ChaCha20Poly1305(wrap).encrypt(nonce, master, crypto.SLOT_AD)
+        slot = {"version": 1, "kind": "recovery", "kdf": "scrypt", "n": n, "r": r, "p": p,
+                "salt": base64.b64encode(salt).decode(), "data": base64.b64encode(sealed).decode()}  # fmt: skip
+        (copy / "keys" / "recovery").write_text(json.dumps(slot))
+
+    calls = []
+    monkeypatch.setattr(crypto, "scrypt", lambda *a: calls.append(a[2:]) or real_scrypt(*a))
+    for n, r, p in ((1 << 16, 8, 1), (1 << 20, 32, 1)):  # 64 MiB (opens with the right key), 4 GiB
+        crafted(n, r, p)
+        target = tmp_path / f"r{n}"
+        code, out, err = other("mesh", "restore", str(copy), "--target", str(target), "--recovery-key-stdin",
+                               stdin=recovery + "\n")  # fmt: skip
+        assert code != 0 and len(err.strip().splitlines()) == 1, err
+        assert f"scrypt n={n}" in err and "n=32768, r=8, p=1" in err
+        assert calls == [] and not target.exists()
