@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
+from secumail.mesh import heads
 from secumail.mesh.crypto import TYPE_DATA, TYPE_TREE
 from secumail.mesh.identity import NodeKey
 from secumail.mesh.repo import ObjectWriter, Repository
@@ -300,6 +301,7 @@ def backup(
         }
         body = make_body(node, hostname, tree_ids, stats, parent)
         name = repo.write("snapshots", encode(repo.cipher, node, body))
+        head = heads.write(repo, node, data_path, name)  # after the snapshot it names
         cache.forget_files_before(gen)
         cache.set_meta("gen", str(gen))
         repo.merge_small_indexes()
@@ -307,6 +309,7 @@ def backup(
         "snapshot": name,
         "time": body["time"],
         "seconds": round(time.monotonic() - started, 3),
+        "head": head["seq"],
         **stats,
     }
     if orphans:

@@ -30,7 +30,7 @@ VERSION = 2
 # new repositories: files up to 1 MiB are one object, larger ones 1 MiB chunks, so one
 # object (read, compressed, sealed) costs a few MiB of memory at most
 CHUNK_SIZE = 1 << 20
-KINDS = ("data", "index", "snapshots", "keys")
+KINDS = ("data", "index", "snapshots", "keys", "heads")
 _NAME = re.compile(r"^[0-9a-f]{64}$")
 _SUBDIR = re.compile(r"^[0-9a-f]{2}$")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from typing import Any
@@ -54,10 +55,35 @@ class _Parents:
         self.checked = {p for p in self.checked if p != path and not p.startswith(path + "/")}
 
 
+def _entries(repo: Repository, tree: list[str], lost: list[str] | None) -> Any:
+    """Tree entries in order; a tree object that cannot be read is named in `lost` (when given)."""
+    for hex_id in tree:
+        try:
+            data = repo.load_object(bytes.fromhex(hex_id))
+        except BackupFormatError as exc:
+            if lost is None:
+                raise
+            lost.append(f"the entries listed in tree object {hex_id[:16]} ({exc})")
+            continue
+        for line in data.splitlines():
+            if line:
+                yield json.loads(line)
+
+
 def restore(
-    repo: Repository, snapshot: str | None, target: str, uci_dest: str | None = None
+    repo: Repository,
+    snapshot: str | None,
+    target: str,
+    uci_dest: str | None = None,
+    *,
+    tolerate_loss: bool = False,
 ) -> dict[str, Any]:
-    """Restore into `target`; entries under uci/ go to `uci_dest` when given."""
+    """Restore into `target`; entries under uci/ go to `uci_dest` when given.
+
+    With tolerate_loss, a file whose objects cannot be read (damaged on every copy
+    we had) is left out and named in the result's "lost" list instead of stopping
+    the restore at the first bad object.
+    """
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(f"restore target {target} exists and is not a directory")
     repo.sync_cache()
@@ -67,7 +93,8 @@ def restore(
     files = size = 0
     os.makedirs(target, exist_ok=True)
     parents = _Parents()
-    for entry in iter_tree(repo.load_object, body["tree"]):
+    lost: list[str] = []
+    for entry in _entries(repo, body["tree"], lost if tolerate_loss else None):
         rel = entry["p"]
         if uci_dest is not None and (rel == "uci" or rel.startswith("uci/")):
             if rel == "uci":
@@ -104,15 +131,20 @@ def restore(
                     try:
                         handle.write(repo.load_object(bytes.fromhex(hex_id)))
                     except BackupFormatError as exc:
+                        if tolerate_loss:
+                            raise _Lost(f"{rel} ({exc})") from None
                         raise BackupFormatError(f"{exc}; refusing to restore {rel}") from None
             os.chmod(tmp, entry["m"])
             if as_root:
                 os.chown(tmp, entry["u"], entry["g"])
             os.utime(tmp, ns=(entry["mt"], entry["mt"]))
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, _Lost):
+                lost.append(str(exc))
+                continue
             raise
         files += 1
         size += entry.get("s", 0)
@@ -123,7 +155,14 @@ def restore(
         if as_root:
             os.chown(path, entry["u"], entry["g"])
         os.utime(path, ns=(entry["mt"], entry["mt"]))
-    return {"snapshot": name, "time": body["time"], "target": target, "files": files, "bytes": size}
+    result = {"snapshot": name, "time": body["time"], "target": target, "files": files, "bytes": size}
+    if tolerate_loss:
+        result["lost"] = lost
+    return result
+
+
+class _Lost(Exception):
+    """A file that cannot be restored in tolerant mode (its text names the path and why)."""
 
 
 def verify(repo: Repository) -> dict[str, Any]:

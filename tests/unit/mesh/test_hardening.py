@@ -135,3 +135,41 @@ def test_a_key_slot_with_other_scrypt_parameters_is_refused_unopened(node, other
         assert code != 0 and len(err.strip().splitlines()) == 1, err
         assert f"scrypt n={n}" in err and "n=32768, r=8, p=1" in err
         assert calls == [] and not target.exists()
+
+
+def test_backup_writes_a_signed_monotonic_head_and_an_older_copy_warns(node, tmp_path):
+    from secumail.mesh import heads
+
+    node.fill(messages=10)
+    first = node.ok("mesh", "backup")
+    old_copy = tmp_path / "old-copy"
+    shutil.copytree(node.data / "backup" / "repo", old_copy)
+    second = node.ok("mesh", "backup")
+    assert (first["head"], second["head"]) == (1, 2)
+    node_id = node.ok("mesh", "id")["node_id"]
+    repo = node.data / "backup" / "repo"
+    head = heads.latest(str(repo), node_id)
+    assert head["seq"] == 2 and head["snapshot"] == second["snapshot"]
+    assert len(os.listdir(repo / "heads")) == 1  # older heads are deleted by the next backup
+    name = os.listdir(repo / "heads")[0]
+    forged = (repo / "heads" / name).read_bytes().replace(b'"seq": 2', b'"seq": 9')
+    assert heads.parse(forged, name, node_id) is None  # neither the name nor the signature fits
+
+    code, out, err = node("mesh", "restore", str(old_copy), "--target", str(tmp_path / "r1"))
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and "older copy" in lines[0], err
+    assert "head 1" in lines[0] and "head 2" in lines[0]
+    current = tmp_path / "current"
+    shutil.copytree(repo, current)
+    code, out, err = node("mesh", "restore", str(current), "--target", str(tmp_path / "r2"))
+    assert code == 0 and err == ""
+
+
+def test_recover_wants_the_peers_node_id_before_connecting(node):
+    code, out, err = node("mesh", "recover", "127.0.0.1:9", stdin="ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567\n")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "NODE_ID@HOST[:PORT]" in err and "cannot reach" not in err
+    code, out, err = node("mesh", "recover", "nonsense@127.0.0.1:9", stdin="ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567\n")
+    assert code == 2 and "is not a node id" in err
+    assert not (node.data / "backup").exists()
