@@ -193,7 +193,7 @@ def recover(
         raise InputError("give at least one peer: mailctl mesh recover NODE_ID@HOST[:PORT] ...")
     specs = [parse_peer(text, settings.mesh.port) for text in peers]  # every id checked before any transfer
     auth = keys.recovery_auth_key(secret)
-    sftp, primary = _first_peer(specs, auth)
+    sftp, primary, newest = _newest_peer(specs, auth)
     base = os.path.join(data_path, "backup")
     os.makedirs(base, mode=0o700, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".recover-", dir=base)
@@ -212,7 +212,7 @@ def recover(
         _heal(copy, sources, fetched)
         with open_with_secret(copy, secret) as repo:
             _complete(repo, node_id, sources, fetched)
-            fetched.warning = heads.check(
+            fetched.warning = newest or heads.check(
                 data_path, node_id, copy, f"peer {primary[0]}", repo.list("snapshots")
             )
             name, body = repo.find_snapshot(None)  # decoding checks its signature and key
@@ -244,24 +244,89 @@ def recover(
     }
 
 
-def _first_peer(specs: list[tuple[str, str, int]], auth: Any) -> tuple[Any, tuple[str, str, int]]:
-    """An SFTP session to the first peer that answers with the pinned host key and takes the key."""
-    errors = []
-    for spec in specs:
-        node_id, host, port = spec
-        try:
-            return connect(host, port, auth, expected=node_id), spec
-        except PeerError as exc:
-            text = str(exc)
-            if "presents the key of node" in text:  # a wrong id or someone else answering: stop here
-                raise PeerError(text.replace("; not syncing", "; nothing was fetched")) from None
-            if "refused our key" in text:
-                text = (
-                    f"the peer at {host}:{port} holds no copy that this recovery key opens "
-                    "(wrong key, an older key, or the peer never pulled from this node)"
-                )
-            errors.append(text)
-    raise PeerError(errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} more peers failed)")
+def _newest_peer(
+    specs: list[tuple[str, str, int]], auth: Any
+) -> tuple[Any, tuple[str, str, int], str | None]:
+    """An SFTP session to the peer holding the newest copy of ours, and a warning if others hold older ones.
+
+    Every peer is asked (its host key pinned to the id given): a peer serving an
+    older head than another is rolled back or withholding, so the newest wins.
+    """
+    errors: list[str] = []
+    found: list[tuple[int, int, Any, tuple[str, str, int]]] = []
+    try:
+        for order, spec in enumerate(specs):
+            node_id, host, port = spec
+            try:
+                sftp = connect(host, port, auth, expected=node_id)
+            except PeerError as exc:
+                text = str(exc)
+                if "presents the key of node" in text:  # a wrong id or someone else answering: stop here
+                    raise PeerError(text.replace("; not syncing", "; nothing was fetched")) from None
+                if "refused our key" in text:
+                    text = (
+                        f"the peer at {host}:{port} holds no copy that this recovery key opens "
+                        "(wrong key, an older key, or the peer never pulled from this node)"
+                    )
+                errors.append(text)
+                continue
+            found.append((_remote_head(sftp, auth.public_raw), -order, sftp, spec))
+        if not found:
+            raise PeerError(
+                errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} more peers failed)"
+            )
+        best = max(found, key=lambda item: item[:2])
+    except BaseException:
+        for _seq, _order, session, _spec in found:
+            _close(session)
+        raise
+    for _seq, _order, session, _spec in found:
+        if session is not best[2]:
+            _close(session)
+    older = [f"{spec[0]} (head {seq})" for seq, _o, _s, spec in found if seq < best[0]]
+    warning = None
+    if older:
+        warning = (
+            f"peer {', '.join(older)} serves an older copy than peer {best[3][0]} (head {best[0]}): "
+            "rolled back or withheld there; recovering from the newest"
+        )
+    return best[2], best[3], warning
+
+
+def _read_small(sftp: Any, path: str, limit: int) -> bytes | None:
+    try:
+        if (sftp.stat(path).st_size or 0) > limit:
+            return None
+        with sftp.open(path, "rb") as handle:
+            return handle.read(limit)
+    except (OSError, EOFError):
+        return None
+
+
+def _remote_head(sftp: Any, auth_public: bytes) -> int:
+    """The head number of the copy a peer serves, if that copy is ours (its recovery.pub names our key)."""
+    import json
+
+    from secumail.mesh.recovery import recovery_key_in
+
+    try:
+        node_id = json.loads(_read_small(sftp, "/stored/config", 4096) or b"{}").get("node_id")
+    except (ValueError, AttributeError):
+        return -1
+    pub = _read_small(sftp, "/stored/recovery.pub", 64 << 10)
+    if not isinstance(node_id, str) or pub is None or recovery_key_in(pub, node_id) != auth_public:
+        return -1
+    best = 0
+    try:
+        names = sftp.listdir("/stored/heads")
+    except (OSError, EOFError):
+        names = []
+    for name in names:
+        raw = _read_small(sftp, f"/stored/heads/{name}", heads.MAX_HEAD)
+        body = heads.parse(raw, name, node_id) if raw is not None else None
+        if body is not None:
+            best = max(best, body["seq"])
+    return best
 
 
 def restore_staged(repo: Repository, snapshot: str, staging: str, *, tolerate_loss: bool) -> dict[str, Any]:

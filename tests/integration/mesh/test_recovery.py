@@ -188,3 +188,15 @@ def test_damaged_copy_is_named_healed_from_another_copy_and_rollback_warned(worl
     assert (a.conf / "mailserver").read_bytes() == uci
     assert a.ok("mesh", "verify")["result"] == "ok"
     assert a.ok("mesh", "backup")["new_objects"] <= 2
+
+    # C falls behind (it never gets the newest backup): recover asks both and takes B's newer copy
+    a.start()
+    assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["result"] == "ok"
+    before = tree_state(a.data)
+    _wipe(a)
+    proc = a.run("mesh", "recover", at_c, at_b, stdin=recovery + "\n")
+    assert proc.returncode == 0, proc.stderr
+    warning = proc.stderr.strip().splitlines()
+    assert len(warning) == 1 and f"peer {ids['c']}" in warning[0] and "older copy than peer" in warning[0]
+    assert json.loads(proc.stdout)["peer"] == f"{b.addr}:{PORT}"
+    assert tree_state(a.data) == before

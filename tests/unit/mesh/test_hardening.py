@@ -173,3 +173,53 @@ def test_recover_wants_the_peers_node_id_before_connecting(node):
     code, out, err = node("mesh", "recover", "nonsense@127.0.0.1:9", stdin="ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567\n")
     assert code == 2 and "is not a node id" in err
     assert not (node.data / "backup").exists()
+
+
+def _serve_copy_locally(monkeypatch, store):
+    """recover's SSH session replaced by a local copy of `store` (the checks after it are the real ones)."""
+    from secumail.mesh import recover as rec
+
+    class Session:
+        def get_channel(self):
+            raise OSError("no channel")
+
+    def fetch(sftp, dest, throttle=None, progress=None, damaged=None):
+        shutil.copytree(store, dest, dirs_exist_ok=True)
+        return {"files": 1, "bytes": 1}
+
+    monkeypatch.setattr(rec, "connect", lambda host, port, key, expected: Session())
+    monkeypatch.setattr(rec, "fetch_copy", fetch)
+
+
+def test_recover_changes_nothing_until_the_restored_node_key_checks_out(node, other, tmp_path, monkeypatch):
+    node.fill(messages=10)
+    recovery = node.ok("mesh", "key", "export")["recovery_key"]
+    node.ok("mesh", "backup")
+    node_id = node.ok("mesh", "id")["node_id"]
+    base = {"m": 0o644, "u": os.getuid(), "g": os.getgid(), "mt": 1_700_000_000_000_000_000}
+    _write_snapshot(node, [dict(base, p="config", t="d", m=0o755),
+                           dict(base, p="config/users", t="f", s=4, data=b"evil")])  # fmt: skip
+    _serve_copy_locally(monkeypatch, node.data / "backup" / "repo")
+    (other.data / "config").mkdir()
+    (other.data / "config" / "users").write_text("fresh\n")
+    uci = (other.conf / "mailserver").read_bytes()
+    peer = f"{'A' * 32}@192.0.2.1"
+    code, out, err = other("mesh", "recover", peer, stdin=recovery + "\n")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "restored node key (none) is not the one that made the backup" in err and node_id in err
+    assert (other.data / "config" / "users").read_text() == "fresh\n"  # nothing swapped in
+    assert (other.conf / "mailserver").read_bytes() == uci
+    assert os.listdir(other.data / "backup") == []  # staging removed, the copy not kept
+
+
+def test_recover_refuses_a_copy_whose_recovery_pub_names_another_key(node, other, tmp_path, monkeypatch):
+    node.fill(messages=10)
+    node.ok("mesh", "key", "export")
+    node.ok("mesh", "backup")
+    store = tmp_path / "store"
+    shutil.copytree(node.data / "backup" / "repo", store)
+    recovery = node.ok("mesh", "key", "export")["recovery_key"]  # a newer key: the copy names the old one
+    _serve_copy_locally(monkeypatch, store)
+    code, out, err = other("mesh", "recover", f"{'A' * 32}@192.0.2.1", stdin=recovery + "\n")
+    assert code == 1 and "not a repository whose owner signed this recovery key" in err, err
+    assert os.listdir(other.data / "backup") == [] and not (other.data / "mail").exists()
