@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 text=_recover_text)  # fmt: skip
     p.add_argument("peers", nargs="+", metavar="NODE_ID@HOST[:PORT]",
                    help="a peer holding a copy, named by its node id (its host key is checked); "
-                   "more peers heal what is damaged in the first one's copy")  # fmt: skip
+                   "with several, the newest copy is restored and the others heal what is damaged in it")  # fmt: skip
     command(cmds, "discovered", discovered, "list nodes seen by zeroconf (pinned or not)", text=_discovered_text)
     command(cmds, "enable", enable, "enable automatic backup and sync", text=lambda data: data["message"])
     command(cmds, "disable", disable, "disable automatic backup and sync", text=lambda data: data["message"])
@@ -239,8 +239,11 @@ def _read_secret() -> bytes:
 
 def recover(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from secumail.config import confdir
+    from secumail.mesh.recover import parse_peer
     from secumail.mesh.recover import recover as run_recover
 
+    for text in args.peers:  # each peer's node id is checked before the key is asked for
+        parse_peer(text, ctx.settings.mesh.port)
     if sys.stdin.isatty():
         sys.stderr.write("recovery key: ")
         sys.stderr.flush()

@@ -196,6 +196,9 @@ def recover(
     sftp, primary, newest = _newest_peer(specs, auth)
     base = os.path.join(data_path, "backup")
     os.makedirs(base, mode=0o700, exist_ok=True)
+    for name in os.listdir(base):  # a recover killed earlier (this node has no repository: nothing else runs)
+        if name.startswith(".recover-"):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
     staging = tempfile.mkdtemp(prefix=".recover-", dir=base)
     copy = os.path.join(staging, "repo")
     fetched = Fetched(source=f"{primary[0]} at {primary[1]}:{primary[2]}")
