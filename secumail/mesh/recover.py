@@ -215,9 +215,10 @@ def recover(
         _heal(copy, sources, fetched)
         with open_with_secret(copy, secret) as repo:
             _complete(repo, node_id, sources, fetched)
-            fetched.warning = newest or heads.check(
+            seen_warning = heads.check(  # always: it also remembers the head served
                 data_path, node_id, copy, f"peer {primary[0]}", repo.list("snapshots")
             )
+            fetched.warning = newest or seen_warning
             name, body = repo.find_snapshot(None)  # decoding checks its signature and key
             if body.get("node_id") != node_id:
                 raise BackupFormatError(
