@@ -219,10 +219,26 @@ def verify(repo: Repository) -> dict[str, Any]:
                 snaps += 1
             except BackupFormatError as exc:
                 problems.append(f"snapshot {name}: {exc}")
+        problems += _head_problems(repo)
     if problems:
         head = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more problems)"
         raise VerifyFailed(head, problems)
     return {"result": "ok", "packs": len(packs), "objects": objects, "snapshots": snaps}
+
+
+def _head_problems(repo: Repository) -> list[str]:
+    """A repository with head records must have a valid one, naming a snapshot it holds."""
+    from secumail.mesh import heads
+
+    names = repo.list("heads")
+    if not names:
+        return []  # made before head records existed; the next backup writes one
+    latest = heads.latest(repo.path, repo.config.get("node_id", ""))
+    if latest is None:
+        return [f"no valid head record among {len(names)} in heads/ (damaged or not signed by this node)"]
+    if latest["snapshot"] not in repo.list("snapshots"):
+        return [f"head {latest['seq']} names snapshot {latest['snapshot']}, which is missing"]
+    return []
 
 
 class VerifyFailed(SecumailError):

@@ -164,6 +164,9 @@ def test_backup_writes_a_signed_monotonic_head_and_an_older_copy_warns(node, tmp
     shutil.copytree(repo, current)
     code, out, err = node("mesh", "restore", str(current), "--target", str(tmp_path / "r2"))
     assert code == 0 and err == ""
+    (repo / "heads" / name).write_bytes(forged)  # verify checks the head too
+    code, out, err = node("mesh", "verify")
+    assert code == 1 and "no valid head record" in err and len(err.strip().splitlines()) == 1
 
 
 def test_recover_wants_the_peers_node_id_before_connecting(node):
