@@ -201,9 +201,7 @@ def verify(repo: Repository) -> dict[str, Any]:
                         problems.append(f"{exc} in pack {name}")
             if changed:  # after the objects, so the first line names the broken object
                 problems.append(f"pack {name}: content does not match its name (changed on disk)")
-        indexed = repo.cache.packs()
-        for missing in sorted(indexed - set(packs)):
-            problems.append(f"pack {missing} is indexed but missing")
+        missing = repo.cache.packs() - set(packs)
         snaps = 0
         for name in repo.list("snapshots"):
             try:
@@ -212,13 +210,20 @@ def verify(repo: Repository) -> dict[str, Any]:
                 body = decode(repo.cipher, repo.read("snapshots", name), name)
                 for entry in iter_tree(repo.load_object, body["tree"]):
                     for hex_id in entry.get("o", ()):
-                        if not repo.cache.has(bytes.fromhex(hex_id)):
+                        where = repo.cache.lookup(bytes.fromhex(hex_id))
+                        if where is None:
                             problems.append(
                                 f"snapshot {name}: object {hex_id} of {entry['p']} is not indexed"
+                            )
+                        elif where[0] in missing:  # named with its file, before the pack line below
+                            problems.append(
+                                f"snapshot {name}: object {hex_id} of {entry['p']} is in pack {where[0]}, "
+                                "which is missing"
                             )
                 snaps += 1
             except BackupFormatError as exc:
                 problems.append(f"snapshot {name}: {exc}")
+        problems += [f"pack {gone} is indexed but missing" for gone in sorted(missing)]
         problems += _head_problems(repo)
     if problems:
         head = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more problems)"

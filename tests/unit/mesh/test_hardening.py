@@ -4,6 +4,7 @@ import base64
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -226,3 +227,14 @@ def test_recover_refuses_a_copy_whose_recovery_pub_names_another_key(node, other
     code, out, err = other("mesh", "recover", f"{'A' * 32}@192.0.2.1", stdin=recovery + "\n")
     assert code == 1 and "not a repository whose owner signed this recovery key" in err, err
     assert os.listdir(other.data / "backup") == [] and not (other.data / "mail").exists()
+
+
+def test_verify_names_the_object_and_file_of_a_missing_pack(node):
+    node.fill(messages=1500, seed=3)  # several packs: the biggest holds mail only, the trees come last
+    node.ok("mesh", "backup")
+    packs = sorted(glob.glob(str(node.data / "backup" / "repo" / "data" / "*" / "*")), key=os.path.getsize)
+    os.unlink(packs[-1])  # the biggest: mail, not only trees
+    name = os.path.basename(packs[-1])
+    code, out, err = node("mesh", "verify")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert re.search(rf"object [0-9a-f]{{64}} of mail/\S+ is in pack {name}, which is missing", err), err
