@@ -7,6 +7,8 @@ recovery key alone.
 
 import json
 import os
+import random
+import re
 import shutil
 
 import pytest
@@ -111,8 +113,8 @@ def _wipe(node):
     node.write_config()
 
 
-def _damage_one_message(store, master_key_file):
-    """Flip a byte inside one mail file's object in a copy; returns (its path, object id, pack)."""
+def _damage(store, master_key_file, path):
+    """Flip a byte inside the first object of file `path` in a copy; returns (object id, pack)."""
     import base64
 
     from secumail.mesh.repo import Repository
@@ -122,8 +124,7 @@ def _damage_one_message(store, master_key_file):
     with Repository(str(store), master) as repo:
         repo.sync_cache()
         _name, body = repo.find_snapshot(None)
-        entry = next(e for e in iter_tree(repo.load_object, body["tree"])
-                     if e["t"] == "f" and e["p"].startswith("mail/") and e["s"] > 2000)  # fmt: skip
+        entry = next(e for e in iter_tree(repo.load_object, body["tree"]) if e["p"] == path)
         oid = entry["o"][0]
         pack, offset, length, _type = repo.cache.lookup(bytes.fromhex(oid))
     with open(store / "data" / pack[:2] / pack, "r+b") as handle:
@@ -131,26 +132,19 @@ def _damage_one_message(store, master_key_file):
         byte = handle.read(1)
         handle.seek(offset + length // 2)
         handle.write(bytes([byte[0] ^ 0x01]))
-    return entry["p"], oid, pack
+    return oid, pack
 
 
 def test_damaged_copy_is_named_healed_from_another_copy_and_rollback_warned(world, tmp_path):
     nodes, ids, recovery = world
     a, b, c = nodes["a"], nodes["b"], nodes["c"]
     a.start()
+    # walked first, 9 MiB that does not compress: the first pack holds its chunks and nothing else,
+    # so damaging it costs this one file (not the trees or the node key)
+    (a.data / "aaa").mkdir()
+    (a.data / "aaa" / "blob").write_bytes(random.Random(5).randbytes(9 << 20))
+    a.ok("mesh", "backup")
     assert a.ok("mesh", "sync", "push", "--peer", ids["c"])[0]["result"] == "ok"
-    assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["result"] == "ok"
-    store_b = b.data / "backup" / "peers" / ids["a"]
-    lost_path, oid, pack = _damage_one_message(store_b, a.data / "mesh" / "master.key")
-
-    # verify --from names the damaged object and its pack, as the peer holds them
-    line = a.fails("mesh", "verify", "--from", ids["b"])
-    assert f"object {oid}" in line and f"pack {pack}" in line, line
-    # restore --from B heals the pack from this node's own repository
-    before = tree_state(a.data)
-    done = a.ok("mesh", "restore", "--from", ids["b"], "--target", str(tmp_path / "from-b"))
-    assert done["lost"] == [] and done["healed"] == {f"data/{pack[:2]}/{pack}": "this node's repository"}
-    assert tree_state(tmp_path / "from-b", skip=("backup", "mesh", "uci")) == before
 
     # rollback: C has not seen the newest backup; A remembers a higher head and says so in one line
     a.ok("mesh", "backup")
@@ -159,23 +153,34 @@ def test_damaged_copy_is_named_healed_from_another_copy_and_rollback_warned(worl
     warning = proc.stderr.strip().splitlines()
     assert len(warning) == 1 and "serves an older copy" in warning[0] and "rolled back or withheld" in warning[0]
     assert a.ok("mesh", "sync", "push", "--peer", ids["c"])[0]["result"] == "ok"
-    assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["result"] == "ok"  # same size: the damage stays
     assert a.run("mesh", "restore", "--from", ids["c"], "--target", str(tmp_path / "c2")).stderr == ""
+    assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["result"] == "ok"
 
+    store_b = b.data / "backup" / "peers" / ids["a"]
+    oid, pack = _damage(store_b, a.data / "mesh" / "master.key", "aaa/blob")
+    # verify --from names the damaged object and its pack (or, if the peer dropped the damaged
+    # pack, an object in it and the missing pack)
+    line = a.fails("mesh", "verify", "--from", ids["b"])
+    assert re.search(rf"object [0-9a-f]{{64}}\S* .*pack {pack}", line), line
+    # restore --from B heals the pack from this node's own repository
     before = tree_state(a.data)
+    done = a.ok("mesh", "restore", "--from", ids["b"], "--target", str(tmp_path / "from-b"))
+    assert done["lost"] == [] and done["healed"] == {f"data/{pack[:2]}/{pack}": "this node's repository"}
+    assert tree_state(tmp_path / "from-b", skip=("backup", "mesh", "uci")) == before
+
     identity = {n: (a.data / "mesh" / n).read_bytes() for n in ("node.key", "master.key")}
     uci = (a.conf / "mailserver").read_bytes()
     at_b, at_c = f"{ids['b']}@{b.addr}:{PORT}", f"{ids['c']}@{c.addr}:{PORT}"
 
-    # B alone: everything but the damaged message comes back, and that one is named
+    # B alone: everything but the damaged file comes back, and that one is named
     _wipe(a)
     proc = a.run("mesh", "recover", at_b, stdin=recovery + "\n")
     assert proc.returncode == 1, proc.stderr
     partial = json.loads(proc.stdout)
-    assert len(partial["lost"]) == 1 and partial["lost"][0].startswith(lost_path + " (")
+    assert len(partial["lost"]) == 1 and partial["lost"][0].startswith("aaa/blob ("), partial["lost"]
     assert partial["repository_kept"] is False and not (a.data / "backup" / "repo").exists()
     expected = dict(before)
-    del expected[lost_path]
+    del expected["aaa/blob"]
     assert tree_state(a.data) == expected
 
     # B, then C: the damaged pack is fetched from C and the recovery is byte for byte
