@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from secumail.cli.base import Context, command, group, table
+from secumail.cli.base import Context, Failed, command, group, table
 
 MESH = "mesh backup (encrypted repository and peer sync)"
 
@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(cmds, "recover", recover,
                 "fetch this node's backups from a peer with the recovery key (stdin) and restore them",
                 text=_recover_text)  # fmt: skip
-    p.add_argument("address", metavar="HOST[:PORT]")
+    p.add_argument("peers", nargs="+", metavar="NODE_ID@HOST[:PORT]",
+                   help="a peer holding a copy, named by its node id (its host key is checked); "
+                   "with several, the newest copy is restored and the others heal what is damaged in it")  # fmt: skip
     command(cmds, "discovered", discovered, "list nodes seen by zeroconf (pinned or not)", text=_discovered_text)
     command(cmds, "enable", enable, "enable automatic backup and sync", text=lambda data: data["message"])
     command(cmds, "disable", disable, "disable automatic backup and sync", text=lambda data: data["message"])
@@ -162,9 +164,11 @@ def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         from secumail.mesh.recover import fetched_copy
 
         secret = _read_secret() if args.recovery_key_stdin else None
-        with fetched_copy(settings, args.from_node, secret) as repo:
-            result = run_restore(repo, args.source, target, uci_dest)
-        return dict(result, source=args.from_node)
+        with fetched_copy(settings, args.from_node, secret) as (repo, fetched):
+            _warn(fetched.warning)
+            result = run_restore(repo, args.source, target, uci_dest, tolerate_loss=True)
+        result = dict(result, source=args.from_node, **fetched.facts())
+        return Failed(result) if result["lost"] else result
     if args.source and os.path.isfile(args.source):
         from secumail.mesh.export import unpack
 
@@ -174,6 +178,7 @@ def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
                 return run_restore(repo, None, target, uci_dest)
     if args.source and os.path.isfile(os.path.join(args.source, "config")):
         with _open_foreign(os.path.abspath(args.source), data_path, args) as repo:  # a copy held by a peer
+            _warn(_head_warning(data_path, repo, f"the copy in {args.source}"))
             return run_restore(repo, None, target, uci_dest)
     if args.source and "/" in args.source:
         raise InputError(f"{args.source}: no such export file")
@@ -205,6 +210,22 @@ def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
     return open_with_secret(path, _read_secret())  # checks the format version before any key
 
 
+def _warn(line: str | None) -> None:
+    """One warning line on stderr (stdout stays the result, one JSON document with --json)."""
+    if line:
+        sys.stderr.write(f"mailctl: warning: {line}\n")
+        sys.stderr.flush()
+
+
+def _head_warning(data_path: str, repo: Any, source: str) -> str | None:
+    from secumail.mesh import heads
+
+    node = repo.config.get("node_id")
+    if not isinstance(node, str):
+        return None
+    return heads.check(data_path, node, repo.path, source, repo.list("snapshots"))
+
+
 def _read_secret() -> bytes:
     """The recovery key from stdin (never argv: it would show in ps and shell history)."""
     from secumail.errors import InputError
@@ -218,27 +239,49 @@ def _read_secret() -> bytes:
 
 def recover(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from secumail.config import confdir
+    from secumail.mesh.recover import parse_peer
     from secumail.mesh.recover import recover as run_recover
 
+    for text in args.peers:  # each peer's node id is checked before the key is asked for
+        parse_peer(text, ctx.settings.mesh.port)
     if sys.stdin.isatty():
         sys.stderr.write("recovery key: ")
         sys.stderr.flush()
-    return run_recover(ctx.settings, confdir(ctx.confdir), args.address, _read_secret())
+    result = run_recover(ctx.settings, confdir(ctx.confdir), args.peers, _read_secret())
+    _warn(result.get("warning"))
+    return Failed(result) if result["lost"] else result
 
 
 def _recover_text(d: dict[str, Any]) -> str:
-    return (
+    text = (
         f"recovered node {d['node_id']} from {d['peer']}: snapshot {d['snapshot'][:12]} ({d['time']}), "
-        f"{d['files']} files, {d['bytes']} bytes restored into {d['target']}.\n"
-        "Run 'mailctl start' to serve the mailboxes again."
+        f"{d['files']} files, {d['bytes']} bytes restored into {d['target']}."
     )
+    text += _healing_text(d)
+    if not d["repository_kept"]:
+        text += (
+            "\nThe fetched copy was damaged, so it was not kept: the next 'mailctl mesh backup' starts "
+            "a new repository (same node key and master key)."
+        )
+    return text + "\nRun 'mailctl start' to serve the mailboxes again."
+
+
+def _healing_text(d: dict[str, Any]) -> str:
+    text = ""
+    if d.get("healed"):
+        text += f"\n{len(d['healed'])} damaged or missing files fetched again from another copy: " + ", ".join(
+            f"{rel} ({where})" for rel, where in sorted(d["healed"].items())
+        )
+    if d.get("lost"):
+        text += f"\nLOST (damaged on every copy at hand), {len(d['lost'])}: " + "; ".join(d["lost"])
+    return text
 
 
 def _restore_text(d: dict[str, Any]) -> str:
     return (
         f"restored snapshot {d['snapshot'][:12]} ({d['time']}): "
         f"{d['files']} files, {d['bytes']} bytes into {d['target']}"
-    )
+    ) + _healing_text(d)
 
 
 def snapshots(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -261,7 +304,8 @@ def verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         from secumail.mesh.recover import fetched_copy
 
         secret = _read_secret() if args.recovery_key_stdin else None
-        with fetched_copy(ctx.settings, args.from_node, secret) as repo:
+        with fetched_copy(ctx.settings, args.from_node, secret, heal=False) as (repo, fetched):
+            _warn(fetched.warning)
             return dict(run_verify(repo), source=args.from_node)
     _key, repo = _own(ctx, create=False)
     with repo:
@@ -285,18 +329,34 @@ def prune(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def key_export(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    import contextlib
+
+    from secumail.errors import InputError
+    from secumail.mesh.identity import normalize_node_id
     from secumail.mesh.recovery import export_recovery_key
 
     key, repo = _own(ctx)
     with repo:
-        return export_recovery_key(repo, key)
+        result = export_recovery_key(repo, key)
+    peers = []
+    for peer in ctx.settings.peers:  # what recover needs besides the key: each peer's id and address
+        with contextlib.suppress(InputError):  # a malformed seed-004 id cannot be recovered from anyway
+            host = f"[{peer.address}]" if ":" in peer.address else peer.address
+            if peer.address:
+                peers.append(f"{normalize_node_id(peer.node_id)}@{host}:{peer.port}")
+    return dict(result, recover_from=peers)
 
 
 def _key_text(d: dict[str, Any]) -> str:
+    peers = " ".join(d["recover_from"]) or "NODE_ID@HOST[:PORT] (no peer pinned with an address yet)"
     return (
         f"recovery key: {d['recovery_key']}\n"
-        "Write it down and keep it off this router: it is shown only now, and with it and one peer's\n"
-        "address 'mailctl mesh recover' brings this node back. Any recovery key shown before no longer works."
+        f"this node:    {d['node_id']}\n"
+        f"recover with: mailctl mesh recover {peers}\n"
+        "Write these down and keep them off this router: the key is shown only now, and with it and the\n"
+        "peers' ids and addresses 'mailctl mesh recover' brings this node back. Any recovery key shown\n"
+        "before no longer opens the repository here, but copies peers already hold keep the old slot\n"
+        "until they sync again (see docs/backup-format.md 5.3)."
     )
 
 

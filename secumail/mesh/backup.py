@@ -7,6 +7,7 @@ is in the files cache and whose objects are indexed is not read at all.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
+from secumail.mesh import heads
 from secumail.mesh.crypto import TYPE_DATA, TYPE_TREE
 from secumail.mesh.identity import NodeKey
 from secumail.mesh.repo import ObjectWriter, Repository
@@ -37,6 +39,27 @@ EXCLUDE = (
     "mesh/.node.lock",
     "mesh/state",
 )
+
+
+def open_regular(full: str) -> Any:
+    """Open a file the walk saw as regular, never following a symlink swapped in since.
+
+    O_NOFOLLOW refuses a symlink at the last component and O_NONBLOCK keeps a fifo
+    swapped in from blocking; either counts as the file having vanished (it is left
+    out of the snapshot with a warning), like a message expunged while we walk.
+    """
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.warning("%s became a symlink while backing up; not followed, left out", full)
+            raise FileNotFoundError(errno.ENOENT, "replaced by a symlink", full) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        log.warning("%s is no longer a regular file; left out", full)
+        raise FileNotFoundError(errno.ENOENT, "no longer a regular file", full)
+    return os.fdopen(fd, "rb")
 
 
 def _excluded(rel: str) -> bool:
@@ -99,7 +122,7 @@ class _Pipeline:
         return self.pool.submit(self.cipher.prepare_object, TYPE_DATA, data)
 
     def _read_prepare(self, full: str) -> tuple[bytes, bytes, bytes, int]:
-        with open(full, "rb") as handle:
+        with open_regular(full) as handle:
             return self.cipher.prepare_object(TYPE_DATA, handle.read())
 
     def add_file(self, entry: dict[str, Any], stat_info: Any, full: str, size: int) -> None:
@@ -117,7 +140,7 @@ class _Pipeline:
             self.queue.append((entry, stat_info, parts, sizes))
             self._drain()
             return
-        with open(full, "rb") as handle:
+        with open_regular(full) as handle:
             if size <= self.whole:
                 data = handle.read()
                 parts.append(self._prepare(data))
@@ -278,6 +301,7 @@ def backup(
         }
         body = make_body(node, hostname, tree_ids, stats, parent)
         name = repo.write("snapshots", encode(repo.cipher, node, body))
+        head = heads.write(repo, node, data_path, name)  # after the snapshot it names
         cache.forget_files_before(gen)
         cache.set_meta("gen", str(gen))
         repo.merge_small_indexes()
@@ -285,6 +309,7 @@ def backup(
         "snapshot": name,
         "time": body["time"],
         "seconds": round(time.monotonic() - started, 3),
+        "head": head["seq"],
         **stats,
     }
     if orphans:

@@ -168,37 +168,50 @@ def scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
 
 
-def wrap_master(
-    master: bytes, secret: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P
-) -> dict:
+def wrap_master(master: bytes, secret: bytes) -> dict:
     import base64
 
     salt = os.urandom(16)
     nonce = os.urandom(NONCE)
-    sealed = nonce + _aead(scrypt(secret, salt, n, r, p)).encrypt(nonce, master, SLOT_AD)
+    sealed = nonce + _aead(scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).encrypt(nonce, master, SLOT_AD)
     return {
         "kdf": "scrypt",
-        "n": n,
-        "r": r,
-        "p": p,
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
         "salt": base64.b64encode(salt).decode(),
         "data": base64.b64encode(sealed).decode(),
     }
 
 
 def unwrap_master(slot: dict, secret: bytes) -> bytes | None:
-    """The master key, or None when `secret` does not open this slot."""
+    """The master key, or None when `secret` does not open this slot.
+
+    A slot is read from a copy a peer hands us, so its KDF parameters are not
+    trusted: anything but exactly what wrap_master writes is refused before
+    scrypt runs (n = 2^20, r = 32 would ask for 4 GiB).
+    """
     import base64
+    import binascii
 
     from cryptography.exceptions import InvalidTag
 
     if slot.get("kdf") != "scrypt":
-        raise BackupFormatError(f"key slot uses unknown kdf {slot.get('kdf')!r}")
-    n, r, p = int(slot["n"]), int(slot["r"]), int(slot["p"])
-    if n > 1 << 20 or r > 32 or p > 16:
-        raise BackupFormatError("key slot asks for scrypt parameters beyond what this node allows")
-    key = scrypt(secret, base64.b64decode(slot["salt"]), n, r, p)
-    sealed = base64.b64decode(slot["data"])
+        raise BackupFormatError(f"uses unknown kdf {slot.get('kdf')!r}")
+    params = (slot.get("n"), slot.get("r"), slot.get("p"))
+    if params != (SCRYPT_N, SCRYPT_R, SCRYPT_P) or not all(type(v) is int for v in params):
+        raise BackupFormatError(
+            f"asks for scrypt n={slot.get('n')!r}, r={slot.get('r')!r}, p={slot.get('p')!r}; "
+            f"this secumail only opens slots made with n={SCRYPT_N}, r={SCRYPT_R}, p={SCRYPT_P}"
+        )
+    try:
+        salt = base64.b64decode(slot["salt"], validate=True)
+        sealed = base64.b64decode(slot["data"], validate=True)
+    except (KeyError, TypeError, binascii.Error):
+        raise BackupFormatError("is malformed (salt or data is not base64)") from None
+    if len(salt) != 16 or len(sealed) != NONCE + 64 + TAG:
+        raise BackupFormatError("is malformed (salt or wrapped key of the wrong length)")
+    key = scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     try:
         return _aead(key).decrypt(sealed[:NONCE], sealed[NONCE:], SLOT_AD)
     except InvalidTag:

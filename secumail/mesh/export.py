@@ -21,7 +21,7 @@ def export(repo: Repository, out: str) -> dict[str, Any]:
         with repo.lock(shared=True), tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             tar.add(os.path.join(repo.path, "config"), "config")
             count = 1
-            for kind in ("keys", "index", "snapshots", "data"):
+            for kind in ("keys", "index", "snapshots", "heads", "data"):
                 for name in repo.list(kind):
                     path = repo.file_path(kind, name)
                     tar.add(path, os.path.relpath(path, repo.path))

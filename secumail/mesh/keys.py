@@ -57,9 +57,9 @@ def recovery_auth_key(secret: bytes) -> NodeKey:
     return key_from_seed(hashlib.blake2b(b"", key=secret, person=b"secumail-rauth1", digest_size=32).digest())
 
 
-def make_slot(master: bytes, secret: bytes, kind: str, n: int = crypto.SCRYPT_N) -> bytes:
+def make_slot(master: bytes, secret: bytes, kind: str) -> bytes:
     slot = {"version": 1, "kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    slot.update(crypto.wrap_master(master, secret, n=n))
+    slot.update(crypto.wrap_master(master, secret))
     return json.dumps(slot, indent=1).encode()
 
 
@@ -67,12 +67,23 @@ def open_slots(slot_files: list[tuple[str, bytes]], secret: bytes) -> bytes:
     """The master key from the first slot that `secret` opens; one clear line otherwise."""
     if not slot_files:
         raise BackupFormatError("the repository has no key slots: it cannot be opened with a recovery key")
+    refused = ""
     for name, raw in slot_files:
         try:
             slot = json.loads(raw)
         except ValueError:
-            raise BackupFormatError(f"key slot {name} is not JSON") from None
-        master = crypto.unwrap_master(slot, secret)
+            refused = refused or f"key slot {name} is not JSON"
+            continue
+        if not isinstance(slot, dict):
+            refused = refused or f"key slot {name} is not a key slot"
+            continue
+        try:
+            master = crypto.unwrap_master(slot, secret)
+        except BackupFormatError as exc:  # a slot from a peer's copy: refused unopened, the others tried
+            refused = refused or f"key slot {name} {exc}"
+            continue
         if master is not None:
             return master
+    if refused:
+        raise BackupFormatError(f"{refused}; refusing it")
     raise InputError("the recovery key or passphrase opens no key slot of this repository")

@@ -37,6 +37,8 @@ def prune(
         repo.sync_cache()
         snaps = repo.snapshots()
         keep = select_keep([(n, b["time"]) for n, b in snaps], last, daily, weekly, monthly)
+        if snaps:
+            keep.add(snaps[-1][0])  # never the newest: the head record names it (backup-format.md 6.3)
         forget = [n for n, _ in snaps if n not in keep]
         result: dict[str, Any] = {"kept": sorted(keep), "forgotten": forget, "packs_deleted": 0}
         if dry_run:

@@ -39,7 +39,15 @@ def recovery_public_key(path: str, expected_node_id: str) -> bytes | None:
     """The recovery auth public key in `path`/recovery.pub, if signed by `expected_node_id`."""
     try:
         with open(os.path.join(path, "recovery.pub"), "rb") as handle:
-            signed = json.loads(handle.read())
+            return recovery_key_in(handle.read(64 << 10), expected_node_id)
+    except OSError:
+        return None
+
+
+def recovery_key_in(raw: bytes, expected_node_id: str) -> bytes | None:
+    """The recovery auth public key a recovery.pub names, if it is signed by `expected_node_id`."""
+    try:
+        signed = json.loads(raw)
         statement = signed["statement"]
         node_key = base64.b64decode(signed["node_key"])
         body = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
@@ -48,5 +56,5 @@ def recovery_public_key(path: str, expected_node_id: str) -> bytes | None:
         if not verify_signature(node_key, base64.b64decode(signed["signature"]), body):
             return None
         return base64.b64decode(statement["recovery_key"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None

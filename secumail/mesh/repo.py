@@ -30,8 +30,9 @@ VERSION = 2
 # new repositories: files up to 1 MiB are one object, larger ones 1 MiB chunks, so one
 # object (read, compressed, sealed) costs a few MiB of memory at most
 CHUNK_SIZE = 1 << 20
-KINDS = ("data", "index", "snapshots", "keys")
+KINDS = ("data", "index", "snapshots", "keys", "heads")
 _NAME = re.compile(r"^[0-9a-f]{64}$")
+_SUBDIR = re.compile(r"^[0-9a-f]{2}$")
 
 
 def read_config(path: str) -> dict[str, Any]:
@@ -115,8 +116,13 @@ class Repository:
             return sorted(
                 n for n in _listdir(base) if _NAME.match(n) or kind == "keys" and not n.startswith(".")
             )
+        # only data/<xx>/<sha256>: a killed writer's data/.tmp-pack-* (and anything else) is ignored
         return sorted(
-            n for sub in _listdir(base) for n in _listdir(os.path.join(base, sub)) if _NAME.match(n)
+            n
+            for sub in _listdir(base)
+            if _SUBDIR.match(sub)
+            for n in _listdir(os.path.join(base, sub))
+            if _NAME.match(n) and n.startswith(sub)
         )
 
     def read(self, kind: str, name: str) -> bytes:
@@ -269,7 +275,7 @@ class Repository:
 def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 

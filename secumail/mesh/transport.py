@@ -159,8 +159,14 @@ def pull_tree(
     mirror_deletes: bool = True,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
+    damaged: list[str] | None = None,
 ) -> dict[str, int]:
-    """Copy what we lack from remote_root into local_root; storage-named files are checked."""
+    """Copy what we lack from remote_root into local_root; storage-named files are checked.
+
+    A file that does not match its name is refused, unless `damaged` is given (a copy
+    fetched for restore or verify): then it is kept under its name and listed there,
+    so verify names the broken objects in it and restore heals it from another copy.
+    """
     remote = _walk_remote(sftp, remote_root)
     local = _walk_local(local_root)
     todo = sorted(
@@ -177,7 +183,9 @@ def pull_tree(
                 sftp, f"{remote_root}/{rel}", remote[rel], tmp, throttle if limited else None, 4 if limited else None
             )
             if _NAMED.match(os.path.basename(rel)) and digest != os.path.basename(rel):
-                raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+                if damaged is None:
+                    raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+                damaged.append(rel)
             os.replace(tmp, dest)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
@@ -360,11 +368,15 @@ def sync(
 
 
 def fetch_copy(
-    sftp: Any, dest: str, throttle: Throttle | None = None, progress: Progress | None = None
+    sftp: Any,
+    dest: str,
+    throttle: Throttle | None = None,
+    progress: Progress | None = None,
+    damaged: list[str] | None = None,
 ) -> dict[str, int]:
-    """Pull the copy of our repository a peer holds (its /stored) into `dest`."""
+    """Pull the copy of our repository a peer holds (its /stored) into `dest` (see pull_tree: damaged)."""
     try:
         sftp.stat("/stored/config")
     except OSError:
         raise PeerError("the peer holds no copy of this node's backups") from None
-    return pull_tree(sftp, "/stored", dest, throttle=throttle, progress=progress)
+    return pull_tree(sftp, "/stored", dest, throttle=throttle, progress=progress, damaged=damaged)
