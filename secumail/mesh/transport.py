@@ -15,6 +15,7 @@ import os
 import socket
 import stat
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
@@ -281,6 +282,41 @@ def pull_tree(
     (damaged) are removed first so they are fetched again. `limits` caps the copy
     (mesh.peer_quota for a peer's repository).
     """
+    with _pulling(local_root):
+        return _pull(sftp, remote_root, local_root, mirror_deletes, throttle, progress, limits)
+
+
+@contextlib.contextmanager
+def _pulling(local_root: str) -> Iterator[None]:
+    """One pull into a copy at a time; temp files of a pull that was killed are deleted."""
+    import fcntl
+
+    fd = os.open(os.path.join(local_root, ".pull.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PeerError(f"another sync is already pulling into {local_root}") from None
+        for dirpath, dirs, files in os.walk(local_root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith(".tmp-") and not name.startswith(".tmp-ingest-"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, name))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pull(
+    sftp: Any,
+    remote_root: str,
+    local_root: str,
+    mirror_deletes: bool,
+    throttle: Throttle | None,
+    progress: Progress | None,
+    limits: Limits | None,
+) -> dict[str, int]:
     remote = _walk_remote(sftp, remote_root, limits)
     scrub.scrub(local_root)
     local = _walk_local(local_root)
