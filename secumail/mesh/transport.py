@@ -178,7 +178,7 @@ def _open_dir(root_fd: int, parts: list[str]) -> int:
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     where = "/".join(parts)
-                    raise PeerError(f"{where} in our copy is not a plain directory; not writing there") from None
+                    raise PeerError(f"{where} in our copy is not a plain directory; nothing written") from None
                 raise
             os.close(fd)
             fd = inner
