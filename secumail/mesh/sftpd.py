@@ -437,18 +437,9 @@ def drop_temps(inbox: str) -> None:
 
 
 def _listeners(addresses: list[str], port: int) -> list[socket.socket]:
-    """One listening socket per address ('' or '::': every address, IPv4 too where possible)."""
-    out = []
-    for address in addresses or [""]:
-        if address in ("", "::"):
-            try:
-                out.append(socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=16))
-                continue
-            except (OSError, ValueError):
-                address = ""
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        out.append(socket.create_server((address, port), family=family, backlog=16))
-    return out
+    from secumail.daemon.mesh import listen_socket  # the daemon's own; it imports no paramiko
+
+    return [listen_socket(address, port) for address in addresses or [""]]
 
 
 def _connection_settings(confdir: str | None, fallback: Any) -> Any:

@@ -5,12 +5,15 @@ and removed without touching the user's own rules. With the container on its
 own bridge (network_mode bridge) each port is a DNAT redirect from wan to the
 container, and the bridge gets a zone that may forward to wan (outgoing mail);
 with network_mode host each port is an ACCEPT rule. The mesh SFTP port (held by
-the agent itself) is an ACCEPT rule while mesh is enabled. With main.enabled=0
-every secumail_* section is removed.
+the agent itself) is open while mesh is enabled from the lan zone, and from wan
+only to the IP addresses of pinned peers (a peer pinned by host name, or found by
+discovery, is reached over the LAN or needs a rule of the user's own). With
+main.enabled=0 every secumail_* section is removed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Any
@@ -23,6 +26,7 @@ PACKAGE = "firewall"
 PREFIX = "secumail_"
 ZONE = "mailsrv"  # fw4 zone names are at most 11 characters
 WAN_ZONE = "wan"
+LAN_ZONE = "lan"
 
 Sections = dict[str, dict[str, Any]]
 
@@ -68,8 +72,24 @@ def desired(settings: Any) -> Sections:
         }
         out[f"{PREFIX}forward"] = {".type": "forwarding", "src": ZONE, "dest": WAN_ZONE}
     if settings.mesh.enabled:
-        out[f"{PREFIX}mesh"] = _accept("mesh", settings.mesh.port)
+        out[f"{PREFIX}mesh"] = dict(_accept("mesh", settings.mesh.port), src=LAN_ZONE)
+        peers = peer_addresses(settings)
+        if peers:
+            out[f"{PREFIX}mesh_peers"] = dict(
+                _accept("mesh peers", settings.mesh.port), src_ip=peers, family="any"
+            )
     return out
+
+
+def peer_addresses(settings: Any) -> tuple[str, ...]:
+    """The IP addresses pinned peers were given (host names are not resolved into firewall rules)."""
+    found = set()
+    for peer in settings.peers:
+        try:
+            found.add(str(ipaddress.ip_address(peer.address.strip("[]"))))
+        except ValueError:
+            continue
+    return tuple(sorted(found))
 
 
 def _accept(service: str, port: int) -> dict[str, Any]:
