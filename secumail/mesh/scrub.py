@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 
 from secumail.mesh import layout
@@ -26,7 +27,7 @@ RECHECK_BUDGET = 64 << 20  # bytes re-hashed per scrub among files that look unc
 
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
+    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb", buffering=0) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -66,7 +67,12 @@ def scrub(root: str, recheck_budget: int = RECHECK_BUDGET) -> list[str]:
             rel = os.path.relpath(path, root)
             if name.startswith(".") or not layout.storage_named(rel):
                 continue
-            st = os.lstat(path)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue  # deleted meanwhile (a pull mirrors the owner's prune)
+            if not stat.S_ISREG(st.st_mode):
+                continue
             key = [st.st_size, st.st_mtime_ns, st.st_ino]
             known = cache.get(rel)
             if known is not None and known[:3] == key:

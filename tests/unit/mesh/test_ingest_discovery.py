@@ -109,3 +109,24 @@ def test_discovered_list_is_capped_and_forgets_nodes_not_heard_from(node):
     _update(str(node.data), fake_id(1000), create=False, up=True)  # a probe never adds a node
     ids = {r["node_id"] for r in discovered_rows(load_settings(str(node.conf)))}
     assert fake_id(999) not in ids and fake_id(1000) not in ids
+
+
+def test_scrub_removes_damaged_files_even_when_size_and_mtime_are_unchanged(tmp_path):
+    from secumail.mesh.scrub import scrub
+
+    store = str(tmp_path / "store")
+    body = b"pack" * 1000
+    name = hashlib.sha256(body).hexdigest()
+    rel = f"data/{name[:2]}/{name}"
+    _put(store, rel, body)
+    _put(store, "keys/recovery", b"{}")  # not storage-named: never judged by its name
+    assert scrub(store) == [] and scrub(store) == []
+    path = os.path.join(store, rel)
+    before = os.stat(path)
+    with open(path, "r+b") as handle:  # bit rot: same size, same inode, mtime put back
+        handle.seek(10)
+        handle.write(b"X")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert scrub(store, recheck_budget=0) == []  # looks unchanged: only the re-check budget finds it
+    assert scrub(store) == [rel] and not os.path.exists(path)
+    assert os.path.exists(os.path.join(store, "keys", "recovery"))
