@@ -174,6 +174,11 @@ class Mesh(Section):
         "The firewall opens the port from wan only to pinned peers' addresses either way.",
     )  # fmt: skip
     discovery: bool = opt("1", v.boolean, "Browse and announce _secumail._tcp by zeroconf.")
+    user: str = opt(
+        "nobody", v.optional(v.name_word),
+        "User each peer connection is served as: it gets backup/inbox and backup/peers, our repository "
+        "becomes readable by its group; empty: stay root (also when the user or the path is not there).",
+    )  # fmt: skip
     bwlimit: int = opt("0", v.integer(0, None), "Transfer limit in KiB/s; 0 is unlimited.")
     peer_quota: int = opt(
         "10240", v.integer(0, None),

@@ -481,6 +481,15 @@ def serve(
             ).start()
 
 
+def _preload() -> None:
+    """What a connection imports lazily, loaded while the files are surely readable."""
+    import secumail.mesh.ingest  # noqa: F401
+    import secumail.mesh.recovery  # noqa: F401
+    import secumail.mesh.scrub  # noqa: F401
+    import secumail.mesh.state  # noqa: F401
+    import secumail.system.files  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     from secumail.config import load_settings
 
@@ -494,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.fd is not None:
         conn = socket.socket(fileno=args.fd)
         node = load_or_create(settings.main.data_path)
+        _preload()
+        from secumail.mesh import privdrop
+
+        privdrop.drop(settings.main.data_path, settings.mesh.user)
         handle_connection(
             conn, node, settings.main.data_path, pinned_ids(settings), settings.mesh.peer_quota << 20
         )
