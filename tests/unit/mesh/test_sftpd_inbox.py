@@ -116,3 +116,27 @@ def test_a_connection_that_never_authenticates_is_closed(service, monkeypatch):
         time.sleep(0.1)
     assert not transport.is_active()
     transport.close()
+
+
+def test_the_standalone_service_reads_pins_again_for_each_connection(node, tmp_path):
+    from secumail.config import load_settings
+    from secumail.mesh.transport import PeerError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(node.conf / "mailserver", "a") as handle:
+        handle.write(f"\nconfig mesh 'mesh'\n\toption port '{port}'\n")
+    ready = threading.Event()
+    settings = load_settings(str(node.conf))
+    threading.Thread(target=sftpd.serve, args=(settings, ["127.0.0.1"], ready),
+                     kwargs={"confdir": str(node.conf)}, daemon=True).start()  # fmt: skip
+    assert ready.wait(10)
+    client = load_or_create(str(tmp_path / "late"))
+    server_id = load_or_create(str(node.data)).node_id
+    with pytest.raises(PeerError, match="refused our key"):
+        connect("127.0.0.1", port, client, server_id)
+    node.ok("mesh", "add-peer", client.node_id)  # pinned while the service runs
+    sftp = connect("127.0.0.1", port, client, server_id)
+    assert sorted(sftp.listdir("/")) == ["inbox", "repo", "stored"]
+    sftp.get_channel().get_transport().close()
