@@ -1,5 +1,7 @@
 """Which names may travel between peers: the repository layout of docs/backup-format.md 2.
 
+`heads/<sha256>` are the signed head records (docs/backup-format.md 6.3).
+
 A peer is not trusted to name files. Everything that is written on its word
 (a pull into our store for it, a push into our inbox for it) must be one of
 these relative names; anything else is refused before a byte is written.
@@ -13,14 +15,15 @@ HEX = "[0-9a-f]{64}"
 SLOT = "[A-Za-z0-9_-]{1,64}"
 # a repository copy (pull, /repo, /stored)
 REPO_FILE = re.compile(
-    rf"^(?:config|recovery\.pub|keys/{SLOT}|index/{HEX}|snapshots/{HEX}|data/(?P<xx>[0-9a-f]{{2}})/(?P<pack>{HEX}))$"
+    rf"^(?:config|recovery\.pub|keys/{SLOT}|index/{HEX}|snapshots/{HEX}|heads/{HEX}"
+    rf"|data/(?P<xx>[0-9a-f]{{2}})/(?P<pack>{HEX}))$"
 )
 # what a peer may push into its inbox: the same, mutable files under content names (ingest.py)
 INBOX_FILE = re.compile(
-    rf"^(?:config|index/{HEX}|snapshots/{HEX}|data/(?P<xx>[0-9a-f]{{2}})/(?P<pack>{HEX})"
+    rf"^(?:config|index/{HEX}|snapshots/{HEX}|heads/{HEX}|data/(?P<xx>[0-9a-f]{{2}})/(?P<pack>{HEX})"
     rf"|keys/{SLOT}\.{HEX}|recovery\.pub\.{HEX})$"
 )
-DIR = re.compile(r"^(?:data|index|snapshots|keys|data/[0-9a-f]{2})$")
+DIR = re.compile(r"^(?:data|index|snapshots|heads|keys|data/[0-9a-f]{2})$")
 TEMP = re.compile(r"^\.tmp-[A-Za-z0-9_-]{1,64}$")
 MAX_DEPTH = 3  # data/<xx>/<name>
 MUTABLE_MAX = 1 << 20  # config, key slots and recovery.pub are a few hundred bytes

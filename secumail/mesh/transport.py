@@ -271,6 +271,7 @@ def pull_tree(
     mirror_deletes: bool = True,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
+    damaged: list[str] | None = None,
     *,
     limits: Limits | None = None,
 ) -> dict[str, int]:
@@ -281,9 +282,13 @@ def pull_tree(
     files must hash to their name as they arrive, and local ones that no longer do
     (damaged) are removed first so they are fetched again. `limits` caps the copy
     (mesh.peer_quota for a peer's repository).
+
+    A file that does not match its name is refused, unless `damaged` is given (a copy
+    fetched for restore or verify): then it is kept under its name and listed there,
+    so verify names the broken objects in it and restore heals it from another copy.
     """
     with _pulling(local_root):
-        return _pull(sftp, remote_root, local_root, mirror_deletes, throttle, progress, limits)
+        return _pull(sftp, remote_root, local_root, mirror_deletes, throttle, progress, damaged, limits)
 
 
 @contextlib.contextmanager
@@ -315,6 +320,7 @@ def _pull(
     mirror_deletes: bool,
     throttle: Throttle | None,
     progress: Progress | None,
+    damaged: list[str] | None,
     limits: Limits | None,
 ) -> dict[str, int]:
     remote = _walk_remote(sftp, remote_root, limits)
@@ -340,7 +346,9 @@ def _pull(
                     throttle if limited else None, 4 if limited else None,
                 )  # fmt: skip
                 if layout.storage_named(rel) and digest != base:
-                    raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+                    if damaged is None:
+                        raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+                    damaged.append(rel)
                 if rel in mutable and _same_local(dir_fd, tmp, base):
                     os.unlink(tmp, dir_fd=dir_fd)
                     continue
@@ -529,15 +537,17 @@ def fetch_copy(
     dest: str,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
+    damaged: list[str] | None = None,
     *,
     limits: Limits | None = None,
 ) -> dict[str, int]:
     """Pull the copy of our repository a peer holds (its /stored) into `dest`: the same checks as
-    a pull, capped by `limits` (default: the free space under `dest`)."""
+    a pull (see pull_tree: damaged), capped by `limits` (default: the free space under `dest`)."""
     try:
         sftp.stat("/stored/config")
     except OSError:
         raise PeerError("the peer holds no copy of this node's backups") from None
     return pull_tree(
-        sftp, "/stored", dest, throttle=throttle, progress=progress, limits=limits or Limits.free_space(dest)
+        sftp, "/stored", dest, throttle=throttle, progress=progress, damaged=damaged,
+        limits=limits or Limits.free_space(dest),
     )

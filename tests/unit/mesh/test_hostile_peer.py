@@ -96,10 +96,13 @@ def test_a_good_copy_still_lands_and_a_damaged_local_copy_is_fetched_again(node,
     body = b"a pack" * 100
     name = hashlib.sha256(body).hexdigest()
     rel = f"data/{name[:2]}/{name}"
-    hostile.listing = {"/repo": [entry("data", "d"), entry("config", size=2)], "/repo/data": [entry(name[:2], "d")],
+    head = b'{"head": {}}'
+    head_name = hashlib.sha256(head).hexdigest()
+    hostile.listing = {"/repo": [entry("data", "d"), entry("heads", "d"), entry("config", size=2)],
+                       "/repo/data": [entry(name[:2], "d")], "/repo/heads": [entry(head_name, size=len(head))],
                        f"/repo/data/{name[:2]}": [entry(name, size=len(body))]}  # fmt: skip
-    hostile.contents = {f"/repo/{rel}": body, "/repo/config": b"{}"}
-    assert node.ok("mesh", "sync", "pull")[0]["files"] == 2
+    hostile.contents = {f"/repo/{rel}": body, "/repo/config": b"{}", f"/repo/heads/{head_name}": head}
+    assert node.ok("mesh", "sync", "pull")[0]["files"] == 3
     store = _store(node, hostile)
     assert (store / rel).read_bytes() == body and (store / "config").read_bytes() == b"{}"
     assert node.ok("mesh", "sync", "pull")[0]["files"] == 0
