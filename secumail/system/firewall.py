@@ -5,10 +5,8 @@ and removed without touching the user's own rules. With the container on its
 own bridge (network_mode bridge) each port is a DNAT redirect from wan to the
 container, and the bridge gets a zone that may forward to wan (outgoing mail);
 with network_mode host each port is an ACCEPT rule. The mesh SFTP port (held by
-the agent itself) is open while mesh is enabled from the lan zone, and from wan
-only to the IP addresses of pinned peers (a peer pinned by host name, or found by
-discovery, is reached over the LAN or needs a rule of the user's own). With
-main.enabled=0 every secumail_* section is removed.
+the agent itself) is an ACCEPT rule while mesh is enabled. With main.enabled=0
+every secumail_* section is removed.
 """
 
 from __future__ import annotations
@@ -72,6 +70,9 @@ def desired(settings: Any) -> Sections:
         }
         out[f"{PREFIX}forward"] = {".type": "forwarding", "src": ZONE, "dest": WAN_ZONE}
     if settings.mesh.enabled:
+        # the mesh port: from the lan zone, and from wan only to pinned peers' IP addresses (a peer
+        # pinned by host name, or found by discovery, is reached over the LAN or needs a rule of the
+        # user's own)
         out[f"{PREFIX}mesh"] = dict(_accept("mesh", settings.mesh.port), src=LAN_ZONE)
         peers = peer_addresses(settings)
         if peers:
