@@ -168,9 +168,23 @@ class Mesh(Section):
     backup_peers: tuple = opt("", v.list_of(v.text), "Node ids of peers (as the SecuBox mail server lists them).")
     sync_interval: int = opt("3600", v.integer(60, 7 * 86400), "Seconds between automatic backup+sync.")
     port: int = opt("7022", v.port, "Port of this node's SFTP service for peers.")
+    listen: tuple = opt(
+        "", v.list_of(v.ip_address),
+        "Addresses the SFTP service for peers listens on (e.g. the lan address); empty: every address. "
+        "The firewall opens the port from wan only to pinned peers' addresses either way.",
+    )  # fmt: skip
     discovery: bool = opt("1", v.boolean, "Browse and announce _secumail._tcp by zeroconf.")
+    user: str = opt(
+        "nobody", v.optional(v.name_word),
+        "User each peer connection is served as: it gets backup/inbox and backup/peers, our repository "
+        "becomes readable by its group; empty: stay root (also when the user or the path is not there).",
+    )  # fmt: skip
     bwlimit: int = opt("0", v.integer(0, None), "Transfer limit in KiB/s; 0 is unlimited.")
-    peer_quota: int = opt("10240", v.integer(0, None), "MiB each peer may store in its inbox here; 0: none.")
+    peer_quota: int = opt(
+        "10240", v.integer(0, None),
+        "MiB each peer may hold here (its inbox and our copy of its backups, pushed or pulled; each file "
+        "counts at least 4 KiB); 0: no limit.",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The mesh side of secumaild: the SFTP listener (inetd-style) and the discovery worker.
 
-The daemon never imports paramiko or zeroconf. It holds the listening socket on
-mesh.port and hands each accepted connection to a short-lived
-`python -m secumail.mesh.sftpd --fd N` worker that serves that one peer and
-exits; a bounded number run at once (RAM). Discovery (zeroconf browsing and
+The daemon never imports paramiko or zeroconf. It holds the listening sockets on
+mesh.port (one per mesh.listen address, or one for every address) and hands each
+accepted connection to a short-lived `python -m secumail.mesh.sftpd --fd N`
+worker that serves that one peer and exits; a bounded number run at once (RAM),
+and at most MAX_PER_ADDRESS from one address, so one host cannot take them all. Discovery (zeroconf browsing and
 our liveness probes) is one long-lived `python -m secumail.mesh.discovery`
 worker while mesh.enabled and mesh.discovery; if it dies it is started again
 after a backoff (5 s doubling to 5 min, reset once it ran for 10 min).
@@ -25,6 +26,7 @@ from typing import Any
 logger = logging.getLogger("secumaild")
 
 MAX_CONNECTIONS = 4
+MAX_PER_ADDRESS = 2
 DISCOVERY_BACKOFF = 5.0
 DISCOVERY_BACKOFF_CAP = 300.0
 DISCOVERY_STABLE = 600.0
@@ -43,9 +45,10 @@ class MeshService:
     def __init__(self, selector: selectors.BaseSelector, confdir: str) -> None:
         self.selector = selector
         self.confdir = confdir
-        self.listener: socket.socket | None = None
+        self.listeners: list[socket.socket] = []
         self.port = 0
-        self.workers: list[subprocess.Popen] = []
+        self.listen: tuple[str, ...] = ()
+        self.workers: list[tuple[subprocess.Popen, str]] = []  # (worker, peer address)
         self.served = 0
         self.refused = 0
         self.discovery: subprocess.Popen | None = None
@@ -63,9 +66,9 @@ class MeshService:
         if not mesh.enabled:
             self.close()
             return None
-        if self.listener is None or self.port != mesh.port:
+        if not self.listeners or self.port != mesh.port or self.listen != tuple(mesh.listen):
             self._close_listener()
-            self._open_listener(mesh.port)
+            self._open_listener(mesh.port, tuple(mesh.listen))
         self.want_discovery = bool(mesh.discovery)
         if not self.want_discovery:
             self._stop_discovery()
@@ -92,7 +95,7 @@ class MeshService:
 
     def check_children(self) -> float | None:
         """Reap finished SFTP workers; notice a dead discovery worker (returns the delay before its restart)."""
-        self.workers = [w for w in self.workers if w.poll() is None]
+        self.workers = [(w, a) for w, a in self.workers if w.poll() is None]
         if self.discovery is None or self.discovery.poll() is None:
             return None
         rc = self.discovery.returncode
@@ -117,14 +120,15 @@ class MeshService:
         self._close_listener()
         self.want_discovery = False
         self._stop_discovery()
-        for worker in self.workers:
+        for worker, _address in self.workers:
             _terminate(worker)
         self.workers = []
 
     def info(self) -> dict[str, Any]:
         return {
-            "listening": self.port if self.listener is not None else None,
-            "connections": len([w for w in self.workers if w.poll() is None]),
+            "listening": self.port if self.listeners else None,
+            "listen": list(self.listen) or ["*"],
+            "connections": len([w for w, _a in self.workers if w.poll() is None]),
             "served": self.served,
             "refused": self.refused,
             "discovery_pid": self.discovery.pid if self.discovery is not None else None,
@@ -133,33 +137,35 @@ class MeshService:
 
     # -- listener ------------------------------------------------------------------------
 
-    def _open_listener(self, port: int) -> None:
-        try:
-            sock = socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=16)
-        except (OSError, ValueError):
+    def _open_listener(self, port: int, listen: tuple[str, ...] = ()) -> None:
+        opened = []
+        for address in listen or ("",):
             try:
-                sock = socket.create_server(("", port), backlog=16)
-            except OSError as exc:
-                logger.error("mesh: cannot listen on port %d: %s (retried at the next reconcile)", port, exc.strerror)
-                return
-        sock.setblocking(False)
-        self.listener, self.port = sock, port
-        self.selector.register(sock, selectors.EVENT_READ, lambda mask: self._accept())
-        logger.info("mesh: listening for peers on port %d", port)
+                opened.append(listen_socket(address, port))
+            except (OSError, ValueError) as exc:
+                where = f"{address}:{port}" if address else f"port {port}"
+                logger.error("mesh: cannot listen on %s: %s (retried at the next reconcile)",
+                             where, getattr(exc, "strerror", None) or exc)  # fmt: skip
+        if len(opened) < len(listen or ("",)):
+            for sock in opened:
+                sock.close()
+            return
+        for sock in opened:
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ, lambda mask, sock=sock: self._accept(sock))
+        self.listeners, self.port, self.listen = opened, port, listen
+        logger.info("mesh: listening for peers on %s port %d", ",".join(listen) or "every address", port)
 
     def _close_listener(self) -> None:
-        if self.listener is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(self.listener)
-        self.listener.close()
-        self.listener = None
+        for sock in self.listeners:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(sock)
+            sock.close()
+        self.listeners = []
 
-    def _accept(self) -> None:
-        if self.listener is None:
-            return
+    def _accept(self, listener: socket.socket) -> None:
         try:
-            conn, addr = self.listener.accept()
+            conn, addr = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -167,11 +173,15 @@ class MeshService:
             return
         peer = str(addr[0]).removeprefix("::ffff:")  # the dual-stack socket shows IPv4 peers mapped
         with conn:
-            self.workers = [w for w in self.workers if w.poll() is None]
+            self.workers = [(w, a) for w, a in self.workers if w.poll() is None]
             if len(self.workers) >= MAX_CONNECTIONS:
                 self.refused += 1
                 logger.warning("mesh: %d peer connections already served; closing the one from %s",
                                MAX_CONNECTIONS, peer)  # fmt: skip
+                return
+            if sum(1 for _w, a in self.workers if a == peer) >= MAX_PER_ADDRESS:
+                self.refused += 1
+                logger.warning("mesh: %s already has %d connections; closing another", peer, MAX_PER_ADDRESS)
                 return
             conn.setblocking(True)
             fd = conn.fileno()
@@ -183,7 +193,7 @@ class MeshService:
             except OSError as exc:
                 logger.error("mesh: cannot start the SFTP worker: %s", exc.strerror)
                 return
-        self.workers.append(worker)
+        self.workers.append((worker, peer))
         self.served += 1
         logger.info("mesh: connection from %s handed to SFTP worker pid %d", peer, worker.pid)
 
@@ -191,6 +201,17 @@ class MeshService:
         if self.discovery is not None:
             _terminate(self.discovery)
             self.discovery = None
+
+
+def listen_socket(address: str, port: int) -> socket.socket:
+    """A listening socket on one address; '' (or '::') is every address, IPv4 too where possible."""
+    if address in ("", "::"):
+        try:
+            return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=16)
+        except (OSError, ValueError):
+            return socket.create_server(("", port), backlog=16)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return socket.create_server((address, port), family=family, backlog=16)
 
 
 def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -9,6 +9,10 @@ zeroconf does not notice a peer that died without a goodbye, so every `interval`
 seconds we probe each known node ourselves (TCP connect + SSH banner) and mark it
 down after MISSES failed probes: with the defaults a killed peer is down in <= 23 s.
 
+Anyone on the LAN can announce, so the list is bounded: an entry not heard from
+(announced or answering a probe) for EXPIRE seconds is dropped, and at most
+MAX_DISCOVERED entries are kept (pinned ids first, then the most recently heard).
+
 On OpenWrt umdns announces the service (procd_add_mdns in the init script, TXT
 "id=<node id>"); we announce from Python only when umdns is absent, and always browse.
 
@@ -38,6 +42,8 @@ SERVICE = "_secumail._tcp.local."
 INTERVAL = 10.0
 MISSES = 2
 PROBE_TIMEOUT = 3.0
+MAX_DISCOVERED = 64
+EXPIRE = 30 * 60.0
 _lock = threading.Lock()
 
 
@@ -45,23 +51,44 @@ def _path(data_path: str) -> str:
     return os.path.join(mesh_dir(data_path), "state", "discovered.json")
 
 
+def _heard(facts: dict[str, Any]) -> float:
+    """When the node was last heard from: announced, or answering a probe."""
+    times = [facts.get(k) for k in ("last_seen", "last_announced", "first_seen")]
+    return max([float(t) for t in times if isinstance(t, (int, float))] or [0.0])
+
+
+def _bounded(found: dict[str, dict[str, Any]], keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """Entries heard from within EXPIRE (or in `keep`), at most MAX_DISCOVERED, `keep` and newest first."""
+    now = time.time()
+    fresh = {n: f for n, f in found.items() if isinstance(f, dict) and (n in keep or now - _heard(f) <= EXPIRE)}
+    ranked = sorted(fresh, key=lambda n: (n in keep, _heard(fresh[n])), reverse=True)
+    return {n: fresh[n] for n in ranked[:MAX_DISCOVERED]}
+
+
 def load_discovered(data_path: str) -> dict[str, dict[str, Any]]:
-    """node id -> {address, port, announced, up, last_seen, misses, ...} as last written."""
+    """node id -> {address, port, announced, up, last_seen, misses, ...}, without expired entries."""
     try:
         with open(_path(data_path), "rb") as handle:
-            return json.loads(handle.read())
+            found = json.loads(handle.read())
     except (OSError, ValueError):
         return {}
+    return _bounded(found if isinstance(found, dict) else {})
 
 
-def _update(data_path: str, node_id: str, **facts: Any) -> None:
+def _update(
+    data_path: str, node_id: str, *, create: bool = True, keep: set[str] = frozenset(), **facts: Any
+) -> None:
+    """Record facts about a node (a new entry only if `create`); expired and surplus entries go."""
     from secumail.system.files import atomic_write, file_lock
 
     path = _path(data_path)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with _lock, file_lock(path + ".lock"):
         found = load_discovered(data_path)
+        if node_id not in found and not create:
+            return
         found.setdefault(node_id, {}).update(facts)
+        found = _bounded(found, set(keep))
         atomic_write(path, json.dumps(found, indent=1, sort_keys=True) + "\n", 0o600)
 
 
@@ -149,7 +176,7 @@ class Discovery:
         if state_change is ServiceStateChange.Removed:
             for node_id, facts in load_discovered(self.data_path).items():
                 if facts.get("name") == name:
-                    _update(self.data_path, node_id, announced=False)
+                    _update(self.data_path, node_id, create=False, keep=self._pinned_now, announced=False)
             return
         info = zeroconf.get_service_info(service_type, name, 3000)
         if info is None:
@@ -169,6 +196,7 @@ class Discovery:
         _update(
             self.data_path,
             node_id,
+            keep=self._pinned_now,
             name=name,
             address=addresses[0],
             port=info.port,
@@ -192,7 +220,7 @@ class Discovery:
             facts.update(up=True, last_seen=now)
         elif self.misses[node_id] >= MISSES:
             facts["up"] = False
-        _update(self.data_path, node_id, **facts)
+        _update(self.data_path, node_id, create=node_id in self._pinned_now, keep=self._pinned_now, **facts)
         if node_id in self._pinned_now:
             state.update(self.data_path, node_id, **{k: v for k, v in facts.items() if k in ("up", "last_seen")})
 

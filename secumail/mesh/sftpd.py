@@ -8,7 +8,14 @@ What a connected peer P sees:
 A key that is not pinned but matches a `recovery.pub` signed by the node whose
 copy we hold may read that copy's /stored only (`mailctl mesh recover`).
 
-Run: python -m secumail.mesh.sftpd [--confdir DIR] [--listen ADDR]
+The inbox takes only names of the repository layout (layout.INBOX_FILE), written
+strictly in order (a write at any offset but the file's end is refused), and what
+a peer holds here (inbox + store, each file at least one 4 KiB block) is counted
+in a ledger shared by all its connections, each of which is its own process.
+A connection that has not authenticated within PREAUTH_TIMEOUT seconds, or is
+idle for IDLE_TIMEOUT, is closed. Pinned peers are read again for each connection.
+
+Run: python -m secumail.mesh.sftpd [--confdir DIR] [--listen ADDR[,ADDR...]]
      python -m secumail.mesh.sftpd [--confdir DIR] --fd N   (one accepted connection, inetd-style:
      secumaild holds the listening socket and hands each connection to a short-lived worker)
 """
@@ -17,18 +24,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
+import selectors
 import socket
 import threading
+import time
 from typing import Any
 
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
+from secumail.mesh import layout
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, pinned_ids
 
 log = logging.getLogger(__name__)
+PREAUTH_TIMEOUT = 10.0  # seconds from TCP accept to a successful public-key auth
+IDLE_TIMEOUT = 300.0  # an authenticated connection with no SFTP request for this long is closed
 
 
 def raw_public(key: paramiko.PKey) -> bytes | None:
@@ -50,11 +63,87 @@ class Access:
             self.roots["inbox"] = os.path.join(backup, "inbox", node)
 
 
+class PeerUsage:
+    """Bytes one peer holds here (inbox + store), in a ledger shared by all its connections.
+
+    Each connection holds a shared flock on `.<node>.live` while it lasts; a connection
+    that finds none other live (the exclusive lock succeeds) measures the directories
+    afresh, so space freed by dropped temp files or pruning is counted again.
+    Writes reserve space in steps of CHUNK under an exclusive lock on the ledger.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, access: Access, quota: int) -> None:
+        base = os.path.dirname(access.roots["inbox"])
+        self.access, self.quota = access, quota
+        self.ledger = os.path.join(base, f".{access.node}.usage")
+        self.live = os.path.join(base, f".{access.node}.live")
+        self.allowance = 0
+        self.live_fd: int | None = None
+
+    def join(self) -> None:
+        from secumail.mesh.state import held_bytes
+        from secumail.system.files import file_lock
+
+        os.makedirs(os.path.dirname(self.ledger), mode=0o700, exist_ok=True)
+        self.live_fd = os.open(self.live, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.live_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # other connections of this peer are live: keep their ledger
+        else:
+            drop_temps(self.access.roots["inbox"])  # left by connections that are gone (kill -9)
+            with file_lock(self.ledger + ".lock"):
+                used = held_bytes(self.access.roots["inbox"]) + held_bytes(self.access.roots["stored"])
+                self._write(used)
+        fcntl.flock(self.live_fd, fcntl.LOCK_SH)
+
+    def leave(self) -> None:
+        if self.live_fd is not None:
+            os.close(self.live_fd)
+            self.live_fd = None
+
+    def _read(self) -> int:
+        try:
+            with open(self.ledger, "rb") as handle:
+                return int(handle.read() or b"0")
+        except (OSError, ValueError):
+            return 0
+
+    def _write(self, used: int) -> None:
+        from secumail.system.files import atomic_write
+
+        atomic_write(self.ledger, f"{used}\n", 0o600)
+
+    def charge(self, size: int) -> bool:
+        """Take `size` bytes of the quota; False (nothing taken) if that would exceed it."""
+        if size <= self.allowance:
+            self.allowance -= size
+            return True
+        from secumail.system.files import file_lock
+
+        need = size - self.allowance
+        with file_lock(self.ledger + ".lock"):
+            used = self._read()
+            free = self.quota - used
+            if need > free:
+                return False
+            grant = min(max(need, self.CHUNK), free)
+            self._write(used + grant)
+        self.allowance += grant - size
+        return True
+
+
 class Server(paramiko.ServerInterface):
-    def __init__(self, data_path: str, pinned: set[str]) -> None:
+    def __init__(self, data_path: str, pinned: set[str], quota: int = 0) -> None:
         self.data_path = data_path
         self.pinned = pinned
+        self.quota = quota
         self.access: Access | None = None
+        self.usage: PeerUsage | None = None
+        self.temps: set[str] = set()  # inbox temp files this connection made
+        self.last_activity = time.monotonic()
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -71,6 +160,9 @@ class Server(paramiko.ServerInterface):
         node = node_id_of(raw)
         if node in self.pinned:
             self.access = Access(self.data_path, node)
+            if self.quota:
+                self.usage = PeerUsage(self.access, self.quota)
+                self.usage.join()
             log.info("peer %s authenticated", node)
             return paramiko.AUTH_SUCCESSFUL
         from secumail.mesh.recovery import recovery_public_key
@@ -90,28 +182,60 @@ class _Handle(paramiko.SFTPHandle):
         super().__init__(flags)
         self.jail = jail
         self.path = path
+        self.size = 0  # inbox files are created empty (O_EXCL) and only ever appended to
+
+    def read(self, offset: int, length: int) -> Any:
+        if self.jail is not None:
+            self.jail.touch()
+        return super().read(offset, length)
 
     def write(self, offset: int, data: bytes) -> int:
-        if self.jail is not None and not self.jail.charge(len(data)):
+        if self.jail is None:
+            return SFTP_PERMISSION_DENIED
+        self.jail.touch()
+        if offset != self.size:
+            log.warning("peer %s wrote at offset %d of %s (%d bytes long); refused",
+                        self.jail.access.node, offset, os.path.basename(self.path), self.size)  # fmt: skip
+            return SFTP_PERMISSION_DENIED  # append-only: no holes, no rewriting what is there
+        cost = layout.charge(self.size + len(data)) - layout.charge(self.size)
+        if not self.jail.charge(cost):
             return SFTP_FAILURE  # quota: the client reports it, nothing already written is touched
         try:
-            return super().write(offset, data)
+            result = super().write(offset, data)
         except OSError:
             return SFTP_FAILURE
+        if result == SFTP_OK:
+            self.size += len(data)
+        return result
+
+
+def _inbox_temp(rel: str) -> bool:
+    """A temp name the peer may create: `.tmp-*` at the top or in a layout directory."""
+    parent, _, base = rel.rpartition("/")
+    return layout.TEMP.match(base) is not None and (parent == "" or layout.layout_dir(parent))
 
 
 class Jail(paramiko.SFTPServerInterface):
     """Maps virtual paths to the connected peer's directories and enforces the rules."""
 
-    quota_bytes = 0
-    lock = threading.Lock()
-
     def __init__(self, server: Server, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, *args, **kwargs)
+        self.server = server
         self.access: Access = server.access  # type: ignore[assignment]
-        self.used: int | None = None
+
+    def session_started(self) -> None:
+        if self.access.recovery:
+            return
+        from secumail.mesh.scrub import scrub
+
+        # damaged files in the peer's copy go, so its next push sends them again
+        scrub(self.access.roots["stored"])
+
+    def touch(self) -> None:
+        self.server.last_activity = time.monotonic()
 
     def _resolve(self, path: str) -> tuple[str, str] | None:
+        self.touch()
         parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
         if ".." in parts or not parts or parts[0] not in self.access.roots:
             return None
@@ -123,19 +247,13 @@ class Jail(paramiko.SFTPServerInterface):
             return None
         return parts[0], os.path.join(self.access.roots[parts[0]], *rest)
 
-    def charge(self, size: int) -> bool:
-        """Quota over what the peer holds here (inbox + store), counted once per connection."""
-        if not self.quota_bytes:
-            return True
-        from secumail.mesh.state import stored_bytes
+    def _inbox_rel(self, real: str) -> str:
+        return os.path.relpath(real, self.access.roots["inbox"]).replace(os.sep, "/")
 
-        with self.lock:
-            if self.used is None:
-                self.used = stored_bytes(self.access.roots["inbox"]) + stored_bytes(self.access.roots["stored"])
-            if self.used + size > self.quota_bytes:
-                return False
-            self.used += size
-            return True
+    def charge(self, size: int) -> bool:
+        """Quota over what the peer holds here (inbox + store), shared by its connections."""
+        usage = self.server.usage
+        return usage is None or usage.charge(size)
 
     # reading ----------------------------------------------------------------
     def list_folder(self, path: str) -> Any:
@@ -189,15 +307,18 @@ class Jail(paramiko.SFTPServerInterface):
                 return paramiko.SFTPServer.convert_errno(exc.errno)
         if not writing or flags & os.O_RDWR:
             return SFTP_PERMISSION_DENIED  # an inbox is write-only
-        if not os.path.basename(real).startswith(".tmp-"):
+        if not _inbox_temp(self._inbox_rel(real)):
             return SFTP_PERMISSION_DENIED  # write to a temp name, then rename: a final name is never half-written
+        if not self.charge(layout.BLOCK):
+            return SFTP_FAILURE
         try:
             os.makedirs(os.path.dirname(real), mode=0o700, exist_ok=True)
-            fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except FileExistsError:
             return SFTP_PERMISSION_DENIED
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)
+        self.server.temps.add(real)
         handle = _Handle(flags, self, real)
         handle.writefile = os.fdopen(fd, "wb")
         return handle
@@ -206,15 +327,16 @@ class Jail(paramiko.SFTPServerInterface):
         old, new = self._resolve(oldpath), self._resolve(newpath)
         if old is None or new is None or old[0] != "inbox" or new[0] != "inbox":
             return SFTP_PERMISSION_DENIED
-        if not os.path.basename(old[1]).startswith(".tmp-") or os.path.basename(new[1]).startswith("."):
-            return SFTP_PERMISSION_DENIED
-        rel = os.path.relpath(new[1], self.access.roots["inbox"])
+        rel = self._inbox_rel(new[1])
+        if not _inbox_temp(self._inbox_rel(old[1])) or not layout.inbox_file(rel):
+            return SFTP_PERMISSION_DENIED  # only names of the repository layout land
         if os.path.lexists(os.path.join(self.access.roots["stored"], rel)):
             return SFTP_PERMISSION_DENIED  # landed earlier and moved to the store: never overwritten
         try:
             os.makedirs(os.path.dirname(new[1]), mode=0o700, exist_ok=True)
             os.link(old[1], new[1])  # fails if the final name exists: nothing is ever overwritten
             os.unlink(old[1])
+            self.server.temps.discard(old[1])
         except FileExistsError:
             return SFTP_PERMISSION_DENIED
         except OSError as exc:
@@ -226,7 +348,7 @@ class Jail(paramiko.SFTPServerInterface):
 
     def mkdir(self, path: str, attr: Any) -> int:
         where = self._resolve(path)
-        if where is None or where[0] != "inbox":
+        if where is None or where[0] != "inbox" or not layout.layout_dir(self._inbox_rel(where[1])):
             return SFTP_PERMISSION_DENIED
         try:
             os.makedirs(where[1], mode=0o700, exist_ok=True)
@@ -260,33 +382,53 @@ def _dir_attr(name: str) -> paramiko.SFTPAttributes:
     return attr
 
 
-def handle_connection(sock: socket.socket, node: NodeKey, data_path: str, pinned: set[str]) -> None:
+def handle_connection(
+    sock: socket.socket, node: NodeKey, data_path: str, pinned: set[str], quota: int = 0
+) -> None:
+    """Serve one peer connection; `quota` is mesh.peer_quota in bytes (0: none)."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
+    transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = PREAUTH_TIMEOUT
     transport.add_server_key(node.paramiko_key())
     transport.set_subsystem_handler("sftp", paramiko.SFTPServer, Jail)
-    server = Server(data_path, pinned)
+    server = Server(data_path, pinned, quota)
+    deadline = threading.Timer(PREAUTH_TIMEOUT, _unless_authenticated, (transport,))
+    deadline.daemon = True
+    deadline.start()
     try:
         transport.start_server(server=server)
-        channel = transport.accept(30)
+        channel = transport.accept(PREAUTH_TIMEOUT)
         if channel is None:
-            transport.close()
             return
         while transport.is_active():
             transport.join(1)
+            if time.monotonic() - server.last_activity > IDLE_TIMEOUT:
+                log.info("peer %s idle for %.0f s; closing", server.access and server.access.node, IDLE_TIMEOUT)
+                break
     except (paramiko.SSHException, OSError, EOFError) as exc:
         log.info("connection ended: %s", exc)
     finally:
+        deadline.cancel()
         transport.close()
         if server.access is not None and "inbox" in server.access.roots:
-            _drop_temps(server.access.roots["inbox"])
+            for tmp in server.temps:  # only our own: parallel connections of this peer keep theirs
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             from secumail.mesh.ingest import ingest_all
 
             ingest_all(server.access.roots["inbox"], server.access.roots["stored"], server.access.node)
+        if server.usage is not None:
+            server.usage.leave()
 
 
-def _drop_temps(inbox: str) -> None:
-    """Half-written files of a cut connection: the object in flight is all that is lost."""
+def _unless_authenticated(transport: paramiko.Transport) -> None:
+    if not transport.is_authenticated():
+        log.info("no authentication within %.0f s; closing", PREAUTH_TIMEOUT)
+        transport.close()
+
+
+def drop_temps(inbox: str) -> None:
+    """Half-written files of connections that are gone: the object in flight is all that is lost."""
     for dirpath, _dirs, files in os.walk(inbox):
         for name in files:
             if name.startswith(".tmp-"):
@@ -294,23 +436,58 @@ def _drop_temps(inbox: str) -> None:
                     os.unlink(os.path.join(dirpath, name))
 
 
-def serve(settings: Any, listen: str = "", ready: threading.Event | None = None) -> None:
+def _listeners(addresses: list[str], port: int) -> list[socket.socket]:
+    from secumail.daemon.mesh import listen_socket  # the daemon's own; it imports no paramiko
+
+    return [listen_socket(address, port) for address in addresses or [""]]
+
+
+def _connection_settings(confdir: str | None, fallback: Any) -> Any:
+    """The settings as they are now: pins and the quota change while the service runs."""
+    from secumail.config import load_settings
+    from secumail.errors import SecumailError
+
+    try:
+        return load_settings(confdir)
+    except SecumailError as exc:
+        log.warning("cannot read the settings again (%s); using those read at start", exc)
+        return fallback
+
+
+def serve(
+    settings: Any, listen: list[str] | None = None, ready: threading.Event | None = None, confdir: str | None = None
+) -> None:
     data_path = settings.main.data_path
     node = load_or_create(data_path)
-    Jail.quota_bytes = settings.mesh.peer_quota << 20
-    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((listen, settings.mesh.port))
-    sock.listen(16)
-    log.info("mesh sftp for node %s on %s:%s", node.node_id, listen or "*", settings.mesh.port)
+    addresses = list(settings.mesh.listen) if listen is None else listen
+    sockets = _listeners(addresses, settings.mesh.port)
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        selector.register(sock, selectors.EVENT_READ)
+    log.info("mesh sftp for node %s on %s port %s", node.node_id, ",".join(addresses) or "*", settings.mesh.port)
     if ready is not None:
         ready.set()
     while True:
-        conn, _addr = sock.accept()
-        threading.Thread(
-            target=handle_connection, args=(conn, node, data_path, pinned_ids(settings)), daemon=True
-        ).start()
+        for key, _mask in selector.select():
+            try:
+                conn, _addr = key.fileobj.accept()  # type: ignore[union-attr]
+            except OSError:
+                continue
+            now = _connection_settings(confdir, settings)
+            threading.Thread(
+                target=handle_connection,
+                args=(conn, node, data_path, pinned_ids(now), now.mesh.peer_quota << 20),
+                daemon=True,
+            ).start()
+
+
+def _preload() -> None:
+    """What a connection imports lazily, loaded while the files are surely readable."""
+    import secumail.mesh.ingest  # noqa: F401
+    import secumail.mesh.recovery  # noqa: F401
+    import secumail.mesh.scrub  # noqa: F401
+    import secumail.mesh.state  # noqa: F401
+    import secumail.system.files  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,18 +495,24 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="secumail-mesh-sftpd")
     parser.add_argument("--confdir")
-    parser.add_argument("--listen", default="")
+    parser.add_argument("--listen", help="addresses to listen on, comma-separated (default: mesh.listen)")
     parser.add_argument("--fd", type=int, help="serve the one connected socket on this inherited fd, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(args.confdir)
     if args.fd is not None:
         conn = socket.socket(fileno=args.fd)
-        Jail.quota_bytes = settings.mesh.peer_quota << 20
         node = load_or_create(settings.main.data_path)
-        handle_connection(conn, node, settings.main.data_path, pinned_ids(settings))
+        _preload()
+        from secumail.mesh import privdrop
+
+        privdrop.drop(settings.main.data_path, settings.mesh.user)
+        handle_connection(
+            conn, node, settings.main.data_path, pinned_ids(settings), settings.mesh.peer_quota << 20
+        )
         return 0
-    serve(settings, args.listen)
+    listen = None if args.listen is None else [a.strip() for a in args.listen.split(",")]
+    serve(settings, listen, confdir=args.confdir)
     return 0
 
 

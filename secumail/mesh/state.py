@@ -48,6 +48,18 @@ def stored_bytes(directory: str) -> int:
     return total
 
 
+def held_bytes(directory: str) -> int:
+    """What a directory costs against a peer quota: each regular file at least one block."""
+    from secumail.mesh.layout import charge
+
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += charge(os.lstat(os.path.join(root, name)).st_size)
+    return total
+
+
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"
 

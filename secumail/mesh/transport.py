@@ -12,18 +12,17 @@ import errno
 import hashlib
 import logging
 import os
-import re
 import socket
 import stat
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
-from secumail.mesh import state
+from secumail.mesh import layout, scrub, state
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, normalize_node_id
 
 log = logging.getLogger(__name__)
-_NAMED = re.compile(r"^[0-9a-f]{64}$")
 ORDER = ("data", "index", "snapshots", "keys", "")  # packs first, so every copy stays a valid repository
 
 
@@ -68,29 +67,97 @@ def connect(host: str, port: int, node: NodeKey, expected: str | None, timeout: 
     return client
 
 
-def _walk_remote(sftp: Any, root: str) -> dict[str, int]:
-    """rel path -> size of every regular file under remote `root`."""
+class Limits:
+    """Caps of one pull: bytes (each file at least layout.BLOCK), files; None: no byte cap."""
+
+    MAX_FILES = 1 << 20  # even without a byte cap, a listing is never held without bound
+
+    def __init__(self, max_bytes: int | None = None, max_files: int = MAX_FILES) -> None:
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+
+    @classmethod
+    def quota(cls, settings: Any) -> Limits:
+        """mesh.peer_quota: what we hold for one peer, pushed or pulled."""
+        return cls(settings.mesh.peer_quota << 20 or None)
+
+    @classmethod
+    def free_space(cls, path: str) -> Limits:
+        """No more than the disk under `path` can take (fetching our own copy back)."""
+        st = os.statvfs(path)
+        return cls(st.f_bavail * st.f_frsize)
+
+
+def _walk_remote(
+    sftp: Any,
+    root: str,
+    limits: Limits | None = None,
+    *,
+    strict: bool = True,
+    files: Callable[[str], bool] | None = None,
+) -> dict[str, int]:
+    """rel path -> size of every file in the repository layout under remote `root`.
+
+    strict: a name outside the layout, an unsafe name, a symlink or anything but a
+    regular file or layout directory is refused (PeerError, one line) before
+    anything is written; otherwise such entries are skipped (push: names only
+    decide what is already there). Stops as soon as the listing exceeds `limits`.
+    """
+    limits = limits or Limits()
+    wanted = files or layout.repo_file
     out: dict[str, int] = {}
+    charged = 0
     stack = [""]
     while stack:
         rel = stack.pop()
-        for attr in sftp.listdir_attr(f"{root}/{rel}" if rel else root):
-            name = f"{rel}/{attr.filename}" if rel else attr.filename
-            if stat.S_ISDIR(attr.st_mode or 0):
-                stack.append(name)
-            elif stat.S_ISREG(attr.st_mode or 0) and not attr.filename.startswith("."):
-                out[name] = attr.st_size or 0
+        # one READDIR at a time: read-aheads desynchronise paramiko's reply queue (paramiko #1171)
+        for attr in sftp.listdir_iter(f"{root}/{rel}" if rel else root, read_aheads=1):
+            name, mode = attr.filename, attr.st_mode or 0
+            path = f"{rel}/{name}" if rel else name
+            if layout.unsafe(name) or path.count("/") >= layout.MAX_DEPTH:
+                problem = f"an unsafe name {layout.shown(name)} in {root}/{rel}"
+            elif name.startswith("."):
+                continue  # temp files and the peer's own bookkeeping
+            elif stat.S_ISDIR(mode) and layout.layout_dir(path):
+                stack.append(path)
+                continue
+            elif stat.S_ISREG(mode) and wanted(path):
+                size = attr.st_size or 0
+                if layout.storage_named(path) or size <= layout.MUTABLE_MAX:
+                    out[path] = size
+                    charged += layout.charge(size)
+                    if len(out) > limits.max_files or charged > (limits.max_bytes or charged):
+                        raise PeerError(
+                            f"the copy at {root} is larger than this node holds for a peer (more than "
+                            f"{len(out) - 1} files or {_mib(limits.max_bytes)} MiB, mesh.peer_quota); nothing pulled"
+                        )
+                    continue
+                problem = f"{path} of {size} bytes (at most {layout.MUTABLE_MAX})"
+            else:
+                kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else (
+                    "not a regular file" if not stat.S_ISREG(mode) else "")
+                problem = f"{layout.shown(path)} in {root}, {kind or 'outside the repository layout'}"
+            if strict:
+                raise PeerError(f"the peer lists {problem} (docs/backup-format.md 2); nothing pulled")
     return out
 
 
+def _mib(nbytes: int | None) -> str:
+    return "unlimited" if nbytes is None else str(nbytes >> 20)
+
+
 def _walk_local(root: str) -> dict[str, int]:
+    """rel path -> size of the regular files in the layout under a local copy (symlinks are not files)."""
     out = {}
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if name.startswith(".") or name == "lock":
                 continue
             path = os.path.join(dirpath, name)
-            out[os.path.relpath(path, root)] = os.path.getsize(path)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                out[os.path.relpath(path, root)] = st.st_size
     return out
 
 
@@ -99,10 +166,45 @@ def _rank(rel: str) -> int:
     return ORDER.index(top) if top in ORDER else len(ORDER)
 
 
-def _get(sftp: Any, remote: str, size: int, local: str, throttle: Throttle | None, requests: int | None) -> str:
-    """Copy one file with pipelined reads, hashing it on the way (no second read); returns its SHA-256."""
+def _open_dir(root_fd: int, parts: list[str]) -> int:
+    """A descriptor of root/parts..., made 0700 where missing; a symlink on the way is refused."""
+    fd = os.dup(root_fd)
+    try:
+        for part in parts:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700, dir_fd=fd)
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    where = "/".join(parts)
+                    raise PeerError(f"{where} in our copy is not a plain directory; nothing written") from None
+                raise
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _inside(root: str, rel: str) -> str:
+    """The destination of `rel`, which must resolve to a place under `root`."""
+    real_root = os.path.realpath(root)
+    dest = os.path.realpath(os.path.join(real_root, rel))
+    if os.path.commonpath([real_root, dest]) != real_root or dest == real_root:
+        raise PeerError(f"{layout.shown(rel)} would land outside {root}; nothing written")
+    return dest
+
+
+def _get(
+    sftp: Any, remote: str, size: int, dir_fd: int, tmp: str, throttle: Throttle | None, requests: int | None
+) -> str:
+    """Copy one file into a new temp file (O_EXCL|O_NOFOLLOW) with pipelined reads, reading exactly
+    the `size` the peer listed and hashing on the way (no second read); returns its SHA-256."""
     digest = hashlib.sha256()
-    with sftp.open(remote, "rb") as rf, open(local, "wb") as lf:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    with sftp.open(remote, "rb") as rf, os.fdopen(fd, "wb") as lf:
         rf.prefetch(size, max_concurrent_requests=requests)
         done = 0
         while done < size:
@@ -115,6 +217,16 @@ def _get(sftp: Any, remote: str, size: int, local: str, throttle: Throttle | Non
             if throttle is not None:
                 throttle.account(len(block))
     return digest.hexdigest()
+
+
+def _same_local(dir_fd: int, a: str, b: str) -> bool:
+    try:
+        fa = os.open(a, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        fb = os.open(b, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return False
+    with os.fdopen(fa, "rb") as ha, os.fdopen(fb, "rb") as hb:
+        return ha.read(layout.MUTABLE_MAX + 1) == hb.read(layout.MUTABLE_MAX + 1)
 
 
 class Throttle:
@@ -160,47 +272,106 @@ def pull_tree(
     throttle: Throttle | None = None,
     progress: Progress | None = None,
     damaged: list[str] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> dict[str, int]:
-    """Copy what we lack from remote_root into local_root; storage-named files are checked.
+    """Copy what we lack from remote_root into local_root.
+
+    Only names of the repository layout are written, each through a fresh temp file
+    in a directory reached without following symlinks, then renamed; storage-named
+    files must hash to their name as they arrive, and local ones that no longer do
+    (damaged) are removed first so they are fetched again. `limits` caps the copy
+    (mesh.peer_quota for a peer's repository).
 
     A file that does not match its name is refused, unless `damaged` is given (a copy
     fetched for restore or verify): then it is kept under its name and listed there,
     so verify names the broken objects in it and restore heals it from another copy.
     """
-    remote = _walk_remote(sftp, remote_root)
+    with _pulling(local_root):
+        return _pull(sftp, remote_root, local_root, mirror_deletes, throttle, progress, damaged, limits)
+
+
+@contextlib.contextmanager
+def _pulling(local_root: str) -> Iterator[None]:
+    """One pull into a copy at a time; temp files of a pull that was killed are deleted."""
+    import fcntl
+
+    fd = os.open(os.path.join(local_root, ".pull.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PeerError(f"another sync is already pulling into {local_root}") from None
+        for dirpath, dirs, files in os.walk(local_root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith(".tmp-") and not name.startswith(".tmp-ingest-"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, name))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pull(
+    sftp: Any,
+    remote_root: str,
+    local_root: str,
+    mirror_deletes: bool,
+    throttle: Throttle | None,
+    progress: Progress | None,
+    damaged: list[str] | None,
+    limits: Limits | None,
+) -> dict[str, int]:
+    remote = _walk_remote(sftp, remote_root, limits)
+    scrub.scrub(local_root)
     local = _walk_local(local_root)
+    mutable = sorted(rel for rel in remote if not layout.storage_named(rel))
     todo = sorted(
-        (rel for rel, size in remote.items() if local.get(rel) != size), key=lambda r: (_rank(r), r)
-    )
+        (rel for rel, size in remote.items() if layout.storage_named(rel) and local.get(rel) != size),
+        key=lambda r: (_rank(r), r),
+    ) + mutable  # config, key slots, recovery.pub: small, compared by content
     copied = nbytes = 0
     limited = throttle is not None and throttle.rate
-    for rel in todo:
-        dest = os.path.join(local_root, rel)
-        tmp = os.path.join(os.path.dirname(dest), ".tmp-" + os.path.basename(dest))
-        try:
-            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
-            digest = _get(  # pipelined reads; a few requests in flight only when a limit is set
-                sftp, f"{remote_root}/{rel}", remote[rel], tmp, throttle if limited else None, 4 if limited else None
-            )
-            if _NAMED.match(os.path.basename(rel)) and digest != os.path.basename(rel):
-                if damaged is None:
-                    raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
-                damaged.append(rel)
-            os.replace(tmp, dest)
-        except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise _local_full(exc, local_root) from None
-            raise
-        copied += 1
-        nbytes += remote[rel]
-        if progress is not None:
-            progress({"phase": "pull", "files": copied, "bytes": nbytes, "todo": len(todo)})
+    root_fd = os.open(local_root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for rel in todo:
+            _inside(local_root, rel)
+            *parts, base = rel.split("/")
+            dir_fd = _open_dir(root_fd, parts)
+            tmp = f".tmp-{os.urandom(6).hex()}"
+            try:
+                digest = _get(  # pipelined reads; a few requests in flight only when a limit is set
+                    sftp, f"{remote_root}/{rel}", remote[rel], dir_fd, tmp,
+                    throttle if limited else None, 4 if limited else None,
+                )  # fmt: skip
+                if layout.storage_named(rel) and digest != base:
+                    if damaged is None:
+                        raise PeerError(f"{rel} from the peer does not match its name (corrupt copy on the peer)")
+                    damaged.append(rel)
+                if rel in mutable and _same_local(dir_fd, tmp, base):
+                    os.unlink(tmp, dir_fd=dir_fd)
+                    continue
+                os.replace(tmp, base, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException as exc:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=dir_fd)
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _local_full(exc, local_root) from None
+                raise
+            finally:
+                os.close(dir_fd)
+            copied += 1
+            nbytes += remote[rel]
+            if progress is not None:
+                progress({"phase": "pull", "files": copied, "bytes": nbytes, "todo": len(todo)})
+    finally:
+        os.close(root_fd)
     deleted = 0
     if mirror_deletes:  # after everything new landed: pruned packs and superseded indexes
         for rel in sorted(set(local) - set(remote), key=lambda r: -_rank(r)):
-            os.unlink(os.path.join(local_root, rel))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(local_root, rel))
             deleted += 1
     return {"files": copied, "bytes": nbytes, "deleted": deleted}
 
@@ -210,14 +381,6 @@ MUTABLE = ("recovery.pub",)  # and keys/<slot>: replaced in place by their owner
 
 def _is_mutable(rel: str) -> bool:
     return rel in MUTABLE or rel.startswith("keys/")
-
-
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def push_tree(
@@ -236,21 +399,21 @@ def push_tree(
     """
     local = _walk_local(local_root)
     remote: dict[str, int] = {}
-    for root in (remote_root, stored_root):
+    for root, names in ((remote_root, layout.inbox_file), (stored_root, layout.repo_file)):
         if root is None:
             continue
-        try:
-            remote.update(_walk_remote(sftp, root))
+        try:  # names only decide what is there already: entries outside the layout are skipped
+            remote.update(_walk_remote(sftp, root, strict=False, files=names))
         except OSError:
             continue  # nothing there yet
     todo = []
     for rel in sorted(local, key=lambda r: (_rank(r), r)):
         if _is_mutable(rel):
-            name = f"{rel}.{_sha256_file(os.path.join(local_root, rel))}"
+            name = f"{rel}.{scrub.sha256_file(os.path.join(local_root, rel))}"
             if name in remote or (stored_root and _same_remote(sftp, f"{stored_root}/{rel}", local_root, rel)):
                 continue
             todo.append((rel, name))
-        elif (_NAMED.match(os.path.basename(rel)) or rel == "config") and rel not in remote:
+        elif (layout.storage_named(rel) or rel == "config") and rel not in remote:
             todo.append((rel, rel))
     copied = nbytes = skipped = 0
     limited = throttle is not None and throttle.rate
@@ -344,7 +507,9 @@ def sync(
             if direction == "pull":
                 local = os.path.join(data_path, "backup", "peers", peer_id)
                 os.makedirs(local, mode=0o700, exist_ok=True)
-                row.update(pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress))
+                row.update(
+                    pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress, limits=Limits.quota(settings))
+                )
             else:
                 own = os.path.join(data_path, "backup", "repo")
                 row.update(push_tree(sftp, own, "/inbox", "/stored", throttle=throttle, progress=progress))
@@ -373,10 +538,16 @@ def fetch_copy(
     throttle: Throttle | None = None,
     progress: Progress | None = None,
     damaged: list[str] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> dict[str, int]:
-    """Pull the copy of our repository a peer holds (its /stored) into `dest` (see pull_tree: damaged)."""
+    """Pull the copy of our repository a peer holds (its /stored) into `dest`: the same checks as
+    a pull (see pull_tree: damaged), capped by `limits` (default: the free space under `dest`)."""
     try:
         sftp.stat("/stored/config")
     except OSError:
         raise PeerError("the peer holds no copy of this node's backups") from None
-    return pull_tree(sftp, "/stored", dest, throttle=throttle, progress=progress, damaged=damaged)
+    return pull_tree(
+        sftp, "/stored", dest, throttle=throttle, progress=progress, damaged=damaged,
+        limits=limits or Limits.free_space(dest),
+    )

@@ -17,6 +17,7 @@ the container starts and removed when it stops.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Any
@@ -29,6 +30,7 @@ PACKAGE = "firewall"
 PREFIX = "secumail_"
 ZONE = "mailsrv"  # fw4 zone names are at most 11 characters
 WAN_ZONE = "wan"
+LAN_ZONE = "lan"
 
 Sections = dict[str, dict[str, Any]]
 
@@ -86,8 +88,27 @@ def desired(settings: Any) -> Sections:
                 "target": "ACCEPT",
             }
     if settings.mesh.enabled:
-        out[f"{PREFIX}mesh"] = _accept("mesh", settings.mesh.port)
+        # the mesh port: from the lan zone, and from wan only to pinned peers' IP addresses (a peer
+        # pinned by host name, or found by discovery, is reached over the LAN or needs a rule of the
+        # user's own)
+        out[f"{PREFIX}mesh"] = dict(_accept("mesh", settings.mesh.port), src=LAN_ZONE)
+        peers = peer_addresses(settings)
+        if peers:
+            out[f"{PREFIX}mesh_peers"] = dict(
+                _accept("mesh peers", settings.mesh.port), src_ip=peers, family="any"
+            )
     return out
+
+
+def peer_addresses(settings: Any) -> tuple[str, ...]:
+    """The IP addresses pinned peers were given (host names are not resolved into firewall rules)."""
+    found = set()
+    for peer in settings.peers:
+        try:
+            found.add(str(ipaddress.ip_address(peer.address.strip("[]"))))
+        except ValueError:
+            continue
+    return tuple(sorted(found))
 
 
 def _accept(service: str, port: int) -> dict[str, Any]:

@@ -140,3 +140,30 @@ def test_pull_refuses_a_copy_that_does_not_match_its_name(world):
         source.write_bytes(original)
     assert b.ok("mesh", "sync", "pull", "--peer", ids["a"])[0]["files"] == 1
     assert_intact(store)
+
+
+def _flip(path, offset=100):
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 1]))
+
+
+def test_a_flipped_byte_in_a_peers_copy_is_repaired_by_the_next_sync(world):
+    """Push: C's service finds the damaged file in A's copy when A connects, so A sends it again.
+    Pull: B finds it in its own copy of A's repository before pulling, and fetches it again."""
+    nodes, ids = world
+    a, b, c = nodes["a"], nodes["b"], nodes["c"]
+    a.ok("mesh", "sync", "push", "--peer", ids["c"])
+    b.ok("mesh", "sync", "pull", "--peer", ids["a"])
+    for holder, sync in ((c, ("push", "--peer", ids["c"])), (b, ("pull", "--peer", ids["a"]))):
+        store = holder.data / "backup" / "peers" / ids["a"]
+        pack = sorted(r for r in storage_files(store) if r.startswith("data/"))[0]
+        good = (store / pack).read_bytes()
+        _flip(store / pack)
+        runner = a if sync[0] == "push" else holder
+        assert runner.ok("mesh", "sync", *sync)[0]["files"] == 1
+        assert (store / pack).read_bytes() == good
+        assert_intact(store)
+        assert a.ok("mesh", "verify", "--from", ids[holder.name])["result"] == "ok"

@@ -59,12 +59,23 @@ def test_disabled_removes_every_secumail_section_and_only_those(tmp_path):
     assert "Allow-Ping" in text
 
 
-def test_mesh_port_rule(tmp_path):
+def test_mesh_port_open_to_the_lan_and_from_wan_to_pinned_peers_only(tmp_path):
+    from secumail.config.settings import Peer
+
     (tmp_path / "firewall").write_text(USER_RULES)
     s = settings()
     s = dataclasses.replace(s, mesh=dataclasses.replace(s.mesh, enabled=True, port=7022))
     firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
-    assert sections(tmp_path)["secumail_mesh"]["dest_port"] == "7022"
+    got = sections(tmp_path)
+    assert (got["secumail_mesh"]["src"], got["secumail_mesh"]["dest_port"]) == ("lan", "7022")
+    assert not [n for n, sect in got.items() if sect.get("dest_port") == "7022" and sect.get("src") == "wan"]
+    peers = (Peer("b", "B" * 32, "192.0.2.7", 7022), Peer("c", "C" * 32, "[2001:db8::7]", 7022),
+             Peer("d", "D" * 32, "d.example.net", 7022), Peer("e", "E" * 32, "", 7022))  # fmt: skip
+    assert firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert not firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
+    wan = sections(tmp_path)["secumail_mesh_peers"]
+    assert (wan["src"], wan["dest_port"], wan["target"]) == ("wan", "7022", "ACCEPT")
+    assert tuple(wan["src_ip"]) == ("192.0.2.7", "2001:db8::7")
 
 
 def test_applicable_only_where_a_firewall_config_exists(tmp_path):

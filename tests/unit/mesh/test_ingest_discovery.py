@@ -86,3 +86,47 @@ def test_discovered_lists_unpinned_ids_in_full(node):
     assert rows[pinned]["pinned"] is True and rows[stranger]["pinned"] is False
     code, out, _ = node("mesh", "discovered")
     assert code == 0 and stranger in out and "never synced" in out
+
+
+def test_discovered_list_is_capped_and_forgets_nodes_not_heard_from(node):
+    import base64
+
+    from secumail.config import load_settings
+    from secumail.mesh.discovery import EXPIRE, MAX_DISCOVERED, discovered_rows
+
+    def fake_id(i):
+        return base64.b32encode(i.to_bytes(20, "big")).decode()[:32]
+
+    now = time.time()
+    pinned = "MFRG-GZDF-MZTW-Q2LK-NNWG-23TP-OBYX-E3TT"
+    node.ok("mesh", "add-peer", pinned)
+    _update(str(node.data), pinned, address="10.239.7.40", port=7022, last_seen=now - 60)
+    for i in range(200):  # a flood of announcements from the LAN
+        _update(str(node.data), fake_id(i), keep={pinned}, address="10.239.7.99", port=7022, last_announced=now)
+    rows = discovered_rows(load_settings(str(node.conf)))
+    assert len(rows) == MAX_DISCOVERED and pinned in {r["node_id"] for r in rows}
+    _update(str(node.data), fake_id(999), keep={pinned}, address="10.239.7.98", last_announced=now - EXPIRE - 60)
+    _update(str(node.data), fake_id(1000), create=False, up=True)  # a probe never adds a node
+    ids = {r["node_id"] for r in discovered_rows(load_settings(str(node.conf)))}
+    assert fake_id(999) not in ids and fake_id(1000) not in ids
+
+
+def test_scrub_removes_damaged_files_even_when_size_and_mtime_are_unchanged(tmp_path):
+    from secumail.mesh.scrub import scrub
+
+    store = str(tmp_path / "store")
+    body = b"pack" * 1000
+    name = hashlib.sha256(body).hexdigest()
+    rel = f"data/{name[:2]}/{name}"
+    _put(store, rel, body)
+    _put(store, "keys/recovery", b"{}")  # not storage-named: never judged by its name
+    assert scrub(store) == [] and scrub(store) == []
+    path = os.path.join(store, rel)
+    before = os.stat(path)
+    with open(path, "r+b") as handle:  # bit rot: same size, same inode, mtime put back
+        handle.seek(10)
+        handle.write(b"X")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert scrub(store, recheck_budget=0) == []  # looks unchanged: only the re-check budget finds it
+    assert scrub(store) == [rel] and not os.path.exists(path)
+    assert os.path.exists(os.path.join(store, "keys", "recovery"))

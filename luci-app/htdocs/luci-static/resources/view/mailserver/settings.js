@@ -152,7 +152,9 @@ return view.extend({
 		list(s, 'backup_peers', _('Backup peers (node ids)'), V.text);
 		value(s, 'sync_interval', _('Sync interval (s)'), '3600', V.integer(60, 604800));
 		value(s, 'port', _('SFTP port'), '7022', V.port);
+		list(s, 'listen', _('SFTP listen addresses'), V.ipAddress, _('Empty: every address.'));
 		flag(s, 'discovery', _('Zeroconf discovery'), '1');
+		value(s, 'user', _('Serve peers as user'), 'nobody', V.nameWord, _('Empty: as root.'));
 		value(s, 'bwlimit', _('Bandwidth limit (KiB/s)'), '0', V.integer(0, null), _('0 is unlimited.'));
 		value(s, 'peer_quota', _('Space for each peer (MiB)'), '10240', V.integer(0, null), _('What each peer may store here; 0: none.'));
 
