@@ -237,4 +237,4 @@ def test_verify_names_the_object_and_file_of_a_missing_pack(node):
     name = os.path.basename(packs[-1])
     code, out, err = node("mesh", "verify")
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert re.search(rf"object [0-9a-f]{{64}} of mail/\S+ is in pack {name}, which is missing", err), err
+    assert re.search(rf"object [0-9a-f]{{64}} of \S+ is in pack {name}, which is missing", err), err
