@@ -35,7 +35,7 @@ import pytest
 
 from tests.integration.argvscan import ArgvScanner
 from tests.integration.certs import world
-from tests.integration.certs.conftest import REPO, servers  # noqa: F401 - the session's Knot and pebble
+from tests.integration.certs.conftest import REPO
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
 
 pytestmark = pytest.mark.integration
