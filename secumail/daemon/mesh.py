@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+from secumail.mesh.listener import listen_socket
+
 logger = logging.getLogger("secumaild")
 
 MAX_CONNECTIONS = 4
@@ -201,17 +203,6 @@ class MeshService:
         if self.discovery is not None:
             _terminate(self.discovery)
             self.discovery = None
-
-
-def listen_socket(address: str, port: int) -> socket.socket:
-    """A listening socket on one address; '' (or '::') is every address, IPv4 too where possible."""
-    if address in ("", "::"):
-        try:
-            return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=16)
-        except (OSError, ValueError):
-            return socket.create_server(("", port), backlog=16)
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    return socket.create_server((address, port), family=family, backlog=16)
 
 
 def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -11,12 +11,13 @@ damage missed still authenticate, and restore names the files it cannot read.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import shutil
 from typing import Any, Protocol
+
+from secumail.mesh.scrub import sha256_file
 
 log = logging.getLogger(__name__)
 _REL = re.compile(r"^(data/[0-9a-f]{2}|index|snapshots)/([0-9a-f]{64})$")
@@ -29,14 +30,6 @@ class Source(Protocol):
     def fetch(self, rel: str, dest: str) -> bool: ...
 
     def close(self) -> None: ...
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class LocalSource:
@@ -119,7 +112,7 @@ def heal_copy(repo_path: str, rels: list[str], sources: list[Source]) -> tuple[d
         tmp = os.path.join(os.path.dirname(dest), ".tmp-heal-" + match.group(2))
         for source in sources:
             try:
-                ok = source.fetch(rel, tmp) and _sha256(tmp) == match.group(2)
+                ok = source.fetch(rel, tmp) and sha256_file(tmp) == match.group(2)
             except OSError:
                 ok = False
             if ok:

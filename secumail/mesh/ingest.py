@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 
+from secumail.mesh.scrub import sha256_file
 from secumail.system.files import atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 _NAMED = re.compile(r"^[0-9a-f]{64}$")
 _MUTABLE = re.compile(r"^(?P<rel>keys/[A-Za-z0-9_-]+|recovery\.pub)\.(?P<sha>[0-9a-f]{64})$")
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _place(src: str, dest: str) -> None:
@@ -58,7 +50,7 @@ def ingest(inbox: str, store: str, rel: str, node_id: str) -> bool:
     base = os.path.basename(rel)
     try:
         if _NAMED.match(base):
-            if _sha256(src) != base:
+            if sha256_file(src) != base:
                 log.warning("peer %s pushed %s whose content does not match its name; kept in its inbox", node_id, rel)
                 return False
             _place(src, os.path.join(store, rel))
@@ -71,7 +63,7 @@ def ingest(inbox: str, store: str, rel: str, node_id: str) -> bool:
             _place(src, os.path.join(store, "config"))
             return True
         match = _MUTABLE.match(rel)
-        if match is None or _sha256(src) != match.group("sha"):
+        if match is None or sha256_file(src) != match.group("sha"):
             return False
         with open(src, "rb") as handle:
             data = handle.read()

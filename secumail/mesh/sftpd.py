@@ -437,7 +437,7 @@ def drop_temps(inbox: str) -> None:
 
 
 def _listeners(addresses: list[str], port: int) -> list[socket.socket]:
-    from secumail.daemon.mesh import listen_socket  # the daemon's own; it imports no paramiko
+    from secumail.mesh.listener import listen_socket
 
     return [listen_socket(address, port) for address in addresses or [""]]
 

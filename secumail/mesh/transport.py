@@ -198,7 +198,7 @@ def _inside(root: str, rel: str) -> str:
 
 
 def _get(
-    sftp: Any, remote: str, size: int, dir_fd: int, tmp: str, throttle: Throttle | None, requests: int | None
+    sftp: Any, remote: str, size: int, *, dir_fd: int, tmp: str, throttle: Throttle | None, requests: int | None
 ) -> str:
     """Copy one file into a new temp file (O_EXCL|O_NOFOLLOW) with pipelined reads, reading exactly
     the `size` the peer listed and hashing on the way (no second read); returns its SHA-256."""
@@ -268,11 +268,11 @@ def pull_tree(
     sftp: Any,
     remote_root: str,
     local_root: str,
+    *,
     mirror_deletes: bool = True,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
     damaged: list[str] | None = None,
-    *,
     limits: Limits | None = None,
 ) -> dict[str, int]:
     """Copy what we lack from remote_root into local_root.
@@ -288,7 +288,10 @@ def pull_tree(
     so verify names the broken objects in it and restore heals it from another copy.
     """
     with _pulling(local_root):
-        return _pull(sftp, remote_root, local_root, mirror_deletes, throttle, progress, damaged, limits)
+        return _pull(
+            sftp, remote_root, local_root, mirror_deletes=mirror_deletes, throttle=throttle,
+            progress=progress, damaged=damaged, limits=limits,
+        )
 
 
 @contextlib.contextmanager
@@ -317,6 +320,7 @@ def _pull(
     sftp: Any,
     remote_root: str,
     local_root: str,
+    *,
     mirror_deletes: bool,
     throttle: Throttle | None,
     progress: Progress | None,
@@ -342,8 +346,8 @@ def _pull(
             tmp = f".tmp-{os.urandom(6).hex()}"
             try:
                 digest = _get(  # pipelined reads; a few requests in flight only when a limit is set
-                    sftp, f"{remote_root}/{rel}", remote[rel], dir_fd, tmp,
-                    throttle if limited else None, 4 if limited else None,
+                    sftp, f"{remote_root}/{rel}", remote[rel], dir_fd=dir_fd, tmp=tmp,
+                    throttle=throttle if limited else None, requests=4 if limited else None,
                 )  # fmt: skip
                 if layout.storage_named(rel) and digest != base:
                     if damaged is None:

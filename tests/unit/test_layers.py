@@ -43,8 +43,6 @@ KNOWN = {
     ("secumail.container.service", "secumail.mail.runtime_bridge"),
     ("secumail.mail.runtime_bridge", "secumail.container"),
     ("secumail.mail.runtime_bridge", "secumail.container.service"),
-    # the SFTP worker shares the per-address listener limits with the daemon: to move to mesh
-    ("secumail.mesh.sftpd", "secumail.daemon.mesh"),
     # the daemon runs jobs through the CLI's argparse; the CLI starts the daemon
     ("secumail.daemon.tasks", "secumail.cli"),
     ("secumail.daemon.tasks", "secumail.cli.base"),
