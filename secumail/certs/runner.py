@@ -14,7 +14,7 @@ from typing import Any, Callable
 from secumail.certs import renewal
 from secumail.certs.der import leaf_validity, pem_certificates
 from secumail.certs.paths import cert_paths
-from secumail.certs.services import Target, default_targets, lxc_reloader, verify_served
+from secumail.certs.services import Target, default_targets, verify_served
 from secumail.certs.state import load_state, save_state
 from secumail.errors import SecumailError
 from secumail.system.files import file_lock
@@ -23,7 +23,6 @@ from secumail.system.proc import run
 logger = logging.getLogger(__name__)
 
 WORKER_TIMEOUT = 600
-_DEFAULT = object()
 
 
 def run_worker(settings, debug: bool = False) -> dict[str, Any]:
@@ -56,7 +55,8 @@ def run_worker(settings, debug: bool = False) -> dict[str, Any]:
 def obtain(
     settings,
     *,
-    reload: Any = _DEFAULT,
+    reload: Callable[[], None] | None = None,
+    hand_over: Callable[[], None] | None = None,
     targets: list[Target] | None = None,
     now: dt.datetime | None = None,
     debug: bool = False,
@@ -66,8 +66,9 @@ def obtain(
     """Get and install a new certificate, reload the services, check what they serve.
 
     On failure the old files stay, the error is recorded in state.json and
-    SecumailError carries one line. `reload` is a callable (default: Postfix
-    and Dovecot in the container, None when it is not running).
+    SecumailError carries one line. `reload` reloads the services (None: they
+    are not running); `hand_over` gives the installed certificate and key to the
+    container's root (both from the appliance layer, which knows the container).
     """
     paths = cert_paths(settings)
     os.makedirs(paths.ssl_dir, mode=0o755, exist_ok=True)
@@ -81,6 +82,8 @@ def obtain(
             days_left = (before.not_after - now).total_seconds() / 86400 if before else None
             save_state(paths.state, renewal.record_failure(state, error, now, days_left))
             raise SecumailError(error)
+        if hand_over is not None:
+            hand_over()  # the unprivileged container's root reads the key (running or not)
         validity = leaf_validity(paths.fullchain)
         if validity is None:
             raise SecumailError(f"the worker reported success but {paths.fullchain} is unreadable")
@@ -96,7 +99,7 @@ def obtain(
         ", ".join(data.get("names") or []),
         validity.not_after.isoformat(),
     )
-    reloader = lxc_reloader(settings) if reload is _DEFAULT else reload
+    reloader = reload
     data["services"] = "not running: they will read the new certificate when they start"
     if reloader is not None:
         with open(paths.fullchain, "rb") as handle:

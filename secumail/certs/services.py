@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from secumail.config.settings import Settings
 from secumail.errors import SecumailError
@@ -133,28 +133,27 @@ def verify_served(
         delay = min(delay * 2, 1.0)
 
 
-def lxc_reloader(settings: Settings) -> Reloader | None:
-    """The mail layer's reload inside the running container; None when it is not running.
+def container_reloader(settings: Settings, container: Any,
+                       hand_over: Callable[[], None]) -> Reloader | None:
+    """The mail services' reload inside the running `container`; None when it is not running.
 
     It runs the live config generation's `container/reload` (what `deploy`
     runs: it re-installs the files and reloads Postfix, Dovecot and OpenDKIM,
     or starts what is down), so a certificate change takes the same path as
     a config change. Without a live generation: `postfix reload` and
-    `doveadm reload`.
+    `doveadm reload`. `hand_over()` gives the new key to the container's root first.
     """
     import os
 
     from secumail.mail.layout import CONTAINER_DATA
-    from secumail.mail.runtime_bridge import hand_over, running_executor
 
-    container = running_executor(settings)
     if container is None:
         return None
     name = settings.main.container
     live_script = os.path.join(settings.main.data_path, "config", "live", "container", "reload")
 
     def reload() -> None:
-        hand_over(settings, "ssl")  # the new key is the host's until the container's root gets it
+        hand_over()  # the new key is the host's until the container's root gets it
         if os.path.isfile(live_script):
             commands = [[f"{CONTAINER_DATA}/config/live/container/reload"]]
         else:

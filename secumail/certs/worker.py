@@ -90,9 +90,6 @@ def obtain(settings) -> dict[str, Any]:
         )
     leaf = keys.check_pair(fullchain, key_pem)
     keys.install_pair(paths.ssl_dir, fullchain, key_pem)
-    from secumail.mail.runtime_bridge import hand_over
-
-    hand_over(settings, "ssl")  # the unprivileged container's root reads the key (running or not)
     timings["installed"] = time.monotonic() - start
     return {
         "ok": True,

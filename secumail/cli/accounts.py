@@ -5,49 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from secumail.cli.base import Context, command, group, read_password, table
-
-
-def _domain_add(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.domain_add(ctx.settings, args.domain)
-
-
-def _domain_del(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.domain_del(ctx.settings, args.domain, force=args.force)
-
-
-def _domain_list(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.domain_list(ctx.settings)
+from secumail.cli.base import Context, group, operation, read_password, table
 
 
 def _domain_table(rows: list[dict[str, Any]]) -> str:
     shown = [{**row, "primary": "yes" if row["primary"] else ""} for row in rows]
     return table(shown, ["domain", "primary", "users", "aliases"])
-
-
-def _user_add(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    settings = ctx.settings  # config errors first, before asking for a password
-    return accounts.user_add(settings, args.address, read_password(args), quota=args.quota)
-
-
-def _user_del(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.user_del(ctx.settings, args.address, purge=args.purge)
-
-
-def _user_list(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.user_list(ctx.settings)
 
 
 def _size(n: int) -> str:
@@ -69,37 +32,6 @@ def _user_table(rows: list[dict[str, Any]]) -> str:
         for row in rows
     ]
     return table(shown, ["address", "quota", "used", "use%"])
-
-
-def _user_passwd(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    settings = ctx.settings
-    return accounts.user_passwd(settings, args.address, read_password(args, "New password"))
-
-
-def _user_quota(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.user_quota(ctx.settings, args.address, args.size)
-
-
-def _alias_add(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.alias_add(ctx.settings, args.source, args.destinations)
-
-
-def _alias_del(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.alias_del(ctx.settings, args.source)
-
-
-def _alias_list(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.mail import accounts
-
-    return accounts.alias_list(ctx.settings)
 
 
 def _alias_table(rows: list[dict[str, Any]]) -> str:
@@ -133,38 +65,49 @@ def _done(data: dict[str, Any]) -> str:
     return f"domain {data['domain']} deleted" + (f" with {removed} account(s)" if removed else "")
 
 
+def _password(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    _ = ctx.settings  # config errors first, before asking for a password
+    return {"password": read_password(args)}
+
+
+def _new_password(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    _ = ctx.settings
+    return {"password": read_password(args, "New password")}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     domains = group(sub, "domain", "manage mail domains")
-    p = command(domains, "add", _domain_add, "add a mail domain", text=_done)
+    p = operation(domains, "add", "domain.add", "add a mail domain", text=_done)
     p.add_argument("domain")
-    p = command(domains, "del", _domain_del, "delete a mail domain (refused while it has users)", text=_done)
+    p = operation(domains, "del", "domain.del", "delete a mail domain (refused while it has users)", text=_done)
     p.add_argument("domain")
     p.add_argument("--force", action="store_true",
                    help="also delete its mailboxes and aliases (stored mail is kept)")
-    command(domains, "list", _domain_list, "list mail domains", text=_domain_table)
+    operation(domains, "list", "domain.list", "list mail domains", text=_domain_table)
 
     users = group(sub, "user", "manage mailboxes")
-    p = command(users, "add", _user_add, "add a mailbox (password from a prompt or --password-stdin)",
-                text=_done)
+    p = operation(users, "add", "user.add", "add a mailbox (password from a prompt or --password-stdin)",
+                  text=_done, secrets=_password)
     p.add_argument("address")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--quota", metavar="SIZE", help="mailbox quota, e.g. 500M or 2G (default: none)")
-    p = command(users, "del", _user_del, "delete a mailbox (mail is kept unless --purge)", text=_done)
+    p = operation(users, "del", "user.del", "delete a mailbox (mail is kept unless --purge)", text=_done)
     p.add_argument("address")
     p.add_argument("--purge", action="store_true", help="also delete the stored mail")
-    command(users, "list", _user_list, "list mailboxes with quota and usage", text=_user_table)
-    p = command(users, "passwd", _user_passwd, "change a mailbox password", text=_done)
+    operation(users, "list", "user.list", "list mailboxes with quota and usage", text=_user_table)
+    p = operation(users, "passwd", "user.passwd", "change a mailbox password", text=_done,
+                  secrets=_new_password)
     p.add_argument("address")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p = command(users, "quota", _user_quota, "set a mailbox quota (0 for none)", text=_done)
+    p = operation(users, "quota", "user.quota", "set a mailbox quota (0 for none)", text=_done)
     p.add_argument("address")
     p.add_argument("size")
 
     aliases = group(sub, "alias", "manage aliases, forwards and catch-alls")
-    p = command(aliases, "add", _alias_add, "add an alias: SOURCE (or @domain for catch-all) → DEST...",
-                text=_done)
+    p = operation(aliases, "add", "alias.add", "add an alias: SOURCE (or @domain for catch-all) → DEST...",
+                  text=_done)
     p.add_argument("source")
     p.add_argument("destinations", nargs="+", metavar="DEST")
-    p = command(aliases, "del", _alias_del, "delete an alias", text=_done)
+    p = operation(aliases, "del", "alias.del", "delete an alias", text=_done)
     p.add_argument("source")
-    command(aliases, "list", _alias_list, "list aliases", text=_alias_table)
+    operation(aliases, "list", "alias.list", "list aliases", text=_alias_table)

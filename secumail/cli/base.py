@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
+from secumail.appliance.operations import OPERATIONS, Call, Reported
 from secumail.errors import InputError
 
 Handler = Callable[["Context", argparse.Namespace], Any]
@@ -30,24 +30,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-@dataclass
-class Context:
-    confdir: str | None = None
-    json: bool = False
-    debug: bool = False
-    _settings: Any = field(default=None, repr=False)
+class Context(Call):
+    """A command's call: the appliance's Call (settings loaded on first use, so --help never reads config)
+    plus how mailctl prints."""
 
-    @property
-    def settings(self) -> Any:
-        """Validated Settings, loaded on first use (so --help never reads config)."""
-        if self._settings is None:
-            from secumail.config import load_settings
+    def __init__(self, confdir: str | None = None, json: bool = False, debug: bool = False) -> None:
+        super().__init__(confdir, debug=debug, progress=_stderr_line, warn=_warning)
+        self.json = json
 
-            self._settings = load_settings(self.confdir)
-        return self._settings
 
-    def reload(self) -> None:
-        self._settings = None
+def _stderr_line(line: str) -> None:
+    """Progress lines for long commands: on stderr, so stdout stays one JSON document with --json."""
+    sys.stderr.write(f"mailctl: {line}\n")
+    sys.stderr.flush()
+
+
+def _warning(line: str) -> None:
+    """One warning line on stderr (stdout stays the result, one JSON document with --json)."""
+    _stderr_line(f"warning: {line}")
 
 
 def command(
@@ -102,12 +102,30 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(out)
 
 
-@dataclass
-class Failed:
-    """A handler result printed like any other, after which mailctl exits `code` (dns-check found errors)."""
+# A handler result printed like any other, after which mailctl exits `code` (dns-check found errors).
+Failed = Reported
 
-    data: Any
-    code: int = 1
+Secrets = Callable[[Context, argparse.Namespace], "dict[str, Any]"]
+After = Callable[[Context, Any], Any]
+
+
+def operation(sub: argparse._SubParsersAction, name: str, op_name: str, help_text: str,
+              text: TextFormatter | None = None, *, secrets: Secrets | None = None, after: After | None = None,
+              **kwargs: Any) -> Parser:
+    """A sub-command that runs operation `op_name` (secumail.appliance.operations): its arguments are the
+    parsed options of the same names; `secrets(ctx, args)` supplies the ones read from a prompt or stdin."""
+    op = OPERATIONS[op_name]
+
+    def handler(ctx: Context, args: argparse.Namespace) -> Any:
+        values = {key: getattr(args, key) for key in op.args if getattr(args, key, None) is not None}
+        if secrets is not None:
+            values.update(secrets(ctx, args))
+        data = op.run(ctx, values)
+        return after(ctx, data) if after is not None else data
+
+    parser = command(sub, name, handler, help_text, text=text, **kwargs)
+    parser.set_defaults(operation=op_name)
+    return parser
 
 
 def emit(ctx: Context, data: Any, text: TextFormatter | None) -> None:
@@ -148,13 +166,3 @@ def pending(feature: str) -> Handler:
         raise NotAvailable(feature)
 
     return handler
-
-
-def stderr_progress() -> Callable[[str], None]:
-    """Progress lines for long commands: on stderr, so stdout stays one JSON document with --json."""
-
-    def say(line: str) -> None:
-        sys.stderr.write(f"mailctl: {line}\n")
-        sys.stderr.flush()
-
-    return say

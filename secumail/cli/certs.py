@@ -3,40 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from secumail.cli.base import Context, command
-
-
-def ssl_setup(ctx: Context, args: argparse.Namespace) -> Any:
-    import dataclasses
-    import datetime as dt
-
-    from secumail.certs.runner import obtain
-    from secumail.certs.status import up_to_date
-
-    settings = ctx.settings
-    if args.staging:
-        settings = dataclasses.replace(settings, ssl=dataclasses.replace(settings.ssl, type="letsencrypt-staging"))
-    if not args.force:
-        reason = up_to_date(settings, dt.datetime.now(dt.timezone.utc))
-        if reason:
-            return {"result": "unchanged", "message": f"{reason} (use --force to renew now)"}
-    data = obtain(settings, debug=ctx.debug, reload=None if args.no_reload else _default())
-    return {
-        "result": "issued",
-        "source": data.get("source"),
-        "names": data.get("names"),
-        "not_after": data.get("not_after"),
-        "services": data.get("services") if not args.no_reload else "not reloaded (--no-reload)",
-        "seconds": data.get("timings", {}).get("installed"),
-    }
-
-
-def _default() -> Any:
-    from secumail.certs.runner import _DEFAULT
-
-    return _DEFAULT
+from secumail.cli.base import operation
 
 
 def setup_text(data: dict) -> str:
@@ -46,12 +14,6 @@ def setup_text(data: dict) -> str:
         f"certificate for {', '.join(data['names'])} installed, valid until {data['not_after']}\n"
         f"services: {data['services']}"
     )
-
-
-def ssl_status(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.certs.status import ssl_status as collect
-
-    return collect(ctx.settings)
 
 
 def status_text(data: dict) -> str:
@@ -79,14 +41,9 @@ def status_text(data: dict) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(sub, "ssl-setup", ssl_setup, "obtain a certificate by ACME DNS-01 and install it", text=setup_text)
+    p = operation(sub, "ssl-setup", "ssl-setup", "obtain a certificate by ACME DNS-01 and install it", text=setup_text)
     p.add_argument("--force", action="store_true", help="get a new certificate even if the current one is fine")
     p.add_argument("--staging", action="store_true", help="use Let's Encrypt staging for this run (test setup)")
     p.add_argument("--no-reload", action="store_true", help="install the files but do not reload the services")
-    command(
-        sub,
-        "ssl-status",
-        ssl_status,
-        "show the certificate, its expiry and the renewal state",
-        text=status_text,
-    )
+    operation(sub, "ssl-status", "ssl-status", "show the certificate, its expiry and the renewal state",
+              text=status_text)

@@ -5,31 +5,24 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from secumail.cli.base import Context, command, table
+from secumail.cli.base import operation, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub, "dns-setup", dns_setup, "create MX, SPF, DKIM, DMARC, SRV, ... through the DNS provider", text=setup_text
+    p = operation(
+        sub, "dns-setup", "dns-setup", "create MX, SPF, DKIM, DMARC, SRV, ... through the DNS provider", text=setup_text
     )
     p.add_argument("domain", nargs="?", help="one domain (default: all)")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     p.add_argument("--force", action="store_true", help="replace foreign SPF/DMARC records")
-    p = command(sub, "dns-check", dns_check, "check the published records against the expected ones", text=check_text)
+    p = operation(sub, "dns-check", "dns-check", "check the published records against the expected ones",
+                  text=check_text)
     p.add_argument("domain", nargs="?", help="one domain (default: all)")
 
 
 def _short(values: list[str], width: int = 72) -> str:
     text = " | ".join(values) if values else "-"
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def dns_setup(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.cli.base import Failed
-    from secumail.dns.setup import setup
-
-    result = setup(ctx.settings, args.domain, dry_run=args.dry_run, force=args.force)
-    return Failed(result) if result["conflicts"] else result
 
 
 def setup_text(data: dict[str, Any]) -> str:
@@ -56,14 +49,6 @@ def setup_text(data: dict[str, Any]) -> str:
     for c in data["conflicts"]:
         lines.append(f"CONFLICT {c['name']} {c['type']}: {c['reason']}; found {_short(c['found'], 60)}")
     return "\n".join(lines)
-
-
-def dns_check(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.cli.base import Failed
-    from secumail.dns.check import check
-
-    result = check(ctx.settings, args.domain)
-    return result if result["ok"] else Failed(result)
 
 
 def check_text(data: dict[str, Any]) -> str:

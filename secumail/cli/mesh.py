@@ -3,93 +3,88 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-from secumail.cli.base import Context, Failed, command, group, table
-
-MESH = "mesh backup (encrypted repository and peer sync)"
+from secumail.cli.base import Context, group, operation, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     cmds = group(sub, "mesh", "encrypted backups to and from mesh peers")
-    p = command(
-        cmds, "backup", backup, "take a snapshot of mail, accounts, keys and config", text=_backup_text
+    p = operation(
+        cmds, "backup", "mesh.backup", "take a snapshot of mail, accounts, keys and config", text=_backup_text
     )
     p.add_argument("--file", metavar="FILE", help="also write a single-file export to FILE")
-    p = command(cmds, "restore", restore, "restore a snapshot or a single-file export", text=_restore_text)
+    p = operation(cmds, "restore", "mesh.restore", "restore a snapshot or a single-file export", text=_restore_text,
+                  secrets=_recovery_key)
     p.add_argument("source", nargs="?", metavar="SNAPSHOT|FILE")
     p.add_argument("--from", dest="from_node", metavar="NODE_ID", help="a peer's copy of our backups")
     p.add_argument("--target", metavar="DIR", help="restore into DIR instead of data_path")
     p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from stdin")
-    sync = command(cmds, "sync", sync_cmd, "push our backups to peers, or pull theirs")
+    sync = operation(cmds, "sync", "mesh.sync", "push our backups to peers, or pull theirs")
     sync.add_argument("direction", choices=("push", "pull"))
     sync.add_argument("--peer", metavar="NODE_ID", help="only this pinned peer")
     sync.add_argument("--bwlimit", type=int, metavar="KIB_S", help="limit to KiB/s (default: mesh.bwlimit)")
-    p = command(cmds, "add-peer", add_peer, "pin a peer by node id", text=lambda d: f"pinned {d['node_id']}")
+    p = operation(cmds, "add-peer", "mesh.add-peer", "pin a peer by node id",
+                  text=lambda d: f"pinned {d['node_id']}")
     p.add_argument("node_id")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
-    p = command(cmds, "remove-peer", remove_peer, "unpin a peer", text=lambda d: f"unpinned {d['node_id']}")
+    p = operation(cmds, "remove-peer", "mesh.remove-peer", "unpin a peer",
+                  text=lambda d: f"unpinned {d['node_id']}")
     p.add_argument("node_id")
-    command(cmds, "peers", peers, "list pinned peers", text=_peers_text)
-    command(cmds, "id", node_id, "show this node's id", text=lambda d: d["node_id"])
-    command(cmds, "snapshots", snapshots, "list this node's snapshots", text=_snapshots_text)
-    p = command(cmds, "verify", verify, "read and authenticate the whole repository", text=_verify_text)
+    operation(cmds, "peers", "mesh.peers", "list pinned peers", text=_peers_text)
+    operation(cmds, "id", "mesh.id", "show this node's id", text=lambda d: d["node_id"])
+    operation(cmds, "snapshots", "mesh.snapshots", "list this node's snapshots", text=_snapshots_text)
+    p = operation(cmds, "verify", "mesh.verify", "read and authenticate the whole repository", text=_verify_text,
+                  secrets=_recovery_key)
     p.add_argument("--from", dest="from_node", metavar="NODE_ID", help="verify the copy this peer holds")
     p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from stdin")
-    p = command(cmds, "prune", prune, "forget snapshots beyond the retention in UCI and free space")
+    p = operation(cmds, "prune", "mesh.prune", "forget snapshots beyond the retention in UCI and free space")
     p.add_argument("--dry-run", action="store_true", help="only say what would be forgotten")
     key = group(cmds, "key", "repository keys")
-    command(key, "export", key_export, "make a new recovery key and print it once", text=_key_text)
-    p = command(cmds, "recover", recover,
-                "fetch this node's backups from a peer with the recovery key (stdin) and restore them",
-                text=_recover_text)  # fmt: skip
+    operation(key, "export", "mesh.key.export", "make a new recovery key and print it once", text=_key_text)
+    p = operation(cmds, "recover", "mesh.recover",
+                  "fetch this node's backups from a peer with the recovery key (stdin) and restore them",
+                  text=_recover_text, secrets=_peers_then_key)  # fmt: skip
     p.add_argument("peers", nargs="+", metavar="NODE_ID@HOST[:PORT]",
                    help="a peer holding a copy, named by its node id (its host key is checked); "
                    "with several, the newest copy is restored and the others heal what is damaged in it")  # fmt: skip
-    command(cmds, "discovered", discovered, "list nodes seen by zeroconf (pinned or not)", text=_discovered_text)
-    command(cmds, "enable", enable, "enable automatic backup and sync", text=lambda data: data["message"])
-    command(cmds, "disable", disable, "disable automatic backup and sync", text=lambda data: data["message"])
+    operation(cmds, "discovered", "mesh.discovered", "list nodes seen by zeroconf (pinned or not)",
+              text=_discovered_text)
+    operation(cmds, "enable", "mesh.enable", "enable automatic backup and sync", text=lambda data: data["message"])
+    operation(cmds, "disable", "mesh.disable", "disable automatic backup and sync", text=lambda data: data["message"])
 
 
-# identity and peers ------------------------------------------------------------
-def node_id(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    import base64
+def _read_secret() -> str:
+    """The recovery key from stdin (never argv: it would show in ps and shell history)."""
+    from secumail.errors import InputError
+    from secumail.mesh import keys
 
-    from secumail.mesh.identity import load_or_create
-
-    key = load_or_create(ctx.settings.main.data_path)
-    return {"node_id": key.node_id, "public_key": base64.b64encode(key.public_raw).decode()}
-
-
-def add_peer(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.mesh.identity import add_peer as pin
-
-    return pin(ctx.confdir, args.node_id, args.address, ctx.settings.mesh.port)
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise InputError("no recovery key on stdin (pipe it in, or type it and press Enter)")
+    keys.parse_secret(line)  # a malformed key is refused before anything is fetched
+    return line
 
 
-def remove_peer(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.mesh.identity import remove_peer as unpin
-
-    return unpin(ctx.confdir, ctx.settings, args.node_id)
+def _recovery_key(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    return {"recovery_key": _read_secret()} if args.recovery_key_stdin else {}
 
 
-def peers(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from secumail.mesh.state import peer_rows
+def _peers_then_key(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    from secumail.mesh.recover import parse_peer
 
-    return peer_rows(ctx.settings)
+    for text in args.peers:  # each peer's node id is checked before the key is asked for
+        parse_peer(text, ctx.settings.mesh.port)
+    if sys.stdin.isatty():
+        sys.stderr.write("recovery key: ")
+        sys.stderr.flush()
+    return {"recovery_key": _read_secret()}
 
 
 def _peers_text(rows: list[dict[str, Any]]) -> str:
     shown = [dict(r, up={True: "up", False: "down"}.get(r.get("up"), "?")) for r in rows]
     return table(shown, ["name", "node_id", "address", "port", "up", "last_seen", "last_sync", "stored_bytes"])
-
-
-def discovered(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from secumail.mesh.discovery import discovered_rows
-
-    return discovered_rows(ctx.settings)
 
 
 def _discovered_text(rows: list[dict[str, Any]]) -> str:
@@ -108,37 +103,6 @@ def _discovered_text(rows: list[dict[str, Any]]) -> str:
     return text
 
 
-# repository ---------------------------------------------------------------------
-def _own(ctx: Context, create: bool = True) -> tuple[Any, Any]:
-    from secumail.mesh.identity import load_or_create
-    from secumail.mesh.repo import open_own
-
-    data_path = ctx.settings.main.data_path
-    key = load_or_create(data_path)
-    return key, open_own(data_path, key.node_id, create=create)
-
-
-def backup(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.config import confdir
-    from secumail.mesh.backup import backup as run_backup
-
-    settings = ctx.settings
-    key, repo = _own(ctx)
-    with repo:
-        result = run_backup(
-            repo,
-            key,
-            settings.main.data_path,
-            os.path.join(confdir(ctx.confdir), "mailserver"),
-            settings.main.fqdn,
-        )
-        if args.file:
-            from secumail.mesh.export import export
-
-            result["export"] = export(repo, args.file)
-    return result
-
-
 def _backup_text(d: dict[str, Any]) -> str:
     text = (
         f"snapshot {d['snapshot'][:12]}: {d['files']} files, {d['bytes']} bytes; "
@@ -147,109 +111,6 @@ def _backup_text(d: dict[str, Any]) -> str:
     if "export" in d:
         text += f"\nexport written to {d['export']['file']} ({d['export']['bytes']} bytes)"
     return text
-
-
-def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    import tempfile
-
-    from secumail.config import confdir
-    from secumail.errors import InputError
-    from secumail.mesh.restore import restore as run_restore
-
-    settings = ctx.settings
-    data_path = settings.main.data_path
-    target = os.path.abspath(args.target) if args.target else data_path
-    uci_dest = None if args.target else confdir(ctx.confdir)
-    if args.from_node:
-        from secumail.mesh.recover import fetched_copy
-
-        secret = _read_secret() if args.recovery_key_stdin else None
-        with fetched_copy(settings, args.from_node, secret) as (repo, fetched):
-            _warn(fetched.warning)
-            result = run_restore(repo, args.source, target, uci_dest, tolerate_loss=True)
-        result = dict(result, source=args.from_node, **fetched.facts())
-        return Failed(result) if result["lost"] else result
-    if args.source and os.path.isfile(args.source):
-        from secumail.mesh.export import unpack
-
-        with tempfile.TemporaryDirectory(prefix="secumail-restore-") as tmp:
-            path = unpack(args.source, tmp)
-            with _open_foreign(path, data_path, args) as repo:
-                return run_restore(repo, None, target, uci_dest)
-    if args.source and os.path.isfile(os.path.join(args.source, "config")):
-        with _open_foreign(os.path.abspath(args.source), data_path, args) as repo:  # a copy held by a peer
-            _warn(_head_warning(data_path, repo, f"the copy in {args.source}"))
-            return run_restore(repo, None, target, uci_dest)
-    if args.source and "/" in args.source:
-        raise InputError(f"{args.source}: no such export file")
-    _key, repo = _own(ctx, create=False)
-    with repo:
-        return run_restore(repo, args.source, target, uci_dest)
-
-
-def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
-    """A repository not ours on disk: open with our master key if it fits, else the recovery key."""
-    from secumail.errors import InputError
-    from secumail.mesh import keys
-    from secumail.mesh.recover import open_with_secret
-    from secumail.mesh.repo import Repository
-
-    if not args.recovery_key_stdin and os.path.exists(keys.master_path(data_path)):
-        repo = Repository(path, keys.load_or_create_master(data_path))
-        try:
-            repo.sync_cache()
-            return repo
-        except Exception:  # noqa: BLE001 - a different repository: fall through to the recovery key
-            repo.close()
-            if not args.recovery_key_stdin:
-                raise InputError(
-                    "this export was made by another node: give its recovery key with --recovery-key-stdin"
-                ) from None
-    if not args.recovery_key_stdin:
-        raise InputError("no local master key: give the recovery key with --recovery-key-stdin")
-    return open_with_secret(path, _read_secret())  # checks the format version before any key
-
-
-def _warn(line: str | None) -> None:
-    """One warning line on stderr (stdout stays the result, one JSON document with --json)."""
-    if line:
-        sys.stderr.write(f"mailctl: warning: {line}\n")
-        sys.stderr.flush()
-
-
-def _head_warning(data_path: str, repo: Any, source: str) -> str | None:
-    from secumail.mesh import heads
-
-    node = repo.config.get("node_id")
-    if not isinstance(node, str):
-        return None
-    return heads.check(data_path, node, repo.path, source, repo.list("snapshots"))
-
-
-def _read_secret() -> bytes:
-    """The recovery key from stdin (never argv: it would show in ps and shell history)."""
-    from secumail.errors import InputError
-    from secumail.mesh import keys
-
-    line = sys.stdin.readline().strip()
-    if not line:
-        raise InputError("no recovery key on stdin (pipe it in, or type it and press Enter)")
-    return keys.parse_secret(line)
-
-
-def recover(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.config import confdir
-    from secumail.mesh.recover import parse_peer
-    from secumail.mesh.recover import recover as run_recover
-
-    for text in args.peers:  # each peer's node id is checked before the key is asked for
-        parse_peer(text, ctx.settings.mesh.port)
-    if sys.stdin.isatty():
-        sys.stderr.write("recovery key: ")
-        sys.stderr.flush()
-    result = run_recover(ctx.settings, confdir(ctx.confdir), args.peers, _read_secret())
-    _warn(result.get("warning"))
-    return Failed(result) if result["lost"] else result
 
 
 def _recover_text(d: dict[str, Any]) -> str:
@@ -284,32 +145,8 @@ def _restore_text(d: dict[str, Any]) -> str:
     ) + _healing_text(d)
 
 
-def snapshots(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
-    _key, repo = _own(ctx, create=False)
-    with repo:
-        return [
-            {"id": name[:12], "name": name, "time": b["time"], "hostname": b["hostname"], **b["stats"]}
-            for name, b in repo.snapshots()
-        ]
-
-
 def _snapshots_text(rows: list[dict[str, Any]]) -> str:
     return table(rows, ["id", "time", "hostname", "files", "bytes", "new_bytes"])
-
-
-def verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.mesh.restore import verify as run_verify
-
-    if args.from_node:
-        from secumail.mesh.recover import fetched_copy
-
-        secret = _read_secret() if args.recovery_key_stdin else None
-        with fetched_copy(ctx.settings, args.from_node, secret, heal=False) as (repo, fetched):
-            _warn(fetched.warning)
-            return dict(run_verify(repo), source=args.from_node)
-    _key, repo = _own(ctx, create=False)
-    with repo:
-        return run_verify(repo)
 
 
 def _verify_text(d: dict[str, Any]) -> str:
@@ -317,34 +154,6 @@ def _verify_text(d: dict[str, Any]) -> str:
     return (
         f"{where} ok: {d['packs']} packs, {d['objects']} objects, {d['snapshots']} snapshots authenticated"
     )
-
-
-def prune(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.mesh.prune import prune as run_prune
-
-    b = ctx.settings.backup
-    _key, repo = _own(ctx, create=False)
-    with repo:
-        return run_prune(repo, b.keep_last, b.keep_daily, b.keep_weekly, b.keep_monthly, dry_run=args.dry_run)
-
-
-def key_export(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    import contextlib
-
-    from secumail.errors import InputError
-    from secumail.mesh.identity import normalize_node_id
-    from secumail.mesh.recovery import export_recovery_key
-
-    key, repo = _own(ctx)
-    with repo:
-        result = export_recovery_key(repo, key)
-    peers = []
-    for peer in ctx.settings.peers:  # what recover needs besides the key: each peer's id and address
-        with contextlib.suppress(InputError):  # a malformed seed-004 id cannot be recovered from anyway
-            host = f"[{peer.address}]" if ":" in peer.address else peer.address
-            if peer.address:
-                peers.append(f"{normalize_node_id(peer.node_id)}@{host}:{peer.port}")
-    return dict(result, recover_from=peers)
 
 
 def _key_text(d: dict[str, Any]) -> str:
@@ -358,25 +167,3 @@ def _key_text(d: dict[str, Any]) -> str:
         "before no longer opens the repository here, but copies peers already hold keep the old slot\n"
         "until they sync again (see docs/backup-format.md 5.3)."
     )
-
-
-def sync_cmd(ctx: Context, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from secumail.mesh.transport import sync
-
-    return sync(ctx.settings, args.direction, only=args.peer, bwlimit=args.bwlimit)
-
-
-def _set_enabled(ctx: Context, enabled: bool) -> dict[str, Any]:
-    from secumail.config.uci_paths import set_value
-
-    set_value(ctx.confdir, "mailserver.mesh.enabled", "1" if enabled else "0")
-    word = "enabled" if enabled else "disabled"
-    return {"result": "ok", "enabled": enabled, "message": f"mesh backup {word}"}
-
-
-def enable(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    return _set_enabled(ctx, True)
-
-
-def disable(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    return _set_enabled(ctx, False)

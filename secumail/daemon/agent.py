@@ -1,5 +1,9 @@
 """secumaild's loop: one thread, one selector, a heap of timers; it sleeps until something happens.
 
+The loop, its timers, signals and configuration live here; what it reconciles
+is secumail.daemon.reconcile, what the control socket may ask is
+secumail.daemon.dispatch (both mixed into Daemon).
+
 Wake-ups: a timer falls due, a signal arrives (through the wakeup fd), a worker
 writes or exits, a control client speaks, the container's init exits (pidfd).
 Work that needs a heavy library is a job in a worker process (jobs.py).
@@ -13,27 +17,26 @@ import logging
 import os
 import selectors
 import signal
-import sys
 import time
 from typing import Any
 
 from secumail.daemon import paths
-from secumail.daemon.jobs import API_JOBS, INTERNAL_JOBS, Job, JobManager
+from secumail.daemon.dispatch import ControlMethods, _version
+from secumail.daemon.jobqueue import Job, JobManager
+from secumail.daemon.reconcile import RECONCILE_INTERVAL, Reconciler
 from secumail.daemon.scheduler import Scheduler
-from secumail.errors import InputError, SecumailError
+from secumail.errors import SecumailError
 
 logger = logging.getLogger("secumaild")
 
 DAY = 86400.0
-RECONCILE_INTERVAL = 60.0
 FIRST_SSL_RENEW = 300.0
 FIRST_DNS_CHECK = 900.0
 RETRY_BASE = 60.0
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
-HEAVY_MODULES = ("paramiko", "zeroconf", "cryptography", "nacl", "acme", "josepy", "dns", "bcrypt", "sqlite3")
 # Sections whose change means the mail services' config must be rendered again.
-CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "webmail", "container")
+CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "container")
 
 
 def fingerprint(settings: Any, sections: tuple[str, ...] | None = None) -> str:
@@ -45,7 +48,7 @@ def fingerprint(settings: Any, sections: tuple[str, ...] | None = None) -> str:
     return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
 
 
-class Daemon:
+class Daemon(Reconciler, ControlMethods):
     def __init__(self, confdir: str | None = None, time_scale: float = 1.0,
                  reconcile_interval: float = RECONCILE_INTERVAL) -> None:  # fmt: skip
         from secumail.config import confdir as resolve_confdir
@@ -310,237 +313,6 @@ class Daemon:
         self.not_before[key] = time.monotonic() + delay
         return delay
 
-    # -- reconcile ---------------------------------------------------------------------
-
-    def reconcile(self) -> None:
-        """Make the world match the settings; cheap when nothing is to be done."""
-        self.reconciles += 1
-        self.timers.after("reconcile", self.reconcile_interval / self.scale)
-        if self.control is not None:
-            self.control.expire()
-        self._reload_if_changed()
-        s = self.settings
-        if s is None:
-            return
-        state = self.container_state()
-        self._reconcile_container(s, state)
-        self._reconcile_config(s)
-        self._reconcile_firewall(s)
-        self._reconcile_fail2ban(s, state)
-        self._reconcile_mesh(s)
-
-    def container_state(self) -> str:
-        from secumail.container.runtime import Container
-
-        s = self.settings
-        try:
-            return Container(s.main.container, s.container.lxc_path).state()
-        except SecumailError as exc:
-            logger.debug("container state unknown: %s", exc)
-            return "UNKNOWN"
-
-    def _reconcile_container(self, s: Any, state: str) -> None:
-        busy = any(self.jobs.active(n) for n in ("install", "restore", "start", "stop", "container-up",
-                                                 "container-down"))
-        if busy:
-            return
-        if self._waiting("container-up") or self._waiting("container-down"):
-            return
-        if s.main.enabled and state == "STOPPED":
-            logger.info("container %s is stopped but main.enabled=1: starting it", s.main.container)
-            self.jobs.start("container-up", {}, origin="reconcile")
-        elif not s.main.enabled and state == "RUNNING":
-            logger.info("container %s runs but main.enabled=0: stopping it", s.main.container)
-            self.jobs.start("container-down", {}, origin="reconcile")
-        if state == "RUNNING":
-            self._watch_container(s)
-            self._rotate_logs(s)
-        else:
-            self._unwatch_container()
-
-    def _rotate_logs(self, s: Any) -> None:
-        """Keep the container's mail logs under main.log_size_limit (two stat calls when nothing is due)."""
-        from secumail.container.service import rotate_logs
-
-        try:
-            rotated = rotate_logs(s)
-        except SecumailError as exc:
-            logger.warning("log rotation failed: %s", exc)
-            return
-        if rotated:
-            logger.info("rotated %s", ", ".join(rotated))
-
-    def _waiting(self, key: str) -> bool:
-        until = self.not_before.get(key)
-        return until is not None and time.monotonic() < until
-
-    def _reconcile_config(self, s: Any) -> None:
-        want = self.config_fingerprint
-        if self.state.get("configured") == want:
-            return
-        if not os.path.isdir(os.path.join(s.main.data_path, "config")):
-            return  # nothing set up yet: `mailctl install` renders the first config
-        if any(self.jobs.active(n) for n in ("configure", "install", "restore", "container-up", "container-down")):
-            return  # one at a time: a reload racing a (re)start fails and backs off for minutes
-        if self._waiting("configure"):
-            return
-        logger.info("mail configuration out of date: rendering and reloading")
-        self.jobs.start("configure", {"_fingerprint": want}, origin="reconcile")
-
-    def _reconcile_firewall(self, s: Any) -> None:
-        from secumail.system import firewall
-
-        if not firewall.applicable(self.confdir):
-            return
-        try:
-            if firewall.sync(s, self.confdir):
-                logger.info("firewall rules updated for the enabled ports")
-        except SecumailError as exc:
-            logger.error("firewall: %s", exc)
-
-    def _reconcile_fail2ban(self, s: Any, state: str) -> None:
-        want = s.features.fail2ban and (s.main.enabled or bool(s.features.fail2ban_logfile))
-        if want:
-            from secumail.system.fail2ban import Guard, options_from_settings
-
-            options = options_from_settings(s)
-            if self.fail2ban is None:
-                try:
-                    self.fail2ban = Guard(options)
-                    self.fail2ban.open()
-                except SecumailError as exc:
-                    logger.error("fail2ban not active: %s", exc)
-                    self.fail2ban = None
-                    return
-                self.timers.after("fail2ban", 0)
-            else:
-                self.fail2ban.update(options)
-        elif self.fail2ban is not None:
-            self.fail2ban.close(remove=True)
-            self.fail2ban = None
-            self.timers.cancel("fail2ban")
-
-    def _reconcile_mesh(self, s: Any) -> None:
-        if not s.mesh.enabled and self.mesh is None:
-            return
-        if self.mesh is None:
-            from secumail.daemon.mesh import MeshService
-
-            self.mesh = MeshService(self.selector, self.confdir)
-        self._after_discovery(self.mesh.update(s))
-
-    def _check_mesh_children(self) -> None:
-        if self.mesh is not None:
-            self._after_discovery(self.mesh.check_children())
-
-    def _after_discovery(self, delay: float | None) -> None:
-        """The discovery worker waits `delay` s (backoff) before it is started again."""
-        if delay is not None:
-            self.timers.after("mesh-discovery", delay)
-
-    def _watch_container(self, s: Any) -> None:
-        """React at once when the container's init exits (pidfd), not at the next reconcile."""
-        if self._pidfd is not None or not hasattr(os, "pidfd_open"):
-            return
-        from secumail.container.runtime import Container
-
-        try:
-            pid = Container(s.main.container, s.container.lxc_path).pid()
-            if pid is None:
-                return
-            fd = os.pidfd_open(pid)
-        except (SecumailError, OSError) as exc:
-            logger.debug("not watching the container's init: %s", exc)
-            return
-        self._pidfd = fd
-        self.selector.register(fd, selectors.EVENT_READ, lambda mask: self._container_exited())
-
-    def _container_exited(self) -> None:
-        logger.warning("the container's init exited")
-        self._unwatch_container()
-        self.timers.after("reconcile", 1.0)  # lxc needs a moment to see it STOPPED
-
-    def _unwatch_container(self) -> None:
-        if self._pidfd is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = None
-
-    # -- control socket ------------------------------------------------------------------
-
-    def dispatch(self, method: str, params: dict[str, Any]) -> Any:
-        self.requests[method] = self.requests.get(method, 0) + 1
-        if method == "status":
-            return self._status(params)
-        if method == "jobs.start":
-            return self._jobs_start(params)
-        if method == "jobs.show":
-            job = self.jobs.get(str(params.get("id", "")))
-            if job is None:
-                raise InputError(f"no job with id {params.get('id')!r} (finished jobs are kept for a while only)")
-            return job.to_dict()
-        if method == "jobs.list":
-            return [job.to_dict() for job in self.jobs.jobs.values()]
-        if method == "reload":
-            self.load_settings()
-            if self.settings_error:
-                raise SecumailError(f"configuration not loaded: {self.settings_error}")
-            return {"result": "reloaded"}
-        if method == "daemon.info":
-            return self.info()
-        raise InputError(f"unknown method {method!r} (status, jobs.start, jobs.show, jobs.list, reload, daemon.info)")
-
-    def _status(self, params: dict[str, Any]) -> Any:
-        from secumail.status import collect_status
-
-        wanted = params.get("confdir")
-        if wanted and os.path.abspath(str(wanted)) != self.confdir:
-            raise InputError(f"secumaild reads {self.confdir}, not {wanted}")
-        if self._reload_if_changed():
-            self.timers.after("reconcile", 0)
-        if self.settings is None:
-            raise SecumailError(f"configuration not loaded: {self.settings_error}")
-        return collect_status(self.settings)
-
-    def _jobs_start(self, params: dict[str, Any]) -> Any:
-        from secumail.daemon.tasks import test_tasks_enabled
-
-        name = params.get("name")
-        args = params.get("args") or {}
-        stdin = params.get("stdin")
-        allowed = name in API_JOBS or (test_tasks_enabled() and isinstance(name, str) and name.startswith("_test-"))
-        if not isinstance(name, str) or not allowed or name in INTERNAL_JOBS:
-            raise InputError(f"unknown job {name!r}; jobs: {', '.join(API_JOBS)}")
-        if not isinstance(args, dict):
-            raise InputError("args must be an object")
-        if any(str(key).startswith("_") for key in args):
-            raise InputError("argument names starting with '_' are reserved")
-        if stdin is not None and not isinstance(stdin, str):
-            raise InputError("stdin must be a string")
-        job = self.jobs.start(name, args, stdin=stdin, origin="api")
-        return {"id": job.id}
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "version": _version(),
-            "confdir": self.confdir,
-            "uptime": round(time.time() - self.started, 1),
-            "rss_kb": _rss_kb(),
-            "reconciles": self.reconciles,
-            "requests": dict(self.requests),
-            "timers": {name: round(delay * self.scale, 1) for name, delay in self.timers.pending().items()},
-            "jobs_running": len(self.jobs.running()),
-            "jobs_kept": len(self.jobs.jobs),
-            "fail2ban": self.fail2ban.info() if self.fail2ban is not None else None,
-            "mesh": self.mesh.info() if self.mesh is not None else None,
-            # What the daemon itself has loaded: the heavy libraries belong in workers only.
-            "heavy_modules": sorted(m for m in HEAVY_MODULES if m in sys.modules),
-            "settings_error": self.settings_error,
-        }
-
     # -- persistent run state (tmpfs: cleared at boot, which re-renders once) -------------
 
     def _load_state(self) -> dict[str, Any]:
@@ -572,26 +344,9 @@ def _seconds_until(iso: Any) -> float | None:
     return max(60.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
-def _rss_kb() -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _version() -> str:
-    from secumail import __version__
-
-    return __version__
-
-
 def _test_schedule() -> list[tuple[str, float]]:
     """SECUMAIL_DAEMON_TEST_SCHEDULE="_test-crash:30,...": extra scheduled jobs (tests only)."""
-    from secumail.daemon.tasks import test_tasks_enabled
+    from secumail.daemon.jobtasks import test_tasks_enabled
 
     spec = os.environ.get("SECUMAIL_DAEMON_TEST_SCHEDULE", "")
     if not spec or not test_tasks_enabled():

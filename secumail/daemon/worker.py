@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         send({"error": "the worker's request on stdin is not JSON", "code": 2})
         return 2
-    from secumail.daemon import tasks
+    from secumail.appliance.operations import plain
+    from secumail.daemon import jobtasks as tasks
     from secumail.errors import SecumailError
     from secumail.system.log import setup_logging
 
@@ -59,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     if task is None:
         send({"error": f"no job named {name!r}", "code": 2})
         return 2
-    ctx = tasks.TaskContext(name, request.get("args") or {}, request.get("confdir"), request.get("stdin"), progress)
+    ctx = tasks.TaskContext(name, request.get("args") or {}, request.get("confdir"), request.get("stdin"),
+                            progress)  # fmt: skip
     try:
         result = task(ctx)
     except tasks.ReportedProblems as exc:
-        send({"error": str(exc), "code": exc.exit_code, "result": tasks._plain(exc.data)})
+        send({"error": str(exc), "code": exc.exit_code, "result": plain(exc.data)})
         return 1
     except SecumailError as exc:
         send({"error": str(exc), "code": exc.exit_code})
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         send({"error": f"internal error in {name}: {type(exc).__name__}: {exc}", "code": 1})
         return 1
-    send({"result": tasks._plain(result)})
+    send({"result": plain(result)})
     return 0
 
 

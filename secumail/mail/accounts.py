@@ -17,6 +17,7 @@ from typing import Any
 
 from secumail.errors import InputError
 from secumail.mail import store
+from secumail.mail.apply import MailRuntime
 from secumail.mail.passwords import hash_password
 from secumail.mail.store import Accounts, User, normalize_address, normalize_domain, split_address
 
@@ -32,12 +33,12 @@ def _load(settings: Any) -> Accounts:
     return store.load(_data_path(settings), settings.main.domain)
 
 
-def _commit(settings: Any, accounts: Accounts, what: str) -> list[str]:
+def _commit(settings: Any, accounts: Accounts, what: str, runtime: MailRuntime | None) -> list[str]:
     changed = store.save(_data_path(settings), accounts)
     if changed:
         from secumail.mail import apply
 
-        apply.on_accounts_changed(settings, what, changed)
+        apply.on_accounts_changed(settings, what, changed, runtime)
     return changed
 
 
@@ -64,7 +65,7 @@ def domain_list(settings: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def domain_add(settings: Any, domain: str) -> dict[str, Any]:
+def domain_add(settings: Any, domain: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -72,7 +73,7 @@ def domain_add(settings: Any, domain: str) -> dict[str, Any]:
             raise InputError(f"domain {domain} exists already")
         accounts.extra_domains.append(domain)
         dkim = _ensure_dkim(settings, domain)
-        _commit(settings, accounts, "domain")
+        _commit(settings, accounts, "domain", runtime)
     return {"domain": domain, "added": True, "dkim": dkim}
 
 
@@ -89,7 +90,8 @@ def _ensure_dkim(settings: Any, domain: str) -> str | None:
     return path
 
 
-def domain_del(settings: Any, domain: str, force: bool = False) -> dict[str, Any]:
+def domain_del(settings: Any, domain: str,
+               *, force: bool = False, runtime: MailRuntime | None = None) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -110,7 +112,7 @@ def domain_del(settings: Any, domain: str, force: bool = False) -> dict[str, Any
             del accounts.aliases[source]
         emptied = _drop_destinations(accounts, lambda d: accounts.domain_of(d) == domain)
         accounts.extra_domains.remove(domain)
-        _commit(settings, accounts, "domain")
+        _commit(settings, accounts, "domain", runtime)
     return {"domain": domain, "deleted": True, "users_removed": users, "aliases_removed": aliases + emptied}
 
 
@@ -175,7 +177,8 @@ def _canonical_quota(text: str | None) -> str:
     return store.format_quota(text)
 
 
-def user_add(settings: Any, address: str, password: str, quota: str | None = None) -> dict[str, Any]:
+def user_add(settings: Any, address: str, password: str,
+             *, quota: str | None = None, runtime: MailRuntime | None = None) -> dict[str, Any]:
     address = normalize_address(address, "mailbox")
     quota_text = _canonical_quota(quota)
     password_hash = hash_password(password)  # slow part outside the lock
@@ -187,7 +190,7 @@ def user_add(settings: Any, address: str, password: str, quota: str | None = Non
         if address in accounts.aliases:
             raise InputError(f"{address} is an alias; delete the alias first (mailctl alias del {address})")
         accounts.users[address] = User(address, password_hash, quota_text)
-        _commit(settings, accounts, "user")
+        _commit(settings, accounts, "user", runtime)
     return {"address": address, "added": True, "quota": quota_text or "none"}
 
 
@@ -198,7 +201,7 @@ def _existing_user(accounts: Accounts, address: str) -> str:
     return address
 
 
-def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]:
+def user_del(settings: Any, address: str, *, purge: bool = False, runtime: MailRuntime | None = None) -> dict[str, Any]:
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
         address = _existing_user(accounts, address)
@@ -209,7 +212,7 @@ def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]
                 "delete or change them first (mailctl alias del)"
             )
         del accounts.users[address]
-        _commit(settings, accounts, "user")
+        _commit(settings, accounts, "user", runtime)
         maildir = _mailbox_dir(settings, address)
         purged = False
         if purge:
@@ -223,23 +226,23 @@ def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]
             "mail_kept": None if purge else maildir}
 
 
-def user_passwd(settings: Any, address: str, password: str) -> dict[str, Any]:
+def user_passwd(settings: Any, address: str, password: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     password_hash = hash_password(password)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
         address = _existing_user(accounts, address)
         accounts.users[address].password_hash = password_hash
-        _commit(settings, accounts, "password")
+        _commit(settings, accounts, "password", runtime)
     return {"address": address, "password_changed": True}
 
 
-def user_quota(settings: Any, address: str, size: str) -> dict[str, Any]:
+def user_quota(settings: Any, address: str, size: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     quota_text = _canonical_quota(size)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
         address = _existing_user(accounts, address)
         accounts.users[address].quota = quota_text
-        _commit(settings, accounts, "quota")
+        _commit(settings, accounts, "quota", runtime)
     return {"address": address, "quota": quota_text or "none"}
 
 
@@ -293,7 +296,8 @@ def _find_loop(accounts: Accounts, start: str) -> list[str] | None:
     return walk(start)
 
 
-def alias_add(settings: Any, source: str, destinations: list[str]) -> dict[str, Any]:
+def alias_add(settings: Any, source: str, destinations: list[str],
+              *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     source = _normalize_source(source)
     dests: list[str] = []
     for text in destinations:
@@ -324,11 +328,11 @@ def alias_add(settings: Any, source: str, destinations: list[str]) -> dict[str, 
         loop = _find_loop(accounts, source)
         if loop:
             raise InputError(f"alias {source} would make a loop: {' -> '.join(loop)}")
-        _commit(settings, accounts, "alias")
+        _commit(settings, accounts, "alias", runtime)
     return {"source": source, "destinations": dests, "catch_all": source.startswith("@")}
 
 
-def alias_del(settings: Any, source: str) -> dict[str, Any]:
+def alias_del(settings: Any, source: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     source = _normalize_source(source)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -338,7 +342,7 @@ def alias_del(settings: Any, source: str) -> dict[str, Any]:
         if referenced:
             raise InputError(f"alias {source} is a destination of {', '.join(referenced)}; change them first")
         del accounts.aliases[source]
-        _commit(settings, accounts, "alias")
+        _commit(settings, accounts, "alias", runtime)
     return {"source": source, "deleted": True}
 
 

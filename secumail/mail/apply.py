@@ -7,6 +7,9 @@ deleted domain changes the rendered config (virtual domains, OpenDKIM
 tables), so it goes through a full deploy. When the container is not
 installed or not running there is nothing to tell: the files are read at the
 next start.
+
+The mail layer does not know where the services run: the caller (the
+appliance layer) hands in a `MailRuntime`.
 """
 
 from __future__ import annotations
@@ -14,39 +17,43 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAPS = ("vdomains", "vmailbox", "valias", "vsenders")
 
 
-def container_executor(settings: Any):  # -> deploy.Executor | None
-    """An executor for the running mail container, or None when there is none (not installed/stopped)."""
-    try:
-        from secumail.mail.runtime_bridge import running_executor
-    except ImportError:
-        return None
-    return running_executor(settings)
+class MailRuntime(Protocol):
+    """Where the mail services run, as the mail layer needs it."""
+
+    def running(self) -> Any:  # -> deploy.Executor | None: the running container, None when not running
+        ...
+
+    def hand_over(self, *subs: str) -> None:
+        """Give files below data_path/<sub> to the container's root, so the services can read them."""
+        ...
 
 
-def on_accounts_changed(settings: Any, what: str, changed: list[str]) -> None:
-    executor = container_executor(settings)
+def on_accounts_changed(settings: Settings, what: str, changed: list[str], runtime: MailRuntime | None) -> None:
+    executor = runtime.running() if runtime is not None else None
     if executor is None:
         log.info("mail container not running; account change (%s) takes effect at next start", what)
         return
     from secumail.mail import deploy
-    from secumail.mail.runtime_bridge import hand_over
 
     if what == "domain":
-        deploy.deploy(settings, executor)
+        deploy.deploy(settings, executor, hand_over=runtime.hand_over)
         return
     if any(name in MAPS for name in changed):
         deploy.run_checked(executor, ["postfix", "reload"])
     if "users" in changed:
         # A users file made while the container ran is root-only: give Dovecot's group read access
         # (on the host: config/ is read-only in the container).
-        hand_over(settings, "config")
+        runtime.hand_over("config")
         # Dovecot re-reads a passwd-file at most once a second: flushing the auth cache in the
         # second of the write could re-cache the old password for auth_cache_ttl.
         _wait_past_mtime(os.path.join(settings.main.data_path, "config", "users"))

@@ -27,12 +27,16 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from secumail.errors import SecumailError
 from secumail.mail import render
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 log = logging.getLogger(__name__)
+HandOver = Callable[..., None]
 KEEP_GENERATIONS = 2  # the live one and the one before it (for a manual roll back)
 
 
@@ -137,9 +141,12 @@ def _prune(data_path: str, keep: set[str]) -> None:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def deploy(settings: Any, executor: Executor | None, files: render.Files | None = None,
-           domains: list[str] | None = None) -> dict[str, Any]:
+def deploy(settings: Settings, executor: Executor | None, files: render.Files | None = None,
+           domains: list[str] | None = None, *, hand_over: HandOver | None = None) -> dict[str, Any]:
     """Render (or take `files`), stage, check, swap, reload. Returns what happened.
+
+    `hand_over(*subs)` gives what the host wrote below data_path to the container's root (the
+    appliance layer knows the container's id map); None for a container without one.
 
     With executor None (container not running) nothing can be checked: the
     generation is staged and made live so the next start uses it, and the
@@ -170,9 +177,8 @@ def deploy(settings: Any, executor: Executor | None, files: render.Files | None 
                 os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
                 atomic_write(path, content, mode=mode)
             os.rename(staging, final)
-            from secumail.mail.runtime_bridge import hand_over
-
-            hand_over(settings, "config", "dkim", "ssl")  # the container's root owns what it reads
+            if hand_over is not None:
+                hand_over("config", "dkim", "ssl")  # the container's root owns what it reads
             if executor is not None:
                 check(executor, gen_path, settings.features.dkim)
         except BaseException:

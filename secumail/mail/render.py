@@ -200,26 +200,3 @@ def ensure_keys(settings: Any, domains: list[str]) -> None:
         algorithm = "ed25519" if selector == dkim.ed25519_selector(settings.dkim.selector) else "rsa"
         dkim.ensure_key(settings.main.data_path, domain, selector, bits=settings.dkim.key_bits,
                         algorithm=algorithm)
-
-
-def stage(settings: Any, staging_dir: str, domains: list[str] | None = None,
-          generation: str | None = None) -> Files:
-    """Write one generation into `staging_dir` (a new or empty directory); return what was written.
-
-    `generation` is where the container will see `staging_dir`; by default it
-    is derived from data_path (staging_dir must then lie below it).
-    """
-    from secumail.mail import store
-    from secumail.system.files import atomic_write
-
-    if domains is None:
-        domains = store.load(settings.main.data_path, settings.main.domain).domains
-    if generation is None:
-        generation = container_path(settings, staging_dir)
-    ensure_keys(settings, domains)
-    files = render_all(settings, domains, generation)
-    for rel, (content, mode) in files.items():
-        path = os.path.join(staging_dir, rel)
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        atomic_write(path, content, mode=mode)
-    return files

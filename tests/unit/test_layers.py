@@ -24,32 +24,17 @@ LAYER = {
     "dns": 4,
     "certs": 4,
     "mesh": 4,
-    "status": 5,
+    "appliance": 5,
     "cli": 6,
     "daemon": 6,
 }
 # between features: DKIM public keys for the record set; challenge records and the self-signed fallback
 FEATURE_EDGES = {("dns", "mail"), ("certs", "dns"), ("certs", "mail")}
-# the CLI talks to secumaild through its control-socket client; the daemon never imports the CLI
-ENTRY_EDGES = {("cli", "secumail.daemon.client")}
+# the CLI talks to secumaild through its control-socket client and starts it through its launcher
+# (procd or a detached process); the daemon never imports the CLI
+ENTRY_EDGES = {("cli", "secumail.daemon.client"), ("cli", "secumail.daemon.launcher")}
 
 KNOWN = {
-    # the appliance layer still lives in container/service.py and reaches mail; mail reaches back for an executor
-    ("secumail.container.service", "secumail.mail"),
-    ("secumail.container.service", "secumail.mail.logrotate"),
-    ("secumail.container.service", "secumail.mail.selfsigned"),
-    ("secumail.mail.runtime_bridge", "secumail.container.runtime"),
-    ("secumail.container.service", "secumail.mail.layout"),
-    ("secumail.container.service", "secumail.mail.runtime_bridge"),
-    ("secumail.mail.runtime_bridge", "secumail.container"),
-    ("secumail.mail.runtime_bridge", "secumail.container.service"),
-    # the daemon runs jobs through the CLI's argparse; the CLI starts the daemon
-    ("secumail.daemon.tasks", "secumail.cli"),
-    ("secumail.daemon.tasks", "secumail.cli.base"),
-    ("secumail.cli.service", "secumail.daemon.service"),
-    # status asks the daemon: to move to the CLI side
-    ("secumail.status", "secumail.daemon.client"),
-    ("secumail.status", "secumail.daemon.paths"),
     # fw4 rules read Settings: to move to the feature they serve
     ("secumail.system.firewall", "secumail.config"),
 }

@@ -72,7 +72,7 @@ def test_mailctl_status_certificate_imports_nothing_heavy(tmp_path):
     install(s, NOW)
     code = (
         "import sys\n"
-        "from secumail.status import _certificate\n"
+        "from secumail.appliance.status import _certificate\n"
         "from secumail.config.settings import default_package, settings_from_package\n"
         "import dataclasses\n"
         "s = settings_from_package(default_package())\n"

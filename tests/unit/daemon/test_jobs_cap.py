@@ -6,7 +6,7 @@ import selectors
 
 import pytest
 
-from secumail.daemon.jobs import JobBusy, JobManager
+from secumail.daemon.jobqueue import JobBusy, JobManager
 
 
 @pytest.fixture

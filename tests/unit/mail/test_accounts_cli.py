@@ -304,10 +304,10 @@ def test_sender_login_map_lists_own_addresses_and_aliases(world, data):
 
 def test_account_hooks_never_reach_a_container_on_this_host(settings):
     """The settings of these tests name no existing LXC path, so no real container is reloaded."""
-    from secumail.mail import runtime_bridge
+    from secumail.appliance.spec import running_executor
 
     assert not os.path.exists(settings.container.lxc_path)
-    assert runtime_bridge.running_executor(settings) is None
+    assert running_executor(settings) is None
 
 
 def test_umask_000_makes_no_directory_writable_by_others(confdir, data, tmp_path):

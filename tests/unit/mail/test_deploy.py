@@ -106,18 +106,32 @@ def test_reload_failure_is_one_line(settings):
     assert "postfix: fatal: something" in str(err.value)
 
 
+class FakeRuntime:
+    """The appliance's ContainerRuntime as the mail layer sees it: the running executor, hand_over calls."""
+
+    def __init__(self, executor):
+        self.executor = executor
+        self.handed = []
+
+    def running(self):
+        return self.executor
+
+    def hand_over(self, *subs):
+        self.handed.append(subs)
+
+
 def test_accounts_change_hook_without_container_is_a_no_op(settings, monkeypatch):
     from secumail.mail import apply
 
     calls = []
-    monkeypatch.setattr(apply, "container_executor", lambda s: None)
     monkeypatch.setattr(deploy, "deploy", lambda *a, **k: calls.append(a))
-    apply.on_accounts_changed(settings, "domain", ["vdomains"])
+    apply.on_accounts_changed(settings, "domain", ["vdomains"], FakeRuntime(None))
+    apply.on_accounts_changed(settings, "domain", ["vdomains"], None)
     assert calls == []
 
 
 # config/ is read-only in the container: the users file gets Dovecot's group on the host
-# (runtime_bridge.hand_over), nothing is changed through the container.
+# (the runtime's hand_over), nothing is changed through the container.
 USERS_CHANGED = [
     ["doveadm", "auth", "cache", "flush"],
 ]
@@ -132,18 +146,20 @@ def test_accounts_change_hook_reloads_what_reads_the_files(settings, monkeypatch
     from secumail.mail import apply
 
     fake = FakeExecutor()
-    monkeypatch.setattr(apply, "container_executor", lambda s: fake)
-    apply.on_accounts_changed(settings, what, changed)
+    runtime = FakeRuntime(fake)
+    apply.on_accounts_changed(settings, what, changed, runtime)
     assert fake.calls == expected
+    assert runtime.handed == ([("config",)] if "users" in changed else [])
 
 
 def test_domain_change_redeploys(settings, monkeypatch):
     from secumail.mail import apply
 
     fake = FakeExecutor()
-    monkeypatch.setattr(apply, "container_executor", lambda s: fake)
-    apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"])
+    runtime = FakeRuntime(fake)
+    apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"], runtime)
     assert fake.calls[-1][0].endswith("/container/reload")
+    assert runtime.handed == [("config", "dkim", "ssl")]  # the new generation is the container root's
 
 
 def test_deploy_creates_missing_account_maps(settings):

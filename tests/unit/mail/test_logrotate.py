@@ -87,18 +87,18 @@ def test_tail_reaches_into_the_rotated_file(rootfs):
 @pytest.fixture
 def service_settings(tmp_path, rootfs, monkeypatch):
     """Settings whose rootfs_path is the tmp rootfs, and a fake running container."""
-    from secumail.container import service
+    from secumail.appliance import logs as service
 
     settings = make_settings(tmp_path / "data", log_size_limit=1)
     monkeypatch.setattr(service, "rootfs_path", lambda s: rootfs)
     container = FakeContainer()
     monkeypatch.setattr(service, "container_for", lambda s: container)
-    monkeypatch.setattr(service, "_installed", lambda s: container)
+    monkeypatch.setattr(service, "installed", lambda s: container)
     return settings, container
 
 
 def test_rotate_logs_uses_the_uci_cap(service_settings, rootfs):
-    from secumail.container import service
+    from secumail.appliance import logs as service
 
     settings, container = service_settings
     assert service.rotate_logs(settings) == []  # 1 MiB cap, small files
@@ -110,7 +110,7 @@ def test_rotate_logs_uses_the_uci_cap(service_settings, rootfs):
 
 
 def test_rotate_logs_of_a_stopped_container_only_renames(service_settings, rootfs):
-    from secumail.container import service
+    from secumail.appliance import logs as service
 
     settings, container = service_settings
     container._running = False
@@ -122,7 +122,7 @@ def test_rotate_logs_of_a_stopped_container_only_renames(service_settings, rootf
 
 
 def test_mailctl_logs_keeps_working_after_a_rotation(service_settings, rootfs):
-    from secumail.container import service
+    from secumail.appliance import logs as service
 
     settings, _ = service_settings
     logrotate.rotate(rootfs, 1, None)

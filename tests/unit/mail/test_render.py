@@ -195,19 +195,24 @@ def test_render_is_pure_and_deterministic(settings):
     assert first == render.render_all(settings, ["a.test", "b.test"], GEN)
 
 
-def test_stage_writes_files_with_modes_and_keys(settings, tmp_path):
+def test_a_deploy_without_container_writes_files_with_modes_and_keys(settings, tmp_path):
     import os
     import stat
 
-    staging = tmp_path / "data" / "config" / "generated" / "x"
-    written = render.stage(settings, str(staging), domains=["example.org"])
-    for rel, (content, mode) in written.items():
-        path = staging / rel
-        assert path.read_text() == content
-        assert stat.S_IMODE(os.stat(path).st_mode) == mode
-    dovecot = (staging / "dovecot/dovecot.conf").read_text()
-    assert "/srv/mailserver/config/generated/x/dovecot/quota-warning.sh" in dovecot
-    assert (tmp_path / "data" / "dkim" / "example.org" / "mail.private").exists()
+    from secumail.mail import deploy
+
+    result = deploy.deploy(settings, None, domains=["example.org"])
+    assert result["checked"] is False
+    live = os.path.join(settings.main.data_path, "config", "live")
+    gen = f"/srv/mailserver/config/generated/{result['generation']}"
+    for rel, (content, mode) in render.render_all(settings, ["example.org"], gen).items():
+        path = os.path.join(live, rel)
+        with open(path) as handle:
+            assert handle.read() == content, rel
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode, rel
+    with open(os.path.join(live, "dovecot/dovecot.conf")) as handle:
+        assert f"{gen}/dovecot/quota-warning.sh" in handle.read()
+    assert os.path.exists(os.path.join(settings.main.data_path, "dkim", "example.org", "mail.private"))
 
 
 def test_selfsigned_certificate(tmp_path):

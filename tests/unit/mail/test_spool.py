@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from secumail.container import service
+from secumail.appliance import datadir
+from secumail.appliance.spec import rootfs_path, spec_for
 from secumail.container.idmap import IdMap
 from tests.unit.mail.conftest import make_settings
 
@@ -17,7 +18,7 @@ def _settings(tmp_path):
 
 
 def _old_queue(settings, files):
-    queue = os.path.join(service.rootfs_path(settings), "var/spool/postfix")
+    queue = os.path.join(rootfs_path(settings), "var/spool/postfix")
     for rel, text in files.items():
         os.makedirs(os.path.dirname(os.path.join(queue, rel)), exist_ok=True)
         with open(os.path.join(queue, rel), "w") as handle:
@@ -28,7 +29,7 @@ def _old_queue(settings, files):
 
 def test_the_container_mounts_only_what_the_mail_services_use(tmp_path):
     settings = _settings(tmp_path)
-    spec = service.spec_for(settings, IdMap(100000, 100000))
+    spec = spec_for(settings, IdMap(100000, 100000))
     data = settings.main.data_path
     mounts = {m.container_path: (m.host_path, m.read_only) for m in spec.mounts}
     assert mounts == {
@@ -45,27 +46,27 @@ def test_the_container_mounts_only_what_the_mail_services_use(tmp_path):
 
 def test_layout_has_the_spool(tmp_path):
     settings = _settings(tmp_path)
-    service.ensure_layout(settings)
+    datadir.ensure_layout(settings)
     assert os.path.isdir(os.path.join(settings.main.data_path, "spool"))
 
 
 def test_an_older_install_moves_its_queue_into_data_path_while_stopped(tmp_path):
     settings = _settings(tmp_path)
     queue = _old_queue(settings, {"deferred/A/ABC123": "message", "active/DEF456": "message 2"})
-    assert service.ensure_spool(settings) == ["active", "deferred"]
+    assert datadir.ensure_spool(settings) == ["active", "deferred"]
     spool = os.path.join(settings.main.data_path, "spool")
     with open(os.path.join(spool, "deferred/A/ABC123")) as handle:
         assert handle.read() == "message"
     assert os.path.exists(os.path.join(spool, "active/DEF456"))
     assert not os.path.exists(os.path.join(queue, "deferred"))
-    assert service.ensure_spool(settings) == []  # once only
+    assert datadir.ensure_spool(settings) == []  # once only
 
 
 def test_nothing_moves_while_running_or_when_data_path_has_a_queue(tmp_path):
     settings = _settings(tmp_path)
     queue = _old_queue(settings, {"deferred/A/ABC123": "message"})
-    assert service.ensure_spool(settings, running=True) == []
+    assert datadir.ensure_spool(settings, running=True) == []
     assert os.path.isdir(os.path.join(settings.main.data_path, "spool"))  # the mount source exists anyway
     os.makedirs(os.path.join(settings.main.data_path, "spool", "active"))
-    assert service.ensure_spool(settings) == []
+    assert datadir.ensure_spool(settings) == []
     assert os.path.exists(os.path.join(queue, "deferred/A/ABC123"))

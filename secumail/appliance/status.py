@@ -135,24 +135,3 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.peers)},
         "notes": notes,
     }
-
-
-def status_from_daemon(config_dir: str | None = None) -> dict[str, Any] | None:
-    """The same JSON from a running secumaild (fast, no lxc-info of our own), None when none answers.
-
-    The daemon answers only for the config directory it reads; any error
-    (not running, not root, other confdir, invalid config) means: compute it here.
-    """
-    from secumail.config import confdir
-    from secumail.daemon.paths import socket_path
-    from secumail.errors import SecumailError
-
-    if not os.path.exists(socket_path()):
-        return None
-    from secumail.daemon.client import call
-
-    try:
-        reply = call("status", {"confdir": confdir(config_dir)}, timeout=10)
-    except SecumailError:
-        return None
-    return reply if isinstance(reply, dict) else None

@@ -1,4 +1,4 @@
-"""Jobs: each runs `python -m secumail.daemon.worker NAME` and is followed without blocking.
+"""The job queue: each job runs `python -m secumail.daemon.worker NAME` and is followed without blocking.
 
 The daemon never imports what a job needs (acme, paramiko, the backup code):
 the worker does, and exits when done. Arguments (and any secret) go to the
@@ -24,13 +24,13 @@ import sys
 import time
 from typing import Any, Callable
 
+from secumail.appliance.operations import JOBS
 from secumail.errors import SecumailError
 
 logger = logging.getLogger(__name__)
 
-# What `jobs start` accepts (the API) — see secumail/daemon/tasks.py for what each does.
-API_JOBS = ("install", "ssl-setup", "ssl-renew", "dns-setup", "dns-check", "backup", "sync", "restore", "configure",
-            "start", "stop", "domain-add", "domain-del")
+# What `jobs start` accepts (the API): the operations that name a job (secumail.appliance.operations).
+API_JOBS = tuple(JOBS)
 # Started by the daemon itself only (reconcile).
 INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync")
 KEEP_FINISHED = 50

@@ -1,44 +1,37 @@
-"""mailctl start|stop|restart|status|install|logs|test: the service as a whole."""
+"""mailctl start|stop|restart|status|install|logs|test: the mail server as a whole."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from secumail.cli.base import Context, command, stderr_progress
+from secumail.appliance.operations import OPERATIONS
+from secumail.cli.base import Context, command, operation
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    command(sub, "install", install,
-            "build the container image, lay out data_path, configure and start the mail server",
-            text=_result_text)  # fmt: skip
-    command(sub, "start", start, "start the mail server (sets mailserver.main.enabled=1)", text=_result_text)
-    command(sub, "stop", stop, "stop the mail server (sets mailserver.main.enabled=0)", text=_result_text)
-    command(sub, "restart", restart, "restart the mail server", text=_result_text)
+    operation(sub, "install", "install",
+              "build the container image, lay out data_path, configure and start the mail server",
+              text=_result_text, after=_ensure_agent)  # fmt: skip
+    operation(sub, "start", "start", "start the mail server (sets mailserver.main.enabled=1)", text=_result_text,
+              after=_ensure_agent)  # fmt: skip
+    operation(sub, "stop", "stop", "stop the mail server (sets mailserver.main.enabled=0)", text=_result_text)
+    operation(sub, "restart", "restart", "restart the mail server", text=_result_text, after=_ensure_agent)
     command(sub, "status", status, "show configuration, container, services, ports and certificate state",
             text=status_text)  # fmt: skip
-    p = command(sub, "logs", logs, "show the last N mail log lines (Postfix and Dovecot, merged)",
-                text=lambda lines: "\n".join(lines))  # fmt: skip
+    p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix and Dovecot, merged)",
+                  text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")
-    p = command(sub, "test", send_test, "send a test message through the server and report the result",
-                text=_test_text)  # fmt: skip
+    p = operation(sub, "test", "test", "send a test message through the server and report the result",
+                  text=_test_text)  # fmt: skip
     p.add_argument("address", help="recipient address")
     p.add_argument("--wait", type=float, default=20.0, help="seconds to follow the delivery (default 20)")
-
-
-def _set_enabled(ctx: Context, enabled: bool) -> None:
-    """The daemon keeps the container running iff main.enabled: start/stop must say so in UCI."""
-    from secumail.config.uci_paths import set_value
-
-    if ctx.settings.main.enabled != enabled:
-        set_value(ctx.confdir, "mailserver.main.enabled", "1" if enabled else "0")
-        ctx.reload()
 
 
 def _ensure_agent(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
     """On OpenWrt secumaild runs under procd: start/install make sure it does (it keeps the container up,
     renews certificates, backs up). Elsewhere the agent is started on purpose (`secumaild`, or `make demo`)."""
-    from secumail.daemon.service import ensure_daemon_running, procd_available
+    from secumail.daemon.launcher import ensure_daemon_running, procd_available
 
     if procd_available():
         ensure_daemon_running(ctx.confdir)
@@ -46,53 +39,9 @@ def _ensure_agent(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def install(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.container import service
-
-    settings = ctx.settings
-    result = service.install(settings, stderr_progress())
-    _set_enabled(ctx, True)
-    return _ensure_agent(ctx, result)
-
-
-def start(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.container import service
-
-    _set_enabled(ctx, True)
-    return _ensure_agent(ctx, service.start(ctx.settings, stderr_progress()))
-
-
-def stop(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.container import service
-
-    _set_enabled(ctx, False)
-    return service.stop(ctx.settings)
-
-
-def restart(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.container import service
-
-    _set_enabled(ctx, True)
-    return _ensure_agent(ctx, service.restart(ctx.settings, stderr_progress()))
-
-
 def _result_text(data: dict[str, Any]) -> str:
     parts = [f"{key}: {value}" for key, value in data.items() if key != "result"]
     return "ok — " + ", ".join(parts)
-
-
-def logs(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.container import service
-
-    return service.logs(ctx.settings, args.lines)
-
-
-def send_test(ctx: Context, args: argparse.Namespace) -> Any:
-    from secumail.cli.base import Failed
-    from secumail.container import service
-
-    result = service.send_test(ctx.settings, args.address, wait=args.wait)
-    return result if result["status"] == "sent" else Failed(result, 1)
 
 
 def _test_text(data: dict[str, Any]) -> str:
@@ -107,11 +56,31 @@ def _positive(value: str) -> int:
 
 
 def status(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.status import collect_status, status_from_daemon
-
     # Through secumaild when it runs (what LuCI polls), computed here otherwise: the same JSON.
     data = status_from_daemon(ctx.confdir)
-    return data if data is not None else collect_status(ctx.settings)
+    return data if data is not None else OPERATIONS["status"].run(ctx, {})
+
+
+def status_from_daemon(config_dir: str | None = None) -> dict[str, Any] | None:
+    """The status JSON from a running secumaild (fast, no lxc-info of our own), None when none answers.
+
+    The daemon answers only for the config directory it reads; any error
+    (not running, not root, other confdir, invalid config) means: compute it here.
+    """
+    import os
+
+    from secumail.config import confdir
+    from secumail.daemon.client import call, socket_path
+    from secumail.errors import SecumailError
+
+    if not os.path.exists(socket_path()):
+        return None
+
+    try:
+        reply = call("status", {"confdir": confdir(config_dir)}, timeout=10)
+    except SecumailError:
+        return None
+    return reply if isinstance(reply, dict) else None
 
 
 def status_text(data: dict[str, Any]) -> str:

@@ -1,0 +1,79 @@
+"""Account operations: the mail layer's account functions with the running container handed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secumail.appliance.operations import Call
+
+
+def _runtime(call: Call) -> Any:
+    from secumail.appliance.ownership import ContainerRuntime
+
+    return ContainerRuntime(call.settings)
+
+
+def domain_add(call: Call, domain: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.domain_add(call.settings, domain, runtime=_runtime(call))
+
+
+def domain_del(call: Call, domain: str, force: bool) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.domain_del(call.settings, domain, force=force, runtime=_runtime(call))
+
+
+def domain_list(call: Call) -> list[dict[str, Any]]:
+    from secumail.mail import accounts
+
+    return accounts.domain_list(call.settings)
+
+
+def user_add(call: Call, address: str, password: str, quota: str | None) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.user_add(call.settings, address, password, quota=quota, runtime=_runtime(call))
+
+
+def user_del(call: Call, address: str, purge: bool) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.user_del(call.settings, address, purge=purge, runtime=_runtime(call))
+
+
+def user_list(call: Call) -> list[dict[str, Any]]:
+    from secumail.mail import accounts
+
+    return accounts.user_list(call.settings)
+
+
+def user_passwd(call: Call, address: str, password: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.user_passwd(call.settings, address, password, runtime=_runtime(call))
+
+
+def user_quota(call: Call, address: str, size: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.user_quota(call.settings, address, size, runtime=_runtime(call))
+
+
+def alias_add(call: Call, source: str, destinations: list[str]) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.alias_add(call.settings, source, destinations, runtime=_runtime(call))
+
+
+def alias_del(call: Call, source: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.alias_del(call.settings, source, runtime=_runtime(call))
+
+
+def alias_list(call: Call) -> list[dict[str, Any]]:
+    from secumail.mail import accounts
+
+    return accounts.alias_list(call.settings)

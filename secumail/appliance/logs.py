@@ -1,0 +1,51 @@
+"""The mail log: the Postfix and Dovecot logs merged, read on the host side; rotated when due."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from secumail.appliance.spec import container_for, installed, rootfs_path
+from secumail.config.settings import Settings
+
+_LOG_FILES = ("var/log/mail.log", "var/log/dovecot.log")  # secumail.mail.logrotate.LOGS rotates these
+_STAMP = re.compile(r"^([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d)")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                          "Dec"))}  # fmt: skip
+
+
+def _order(line: str) -> tuple:
+    match = _STAMP.match(line)
+    if not match:
+        return (99, "")
+    stamp = match.group(1)
+    return (_MONTHS.get(stamp[:3], 99), stamp[4:].replace(" ", "0", 1))
+
+
+def logs(settings: Settings, lines: int = 50) -> list[str]:
+    """The last `lines` lines of the Postfix and Dovecot logs, merged in time order (read on the host side,
+    so they are there even when the container is stopped)."""
+    from secumail.mail.logrotate import tail_with_rotated
+
+    installed(settings)
+    rootfs = rootfs_path(settings)
+    merged = []
+    for rel in _LOG_FILES:  # after a rotation the rest of the lines are in <log>.1
+        merged.extend(tail_with_rotated(os.path.join(rootfs, rel), lines))
+    merged.sort(key=_order)  # stable: lines of one file keep their order within a second
+    return merged[-lines:]
+
+
+def rotate_logs(settings: Settings) -> list[str]:
+    """Rotate the container's mail.log/dovecot.log once they reach mailserver.main.log_size_limit MiB
+    (one old file kept; the services reopen theirs). Cheap when nothing is due (two stat calls): meant
+    for every pass of the daemon's loop. Returns the rotated logs (rootfs-relative)."""
+    from secumail.mail import logrotate
+
+    rootfs = rootfs_path(settings)
+    max_bytes = settings.main.log_size_limit * 1024 * 1024
+    if not logrotate.due(rootfs, max_bytes):
+        return []
+    container = container_for(settings)
+    executor = container if container.exists() and container.running() else None
+    return logrotate.rotate(rootfs, max_bytes, executor)
