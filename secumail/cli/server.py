@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
               after=_ensure_agent)  # fmt: skip
     operation(sub, "stop", "stop", "stop the mail server (sets mailserver.main.enabled=0)", text=_result_text)
     operation(sub, "restart", "restart", "restart the mail server", text=_result_text, after=_ensure_agent)
-    command(sub, "status", status, "show configuration, container, services, ports and certificate state",
-            text=status_text)  # fmt: skip
+    p = command(sub, "status", status, "show configuration, container, services, ports and certificate state",
+                text=status_text)  # fmt: skip
+    p.set_defaults(operation="status")  # asked of secumaild first
     p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix and Dovecot, merged)",
                   text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")

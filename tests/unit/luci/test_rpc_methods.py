@@ -1,0 +1,104 @@
+"""The rpcd methods come from the operations table: their arguments, their ACL class, the jobs they start."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from secumail.appliance.operations import OPERATIONS
+from secumail.cli import rpc
+from secumail.cli.base import Context
+from tests.unit.luci.conftest import ACL
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Job requests the methods send to secumaild (recorded; no daemon needed)."""
+    calls: list[tuple[str, dict]] = []
+
+    def call(method, params=None, **_kwargs):
+        calls.append((method, params))
+        return {"id": "1"}
+
+    monkeypatch.setattr("secumail.daemon.client.call", call)
+    return calls
+
+
+def _answer(method: str, args: dict) -> dict:
+    return rpc.answer(Context(confdir="/nonexistent", json=True), method, json.dumps(args))
+
+
+def test_job_arguments_of_each_long_method(started):
+    for method, args in [
+        ("dnsPlan", {}),
+        ("dnsApply", {"domain": "example.org", "force": True}),
+        ("certIssue", {"force": True}),
+        ("meshRestore", {"snapshot": "0123456789ab"}),
+        ("meshSync", {"direction": "pull", "peer": "NODE-1"}),
+        ("domainAdd", {"domain": "Example.NET"}),
+        ("domainDel", {"domain": "example.net"}),
+        ("serviceAction", {"action": "start"}),
+        ("serviceAction", {"action": "stop"}),
+        ("applyConfig", {}),
+        ("install", {}),
+        ("certRenew", {}),
+        ("meshBackup", {}),
+    ]:
+        assert _answer(method, args) == {"id": "1"}, method
+    assert [(params["name"], params["args"]) for _method, params in started] == [
+        ("dns-setup", {"dry_run": True}),
+        ("dns-setup", {"domain": "example.org", "force": True, "dry_run": False}),
+        ("ssl-setup", {"force": True}),
+        ("restore", {"source": "0123456789ab"}),
+        ("sync", {"direction": "pull", "peer": "NODE-1"}),
+        ("domain-add", {"domain": "Example.NET"}),  # the operation lower-cases it
+        ("domain-del", {"domain": "example.net"}),
+        ("start", {}),
+        ("stop", {}),
+        ("configure", {}),
+        ("install", {}),
+        ("ssl-renew", {}),
+        ("backup", {}),
+    ]
+    assert {method for method, _params in started} == {"jobs.start"}
+
+
+def test_job_queries_go_to_secumaild(started):
+    _answer("jobShow", {"id": "abc-1"})
+    _answer("jobList", {})
+    assert started == [("jobs.show", {"id": "abc-1"}), ("jobs.list", None)]
+
+
+def test_every_method_is_an_operation_with_its_checks():
+    for name, method in rpc.METHODS.items():
+        if name in ("jobShow", "jobList"):
+            continue  # secumaild's job queries, not operations
+        ops = method.operations()
+        assert ops, name
+        for op in ops:
+            chooser = {method.select[0]} if method.select else set()
+            inner = {method.rename.get(arg, arg) for arg in method.args()} - chooser
+            assert inner <= set(op.args), (name, inner - set(op.args))
+            assert not set(method.fixed) - set(op.args), name
+            if op.job and op.secret():
+                assert op.secret() not in inner, f"{name}: a secret cannot travel in job arguments"
+
+
+def test_acl_matches_the_read_write_class_of_each_operation():
+    with open(ACL) as handle:
+        group = json.load(handle)["luci-app-secumail"]
+    read = set(group["read"]["ubus"]["luci.mailserver"])
+    write = set(group["write"]["ubus"]["luci.mailserver"])
+    assert read | write == set(rpc.METHODS)
+    for name, method in rpc.METHODS.items():
+        if method.writes():
+            assert name in write and name not in read, f"{name} changes the server: write ACL only"
+        else:
+            assert name in read and name not in write, f"{name} only reads: read ACL"
+
+
+def test_write_class_follows_the_arguments():
+    assert OPERATIONS["dns-setup"].writes({"dry_run": True}) is False
+    assert OPERATIONS["dns-setup"].writes({"dry_run": False}) is True
+    assert rpc.METHODS["dnsPlan"].writes() is False and rpc.METHODS["dnsApply"].writes() is True
