@@ -22,7 +22,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
 
-from secumail.container import service  # noqa: E402
+from secumail.appliance import datadir, ownership, spec  # noqa: E402
 from secumail.mail import accounts, deploy  # noqa: E402
 from secumail.mail.selfsigned import ensure_selfsigned  # noqa: E402
 from tests.integration.lxcworld import lxc_world  # noqa: E402
@@ -61,7 +61,7 @@ def count(maildir: str) -> int:
 
 def throughput(world, settings, dkim_on: bool) -> tuple[float, float]:
     settings = dataclasses.replace(settings, features=dataclasses.replace(settings.features, dkim=dkim_on))
-    deploy.deploy(settings, world.container)
+    deploy.deploy(settings, world.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
     time.sleep(1)
     maildir = os.path.join(DATA, "mail", "example.org", "bob")
     before = count(maildir)
@@ -89,15 +89,16 @@ def main() -> None:
     os.makedirs(DATA)
     settings = make_settings(DATA, hostname="mail", container="smbench")
     settings = dataclasses.replace(settings, dkim=dataclasses.replace(settings.dkim, key_bits=2048))
-    service.ensure_layout(settings)
+    datadir.ensure_layout(settings)
     with lxc_world(name="smbench", bridge="smbench0", subnet="10.234.0", memory_mb=256,
-                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   mounts=spec.data_mounts(DATA), masks=spec.data_masks(),
                    lxcpath=settings.container.lxc_path,
-                   before_start=lambda w: service.shift_data(settings, w.spec.idmap)) as world:
+                   before_start=lambda w: ownership.shift_data(settings, w.spec.idmap)) as world:
         ensure_selfsigned(DATA, settings.main.fqdn)
-        deploy.deploy(settings, world.container)  # the services run before accounts change (a reload)
-        accounts.user_add(settings, "alice@example.org", "alice-secret")
-        accounts.user_add(settings, "bob@example.org", "bob-secret")
+        runtime = ownership.ContainerRuntime(settings)
+        deploy.deploy(settings, world.container, hand_over=runtime.hand_over)  # the services run before accounts change
+        accounts.user_add(settings, "alice@example.org", "alice-secret", runtime=runtime)
+        accounts.user_add(settings, "bob@example.org", "bob-secret", runtime=runtime)
         world.wait_port(25, timeout=20)
         time.sleep(3)
         rss, pss = memory(world.container)

@@ -29,7 +29,7 @@ ADDRESS=$(mailctl config get mailserver.container.address | cut -d/ -f1)
 printf '%s\n' "$PASSWORD" | "$PYTHON" scripts/imap-check.py "$ADDRESS" "$USER_ADDR"
 
 echo "== 5/5 starting the agent (secumaild: keeps the container up, renews certificates, backs up) and status"
-"$PYTHON" -c 'from secumail.daemon.service import ensure_daemon_running as up; i = up(); print("secumaild", i.get("pid", ""), "running")'
+"$PYTHON" -c 'from secumail.daemon.launcher import ensure_daemon_running as up; i = up(); print("secumaild", i.get("pid", ""), "running")'
 
 mailctl status
 echo

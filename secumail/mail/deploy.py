@@ -141,6 +141,16 @@ def _prune(data_path: str, keep: set[str]) -> None:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
+def write_files(directory: str, files: render.Files) -> None:
+    """Write a rendered generation below `directory`, each file with its mode."""
+    from secumail.system.files import atomic_write
+
+    for rel, (content, mode) in files.items():
+        path = os.path.join(directory, rel)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        atomic_write(path, content, mode=mode)
+
+
 def deploy(settings: Settings, executor: Executor | None, files: render.Files | None = None,
            domains: list[str] | None = None, *, hand_over: HandOver | None = None) -> dict[str, Any]:
     """Render (or take `files`), stage, check, swap, reload. Returns what happened.
@@ -153,7 +163,7 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
     result says it was not checked.
     """
     from secumail.mail import store
-    from secumail.system.files import atomic_write, file_lock
+    from secumail.system.files import file_lock
 
     data_path = settings.main.data_path
     with store.lock(data_path):  # every map the config names must exist (fresh install, new map names)
@@ -172,10 +182,7 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
         if files is None:
             files = render.render_all(settings, domains, gen_path)
         try:
-            for rel, (content, mode) in files.items():
-                path = os.path.join(staging, rel)
-                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-                atomic_write(path, content, mode=mode)
+            write_files(staging, files)
             os.rename(staging, final)
             if hand_over is not None:
                 hand_over("config", "dkim", "ssl")  # the container's root owns what it reads

@@ -11,7 +11,7 @@ install -d -o {{uid}} -g {{gid}} -m 0700 "$DATA/mail" "$DATA/home"
 mkdir -p /var/log
 # Dovecot reads the mount table (mount points of mail dirs); a debootstrap rootfs may lack it.
 [ -e /etc/mtab ] || ln -s /proc/self/mounts /etc/mtab
-# config/ is read-only here: the agent gives config/users Dovecot's group (runtime_bridge.hand_over).
+# config/ is read-only here: the agent gives config/users Dovecot's group (secumail.appliance.ownership.hand_over).
 put() {  # copy, then rename: a daemon never reads half a file
     cp "$1" "$2.secumail-new"
     chmod "$3" "$2.secumail-new"

@@ -38,8 +38,8 @@ CHALLENGE = f"_acme-challenge.{FQDN}"
 
 @pytest.fixture(scope="module")
 def mailsite(servers):
-    from secumail.container import service
-    from secumail.container.service import _install_hooks
+    from secumail.appliance import datadir, ownership, spec
+    from secumail.appliance.image import install_hooks
     from secumail.mail import deploy
     from secumail.mail.selfsigned import ensure_selfsigned
     from tests.integration.lxcworld import WORK_ROOT, lxc_world
@@ -59,14 +59,14 @@ def mailsite(servers):
     )
     os.makedirs(site.data)
     settings = site.settings
-    service.ensure_layout(settings)  # what `mailctl install` starts with (a self-signed certificate)
+    datadir.ensure_layout(settings)  # what `mailctl install` starts with (a self-signed certificate)
     try:
         with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=256,
-                       mounts=service.data_mounts(site.data), masks=service.data_masks(),
-                       before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
+                       mounts=spec.data_mounts(site.data), masks=spec.data_masks(),
+                       before_start=lambda world: ownership.shift_data(settings, world.spec.idmap)) as lxc:
             ensure_selfsigned(site.data, settings.main.fqdn)
-            _install_hooks(lxc.rootfs)  # as install does: the container's init starts the live config
-            deploy.deploy(settings, lxc.container)
+            install_hooks(lxc.rootfs)  # as install does: the container's init starts the live config
+            deploy.deploy(settings, lxc.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
             lxc.wait_port(25, timeout=20)
             lxc.wait_port(143, timeout=20)
             site.lxc = lxc
@@ -152,9 +152,9 @@ def test_ssl_setup_installs_a_certificate_that_postfix_and_dovecot_serve(mailsit
 
 
 def test_the_daemons_renewal_job_replaces_the_certificate_and_the_services_serve_it(mailsite, servers, tmp_path):
-    """secumail.daemon.tasks.ssl_renew as secumaild runs it; time passes by moving the chosen moment."""
+    """The ssl-renew job as secumaild runs it; time passes by moving the chosen moment."""
     from secumail.certs.state import load_state, save_state
-    from secumail.daemon.tasks import TaskContext, ssl_renew
+    from secumail.daemon.jobtasks import TaskContext, run_operation
 
     site = mailsite
     if site.mailctl("ssl-status", "--json").returncode != 0 or "Pebble" not in site.mailctl("ssl-status").stdout:
@@ -162,8 +162,9 @@ def test_the_daemons_renewal_job_replaces_the_certificate_and_the_services_serve
     old = installed_leaf(site)
 
     def job() -> dict:
-        ctx = TaskContext("ssl-renew", {}, site.confdir, None, lambda *_: None, _settings=site.settings)
-        return ssl_renew(ctx)
+        ctx = TaskContext("ssl-renew", {}, site.confdir, None, lambda *_: None)
+        ctx._settings = site.settings
+        return run_operation(ctx)
 
     early = job()
     assert early["action"] == "none" and early["message"] == "not due yet", early

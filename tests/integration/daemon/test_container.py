@@ -1,7 +1,7 @@
 """secumaild with a real mail container: reconcile after a kill, main.enabled=0, fail2ban on real Dovecot.
 
 World: container `smdmn` on bridge `smdmn0` (10.236.0.1 host, .2 container), installed through
-secumail.container.service.install(settings); everything under /var/tmp/secumail-daemon-test and
+secumail.appliance.lifecycle.install(settings); everything under /var/tmp/secumail-daemon-test and
 removed afterwards (even on failure), except the shared image cache. Two network-namespace hosts
 (.5 and .6) hang on the container's bridge as clients. fail2ban uses its own nftables table name
 (SECUMAIL_NFT_TABLE) so a daemon of the demo appliance on this host is never touched.
@@ -92,10 +92,10 @@ def world():
     d = Daemon(WORK, {"SECUMAIL_NFT_TABLE": TABLE, "SECUMAIL_IMAGE_CACHE": cache_dir()},
                ("--reconcile-interval", str(RECONCILE)))  # fmt: skip
     try:
+        from secumail.appliance import lifecycle
         from secumail.config import load_settings
-        from secumail.container import service
 
-        result = service.install(load_settings(f"{WORK}/conf"))
+        result = lifecycle.install(load_settings(f"{WORK}/conf"))
         assert result["container"] == "RUNNING", result
         # A Linux bridge takes the lowest MAC of its ports unless one is set: when the container's veth
         # comes and goes, the host's MAC changes under the container's ARP cache and its replies go to a

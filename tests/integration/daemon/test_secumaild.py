@@ -183,7 +183,7 @@ def test_service_start_stop_without_procd(make_daemon):
     d = make_daemon()
     os.environ["SECUMAIL_RUNDIR"] = d.rundir
     try:
-        from secumail.daemon import service
+        from secumail.daemon import launcher as service
 
         assert not service.procd_available()
         info = service.ensure_daemon_running(d.confdir)

@@ -152,11 +152,11 @@ def appliance():
     saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
     try:
         # the container, installed by the library call mailctl install makes
+        from secumail.appliance import lifecycle
         from secumail.config import load_settings
-        from secumail.container import service
 
         os.environ["SECUMAIL_IMAGE_CACHE"] = cache_dir()
-        installed = service.install(load_settings(confdir))
+        installed = lifecycle.install(load_settings(confdir))
         assert installed["container"] == "RUNNING", installed
 
         log = open(f"{WORK}/secumaild.log", "w")  # noqa: SIM115 - the daemon writes it until teardown

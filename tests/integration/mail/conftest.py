@@ -1,7 +1,7 @@
 """A real mail container (Postfix + Dovecot + OpenDKIM) configured by secumail.mail, once per session.
 
 data_path is a host directory whose mail-service parts are bind-mounted as
-`mailctl install` mounts them (service.data_mounts, owned by the container's
+`mailctl install` mounts them (spec.data_mounts, owned by the container's
 mapped ids); accounts are made with the same functions mailctl uses, the
 config goes live through deploy (checked inside the container), which also
 starts the services.
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from secumail.container import service
+from secumail.appliance import datadir, ownership, spec
 from secumail.system import firewall
 from tests.integration.lxcworld import lxc_world
 from tests.unit.mail.conftest import make_settings
@@ -52,11 +52,11 @@ def mailworld() -> Iterator[MailWorld]:
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
     settings = make_settings(DATA, hostname="mail", container=NAME)
-    service.ensure_layout(settings)
+    datadir.ensure_layout(settings)
     with lxc_world(name=NAME, bridge=BRIDGE, subnet="10.232.0", memory_mb=256,
-                   mounts=service.data_mounts(DATA), masks=service.data_masks(),
+                   mounts=spec.data_mounts(DATA), masks=spec.data_masks(),
                    lxcpath=settings.container.lxc_path,
-                   before_start=lambda world: service.shift_data(settings, world.spec.idmap)) as lxc:
+                   before_start=lambda world: ownership.shift_data(settings, world.spec.idmap)) as lxc:
         firewall.ensure_input_policy(BRIDGE)  # what `mailctl start` does for the bridge (no fw4 here)
         ensure_selfsigned(DATA, settings.main.fqdn)
         accounts.domain_add(settings, "example.net")
@@ -64,7 +64,7 @@ def mailworld() -> Iterator[MailWorld]:
             accounts.user_add(settings, address, password, quota="1M" if address.startswith("tiny@") else None)
         accounts.alias_add(settings, "info@example.org", ["alice@example.org", "someone@outside.test"])
         accounts.alias_add(settings, "@example.org", ["bob@example.org"])
-        deploy.deploy(settings, lxc.container)
+        deploy.deploy(settings, lxc.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
         lxc.wait_port(25, timeout=20)
         lxc.wait_port(143, timeout=20)  # 993 would wait for our TLS hello: no banner to read
         try:

@@ -164,16 +164,17 @@ def test_the_host_network_mode_config_passes_the_real_checks(mailworld):
     import dataclasses
     import shutil
 
-    from secumail.mail import deploy, render
-    from secumail.mail.runtime_bridge import hand_over
+    from secumail.appliance.ownership import hand_over
+    from secumail.mail import deploy, render, store
 
     settings = mailworld.settings
     host = dataclasses.replace(settings, container=dataclasses.replace(settings.container, network_mode="host"))
     staging = os.path.join(mailworld.data, "config", "generated", "host-mode-check")
     try:
-        render.stage(host, staging)
-        hand_over(settings, "config")
         gen = render.container_path(settings, staging)
+        domains = store.load(settings.main.data_path, settings.main.domain).domains
+        deploy.write_files(staging, render.render_all(host, domains, gen))  # staged as deploy stages it
+        hand_over(settings, "config")
         deploy.check(mailworld.lxc.container, gen, dkim=True)
         res = mailworld.exec(["postconf", "-c", f"{gen}/postfix", "-h", "mynetworks"])
         assert res.returncode == 0 and res.stdout.strip() == "", res

@@ -18,6 +18,12 @@ pytestmark = pytest.mark.integration
 HELO = "client.outside.test"
 
 
+
+def _hand_over(mailworld):
+    from secumail.appliance.ownership import ContainerRuntime
+
+    return ContainerRuntime(mailworld.settings).hand_over
+
 def _tls() -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -165,7 +171,7 @@ def test_bad_config_leaves_the_old_one_running(mailworld):
     files = render.render_all(mailworld.settings, ["example.org", "example.net"], "/unused")
     files["postfix/main.cf"] = (files["postfix/main.cf"][0] + "smtpd_bogus_parameter = 1\n", 0o644)
     with pytest.raises(deploy.ConfigCheckFailed) as err:
-        deploy.deploy(mailworld.settings, mailworld.lxc.container, files=files)
+        deploy.deploy(mailworld.settings, mailworld.lxc.container, files=files, hand_over=_hand_over(mailworld))
     assert "main.cf" in str(err.value) and "smtpd_bogus_parameter" in str(err.value)
     assert os.readlink(os.path.join(mailworld.data, "config", "live")) == live
     token = _send25(mailworld.ip, "alice@example.org")
@@ -177,7 +183,7 @@ def test_redeploy_and_restart_lose_nothing(mailworld):
 
     token = _send25(mailworld.ip, "carol@example.net")
     _imap_find(mailworld.ip, "carol@example.net", token)
-    deploy.deploy(mailworld.settings, mailworld.lxc.container)
+    deploy.deploy(mailworld.settings, mailworld.lxc.container, hand_over=_hand_over(mailworld))
     container = mailworld.lxc.container
     container.stop()
     container.start()
@@ -243,19 +249,21 @@ def test_sieve_rule_uploaded_over_managesieve_files_into_a_folder(mailworld):
 
 def test_account_changes_take_effect_in_the_running_container(mailworld, monkeypatch):
     """mailctl's hook reloads Postfix maps and flushes Dovecot's auth cache: no restart needed."""
-    from secumail.mail import accounts, apply
+    from secumail.appliance.ownership import ContainerRuntime
+    from secumail.mail import accounts
 
-    monkeypatch.setattr(apply, "container_executor", lambda settings: mailworld.lxc.container)
-    accounts.user_add(mailworld.settings, "dave@example.net", "dave-one-pass")
+    runtime = ContainerRuntime(mailworld.settings)  # what mailctl hands the account code
+    assert runtime.running() is not None
+    accounts.user_add(mailworld.settings, "dave@example.net", "dave-one-pass", runtime=runtime)
     PASSWORDS["dave@example.net"] = "dave-one-pass"
     token = _send25(mailworld.ip, "dave@example.net")  # example.net has no catch-all: needs the new map
     _imap_find(mailworld.ip, "dave@example.net", token)
-    accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two-pass")
+    accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two-pass", runtime=runtime)
     with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
         imap.login("dave@example.net", "dave-one-pass")  # the cached old password no longer works
     PASSWORDS["dave@example.net"] = "dave-two-pass"
     _imap_find(mailworld.ip, "dave@example.net", token)
-    accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"])
+    accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"], runtime=runtime)
     token = _send25(mailworld.ip, "sales@example.net")
     _imap_find(mailworld.ip, "dave@example.net", token)
 

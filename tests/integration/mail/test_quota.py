@@ -50,9 +50,11 @@ def test_1_a_warning_reaches_the_user_at_80_percent(mailworld):
 
 
 def test_2_defer_keeps_the_message_queued_with_a_4xx_reason(mailworld):
+    from secumail.appliance.ownership import ContainerRuntime
     from secumail.mail import deploy
 
-    deploy.deploy(_with_quota_full(mailworld.settings, "defer"), mailworld.lxc.container)
+    deploy.deploy(_with_quota_full(mailworld.settings, "defer"), mailworld.lxc.container,
+                  hand_over=ContainerRuntime(mailworld.settings).hand_over)
     token = _send25(mailworld.ip, TINY, sender="alice@example.org", size=400_000)  # past quota + 10 % grace
 
     def deferred():
@@ -70,9 +72,11 @@ def test_2_defer_keeps_the_message_queued_with_a_4xx_reason(mailworld):
 
 def test_3_bounce_returns_the_queued_message_to_its_sender(mailworld):
     """Back to the default: the retried message is refused for good and alice gets the DSN."""
+    from secumail.appliance.ownership import ContainerRuntime
     from secumail.mail import deploy
 
-    deploy.deploy(mailworld.settings, mailworld.lxc.container)  # first: later tests need the default back
+    deploy.deploy(mailworld.settings, mailworld.lxc.container,
+                  hand_over=ContainerRuntime(mailworld.settings).hand_over)  # first: later tests need the default back
     token = getattr(test_2_defer_keeps_the_message_queued_with_a_4xx_reason, "token", None)
     if token is None:
         pytest.skip("needs the deferred message of test_2")
