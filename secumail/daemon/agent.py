@@ -20,6 +20,7 @@ import signal
 import time
 from typing import Any
 
+from secumail.config.settings import Settings
 from secumail.daemon import paths
 from secumail.daemon.dispatch import ControlMethods, _version
 from secumail.daemon.jobqueue import Job, JobManager
@@ -39,7 +40,7 @@ ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-
 CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "container")
 
 
-def fingerprint(settings: Any, sections: tuple[str, ...] | None = None) -> str:
+def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> str:
     """Canonical JSON of (some sections of) the settings. Compared as text: hashlib would load
     OpenSSL's libcrypto into the daemon, ~4 MB of RSS for nothing."""
     data = settings.to_dict()
@@ -59,7 +60,7 @@ class Daemon(Reconciler, ControlMethods):
         self.selector = selectors.DefaultSelector()
         self.timers = Scheduler()
         self.jobs = JobManager(self.selector, self.confdir, on_finished=self._job_finished)
-        self.settings: Any = None
+        self.settings: Settings | None = None
         self.settings_error: str | None = None
         self.config_mtime: int | None = None
         self.config_fingerprint = ""
@@ -210,7 +211,7 @@ class Daemon(Reconciler, ControlMethods):
         self.load_settings(reconcile=False)
         return True
 
-    def _schedule(self, old: Any, new: Any) -> None:
+    def _schedule(self, old: Settings | None, new: Settings) -> None:
         s = self.scale
         if old is None:
             self.timers.after("ssl-renew", FIRST_SSL_RENEW / s)

@@ -90,6 +90,7 @@ class JobManager:
         self,
         selector: selectors.BaseSelector,
         confdir: str | None,
+        *,
         on_finished: Callable[[Job], None] | None = None,
         max_workers: int = 2,
         timeout: float = 3 * 3600,

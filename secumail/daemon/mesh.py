@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Any
 
+from secumail.config.settings import Settings
 from secumail.mesh.listener import listen_socket
 
 logger = logging.getLogger("secumaild")
@@ -62,7 +63,7 @@ class MeshService:
 
     # -- what reconcile calls ---------------------------------------------------------
 
-    def update(self, settings: Any) -> float | None:
+    def update(self, settings: Settings) -> float | None:
         """Match mesh.enabled/port/discovery; returns seconds until discovery should be retried, if waiting."""
         mesh = settings.mesh
         if not mesh.enabled:
