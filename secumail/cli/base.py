@@ -1,7 +1,8 @@
 """What every mailctl command shares: the context, one-line errors, output.
 
 Handlers are `handler(ctx, args) -> data`: they return JSON-ready data and
-raise SecumailError on failure. `--json` prints the data as one document;
+raise SecumailError on failure. Most commands are `operation(...)`: the handler
+runs an operation of the appliance's table with the parsed options. `--json` prints the data as one document;
 otherwise the command's `text` function (or a generic one) formats it.
 """
 
