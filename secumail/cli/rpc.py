@@ -161,7 +161,8 @@ def _run(ctx: Context, name: str, method: Method, values: dict[str, Any]) -> Any
     from secumail.daemon.client import call
 
     if name == "jobShow":
-        return call("jobs.show", {"id": values["id"]})
+        job = call("jobs.show", {"id": values["id"]})
+        return Reported(job) if isinstance(job, dict) and job.get("state") == "failed" else job
     if name == "jobList":
         return call("jobs.list")
     op_name = values.pop(method.select[0]) if method.select else method.operation

@@ -6,7 +6,7 @@ secumail.daemon.dispatch (both mixed into Daemon).
 
 Wake-ups: a timer falls due, a signal arrives (through the wakeup fd), a worker
 writes or exits, a control client speaks, the container's init exits (pidfd).
-Work that needs a heavy library is a job in a worker process (jobs.py).
+Work that needs a heavy library is a job in a worker process (jobqueue.py).
 """
 
 from __future__ import annotations

@@ -70,6 +70,14 @@ def test_job_queries_go_to_secumaild(started):
     assert started == [("jobs.show", {"id": "abc-1"}), ("jobs.list", None)]
 
 
+def test_a_failed_job_is_marked_failed(monkeypatch):
+    job = {"id": "abc-1", "state": "failed", "error": "no such snapshot"}
+    monkeypatch.setattr("secumail.daemon.client.call", lambda method, params=None, **_: job)
+    assert _answer("jobShow", {"id": "abc-1"}) == {**job, "failed": True}
+    job["state"] = "done"
+    assert _answer("jobShow", {"id": "abc-1"}) == job
+
+
 def test_every_method_is_an_operation_with_its_checks():
     for name, method in rpc.METHODS.items():
         if name in ("jobShow", "jobList"):
