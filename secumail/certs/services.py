@@ -151,7 +151,7 @@ def lxc_reloader(settings: Settings) -> Reloader | None:
     if container is None:
         return None
     name = settings.main.container
-    live_script = os.path.join(settings.main.data_path, "config", "live", "container", "reload")
+    live_script = os.path.join(settings.layout.live, "container", "reload")
 
     def reload() -> None:
         hand_over(settings, "ssl")  # the new key is the host's until the container's root gets it

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from secumail.config import validate as v
+from secumail.config.layout import DataLayout
 from secumail.errors import ConfigError
 
 PACKAGE = "mailserver"
@@ -297,6 +298,11 @@ class Settings:
     container: Container
     dns: Dns
     peers: tuple[Peer, ...] = ()
+
+    @property
+    def layout(self) -> DataLayout:
+        """The named paths below main.data_path."""
+        return DataLayout(self.main.data_path)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (addresses as strings)."""

@@ -9,7 +9,6 @@ import hashlib
 import ipaddress
 import json
 import logging
-import os
 from typing import Any
 
 from secumail.dns.records import Keys, check_name
@@ -24,7 +23,7 @@ def mail_domains(settings: Any) -> list[str]:
     Lives here until the mail package offers its own reader of that file.
     """
     domains = [check_name(settings.main.domain)]
-    path = os.path.join(settings.main.data_path, "config", "domains")
+    path = settings.layout.domains_file
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
@@ -129,7 +128,7 @@ def missing_dkim(settings: Any, keys: Keys) -> list[str]:
 
 def tlsa_digest(settings: Any) -> str:
     """Hex SHA-256 of the SubjectPublicKeyInfo of data_path/ssl/fullchain.pem's first certificate."""
-    path = os.path.join(settings.main.data_path, "ssl", "fullchain.pem")
+    path = settings.layout.fullchain
     try:
         with open(path, "rb") as handle:
             pem = handle.read()

@@ -31,7 +31,7 @@ def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
         return []
     paths = []
     for domain in domains:
-        path = os.path.join(settings.main.data_path, "mta-sts", domain, ".well-known", "mta-sts.txt")
+        path = settings.layout.mta_sts_policy(domain)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write(path, mta_sts_policy(settings, domain))
         paths.append(path)

@@ -132,7 +132,7 @@ def _drop_destinations(accounts: Accounts, gone) -> list[str]:
 
 def _mailbox_dir(settings: Any, address: str) -> str:
     local, domain = split_address(address)
-    return os.path.join(_data_path(settings), "mail", domain, local)
+    return settings.layout.maildir(domain, local)
 
 
 def _usage(path: str) -> int:
@@ -214,7 +214,7 @@ def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]
         purged = False
         if purge:
             local, domain = split_address(address)
-            home = os.path.join(_data_path(settings), "home", domain, local)  # sieve scripts
+            home = settings.layout.user_home(domain, local)  # sieve scripts
             for directory in (maildir, home):
                 if os.path.isdir(directory):
                     shutil.rmtree(directory)

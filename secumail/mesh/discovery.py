@@ -32,9 +32,10 @@ import threading
 import time
 from typing import Any, Callable
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 from secumail.mesh import state
-from secumail.mesh.identity import mesh_dir, normalize_node_id, pinned_ids
+from secumail.mesh.identity import normalize_node_id, pinned_ids
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _lock = threading.Lock()
 
 
 def _path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "state", "discovered.json")
+    return os.path.join(DataLayout(data_path).mesh_state, "discovered.json")
 
 
 def _heard(facts: dict[str, Any]) -> float:

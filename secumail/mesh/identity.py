@@ -13,13 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 
 ID_CHARS = 32  # base32 characters kept: 160 bits of SHA-256
-
-
-def mesh_dir(data_path: str) -> str:
-    return os.path.join(data_path, "mesh")
 
 
 def node_id_of(public_raw: bytes) -> str:
@@ -94,11 +91,11 @@ def load_or_create(data_path: str) -> NodeKey:
 
     from secumail.system.files import atomic_write, file_lock
 
-    directory = mesh_dir(data_path)
-    path = os.path.join(directory, "node.key")
+    layout = DataLayout(data_path)
+    path = layout.node_key
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        with file_lock(os.path.join(directory, ".node.lock")):
+        os.makedirs(layout.mesh, mode=0o700, exist_ok=True)
+        with file_lock(layout.node_key_lock):
             if not os.path.exists(path):
                 key = Ed25519PrivateKey.generate()
                 pem = key.private_bytes(

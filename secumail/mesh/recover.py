@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.errors import BackupFormatError, InputError, SecumailError
 from secumail.mesh import heads, keys
 from secumail.mesh.heal import LocalSource, PeerSource, Source, heal_copy
@@ -125,7 +126,8 @@ def fetched_copy(
     data_path = settings.main.data_path
     (peer_id, host, port), *_ = _peers(settings, normalize_node_id(node_id))
     node = load_or_create(data_path)
-    base = os.path.join(data_path, "backup")
+    layout = DataLayout(data_path)
+    base = layout.backup
     os.makedirs(base, mode=0o700, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".fetch-", dir=base)
     fetched = Fetched(source=peer_id)
@@ -133,7 +135,7 @@ def fetched_copy(
     try:
         _fetch(connect(host, port, node, peer_id), tmp, settings, progress, fetched)
         if heal:
-            own = os.path.join(base, "repo")
+            own = layout.repository
             if os.path.isfile(os.path.join(own, "config")):
                 sources.append(LocalSource(own, "this node's repository"))
             sources += [
@@ -144,7 +146,7 @@ def fetched_copy(
             _heal(tmp, sources, fetched)
         if secret is not None:
             repo = open_with_secret(tmp, secret)
-        elif os.path.exists(keys.master_path(data_path)):
+        elif os.path.exists(layout.master_key):
             repo = Repository(tmp, keys.load_or_create_master(data_path))
         else:
             raise InputError("no local master key: give the recovery key with --recovery-key-stdin")
@@ -183,7 +185,8 @@ def recover(
     from secumail.mesh.recovery import recovery_public_key
 
     data_path = settings.main.data_path
-    own = os.path.join(data_path, "backup", "repo")
+    layout = DataLayout(data_path)
+    own = layout.repository
     if os.path.exists(os.path.join(own, "config")):
         raise InputError(
             f"{own} already holds a backup repository: recover is for a fresh node "
@@ -194,7 +197,7 @@ def recover(
     specs = [parse_peer(text, settings.mesh.port) for text in peers]  # every id checked before any transfer
     auth = keys.recovery_auth_key(secret)
     sftp, primary, newest = _newest_peer(specs, auth)
-    base = os.path.join(data_path, "backup")
+    base = layout.backup
     os.makedirs(base, mode=0o700, exist_ok=True)
     for name in os.listdir(base):  # a recover killed earlier (this node has no repository: nothing else runs)
         if name.startswith(".recover-"):
@@ -348,7 +351,7 @@ def _check_node_key(staged: str, node_id: str) -> None:
 
     from secumail.mesh.identity import NodeKey
 
-    path = os.path.join(staged, "mesh", "node.key")
+    path = DataLayout(staged).node_key
     try:
         with open(path, "rb") as handle:
             loaded = serialization.load_pem_private_key(handle.read(), password=None)

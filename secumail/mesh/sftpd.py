@@ -36,6 +36,7 @@ from typing import Any
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
+from secumail.config.layout import DataLayout
 from secumail.mesh import layout
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, pinned_ids
 
@@ -54,13 +55,13 @@ class Access:
     """Who is connected and which directories that gives them."""
 
     def __init__(self, data_path: str, node: str, recovery: bool = False) -> None:
-        backup = os.path.join(data_path, "backup")
+        layout = DataLayout(data_path)
         self.node = node
         self.recovery = recovery
-        self.roots = {"stored": os.path.join(backup, "peers", node)}
+        self.roots = {"stored": layout.peer_store(node)}
         if not recovery:
-            self.roots["repo"] = os.path.join(backup, "repo")
-            self.roots["inbox"] = os.path.join(backup, "inbox", node)
+            self.roots["repo"] = layout.repository
+            self.roots["inbox"] = layout.peer_inbox(node)
 
 
 class PeerUsage:
@@ -167,7 +168,7 @@ class Server(paramiko.ServerInterface):
             return paramiko.AUTH_SUCCESSFUL
         from secumail.mesh.recovery import recovery_public_key
 
-        peers_dir = os.path.join(self.data_path, "backup", "peers")
+        peers_dir = DataLayout(self.data_path).peer_stores
         for held in sorted(os.listdir(peers_dir)) if os.path.isdir(peers_dir) else []:
             if recovery_public_key(os.path.join(peers_dir, held), held) == raw:
                 self.access = Access(self.data_path, held, recovery=True)

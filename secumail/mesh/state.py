@@ -11,13 +11,14 @@ import os
 import time
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError
-from secumail.mesh.identity import mesh_dir, normalize_node_id
+from secumail.mesh.identity import normalize_node_id
 from secumail.system.files import atomic_write, file_lock
 
 
 def _path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "state", "peers.json")
+    return os.path.join(DataLayout(data_path).mesh_state, "peers.json")
 
 
 def load(data_path: str) -> dict[str, dict[str, Any]]:
@@ -78,7 +79,7 @@ def peer_rows(settings: Any) -> list[dict[str, Any]]:
             continue
         seen.add(node)
         facts = state.get(node, {})
-        held = os.path.join(data_path, "backup", "peers", node)
+        held = DataLayout(data_path).peer_store(node)
         rows.append(
             {
                 "name": name,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
+from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
 from secumail.mesh import layout, scrub, state
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, normalize_node_id
@@ -509,13 +510,13 @@ def sync(
         try:
             state.update(data_path, peer_id, up=True, last_seen=time.time())
             if direction == "pull":
-                local = os.path.join(data_path, "backup", "peers", peer_id)
+                local = DataLayout(data_path).peer_store(peer_id)
                 os.makedirs(local, mode=0o700, exist_ok=True)
                 row.update(
                     pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress, limits=Limits.quota(settings))
                 )
             else:
-                own = os.path.join(data_path, "backup", "repo")
+                own = DataLayout(data_path).repository
                 row.update(push_tree(sftp, own, "/inbox", "/stored", throttle=throttle, progress=progress))
             row["result"] = "ok"
             row["seconds"] = round(time.monotonic() - started, 3)
