@@ -339,7 +339,7 @@ def key_export(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     with repo:
         result = export_recovery_key(repo, key)
     peers = []
-    for peer in ctx.settings.peers:  # what recover needs besides the key: each peer's id and address
+    for peer in ctx.settings.pinned_peers:  # what recover needs besides the key: each peer's id and address
         with contextlib.suppress(InputError):  # a malformed seed-004 id cannot be recovered from anyway
             host = f"[{peer.address}]" if ":" in peer.address else peer.address
             if peer.address:

@@ -13,26 +13,29 @@ import logging
 import os
 import re
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.errors import InputError
 from secumail.mail import store
 from secumail.mail.passwords import hash_password
 from secumail.mail.store import Accounts, User, normalize_address, normalize_domain, split_address
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 log = logging.getLogger(__name__)
 _SIZE_IN_NAME = re.compile(r",S=(\d+)")
 
 
-def _data_path(settings: Any) -> str:
+def _data_path(settings: Settings) -> str:
     return settings.main.data_path
 
 
-def _load(settings: Any) -> Accounts:
+def _load(settings: Settings) -> Accounts:
     return store.load(_data_path(settings), settings.main.domain)
 
 
-def _commit(settings: Any, accounts: Accounts, what: str) -> list[str]:
+def _commit(settings: Settings, accounts: Accounts, what: str) -> list[str]:
     changed = store.save(_data_path(settings), accounts)
     if changed:
         from secumail.mail import apply
@@ -51,7 +54,7 @@ def _require_domain(accounts: Accounts, domain: str, address: str) -> None:
 # ---- domains -------------------------------------------------------------------------------------
 
 
-def domain_list(settings: Any) -> list[dict[str, Any]]:
+def domain_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for domain in accounts.domains:
@@ -64,7 +67,7 @@ def domain_list(settings: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def domain_add(settings: Any, domain: str) -> dict[str, Any]:
+def domain_add(settings: Settings, domain: str) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -76,7 +79,7 @@ def domain_add(settings: Any, domain: str) -> dict[str, Any]:
     return {"domain": domain, "added": True, "dkim": dkim}
 
 
-def _ensure_dkim(settings: Any, domain: str) -> str | None:
+def _ensure_dkim(settings: Settings, domain: str) -> str | None:
     """A signing key for a new domain right away, so the DNS record can be published with it."""
     if not settings.features.dkim:
         return None
@@ -89,7 +92,7 @@ def _ensure_dkim(settings: Any, domain: str) -> str | None:
     return path
 
 
-def domain_del(settings: Any, domain: str, force: bool = False) -> dict[str, Any]:
+def domain_del(settings: Settings, domain: str, force: bool = False) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -130,7 +133,7 @@ def _drop_destinations(accounts: Accounts, gone) -> list[str]:
 # ---- users ---------------------------------------------------------------------------------------
 
 
-def _mailbox_dir(settings: Any, address: str) -> str:
+def _mailbox_dir(settings: Settings, address: str) -> str:
     local, domain = split_address(address)
     return settings.layout.maildir(domain, local)
 
@@ -152,7 +155,7 @@ def _usage(path: str) -> int:
     return total
 
 
-def user_list(settings: Any) -> list[dict[str, Any]]:
+def user_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for user in sorted(accounts.users.values(), key=lambda u: (accounts.domain_of(u.address), u.address)):
@@ -175,7 +178,7 @@ def _canonical_quota(text: str | None) -> str:
     return store.format_quota(text)
 
 
-def user_add(settings: Any, address: str, password: str, quota: str | None = None) -> dict[str, Any]:
+def user_add(settings: Settings, address: str, password: str, quota: str | None = None) -> dict[str, Any]:
     address = normalize_address(address, "mailbox")
     quota_text = _canonical_quota(quota)
     password_hash = hash_password(password)  # slow part outside the lock
@@ -198,7 +201,7 @@ def _existing_user(accounts: Accounts, address: str) -> str:
     return address
 
 
-def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]:
+def user_del(settings: Settings, address: str, purge: bool = False) -> dict[str, Any]:
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
         address = _existing_user(accounts, address)
@@ -223,7 +226,7 @@ def user_del(settings: Any, address: str, purge: bool = False) -> dict[str, Any]
             "mail_kept": None if purge else maildir}
 
 
-def user_passwd(settings: Any, address: str, password: str) -> dict[str, Any]:
+def user_passwd(settings: Settings, address: str, password: str) -> dict[str, Any]:
     password_hash = hash_password(password)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -233,7 +236,7 @@ def user_passwd(settings: Any, address: str, password: str) -> dict[str, Any]:
     return {"address": address, "password_changed": True}
 
 
-def user_quota(settings: Any, address: str, size: str) -> dict[str, Any]:
+def user_quota(settings: Settings, address: str, size: str) -> dict[str, Any]:
     quota_text = _canonical_quota(size)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -293,7 +296,7 @@ def _find_loop(accounts: Accounts, start: str) -> list[str] | None:
     return walk(start)
 
 
-def alias_add(settings: Any, source: str, destinations: list[str]) -> dict[str, Any]:
+def alias_add(settings: Settings, source: str, destinations: list[str]) -> dict[str, Any]:
     source = _normalize_source(source)
     dests: list[str] = []
     for text in destinations:
@@ -328,7 +331,7 @@ def alias_add(settings: Any, source: str, destinations: list[str]) -> dict[str, 
     return {"source": source, "destinations": dests, "catch_all": source.startswith("@")}
 
 
-def alias_del(settings: Any, source: str) -> dict[str, Any]:
+def alias_del(settings: Settings, source: str) -> dict[str, Any]:
     source = _normalize_source(source)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -342,7 +345,7 @@ def alias_del(settings: Any, source: str) -> dict[str, Any]:
     return {"source": source, "deleted": True}
 
 
-def alias_list(settings: Any) -> list[dict[str, Any]]:
+def alias_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for source, dests in sorted(accounts.aliases.items(), key=store._alias_key):

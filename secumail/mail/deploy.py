@@ -27,11 +27,14 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
 from secumail.mail import render
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 KEEP_GENERATIONS = 2  # the live one and the one before it (for a manual roll back)
@@ -136,7 +139,7 @@ def _prune(data_path: str, keep: set[str]) -> None:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def deploy(settings: Any, executor: Executor | None, files: render.Files | None = None,
+def deploy(settings: Settings, executor: Executor | None, files: render.Files | None = None,
            domains: list[str] | None = None) -> dict[str, Any]:
     """Render (or take `files`), stage, check, swap, reload. Returns what happened.
 

@@ -30,12 +30,15 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 from secumail.mesh import state
 from secumail.mesh.identity import normalize_node_id, pinned_ids
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -263,17 +266,12 @@ class Discovery:
             self.zc = None
 
 
-def pinned_addresses(settings: Any) -> dict[str, tuple[str, int]]:
-    out = {n: ("", settings.mesh.port) for n in pinned_ids(settings)}
-    for p in settings.peers:
-        try:
-            out[normalize_node_id(p.node_id)] = (p.address, p.port)
-        except InputError:
-            continue
-    return out
+def pinned_addresses(settings: Settings) -> dict[str, tuple[str, int]]:
+    """node id → (address pinned, '' if none; port) of every pinned peer."""
+    return {p.node_id: (p.address, p.port) for p in settings.pinned_peers}
 
 
-def discovered_rows(settings: Any) -> list[dict[str, Any]]:
+def discovered_rows(settings: Settings) -> list[dict[str, Any]]:
     """What `mailctl mesh discovered` shows: every node seen, pinned or not."""
     pinned = pinned_ids(settings)
     rows = []

@@ -25,7 +25,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.config.layout import DataLayout
 from secumail.errors import BackupFormatError, InputError, SecumailError
@@ -33,6 +33,9 @@ from secumail.mesh import heads, keys
 from secumail.mesh.heal import LocalSource, PeerSource, Source, heal_copy
 from secumail.mesh.repo import Repository, read_config
 from secumail.mesh.transport import PeerError, Progress, Throttle, connect, fetch_copy
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def open_with_secret(path: str, secret: bytes) -> Repository:
@@ -92,7 +95,7 @@ def parse_peer(text: str, default_port: int) -> tuple[str, str, int]:
 
 
 def _fetch(
-    sftp: Any, dest: str, settings: Any, progress: Progress | None, fetched: Fetched
+    sftp: Any, dest: str, settings: Settings, progress: Progress | None, fetched: Fetched
 ) -> None:
     try:
         moved = fetch_copy(sftp, dest, Throttle(settings.mesh.bwlimit), progress, damaged=fetched.damaged)
@@ -108,7 +111,7 @@ def _heal(repo_path: str, sources: list[Source], fetched: Fetched) -> None:
 
 @contextlib.contextmanager
 def fetched_copy(
-    settings: Any,
+    settings: Settings,
     node_id: str,
     secret: bytes | None = None,
     progress: Progress | None = None,
@@ -179,7 +182,7 @@ def _complete(repo: Repository, node_id: str, sources: list[Source], fetched: Fe
 
 
 def recover(
-    settings: Any, confdir: str, peers: list[str], secret: bytes, progress: Progress | None = None
+    settings: Settings, confdir: str, peers: list[str], secret: bytes, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Bring this (fresh) node back from the copies the peers hold (the first is fetched, the rest heal it)."""
     from secumail.mesh.recovery import recovery_public_key

@@ -31,7 +31,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
@@ -39,6 +39,9 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISS
 from secumail.config.layout import DataLayout
 from secumail.mesh import layout
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, pinned_ids
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 PREAUTH_TIMEOUT = 10.0  # seconds from TCP accept to a successful public-key auth
@@ -443,7 +446,7 @@ def _listeners(addresses: list[str], port: int) -> list[socket.socket]:
     return [listen_socket(address, port) for address in addresses or [""]]
 
 
-def _connection_settings(confdir: str | None, fallback: Any) -> Any:
+def _connection_settings(confdir: str | None, fallback: Settings) -> Any:
     """The settings as they are now: pins and the quota change while the service runs."""
     from secumail.config import load_settings
     from secumail.errors import SecumailError
@@ -456,7 +459,10 @@ def _connection_settings(confdir: str | None, fallback: Any) -> Any:
 
 
 def serve(
-    settings: Any, listen: list[str] | None = None, ready: threading.Event | None = None, confdir: str | None = None
+    settings: Settings,
+    listen: list[str] | None = None,
+    ready: threading.Event | None = None,
+    confdir: str | None = None,
 ) -> None:
     data_path = settings.main.data_path
     node = load_or_create(data_path)

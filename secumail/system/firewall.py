@@ -103,7 +103,7 @@ def desired(settings: Any) -> Sections:
 def peer_addresses(settings: Any) -> tuple[str, ...]:
     """The IP addresses pinned peers were given (host names are not resolved into firewall rules)."""
     found = set()
-    for peer in settings.peers:
+    for peer in settings.pinned_peers:
         try:
             found.add(str(ipaddress.ip_address(peer.address.strip("[]"))))
         except ValueError:

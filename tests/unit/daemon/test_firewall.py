@@ -69,10 +69,11 @@ def test_mesh_port_open_to_the_lan_and_from_wan_to_pinned_peers_only(tmp_path):
     got = sections(tmp_path)
     assert (got["secumail_mesh"]["src"], got["secumail_mesh"]["dest_port"]) == ("lan", "7022")
     assert not [n for n, sect in got.items() if sect.get("dest_port") == "7022" and sect.get("src") == "wan"]
-    peers = (Peer("b", "B" * 32, "192.0.2.7", 7022), Peer("c", "C" * 32, "[2001:db8::7]", 7022),
-             Peer("d", "D" * 32, "d.example.net", 7022), Peer("e", "E" * 32, "", 7022))  # fmt: skip
-    assert firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
-    assert not firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
+    peers = tuple(Peer(node_id=c * 32, address=a, port=7022, name=c)
+                  for c, a in (("B", "192.0.2.7"), ("C", "2001:db8::7"), ("D", "d.example.net"), ("E", "")))
+    s = dataclasses.replace(s, pinned_peers=peers)
+    assert firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert not firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
     wan = sections(tmp_path)["secumail_mesh_peers"]
     assert (wan["src"], wan["dest_port"], wan["target"]) == ("wan", "7022", "ACCEPT")
     assert tuple(wan["src_ip"]) == ("192.0.2.7", "2001:db8::7")
