@@ -246,8 +246,8 @@ def _define_and_start(settings: Any, progress: Progress) -> Container:
     spec = spec_for(settings, idmap)
     if spec.network_mode == "bridge":
         network.ensure_bridge(spec.bridge, spec.bridge_address)
-        if not _fw4():  # on OpenWrt the zone's policy is fw4's (secumail.system.firewall.desired)
-            from secumail.system import firewall
+        if not _fw4():  # on OpenWrt the zone's policy is fw4's (secumail.mail.firewall.desired)
+            from secumail.mail import firewall
 
             firewall.ensure_input_policy(spec.bridge)
     container = container_for(settings)
@@ -304,11 +304,11 @@ def _sync_firewall(settings: Any) -> None:
     if not _fw4():
         return
     try:
-        from secumail.system import firewall
+        from secumail.mail import firewall
 
         firewall.sync(settings)
     except (ImportError, AttributeError):  # an older agent without the firewall module
-        log.warning("firewall rules not updated: secumail.system.firewall is unavailable")
+        log.warning("firewall rules not updated: secumail.mail.firewall is unavailable")
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def stop(settings: Any) -> dict[str, Any]:
     container = container_for(settings)
     was_running = container.exists() and container.stop()
     if settings.container.network_mode == "bridge" and not _fw4():
-        from secumail.system import firewall
+        from secumail.mail import firewall
 
         firewall.remove_input_policy(settings.container.bridge)
     return {"result": "ok", "container": container.state() if container.exists() else "not installed",

@@ -50,8 +50,6 @@ KNOWN = {
     # status asks the daemon: to move to the CLI side
     ("secumail.status", "secumail.daemon.client"),
     ("secumail.status", "secumail.daemon.paths"),
-    # fw4 rules read Settings: to move to the feature they serve
-    ("secumail.system.firewall", "secumail.config"),
 }
 
 
