@@ -12,7 +12,7 @@ from typing import Any
 
 from secumail.certs.der import leaf_validity
 from secumail.certs.paths import CertPaths
-from secumail.certs.renewal import WARN_DAYS
+from secumail.certs.policy import WARN_DAYS
 from secumail.certs.state import _iso, load_state
 from secumail.config.layout import DataLayout
 

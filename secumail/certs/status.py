@@ -6,7 +6,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from secumail.certs import renewal
+from secumail.certs import policy
 from secumail.certs.der import leaf_validity
 from secumail.certs.paths import cert_names, cert_paths
 from secumail.certs.state import _iso, load_state
@@ -55,7 +55,7 @@ def ssl_status(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     state = load_state(paths.state)
     validity = leaf_validity(paths.fullchain)
     details = certificate_details(paths.fullchain)
-    decision = renewal.decide(validity, state, now, random.Random(0))  # noqa: S311 - display only
+    decision = policy.decide(validity, state, now, random.Random(0))  # noqa: S311 - display only
     days_left = round(decision.days_left, 1) if decision.days_left is not None else None
     next_renewal = decision.renew_at
     if decision.not_before_retry and (next_renewal is None or decision.not_before_retry > next_renewal):
@@ -99,7 +99,7 @@ def up_to_date(settings, now: dt.datetime) -> str | None:
         if source_changed(settings):  # OpenWrt's acme renewed it (the hotplug hook runs ssl-setup)
             return None
         return "OpenWrt's acme certificate is unchanged and already installed"
-    decision = renewal.decide(validity, state, now, random.Random(0))  # noqa: S311 - not a secret
+    decision = policy.decide(validity, state, now, random.Random(0))  # noqa: S311 - not a secret
     if decision.due or state.failures:
         return None
     return f"the certificate is valid until {_iso(validity.not_after)} and not due for renewal"
