@@ -161,7 +161,7 @@ def restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     target = os.path.abspath(args.target) if args.target else data_path
     uci_dest = None if args.target else confdir(ctx.confdir)
     if args.from_node:
-        from secumail.mesh.recover import fetched_copy
+        from secumail.mesh.from_peers import fetched_copy
 
         secret = _read_secret() if args.recovery_key_stdin else None
         with fetched_copy(settings, args.from_node, secret) as (repo, fetched):
@@ -191,7 +191,7 @@ def _open_foreign(path: str, data_path: str, args: argparse.Namespace) -> Any:
     """A repository not ours on disk: open with our master key if it fits, else the recovery key."""
     from secumail.errors import InputError
     from secumail.mesh import keys
-    from secumail.mesh.recover import open_with_secret
+    from secumail.mesh.from_peers import open_with_secret
     from secumail.mesh.repo import Repository
 
     if not args.recovery_key_stdin and os.path.exists(keys.master_path(data_path)):
@@ -239,8 +239,8 @@ def _read_secret() -> bytes:
 
 def recover(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from secumail.config import confdir
-    from secumail.mesh.recover import parse_peer
-    from secumail.mesh.recover import recover as run_recover
+    from secumail.mesh.from_peers import parse_peer
+    from secumail.mesh.from_peers import recover as run_recover
 
     for text in args.peers:  # each peer's node id is checked before the key is asked for
         parse_peer(text, ctx.settings.mesh.port)
@@ -301,7 +301,7 @@ def verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from secumail.mesh.restore import verify as run_verify
 
     if args.from_node:
-        from secumail.mesh.recover import fetched_copy
+        from secumail.mesh.from_peers import fetched_copy
 
         secret = _read_secret() if args.recovery_key_stdin else None
         with fetched_copy(ctx.settings, args.from_node, secret, heal=False) as (repo, fetched):
@@ -333,7 +333,7 @@ def key_export(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
 
     from secumail.errors import InputError
     from secumail.mesh.identity import normalize_node_id
-    from secumail.mesh.recovery import export_recovery_key
+    from secumail.mesh.recovery_key import export_recovery_key
 
     key, repo = _own(ctx)
     with repo:

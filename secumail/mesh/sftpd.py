@@ -169,7 +169,7 @@ class Server(paramiko.ServerInterface):
                 self.usage.join()
             log.info("peer %s authenticated", node)
             return paramiko.AUTH_SUCCESSFUL
-        from secumail.mesh.recovery import recovery_public_key
+        from secumail.mesh.recovery_key import recovery_public_key
 
         peers_dir = DataLayout(self.data_path).peer_stores
         for held in sorted(os.listdir(peers_dir)) if os.path.isdir(peers_dir) else []:
@@ -491,7 +491,7 @@ def serve(
 def _preload() -> None:
     """What a connection imports lazily, loaded while the files are surely readable."""
     import secumail.mesh.ingest  # noqa: F401
-    import secumail.mesh.recovery  # noqa: F401
+    import secumail.mesh.recovery_key  # noqa: F401
     import secumail.mesh.scrub  # noqa: F401
     import secumail.mesh.state  # noqa: F401
     import secumail.system.files  # noqa: F401

@@ -185,7 +185,7 @@ def recover(
     settings: Settings, confdir: str, peers: list[str], secret: bytes, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Bring this (fresh) node back from the copies the peers hold (the first is fetched, the rest heal it)."""
-    from secumail.mesh.recovery import recovery_public_key
+    from secumail.mesh.recovery_key import recovery_public_key
 
     data_path = settings.main.data_path
     layout = DataLayout(data_path)
@@ -317,7 +317,7 @@ def _remote_head(sftp: Any, auth_public: bytes) -> int:
     """The head number of the copy a peer serves, if that copy is ours (its recovery.pub names our key)."""
     import json
 
-    from secumail.mesh.recovery import recovery_key_in
+    from secumail.mesh.recovery_key import recovery_key_in
 
     try:
         node_id = json.loads(_read_small(sftp, "/stored/config", 4096) or b"{}").get("node_id")
