@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.certs import policy
 from secumail.certs.der import leaf_validity
 from secumail.certs.paths import cert_names, cert_paths
 from secumail.certs.state import _iso, load_state
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def _key_type(public_key: Any) -> str:
@@ -49,7 +52,7 @@ def certificate_details(path: str) -> dict[str, Any] | None:
     }
 
 
-def ssl_status(settings, now: dt.datetime | None = None) -> dict[str, Any]:
+def ssl_status(settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.timezone.utc)
     paths = cert_paths(settings)
     state = load_state(paths.state)
@@ -82,7 +85,7 @@ def ssl_status(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def up_to_date(settings, now: dt.datetime) -> str | None:
+def up_to_date(settings: Settings, now: dt.datetime) -> str | None:
     """Why no new certificate is needed (for ssl-setup without --force), or None."""
     paths = cert_paths(settings)
     validity = leaf_validity(paths.fullchain)

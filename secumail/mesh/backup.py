@@ -215,6 +215,7 @@ def backup(
     data_path: str,
     uci_file: str | None,
     hostname: str,
+    *,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Snapshot data_path; `progress` gets {"phase": "backup", "files", "bytes", "read"} every 500 files."""

@@ -139,6 +139,7 @@ class Discovery:
         node_id: str,
         port: int,
         pinned: Callable[[], dict[str, tuple[str, int]]],
+        *,
         announce: bool = True,
         listen: str = "",
         interval: float = INTERVAL,

@@ -396,6 +396,7 @@ def push_tree(
     local_root: str,
     remote_root: str,
     stored_root: str | None = None,
+    *,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
 ) -> dict[str, int]:
