@@ -142,6 +142,20 @@ def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
         raise InputError(f"{failing}: {exc}") from None
 
 
+def replace_package(config_dir: str | None, content: bytes, mode: int) -> None:
+    """Put a whole `mailserver` file in place (a restored copy), atomically, with `mode`.
+
+    Pending changes in the save directory were made against the file it replaces: they go too.
+    """
+    from secumail.system.files import atomic_write
+
+    directory = resolve_confdir(config_dir)
+    os.makedirs(directory, exist_ok=True)
+    atomic_write(os.path.join(directory, PACKAGE), content, mode)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(savedir(), PACKAGE))
+
+
 def show(config_dir: str | None, path: str) -> dict[str, Any]:
     """The package (or one section/option) in get_all() shape, lists as JSON lists."""
     ensure_config(config_dir)

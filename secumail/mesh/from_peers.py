@@ -389,11 +389,10 @@ def _swap(staged: str, data_path: str, old: str) -> None:
 
 
 def _install_uci(staged: str, confdir: str) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.config.uci_paths import replace_package
 
     if not os.path.isfile(staged):
         return
     with open(staged, "rb") as handle:
         data = handle.read()
-    os.makedirs(confdir, exist_ok=True)
-    atomic_write(os.path.join(confdir, "mailserver"), data, stat.S_IMODE(os.stat(staged).st_mode))
+    replace_package(confdir, data, stat.S_IMODE(os.stat(staged).st_mode))
