@@ -63,3 +63,24 @@ def test_every_part_of_the_mesh_sees_the_same_pinned_peers(node):
     assert pinned_ids(settings) == {listed, sectioned}
     assert pinned_addresses(settings) == {sectioned: ("192.0.2.7", 7022), listed: ("", 7022)}
     assert [r["node_id"] for r in peer_rows(settings)] == [sectioned, listed]
+
+
+def test_a_pin_with_a_bad_address_is_refused_and_nothing_is_saved(node):
+    peer = "MFRG-GZDF-MZTW-Q2LK-NNWG-23TP-OBYX-E3TT"
+    before = (node.conf / "mailserver").read_text()
+    code, out, err = node("mesh", "add-peer", peer, "bad_host!:7023")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "is not an IP address or a host name" in err and "nothing was saved" in err
+    assert (node.conf / "mailserver").read_text() == before
+    assert node.ok("mesh", "peers") == []
+
+
+def test_unpinning_a_peer_pinned_both_ways_removes_both(node):
+    peer = "MFRG-GZDF-MZTW-Q2LK-NNWG-23TP-OBYX-E3TT"
+    with open(node.conf / "mailserver", "a") as handle:
+        handle.write(f"\nconfig mesh 'mesh'\n\tlist backup_peers '{peer.lower()}'\n")
+    node.ok("mesh", "add-peer", peer, "10.232.0.3")
+    assert [r["name"] for r in node.ok("mesh", "peers")] == ["peer_mfrggzdfmztwq2lk"]
+    assert node.ok("mesh", "remove-peer", peer)["removed"] == ["peer_mfrggzdfmztwq2lk"]
+    assert node.ok("mesh", "peers") == []
+    assert "backup_peers" not in (node.conf / "mailserver").read_text()
