@@ -177,5 +177,12 @@ class DataLayout:
     def peer_store(self, node_id: str) -> str:
         return self._at(BACKUP, "peers", node_id)
 
+    # -- what a backup leaves out -----------------------------------------------------------------
+    @property
+    def not_backed_up(self) -> tuple[str, ...]:
+        """Repositories (ours and peers') and what is rebuilt by use; everything else is backed up."""
+        cache = self.cache_db
+        return (self.backup, cache, f"{cache}-wal", f"{cache}-shm", self.node_key_lock, self.mesh_state)
+
 
 __all__ = ["DataLayout"]

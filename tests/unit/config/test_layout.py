@@ -41,3 +41,10 @@ def test_the_container_mounts_only_mail_state_and_never_the_mesh_or_the_backups(
     assert {layout.config, layout.mail, layout.home, layout.ssl, layout.dkim, layout.spool} == sources
     assert not any(s.startswith((layout.mesh, layout.backup)) for s in sources)
     assert [os.path.join(layout.root, m) for m in mail_layout.MASKED] == [layout.acme]
+
+
+def test_backups_leave_out_repositories_and_rebuildable_state_but_keep_the_keys():
+    layout = DataLayout("/d")
+    left_out = layout.not_backed_up
+    assert layout.backup in left_out and layout.mesh_state in left_out and layout.cache_db in left_out
+    assert layout.node_key not in left_out and layout.master_key not in left_out  # a recovered node keeps its id
