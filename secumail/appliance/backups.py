@@ -86,7 +86,7 @@ def restore(call: Call, source: str | None, from_node: str | None, target: str |
     into = os.path.abspath(target) if target else data_path
     uci_dest = None if target else confdir(call.confdir)
     if from_node:
-        from secumail.mesh.recover import fetched_copy
+        from secumail.mesh.from_peers import fetched_copy
 
         with fetched_copy(call.settings, from_node, _secret(recovery_key)) as (repo, fetched):
             call.warn(fetched.warning)
@@ -114,7 +114,7 @@ def restore(call: Call, source: str | None, from_node: str | None, target: str |
 def _open_foreign(path: str, data_path: str, recovery_key: str | None) -> Any:
     """A repository not ours on disk: open with our master key if it fits, else the recovery key."""
     from secumail.mesh import keys
-    from secumail.mesh.recover import open_with_secret
+    from secumail.mesh.from_peers import open_with_secret
     from secumail.mesh.repo import Repository
 
     if recovery_key is None and os.path.exists(keys.master_path(data_path)):
@@ -143,7 +143,7 @@ def _head_warning(data_path: str, repo: Any, source: str) -> str | None:
 
 def recover(call: Call, peers: list[str], recovery_key: str) -> Any:
     from secumail.config import confdir
-    from secumail.mesh.recover import recover as run_recover
+    from secumail.mesh.from_peers import recover as run_recover
 
     result = run_recover(call.settings, confdir(call.confdir), peers, _secret(recovery_key))
     call.warn(result.get("warning"))
@@ -163,7 +163,7 @@ def verify(call: Call, from_node: str | None, recovery_key: str | None) -> dict[
     from secumail.mesh.restore import verify as run_verify
 
     if from_node:
-        from secumail.mesh.recover import fetched_copy
+        from secumail.mesh.from_peers import fetched_copy
 
         with fetched_copy(call.settings, from_node, _secret(recovery_key), heal=False) as (repo, fetched):
             call.warn(fetched.warning)
@@ -186,13 +186,13 @@ def key_export(call: Call) -> dict[str, Any]:
     import contextlib
 
     from secumail.mesh.identity import normalize_node_id
-    from secumail.mesh.recovery import export_recovery_key
+    from secumail.mesh.recovery_key import export_recovery_key
 
     key, repo = _own(call)
     with repo:
         result = export_recovery_key(repo, key)
     found = []
-    for peer in call.settings.peers:  # what recover needs besides the key: each peer's id and address
+    for peer in call.settings.pinned_peers:  # what recover needs besides the key: each peer's id and address
         with contextlib.suppress(InputError):  # a malformed old-style id cannot be recovered from anyway
             host = f"[{peer.address}]" if ":" in peer.address else peer.address
             if peer.address:

@@ -45,7 +45,7 @@ def sync_firewall(settings: Settings) -> None:
     """On OpenWrt, open/redirect the enabled ports through fw4 (UCI firewall)."""
     if not fw4():
         return
-    from secumail.system import firewall
+    from secumail.mail import firewall
 
     firewall.sync(settings)
 
@@ -53,13 +53,13 @@ def sync_firewall(settings: Settings) -> None:
 def open_bridge_input(bridge: str) -> None:
     """Without fw4, the container's bridge gets our own input policy (with fw4 it is the zone's)."""
     if not fw4():
-        from secumail.system import firewall
+        from secumail.mail import firewall
 
         firewall.ensure_input_policy(bridge)
 
 
 def close_bridge_input(bridge: str) -> None:
     if not fw4():
-        from secumail.system import firewall
+        from secumail.mail import firewall
 
         firewall.remove_input_policy(bridge)

@@ -132,6 +132,6 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "ports": settings.ports.enabled(),
         "certificate": _certificate(settings),
         "dkim": _dkim(settings),
-        "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.peers)},
+        "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
         "notes": notes,
     }

@@ -1,7 +1,7 @@
 """Certificates: ACME DNS-01 issuance, the files Postfix/Dovecot read, renewal.
 
 The resident agent imports only the light modules here (paths, der, state,
-renewal, services, runner): they use the standard library alone. Everything
+policy, renewal, services, runner): they use the standard library alone. Everything
 that needs `acme`, `josepy`, `cryptography` or `dnspython` (worker, acme_flow,
 propagation, challenge, keys, sources) runs in a short-lived worker process,
 `python -m secumail.certs.worker`, started by `runner.run_worker`.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import josepy as jose
 import requests
@@ -24,6 +24,9 @@ from secumail.certs import keys
 from secumail.certs.ca import ca_bundle_for, directory_for, eab_credentials
 from secumail.certs.paths import CertPaths, cert_names
 from secumail.errors import SecumailError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +60,26 @@ def _problem(exc: messages.Error) -> str:
     return str(detail).splitlines()[0]
 
 
-def _account(
-    net: client.ClientNetwork,
-    acme: client.ClientV2,
-    jwk: jose.JWK,
-    account_dir: str,
-    settings,
-    directory_url: str,
-    *,
-    known: bool = True,
-) -> None:
+@dataclass
+class _Session:
+    """One issuance: the CA, our account key and connection to it, and the clock of its steps."""
+
+    settings: Settings
+    directory_url: str
+    net: client.ClientNetwork
+    jwk: jose.JWK
+    account_dir: str
+    started: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, step: str) -> None:
+        self.timings[step] = time.monotonic() - self.started
+
+
+def _account(session: _Session, acme: client.ClientV2, *, known: bool = True) -> None:
     """Use the account this key registered at this CA, or register one (known=False: ignore the saved one)."""
+    net, jwk, account_dir = session.net, session.jwk, session.account_dir
+    settings, directory_url = session.settings, session.directory_url
     uri = keys.load_account_uri(account_dir) if known else None
     net.account = None  # newAccount is signed with the key itself, not with an account URL
     if uri:
@@ -98,7 +110,7 @@ def _account(
 
 
 def issue(
-    settings,
+    settings: Settings,
     paths: CertPaths,
     provider_factory: Callable[[Any], Any],
     propagation: Callable[[list[tuple[str, str]]], float],
@@ -113,21 +125,9 @@ def issue(
     account_dir = paths.account_dir(directory_url)
     jwk = jose.JWKEC(key=keys.account_key(account_dir))
     net = client.ClientNetwork(jwk, alg=jose.ES256, verify_ssl=verify, user_agent=USER_AGENT, timeout=30)
+    session = _Session(settings, directory_url, net, jwk, account_dir, started, timings)
     try:
-        return _issue(
-            settings,
-            paths,
-            names,
-            directory_url,
-            net,
-            jwk,
-            account_dir,
-            provider_factory,
-            propagation,
-            timeout,
-            timings,
-            started,
-        )
+        return _issue(session, names, provider_factory=provider_factory, propagation=propagation, timeout=timeout)
     except requests.exceptions.SSLError as exc:
         raise SecumailError(
             f"cannot reach the ACME CA at {directory_url}: TLS verification failed "
@@ -150,23 +150,18 @@ def _short(exc: BaseException) -> str:
 
 
 def _issue(
-    settings,
-    paths,
-    names,
-    directory_url,
-    net,
-    jwk,
-    account_dir,
-    provider_factory,
-    propagation,
-    timeout,
-    timings,
-    started,
+    session: _Session,
+    names: list[str],
+    *,
+    provider_factory: Callable[[Any], Any],
+    propagation: Callable[[list[tuple[str, str]]], float],
+    timeout: float,
 ) -> Issued:
-    directory = client.ClientV2.get_directory(directory_url, net)
-    acme = client.ClientV2(directory, net)
-    _account(net, acme, jwk, account_dir, settings, directory_url)
-    timings["account"] = time.monotonic() - started
+    settings, directory_url, jwk = session.settings, session.directory_url, session.jwk
+    directory = client.ClientV2.get_directory(directory_url, session.net)
+    acme = client.ClientV2(directory, session.net)
+    _account(session, acme)
+    session.mark("account")
 
     cert_key = keys.new_private_key(settings.acme.key_type)
     csr_pem = keys.make_csr(cert_key, names)
@@ -177,7 +172,7 @@ def _issue(
             raise
         # the CA forgot the account we saved (a reset staging CA, a deactivated account): register again
         logger.warning("the ACME CA at %s no longer knows our account; registering again", directory_url)
-        _account(net, acme, jwk, account_dir, settings, directory_url, known=False)
+        _account(session, acme, known=False)
         order = acme.new_order(csr_pem)
     todo = []
     for authzr in order.authorizations:
@@ -188,7 +183,7 @@ def _issue(
             raise SecumailError(f"the CA offers no dns-01 challenge for {authzr.body.identifier.value}")
         domain = authzr.body.identifier.value
         todo.append((authzr, challb, challb.chall.validation_domain_name(domain), challb.chall.validation(jwk)))
-    timings["order"] = time.monotonic() - started
+    session.mark("order")
 
     added: list[tuple[str, str]] = []
     provider = provider_factory(settings) if todo else None
@@ -199,14 +194,14 @@ def _issue(
             except SecumailError as exc:
                 raise SecumailError(f"cannot set the challenge TXT {name}: {exc}") from None
             added.append((name, value))
-        timings["txt_set"] = time.monotonic() - started
+        session.mark("txt_set")
         if added:
             propagation(added)
-        timings["propagated"] = time.monotonic() - started
+        session.mark("propagated")
         for _, challb, _, _ in todo:
             acme.answer_challenge(challb, challb.chall.response(jwk))
         _wait_authorizations(acme, order, timeout)
-        timings["validated"] = time.monotonic() - started
+        session.mark("validated")
     finally:
         problems = []
         for name, value in added:
@@ -216,10 +211,10 @@ def _issue(
                 problems.append(f"{name}: {exc}")
         if problems:
             logger.error("could not remove challenge TXT records: %s", "; ".join(problems))
-        timings["txt_removed"] = time.monotonic() - started
+        session.mark("txt_removed")
 
     fullchain = _finalize(acme, order, timeout).encode()
-    timings["issued"] = time.monotonic() - started
+    session.mark("issued")
     key_pem = keys.private_pem(cert_key)
     leaf = keys.check_pair(fullchain, key_pem)
     ari_url = None
@@ -227,7 +222,7 @@ def _issue(
     cert_id = keys.ari_cert_id(leaf)
     if base and cert_id:
         ari_url = base.rstrip("/") + "/" + cert_id
-    return Issued(fullchain, key_pem, ari_url, timings)
+    return Issued(fullchain, key_pem, ari_url, session.timings)
 
 
 def _wait_authorizations(acme: client.ClientV2, order: messages.OrderResource, timeout: float) -> None:

@@ -8,21 +8,22 @@ neither cryptography nor the ACME stack.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from secumail.certs.der import leaf_validity
-from secumail.certs.renewal import WARN_DAYS
+from secumail.certs.paths import CertPaths
+from secumail.certs.policy import WARN_DAYS
 from secumail.certs.state import _iso, load_state
+from secumail.config.layout import DataLayout
 
 
 def certificate_brief(data_path: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """present, not_after, days_left, warn, next_renewal, last_attempt, last_error, failures, summary."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    ssl_dir = os.path.join(data_path, "ssl")
-    path = os.path.join(ssl_dir, "fullchain.pem")
+    paths = CertPaths(DataLayout(data_path).ssl)
+    path = paths.fullchain
     validity = leaf_validity(path)
-    state = load_state(os.path.join(ssl_dir, "state.json"))
+    state = load_state(paths.state)
     if state.failures and state.next_attempt is not None:
         next_renewal = state.next_attempt  # backoff after a failure: the next try
     elif validity is not None and state.serial == validity.serial:

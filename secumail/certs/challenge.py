@@ -9,10 +9,13 @@ the DNS package's layout.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
-def dns_challenge_provider(settings: Any) -> Any:
+def dns_challenge_provider(settings: Settings) -> Any:
     from secumail.dns.providers.base import get_provider
 
     return get_provider(settings.dns)

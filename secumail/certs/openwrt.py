@@ -11,11 +11,15 @@ Stdlib only (the worker checks that key and certificate belong together).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from secumail.certs.paths import cert_paths
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
-def source_files(settings) -> tuple[str, str] | None:
+
+def source_files(settings: Settings) -> tuple[str, str] | None:
     fqdn = settings.main.fqdn
     base = settings.acme.openwrt_dir
     candidates = [
@@ -37,7 +41,7 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def source_changed(settings) -> bool:
+def source_changed(settings: Settings) -> bool:
     """True when OpenWrt's certificate differs from the installed one."""
     found = source_files(settings)
     if found is None:

@@ -36,7 +36,7 @@ class CertPaths:
 
 
 def cert_paths(settings: Settings) -> CertPaths:
-    return CertPaths(os.path.join(settings.main.data_path, "ssl"))
+    return CertPaths(settings.layout.ssl)
 
 
 def cert_names(settings: Settings) -> list[str]:

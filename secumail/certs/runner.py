@@ -9,9 +9,9 @@ import os
 import pickle
 import random
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from secumail.certs import renewal
+from secumail.certs import policy
 from secumail.certs.der import leaf_validity, pem_certificates
 from secumail.certs.paths import cert_paths
 from secumail.certs.services import Target, default_targets, verify_served
@@ -20,12 +20,15 @@ from secumail.errors import SecumailError
 from secumail.system.files import file_lock
 from secumail.system.proc import run
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 WORKER_TIMEOUT = 600
 
 
-def run_worker(settings, debug: bool = False) -> dict[str, Any]:
+def run_worker(settings: Settings, debug: bool = False) -> dict[str, Any]:
     """Run `python -m secumail.certs.worker` for `settings`; its JSON result."""
     import secumail
 
@@ -53,7 +56,7 @@ def run_worker(settings, debug: bool = False) -> dict[str, Any]:
 
 
 def obtain(
-    settings,
+    settings: Settings,
     *,
     reload: Callable[[], None] | None = None,
     hand_over: Callable[[], None] | None = None,
@@ -80,14 +83,14 @@ def obtain(
         if not data.get("ok"):
             error = data.get("error") or "unknown error"
             days_left = (before.not_after - now).total_seconds() / 86400 if before else None
-            save_state(paths.state, renewal.record_failure(state, error, now, days_left))
+            save_state(paths.state, policy.record_failure(state, error, now, days_left))
             raise SecumailError(error)
         if hand_over is not None:
             hand_over()  # the unprivileged container's root reads the key (running or not)
         validity = leaf_validity(paths.fullchain)
         if validity is None:
             raise SecumailError(f"the worker reported success but {paths.fullchain} is unreadable")
-        state = renewal.record_success(state, validity, now, data.get("ari_url"), random.Random())  # noqa: S311 - jitter
+        state = policy.record_success(state, validity, now, data.get("ari_url"), random.Random())  # noqa: S311 - jitter
         state.extra = {
             "names": data.get("names"),
             "source": data.get("source"),

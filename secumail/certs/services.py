@@ -150,7 +150,7 @@ def container_reloader(settings: Settings, container: Any,
     if container is None:
         return None
     name = settings.main.container
-    live_script = os.path.join(settings.main.data_path, "config", "live", "container", "reload")
+    live_script = os.path.join(settings.layout.live, "container", "reload")
 
     def reload() -> None:
         hand_over()  # the new key is the host's until the container's root gets it

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from secumail.certs import keys
 from secumail.certs.openwrt import source_files
 from secumail.certs.paths import cert_names
 from secumail.errors import SecumailError
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 SELFSIGNED_DAYS = 365
 
 
-def selfsigned(settings, now: dt.datetime | None = None) -> tuple[bytes, bytes]:
+def selfsigned(settings: Settings, now: dt.datetime | None = None) -> tuple[bytes, bytes]:
     """(fullchain PEM, key PEM) of a new self-signed certificate for the configured names."""
     from secumail.mail.selfsigned import selfsigned_pem
 
@@ -20,7 +24,7 @@ def selfsigned(settings, now: dt.datetime | None = None) -> tuple[bytes, bytes]:
     return selfsigned_pem(cert_names(settings), key, SELFSIGNED_DAYS, now), keys.private_pem(key)
 
 
-def openwrt_pickup(settings) -> tuple[bytes, bytes]:
+def openwrt_pickup(settings: Settings) -> tuple[bytes, bytes]:
     found = source_files(settings)
     if found is None:
         raise SecumailError(

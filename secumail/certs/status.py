@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from secumail.certs import renewal
+from secumail.certs import policy
 from secumail.certs.der import leaf_validity
 from secumail.certs.paths import cert_names, cert_paths
 from secumail.certs.state import _iso, load_state
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def _key_type(public_key: Any) -> str:
@@ -49,13 +52,13 @@ def certificate_details(path: str) -> dict[str, Any] | None:
     }
 
 
-def ssl_status(settings, now: dt.datetime | None = None) -> dict[str, Any]:
+def ssl_status(settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.timezone.utc)
     paths = cert_paths(settings)
     state = load_state(paths.state)
     validity = leaf_validity(paths.fullchain)
     details = certificate_details(paths.fullchain)
-    decision = renewal.decide(validity, state, now, random.Random(0))  # noqa: S311 - display only
+    decision = policy.decide(validity, state, now, random.Random(0))  # noqa: S311 - display only
     days_left = round(decision.days_left, 1) if decision.days_left is not None else None
     next_renewal = decision.renew_at
     if decision.not_before_retry and (next_renewal is None or decision.not_before_retry > next_renewal):
@@ -82,7 +85,7 @@ def ssl_status(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def up_to_date(settings, now: dt.datetime) -> str | None:
+def up_to_date(settings: Settings, now: dt.datetime) -> str | None:
     """Why no new certificate is needed (for ssl-setup without --force), or None."""
     paths = cert_paths(settings)
     validity = leaf_validity(paths.fullchain)
@@ -99,7 +102,7 @@ def up_to_date(settings, now: dt.datetime) -> str | None:
         if source_changed(settings):  # OpenWrt's acme renewed it (the hotplug hook runs ssl-setup)
             return None
         return "OpenWrt's acme certificate is unchanged and already installed"
-    decision = renewal.decide(validity, state, now, random.Random(0))  # noqa: S311 - not a secret
+    decision = policy.decide(validity, state, now, random.Random(0))  # noqa: S311 - not a secret
     if decision.due or state.failures:
         return None
     return f"the certificate is valid until {_iso(validity.not_after)} and not due for renewal"

@@ -14,12 +14,15 @@ import logging
 import pickle
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 logger = logging.getLogger("secumail.certs.worker")
 
 
-def _start_servers(settings) -> tuple[list, int]:
+def _start_servers(settings: Settings) -> tuple[list, int]:
     """Where the zone search starts, and the port of its authoritative servers.
 
     mailserver.dns.server when it is a DNS server address (its port is then the
@@ -40,7 +43,7 @@ def _start_servers(settings) -> tuple[list, int]:
     return resolv_conf_servers(), 53
 
 
-def propagation_checker(settings):
+def propagation_checker(settings: Settings):
     """Wait for the TXT values on the zone's authoritative servers (bounded by dns.timeout × 12)."""
     from secumail.certs.propagation import authoritative_servers, find_zone, wait_for_txt
 
@@ -60,7 +63,7 @@ def propagation_checker(settings):
     return check
 
 
-def obtain(settings) -> dict[str, Any]:
+def obtain(settings: Settings) -> dict[str, Any]:
     from secumail.certs import keys
     from secumail.certs.paths import cert_names, cert_paths
 

@@ -72,7 +72,7 @@ def _recovery_key(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _peers_then_key(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from secumail.mesh.recover import parse_peer
+    from secumail.mesh.from_peers import parse_peer
 
     for text in args.peers:  # each peer's node id is checked before the key is asked for
         parse_peer(text, ctx.settings.mesh.port)

@@ -6,7 +6,7 @@ install; a unit test keeps the two equal in content.
 
 from __future__ import annotations
 
-from secumail.config.settings import SECTIONS
+from secumail.config.settings import REPEATED, SECTIONS
 
 
 def _quote(value: str) -> str:
@@ -29,8 +29,10 @@ def render_defaults() -> str:
 def render_reference() -> str:
     """Markdown tables of every section and option (the generated part of docs/configuration.md)."""
     out: list[str] = []
-    for spec in SECTIONS:
+    for spec in SECTIONS + REPEATED:
         out.append(f"### `config {spec.uci_type} '{spec.uci_name}'`\n")
+        if spec in REPEATED:
+            out.append("Any number of these, each with a name of its own; none by default.\n")
         out.append("| option | default | meaning |")
         out.append("| --- | --- | --- |")
         for name, field in spec.options().items():

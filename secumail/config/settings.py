@@ -12,9 +12,10 @@ import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from secumail.config import validate as v
+from secumail.config.layout import DataLayout
 from secumail.errors import ConfigError
 
 PACKAGE = "mailserver"
@@ -25,6 +26,9 @@ def opt(default: Any, parser: v.Parser, doc: str = "") -> Any:
     return field(default=None, metadata={"uci_default": default, "parse": parser, "doc": doc})
 
 
+S = TypeVar("S", bound="Section")
+
+
 @dataclass(frozen=True)
 class Section:
     uci_type: ClassVar[str]
@@ -32,11 +36,11 @@ class Section:
 
     @classmethod
     def options(cls) -> dict[str, dataclasses.Field]:
-        return {f.name: f for f in dataclasses.fields(cls)}
+        return {f.name: f for f in dataclasses.fields(cls) if "parse" in f.metadata}
 
     @classmethod
-    def from_uci(cls, raw: Mapping[str, Any], section_label: str) -> Section:
-        values = {}
+    def from_uci(cls: type[S], raw: Mapping[str, Any], section_label: str, **extra: Any) -> S:
+        values = dict(extra)
         for name, spec in cls.options().items():
             value = raw.get(name, spec.metadata["uci_default"])
             try:
@@ -165,7 +169,11 @@ class Mesh(Section):
     uci_type = "mesh"
     uci_name = "mesh"
     enabled: bool = opt("0", v.boolean, "Back up to, and hold backups for, pinned mesh peers.")
-    backup_peers: tuple = opt("", v.list_of(v.text), "Node ids of peers (as the SecuBox mail server lists them).")
+    backup_peers: tuple = opt(
+        "", v.list_of(v.node_id),
+        "Node ids of pinned peers (as the SecuBox mail server lists them): the same as a `config peer` "
+        "section without address (discovery finds it) at mesh.port.",
+    )  # fmt: skip
     sync_interval: int = opt("3600", v.integer(60, 7 * 86400), "Seconds between automatic backup+sync.")
     port: int = opt("7022", v.port, "Port of this node's SFTP service for peers.")
     listen: tuple = opt(
@@ -269,18 +277,27 @@ class Dns(Section):
 
 
 @dataclass(frozen=True)
-class Peer:
-    """A pinned mesh peer: `config peer '<name>'` with its node id and address."""
+class Peer(Section):
+    """A pinned mesh peer: a named `config peer '<name>'` section (any number of them).
 
-    name: str
-    node_id: str
-    address: str
-    port: int
+    Settings.pinned_peers also holds one for each id of mesh.backup_peers that no section pins,
+    with name '' and no address (discovery finds it).
+    """
+
+    uci_type = "peer"
+    uci_name = "<name>"  # repeated: each section has a name of its own
+    node_id: str = opt("", v.node_id, "Node id of the peer, as 'mailctl mesh id' shows it there (required).")
+    address: str = opt("", v.optional(v.host),
+                       "IP address or host name of the peer; empty: the address discovery last saw.")
+    port: int = opt("", v.optional_port, "Port of the peer's SFTP service; empty: mesh.port.")
+    name: str = field(default="")  # the UCI section, '' for a peer pinned only in mesh.backup_peers
 
 
 SECTIONS: tuple[type[Section], ...] = (
     Main, Ports, Features, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
 )  # fmt: skip
+# sections of which there may be any number, each named by the user (none by default)
+REPEATED: tuple[type[Section], ...] = (Peer,)
 
 
 @dataclass(frozen=True)
@@ -296,7 +313,12 @@ class Settings:
     backup: Backup
     container: Container
     dns: Dns
-    peers: tuple[Peer, ...] = ()
+    pinned_peers: tuple[Peer, ...] = ()  # every `config peer` section, then mesh.backup_peers not in one
+
+    @property
+    def layout(self) -> DataLayout:
+        """The named paths below main.data_path."""
+        return DataLayout(self.main.data_path)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (addresses as strings)."""
@@ -334,27 +356,34 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
     for spec in SECTIONS:
         label, raw = find_section(package, spec)
         built[spec.uci_name] = spec.from_uci(raw, label)
-    settings = Settings(peers=_peers(package), **built)
+    settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), **built)
     _check_ports_unique(settings.ports)
     _check_clear_text(settings)
     return settings
 
 
-def _peers(package: Mapping[str, Mapping[str, Any]]) -> tuple[Peer, ...]:
-    peers = []
+def _pinned_peers(package: Mapping[str, Mapping[str, Any]], mesh: Mesh) -> tuple[Peer, ...]:
+    """The `config peer` sections in file order, then each id of mesh.backup_peers no section pins.
+
+    Ids are normalised by the parser, so one peer written two ways is still one peer; a port left
+    empty is mesh.port.
+    """
+    peers: list[Peer] = []
+    by_id: dict[str, str] = {}
     ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
-    for name, sect in ordered:
-        if sect.get(".type") != "peer":
-            continue
-        node_id = str(sect.get("node_id", "")).strip()
-        if not node_id:
-            raise ConfigError(f"{PACKAGE}.{name}.node_id", "", "is required for a peer")
-        port_value = sect.get("port", "7022")
-        try:
-            port_number = v.port(port_value)
-        except ValueError as exc:
-            raise ConfigError(f"{PACKAGE}.{name}.port", port_value, str(exc)) from None
-        peers.append(Peer(name, node_id, str(sect.get("address", "")).strip(), port_number))
+    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == Peer.uci_type]
+    for position, (name, sect) in enumerate(sections):
+        label = f"@{Peer.uci_type}[{position}]" if sect.get(".anonymous") else name
+        peer = Peer.from_uci(sect, label, name=name)
+        if peer.node_id in by_id:
+            raise ConfigError(f"{PACKAGE}.{label}.node_id", peer.node_id,
+                              f"is already pinned by {PACKAGE}.{by_id[peer.node_id]}")  # fmt: skip
+        by_id[peer.node_id] = label
+        peers.append(dataclasses.replace(peer, port=peer.port or mesh.port))
+    for node_id in mesh.backup_peers:
+        if node_id not in by_id:
+            by_id[node_id] = "mesh.backup_peers"
+            peers.append(Peer(node_id=node_id, address="", port=mesh.port, name=""))
     return tuple(peers)
 
 

@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from secumail.config import confdir as resolve_confdir
 from secumail.config import ensure_config, open_uci, savedir, uci_module
-from secumail.config.settings import PACKAGE, SECTIONS, settings_from_package
+from secumail.config.settings import PACKAGE, REPEATED, SECTIONS, settings_from_package
 from secumail.errors import ConfigError, InputError, SecumailError
 
 _NAME = re.compile(r"^(@[A-Za-z0-9_]*\[-?[0-9]+\]|[A-Za-z0-9_]+)$")
@@ -53,7 +54,7 @@ def _check_known(section: str, option: str | None, package: dict[str, dict[str, 
         return
     sect = package.get(section)
     stype = sect.get(".type") if sect else None
-    for spec in SECTIONS:
+    for spec in SECTIONS + REPEATED:
         if (section == spec.uci_name or stype == spec.uci_type) and option not in spec.options():
             known = ", ".join(spec.options())
             raise InputError(f"{PACKAGE}.{section}.{option}: unknown option (known: {known})")
@@ -62,6 +63,13 @@ def _check_known(section: str, option: str | None, package: dict[str, dict[str, 
 def _apply(uci: Any, section: str, option: str | None, value: Any, package: dict[str, dict[str, Any]]) -> None:
     module = uci_module()
     known_types = {spec.uci_name: spec.uci_type for spec in SECTIONS}
+    if value is None:  # delete the option or the whole section, if it is there
+        with contextlib.suppress(module.UciExceptionNotFound):
+            if option is None:
+                uci.delete(PACKAGE, section)
+            else:
+                uci.delete(PACKAGE, section, option)
+        return
     if option is not None and section not in package and section in known_types:
         uci.set(PACKAGE, section, known_types[section])  # a secumail section missing from the file
     if option is None:
@@ -84,33 +92,68 @@ def _validation_error(package: dict[str, dict[str, Any]]) -> str | None:
 
 def set_value(config_dir: str | None, path: str, value: Any) -> None:
     """Validate then save and commit `path = value` (a tuple makes a UCI list)."""
-    section, option = split_path(path)
-    if option is None and not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
-        raise InputError(f"{path}: {value!r} is not a valid section type")
+    change(config_dir, [(path, value)])
+
+
+def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
+    """Validate then save and commit several `path = value` at once: all or none.
+
+    A value of None deletes the option (or the section); "" or () deletes an option too; a
+    section path takes its type as value. The whole package is validated with every change
+    applied on a scratch copy of the pending changes before anything is saved.
+    """
+    parsed = []
+    for path, value in changes:
+        section, option = split_path(path)
+        if option is None and value is not None and not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
+            raise InputError(f"{path}: {value!r} is not a valid section type")
+        parsed.append((path, section, option, value))
     ensure_config(config_dir)
     module = uci_module()
     real_savedir = savedir()
+    failing = parsed[0][0] if parsed else PACKAGE  # the path named when UCI refuses a change
     try:
         before = dict(open_uci(config_dir).get_all(PACKAGE))
-        _check_known(section, option, before)
         with tempfile.TemporaryDirectory() as scratch:
             pending = os.path.join(real_savedir, PACKAGE)
             if os.path.exists(pending):
                 shutil.copy(pending, os.path.join(scratch, PACKAGE))
             trial = open_uci(config_dir, scratch)
-            _apply(trial, section, option, value, before)
+            for path, section, option, value in parsed:
+                failing = path
+                current = dict(trial.get_all(PACKAGE))
+                if value is not None:
+                    _check_known(section, option, current)
+                _apply(trial, section, option, value, current)
             after = dict(trial.get_all(PACKAGE))
         problem = _validation_error(after)
         if problem and problem != _validation_error(before):
             raise InputError(problem + "; nothing was saved")
         os.makedirs(real_savedir, exist_ok=True)
         uci = open_uci(config_dir)
-        _apply(uci, section, option, value, before)
+        for path, section, option, value in parsed:
+            failing = path
+            _apply(uci, section, option, value, dict(uci.get_all(PACKAGE)))
         uci.commit(PACKAGE)
     except module.UciExceptionNotFound:
-        raise InputError(f"{path}: section not found (create it first: {PACKAGE}.{section}=TYPE)") from None
+        section = split_path(failing)[0]
+        raise InputError(f"{failing}: section not found (create it first: {PACKAGE}.{section}=TYPE)") from None
     except module.UciException as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{failing}: {exc}") from None
+
+
+def replace_package(config_dir: str | None, content: bytes, mode: int) -> None:
+    """Put a whole `mailserver` file in place (a restored copy), atomically, with `mode`.
+
+    Pending changes in the save directory were made against the file it replaces: they go too.
+    """
+    from secumail.system.files import atomic_write
+
+    directory = resolve_confdir(config_dir)
+    os.makedirs(directory, exist_ok=True)
+    atomic_write(os.path.join(directory, PACKAGE), content, mode)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(savedir(), PACKAGE))
 
 
 def show(config_dir: str | None, path: str) -> dict[str, Any]:

@@ -229,6 +229,34 @@ def loopback_http_ok(value: str) -> bool:
         return False
 
 
+NODE_ID_CHARS = 32  # base32 characters of a mesh node id (160 bits of SHA-256 of its public key)
+
+
+def node_id(raw: object) -> str:
+    """A mesh node id in any case, with or without dashes; returned grouped 4 by 4, upper case."""
+    value = _scalar(raw)
+    compact = re.sub(r"[\s-]", "", value).upper()
+    if not compact:
+        raise ValueError("is not a node id: it is required ('mailctl mesh id' shows it on that node)")
+    if len(compact) != NODE_ID_CHARS or not re.fullmatch(r"[A-Z2-7]+", compact):
+        raise ValueError("is not a node id (32 base32 characters, as 'mailctl mesh id' shows)")
+    return "-".join(compact[i : i + 4] for i in range(0, NODE_ID_CHARS, 4))
+
+
+def host(raw: object) -> str:
+    """An IP address (IPv6 with or without brackets) or a host name, without a port."""
+    value = _scalar(raw).strip()
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    try:
+        return host_name(value)
+    except ValueError:
+        raise ValueError("is not an IP address or a host name (give the port as its own option)") from None
+
+
 def interface_name(raw: object) -> str:
     value = _scalar(raw).strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):

@@ -81,14 +81,14 @@ def _mesh_progress(ctx: TaskContext) -> Callable[[dict[str, Any]], None]:
 
 
 def mesh_backup(ctx: TaskContext) -> Any:
-    """The scheduled backup (secumail.mesh.jobs; the API job `backup` is `mailctl mesh backup`)."""
-    from secumail.mesh.jobs import run_backup
+    """The scheduled backup (secumail.mesh.backup_and_sync; the API job `backup` is `mailctl mesh backup`)."""
+    from secumail.mesh.backup_and_sync import run_backup
 
     return run_backup(ctx.settings, progress=_mesh_progress(ctx), confdir=ctx.confdir)
 
 
 def mesh_sync(ctx: TaskContext) -> Any:
-    from secumail.mesh.jobs import run_sync
+    from secumail.mesh.backup_and_sync import run_sync
 
     direction = str(ctx.args.get("direction", "both"))
     only = ctx.args.get("peer")

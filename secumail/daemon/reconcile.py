@@ -119,12 +119,16 @@ class Reconciler:
         self.jobs.start("configure", {"_fingerprint": want}, origin="reconcile")
 
     def _reconcile_firewall(self, s: Settings) -> None:
-        from secumail.system import firewall
+        from secumail.mail import firewall
+        from secumail.mesh import firewall as mesh_firewall
+        from secumail.system.fw4 import reload_firewall
 
         if not firewall.applicable(self.confdir):
             return
         try:
-            if firewall.sync(s, self.confdir):
+            mail_changed = firewall.sync(s, self.confdir, reload=False)
+            if mesh_firewall.sync(s, self.confdir, reload=False) or mail_changed:
+                reload_firewall()
                 logger.info("firewall rules updated for the enabled ports")
         except SecumailError as exc:
             logger.error("firewall: %s", exc)
@@ -132,7 +136,7 @@ class Reconciler:
     def _reconcile_fail2ban(self, s: Settings, state: str) -> None:
         want = s.features.fail2ban and (s.main.enabled or bool(s.features.fail2ban_logfile))
         if want:
-            from secumail.system.fail2ban import Guard, options_from_settings
+            from secumail.mail.fail2ban import Guard, options_from_settings
 
             options = options_from_settings(s)
             if self.fail2ban is None:

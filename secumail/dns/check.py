@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.dns import local, wire
 from secumail.dns.records import RRset, desired_records, shown, txt_tag, txt_text
 from secumail.errors import InputError, ProviderError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 REQUIRED_TYPES = {"A", "AAAA", "MX", "TLSA"}
 REQUIRED_TAGS = {"v=spf1", "v=DMARC1", "v=DKIM1"}
@@ -31,7 +34,7 @@ QUERY_WAIT = 5.0  # seconds one query may take before its server counts as silen
 class Servers:
     """The servers a dns-check asks, and one deadline for all its queries (2 × dns.timeout)."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         timeout = float(settings.dns.timeout)
         self.asker = wire.Asker(min(timeout, QUERY_WAIT), total=2 * timeout)
         self.resolvers = [wire.parse_server(a) for a in settings.dns.resolver]
@@ -143,7 +146,7 @@ def check_dmarc(text: str) -> str:
     return ""
 
 
-def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
+def check(settings: Settings, domain: str | None = None) -> dict[str, Any]:
     domains = local.select_domains(settings, domain)
     servers = Servers(settings)
     all_keys = local.gather_all(settings, domains)
@@ -182,7 +185,7 @@ def check(settings: Any, domain: str | None = None) -> dict[str, Any]:
 
 
 def _extra_checks(
-    settings: Any, domain: str, keys: Any, servers: Servers, published: dict[tuple[str, str], RRset | None]
+    settings: Settings, domain: str, keys: Any, servers: Servers, published: dict[tuple[str, str], RRset | None]
 ) -> list[dict[str, Any]]:
     out = []
 
@@ -254,5 +257,5 @@ def _extra_checks(
     return out
 
 
-def _in_managed(settings: Any, name: str) -> bool:
+def _in_managed(settings: Settings, name: str) -> bool:
     return any(name == d or name.endswith("." + d) for d in local.mail_domains(settings))

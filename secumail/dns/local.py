@@ -9,22 +9,24 @@ import hashlib
 import ipaddress
 import json
 import logging
-import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from secumail.dns.records import Keys, check_name
 from secumail.errors import InputError, SecumailError
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 
-def mail_domains(settings: Any) -> list[str]:
+def mail_domains(settings: Settings) -> list[str]:
     """main.domain plus the lines of data_path/config/domains (missing file: only main.domain).
 
     Lives here until the mail package offers its own reader of that file.
     """
     domains = [check_name(settings.main.domain)]
-    path = os.path.join(settings.main.data_path, "config", "domains")
+    path = settings.layout.domains_file
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
@@ -49,7 +51,7 @@ def mail_domains(settings: Any) -> list[str]:
     return domains
 
 
-def select_domains(settings: Any, wanted: str | None) -> list[str]:
+def select_domains(settings: Settings, wanted: str | None) -> list[str]:
     domains = mail_domains(settings)
     if wanted is None:
         return domains
@@ -86,7 +88,7 @@ def wan_addresses() -> tuple[str, str]:
     return found[0], found[1]
 
 
-def public_addresses(settings: Any) -> tuple[str, str]:
+def public_addresses(settings: Settings) -> tuple[str, str]:
     """The A/AAAA addresses: dns.public_ipv4/6, else the router's WAN (IPv4 only when ubus exists)."""
     ipv4, ipv6 = settings.dns.public_ipv4, settings.dns.public_ipv6
     if not ipv4:
@@ -94,7 +96,7 @@ def public_addresses(settings: Any) -> tuple[str, str]:
     return ipv4, ipv6
 
 
-def dkim_selectors(settings: Any) -> list[str]:
+def dkim_selectors(settings: Settings) -> list[str]:
     """The DKIM selectors the settings ask for (none when DKIM is off)."""
     if not settings.features.dkim:
         return []
@@ -106,7 +108,7 @@ def dkim_selectors(settings: Any) -> list[str]:
     return selectors
 
 
-def dkim_values(settings: Any, domain: str) -> dict[str, str]:
+def dkim_values(settings: Settings, domain: str) -> dict[str, str]:
     """selector → DKIM TXT text for the keys that exist (created by the mail package).
 
     A selector without a key is simply absent: the caller says so once (a dry-run
@@ -122,14 +124,14 @@ def dkim_values(settings: Any, domain: str) -> dict[str, str]:
     return out
 
 
-def missing_dkim(settings: Any, keys: Keys) -> list[str]:
+def missing_dkim(settings: Settings, keys: Keys) -> list[str]:
     """Selectors the settings ask for whose key does not exist yet (their record is left out)."""
     return [s for s in dkim_selectors(settings) if s not in keys.dkim]
 
 
-def tlsa_digest(settings: Any) -> str:
+def tlsa_digest(settings: Settings) -> str:
     """Hex SHA-256 of the SubjectPublicKeyInfo of data_path/ssl/fullchain.pem's first certificate."""
-    path = os.path.join(settings.main.data_path, "ssl", "fullchain.pem")
+    path = settings.layout.fullchain
     try:
         with open(path, "rb") as handle:
             pem = handle.read()
@@ -146,13 +148,13 @@ def tlsa_digest(settings: Any) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-def gather_keys(settings: Any, domain: str, addresses: tuple[str, str] | None = None) -> Keys:
+def gather_keys(settings: Settings, domain: str, addresses: tuple[str, str] | None = None) -> Keys:
     ipv4, ipv6 = addresses if addresses is not None else public_addresses(settings)
     tlsa = tlsa_digest(settings) if settings.dns.dnssec and domain == settings.main.domain else ""
     return Keys(dkim=dkim_values(settings, domain), ipv4=ipv4, ipv6=ipv6, tlsa_sha256=tlsa)
 
 
-def gather_all(settings: Any, domains: list[str]) -> dict[str, Keys]:
+def gather_all(settings: Settings, domains: list[str]) -> dict[str, Keys]:
     """domain → its Keys (the WAN address is looked up once for all)."""
     addresses = public_addresses(settings)
     return {domain: gather_keys(settings, domain, addresses) for domain in domains}

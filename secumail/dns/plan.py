@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.dns.providers.base import Change, DnsProvider
 from secumail.dns.records import RRset, shown, txt_tag
 from secumail.errors import InputError, ProviderError, SecumailError
@@ -64,7 +65,7 @@ class Plan:
 
 
 def state_path(data_path: str) -> str:
-    return os.path.join(data_path, "dns", "state.json")
+    return DataLayout(data_path).dns_state
 
 
 def load_state(data_path: str) -> dict[Key, tuple[str, ...]]:

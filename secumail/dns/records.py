@@ -26,9 +26,12 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.errors import InputError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 # Tags of the TXT records we publish: at a shared name (the apex TXT rrset also holds
 # site verifications etc.) we manage only the strings that start with our tag.
@@ -228,26 +231,26 @@ class Keys:
     tlsa_sha256: str = ""  # hex SHA-256 of the certificate's SubjectPublicKeyInfo
 
 
-def spf_value(settings: Any) -> str:
+def spf_value(settings: Settings) -> str:
     return f"v=spf1 mx {settings.dns.spf_policy}"
 
 
-def dmarc_value(settings: Any, domain: str) -> str:
+def dmarc_value(settings: Settings, domain: str) -> str:
     rua = settings.dns.dmarc_rua or f"{settings.main.postmaster}@{domain}"
     return f"v=DMARC1; p={settings.dns.dmarc_policy}; rua=mailto:{rua}"
 
 
-def tls_rpt_value(settings: Any, domain: str) -> str:
+def tls_rpt_value(settings: Settings, domain: str) -> str:
     rua = settings.dns.dmarc_rua or f"{settings.main.postmaster}@{domain}"
     return f"v=TLSRPTv1; rua=mailto:{rua}"
 
 
-def caa_issuer(settings: Any) -> str:
+def caa_issuer(settings: Settings) -> str:
     """The CA's CAA domain: explicit dns.caa_issuer, else known from ssl.type, else '' (publish none)."""
     return settings.dns.caa_issuer or CA_ISSUERS.get(settings.ssl.type, "")
 
 
-def mta_sts_policy(settings: Any, domain: str) -> str:
+def mta_sts_policy(settings: Settings, domain: str) -> str:
     """The policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2)."""
     return (
         f"version: STSv1\r\nmode: {settings.dns.mta_sts}\r\nmx: {settings.main.fqdn}\r\nmax_age: {MTA_STS_MAX_AGE}\r\n"
@@ -259,7 +262,7 @@ def mta_sts_id(policy: str) -> str:
     return hashlib.sha256(policy.encode()).hexdigest()[:20]
 
 
-def desired_records(settings: Any, domain: str, keys: Keys) -> list[RRset]:
+def desired_records(settings: Settings, domain: str, keys: Keys) -> list[RRset]:
     """Every rrset `domain` needs, in a stable order. Records of the mail host itself (A, AAAA,
     CAA, TLSA) belong to the main domain's set only."""
     domain = check_name(domain)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.dns import local
 from secumail.dns.plan import apply_plan, make_plan
 from secumail.dns.providers.base import get_provider
 from secumail.dns.records import desired_records, mta_sts_policy
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 
-def ensure_dkim_keys(settings: Any, domains: list[str]) -> None:
+def ensure_dkim_keys(settings: Settings, domains: list[str]) -> None:
     from secumail.mail import dkim
 
     for domain in domains:
@@ -23,7 +26,7 @@ def ensure_dkim_keys(settings: Any, domains: list[str]) -> None:
             dkim.ensure_key(settings.main.data_path, domain, selector, bits=settings.dkim.key_bits, algorithm=algorithm)
 
 
-def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
+def write_mta_sts_policies(settings: Settings, domains: list[str]) -> list[str]:
     """data_path/mta-sts/<domain>/.well-known/mta-sts.txt for whoever serves https://mta-sts.<domain>/."""
     from secumail.system.files import atomic_write
 
@@ -31,7 +34,7 @@ def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
         return []
     paths = []
     for domain in domains:
-        path = os.path.join(settings.main.data_path, "mta-sts", domain, ".well-known", "mta-sts.txt")
+        path = settings.layout.mta_sts_policy(domain)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write(path, mta_sts_policy(settings, domain))
         paths.append(path)
@@ -39,7 +42,7 @@ def write_mta_sts_policies(settings: Any, domains: list[str]) -> list[str]:
 
 
 def setup(
-    settings: Any, domain: str | None = None, dry_run: bool = False, force: bool = False, provider: Any = None
+    settings: Settings, domain: str | None = None, dry_run: bool = False, force: bool = False, provider: Any = None
 ) -> dict[str, Any]:
     domains = local.select_domains(settings, domain)
     provider = provider or get_provider(settings.dns)

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.errors import InputError
 from secumail.mail import store
@@ -21,19 +21,22 @@ from secumail.mail.apply import MailRuntime
 from secumail.mail.passwords import hash_password
 from secumail.mail.store import Accounts, User, normalize_address, normalize_domain, split_address
 
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
+
 log = logging.getLogger(__name__)
 _SIZE_IN_NAME = re.compile(r",S=(\d+)")
 
 
-def _data_path(settings: Any) -> str:
+def _data_path(settings: Settings) -> str:
     return settings.main.data_path
 
 
-def _load(settings: Any) -> Accounts:
+def _load(settings: Settings) -> Accounts:
     return store.load(_data_path(settings), settings.main.domain)
 
 
-def _commit(settings: Any, accounts: Accounts, what: str, runtime: MailRuntime | None) -> list[str]:
+def _commit(settings: Settings, accounts: Accounts, what: str, runtime: MailRuntime | None) -> list[str]:
     changed = store.save(_data_path(settings), accounts)
     if changed:
         from secumail.mail import apply
@@ -52,7 +55,7 @@ def _require_domain(accounts: Accounts, domain: str, address: str) -> None:
 # ---- domains -------------------------------------------------------------------------------------
 
 
-def domain_list(settings: Any) -> list[dict[str, Any]]:
+def domain_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for domain in accounts.domains:
@@ -65,7 +68,7 @@ def domain_list(settings: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def domain_add(settings: Any, domain: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+def domain_add(settings: Settings, domain: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -77,7 +80,7 @@ def domain_add(settings: Any, domain: str, *, runtime: MailRuntime | None = None
     return {"domain": domain, "added": True, "dkim": dkim}
 
 
-def _ensure_dkim(settings: Any, domain: str) -> str | None:
+def _ensure_dkim(settings: Settings, domain: str) -> str | None:
     """A signing key for a new domain right away, so the DNS record can be published with it."""
     if not settings.features.dkim:
         return None
@@ -90,7 +93,7 @@ def _ensure_dkim(settings: Any, domain: str) -> str | None:
     return path
 
 
-def domain_del(settings: Any, domain: str,
+def domain_del(settings: Settings, domain: str,
                *, force: bool = False, runtime: MailRuntime | None = None) -> dict[str, Any]:
     domain = normalize_domain(domain)
     with store.lock(_data_path(settings)):
@@ -132,9 +135,9 @@ def _drop_destinations(accounts: Accounts, gone) -> list[str]:
 # ---- users ---------------------------------------------------------------------------------------
 
 
-def _mailbox_dir(settings: Any, address: str) -> str:
+def _mailbox_dir(settings: Settings, address: str) -> str:
     local, domain = split_address(address)
-    return os.path.join(_data_path(settings), "mail", domain, local)
+    return settings.layout.maildir(domain, local)
 
 
 def _usage(path: str) -> int:
@@ -154,7 +157,7 @@ def _usage(path: str) -> int:
     return total
 
 
-def user_list(settings: Any) -> list[dict[str, Any]]:
+def user_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for user in sorted(accounts.users.values(), key=lambda u: (accounts.domain_of(u.address), u.address)):
@@ -177,7 +180,7 @@ def _canonical_quota(text: str | None) -> str:
     return store.format_quota(text)
 
 
-def user_add(settings: Any, address: str, password: str,
+def user_add(settings: Settings, address: str, password: str,
              *, quota: str | None = None, runtime: MailRuntime | None = None) -> dict[str, Any]:
     address = normalize_address(address, "mailbox")
     quota_text = _canonical_quota(quota)
@@ -201,7 +204,8 @@ def _existing_user(accounts: Accounts, address: str) -> str:
     return address
 
 
-def user_del(settings: Any, address: str, *, purge: bool = False, runtime: MailRuntime | None = None) -> dict[str, Any]:
+def user_del(settings: Settings, address: str,
+             *, purge: bool = False, runtime: MailRuntime | None = None) -> dict[str, Any]:
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
         address = _existing_user(accounts, address)
@@ -217,7 +221,7 @@ def user_del(settings: Any, address: str, *, purge: bool = False, runtime: MailR
         purged = False
         if purge:
             local, domain = split_address(address)
-            home = os.path.join(_data_path(settings), "home", domain, local)  # sieve scripts
+            home = settings.layout.user_home(domain, local)  # sieve scripts
             for directory in (maildir, home):
                 if os.path.isdir(directory):
                     shutil.rmtree(directory)
@@ -226,7 +230,8 @@ def user_del(settings: Any, address: str, *, purge: bool = False, runtime: MailR
             "mail_kept": None if purge else maildir}
 
 
-def user_passwd(settings: Any, address: str, password: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+def user_passwd(settings: Settings, address: str, password: str,
+                *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     password_hash = hash_password(password)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -236,7 +241,7 @@ def user_passwd(settings: Any, address: str, password: str, *, runtime: MailRunt
     return {"address": address, "password_changed": True}
 
 
-def user_quota(settings: Any, address: str, size: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+def user_quota(settings: Settings, address: str, size: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     quota_text = _canonical_quota(size)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -296,7 +301,7 @@ def _find_loop(accounts: Accounts, start: str) -> list[str] | None:
     return walk(start)
 
 
-def alias_add(settings: Any, source: str, destinations: list[str],
+def alias_add(settings: Settings, source: str, destinations: list[str],
               *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     source = _normalize_source(source)
     dests: list[str] = []
@@ -332,7 +337,7 @@ def alias_add(settings: Any, source: str, destinations: list[str],
     return {"source": source, "destinations": dests, "catch_all": source.startswith("@")}
 
 
-def alias_del(settings: Any, source: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+def alias_del(settings: Settings, source: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     source = _normalize_source(source)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
@@ -346,7 +351,7 @@ def alias_del(settings: Any, source: str, *, runtime: MailRuntime | None = None)
     return {"source": source, "deleted": True}
 
 
-def alias_list(settings: Any) -> list[dict[str, Any]]:
+def alias_list(settings: Settings) -> list[dict[str, Any]]:
     accounts = _load(settings)
     rows = []
     for source, dests in sorted(accounts.aliases.items(), key=store._alias_key):

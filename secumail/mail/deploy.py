@@ -29,6 +29,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
 from secumail.mail import render
 
@@ -97,13 +98,9 @@ def check(executor: Executor, gen: str, dkim: bool) -> None:
             raise ConfigCheckFailed(f"new mail config refused by {args[0]}: {problem}; running config unchanged")
 
 
-def _generations_dir(data_path: str) -> str:
-    return os.path.join(data_path, "config", "generated")
-
-
 def live_generation(data_path: str) -> str | None:
     """The id of the live generation, or None before the first deploy."""
-    link = os.path.join(data_path, "config", "live")
+    link = DataLayout(data_path).live
     try:
         return os.path.basename(os.readlink(link))
     except OSError:
@@ -115,26 +112,28 @@ def _new_id(data_path: str) -> str:
     n = 0
     while True:
         candidate = f"{base}-{n}"
-        if not os.path.exists(os.path.join(_generations_dir(data_path), candidate)):
+        if not os.path.exists(DataLayout(data_path).generation(candidate)):
             return candidate
         n += 1
 
 
 def swap_live(data_path: str, generation_id: str) -> None:
     """Point data_path/config/live at generated/<id> in one rename."""
-    config = os.path.join(data_path, "config")
+    layout = DataLayout(data_path)
+    config = layout.config
     tmp = os.path.join(config, f".live-{generation_id}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    os.symlink(os.path.join("generated", generation_id), tmp)
-    os.replace(tmp, os.path.join(config, "live"))
+    # relative, so the link resolves on the host and inside the container alike
+    os.symlink(os.path.relpath(layout.generation(generation_id), config), tmp)
+    os.replace(tmp, layout.live)
     from secumail.system.files import fsync_dir
 
     fsync_dir(config)
 
 
 def _prune(data_path: str, keep: set[str]) -> None:
-    root = _generations_dir(data_path)
+    root = DataLayout(data_path).generated
     entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
     old = [e for e in entries if e not in keep]
     for name in old[: max(0, len(entries) - KEEP_GENERATIONS)]:
@@ -171,12 +170,13 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
         store.save(data_path, accounts)
     if domains is None:
         domains = accounts.domains
-    root = _generations_dir(data_path)
+    layout = settings.layout
+    root = layout.generated
     os.makedirs(root, mode=0o755, exist_ok=True)
-    with file_lock(os.path.join(data_path, "config", ".deploy.lock")):
+    with file_lock(layout.deploy_lock):
         gen_id = _new_id(data_path)
         staging = os.path.join(root, f".staging-{gen_id}")
-        final = os.path.join(root, gen_id)
+        final = layout.generation(gen_id)
         gen_path = render.container_path(settings, final)
         render.ensure_keys(settings, domains)
         if files is None:

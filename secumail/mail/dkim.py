@@ -11,6 +11,7 @@ import base64
 import os
 import re
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 from secumail.system.files import atomic_write, file_lock
 
@@ -32,7 +33,7 @@ def _check(domain: str, selector: str) -> str:
 def key_path(data_path: str, domain: str, selector: str) -> str:
     """Where the private key of `selector` for `domain` lives (whether or not it exists)."""
     domain = _check(domain, selector)
-    return os.path.join(data_path, "dkim", domain, f"{selector}.private")
+    return DataLayout(data_path).dkim_key(domain, selector)
 
 
 def _makedirs_private(path: str) -> None:
@@ -54,7 +55,7 @@ def ensure_key(data_path: str, domain: str, selector: str, bits: int = 2048, alg
     if algorithm == "rsa" and not 1024 <= bits <= 4096:
         raise InputError(f"DKIM: RSA key size {bits} is outside 1024..4096")
     path = key_path(data_path, domain, selector)
-    _makedirs_private(os.path.join(data_path, "dkim"))
+    _makedirs_private(DataLayout(data_path).dkim)
     _makedirs_private(os.path.dirname(path))
     # The lock makes two concurrent callers agree on one key instead of each writing its own.
     with file_lock(os.path.join(os.path.dirname(path), ".lock")):

@@ -9,7 +9,10 @@ and the queue are written.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+from secumail.config.layout import CONFIG, DKIM, HOME, MAIL, SPOOL, SSL, DataLayout
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -17,22 +20,26 @@ QUEUE_DIRECTORY = "/var/spool/postfix"
 
 @dataclass(frozen=True)
 class DataMount:
-    sub: str  # below data_path
+    sub: str  # below data_path (a top-level name of secumail.config.layout.DataLayout)
     target: str  # inside the container
     read_only: bool
 
+    def source(self, layout: DataLayout) -> str:
+        """The host directory this mount shows."""
+        return os.path.join(layout.root, self.sub)
+
 
 MOUNTS: tuple[DataMount, ...] = (
-    DataMount("config", f"{CONTAINER_DATA}/config", True),
-    DataMount("mail", f"{CONTAINER_DATA}/mail", False),
-    DataMount("home", f"{CONTAINER_DATA}/home", False),
-    DataMount("ssl", f"{CONTAINER_DATA}/ssl", True),
-    DataMount("dkim", f"{CONTAINER_DATA}/dkim", True),
-    DataMount("spool", QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
+    DataMount(CONFIG, f"{CONTAINER_DATA}/{CONFIG}", True),
+    DataMount(MAIL, f"{CONTAINER_DATA}/{MAIL}", False),
+    DataMount(HOME, f"{CONTAINER_DATA}/{HOME}", False),
+    DataMount(SSL, f"{CONTAINER_DATA}/{SSL}", True),
+    DataMount(DKIM, f"{CONTAINER_DATA}/{DKIM}", True),
+    DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
 )
 
 # Below a mounted dir but never for the container: an empty read-only tmpfs is mounted over it.
-MASKED: tuple[str, ...] = ("ssl/acme",)
+MASKED: tuple[str, ...] = (f"{SSL}/acme",)  # DataLayout.acme
 
 # The only files of ssl/ the container reads (the rest of ssl/ stays the host's).
 SSL_FILES = ("fullchain.pem", "privkey.pem")

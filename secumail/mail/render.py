@@ -16,9 +16,12 @@ from __future__ import annotations
 import os
 import re
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.mail.layout import CONTAINER_DATA
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 VMAIL_UID = 5000
 VMAIL_GID = 5000
@@ -42,7 +45,7 @@ def fill(text: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(one, text)
 
 
-def dkim_selectors(settings: Any, domains: list[str]) -> list[tuple[str, str]]:
+def dkim_selectors(settings: Settings, domains: list[str]) -> list[tuple[str, str]]:
     """(domain, selector) pairs that sign: the RSA selector, plus '<selector>-ed' when ed25519 is on."""
     if not settings.features.dkim:
         return []
@@ -65,13 +68,13 @@ def _submission(name: str, port: int, wrapper: bool) -> str:
     })
 
 
-def _host_network(settings: Any) -> bool:
+def _host_network(settings: Settings) -> bool:
     """The container shares the router's network namespace: its loopback is the router's, where
     every local process (and whatever a port forward brings in) connects from."""
     return settings.container.network_mode == "host"
 
 
-def _postfix(settings: Any, values: dict[str, Any]) -> Files:
+def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
     smtp = f"{ports.smtp}      inet  n       -       n       -       -       smtpd\n" if ports.smtp else ""
     master = fill(_template("master.cf"), {
@@ -92,7 +95,7 @@ def _postfix(settings: Any, values: dict[str, Any]) -> Files:
     return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
 
 
-def _dovecot(settings: Any, values: dict[str, Any]) -> Files:
+def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
     defer = settings.main.quota_full == "defer"
     protocols = ["imap", "lmtp"]
@@ -122,7 +125,7 @@ def _dovecot(settings: Any, values: dict[str, Any]) -> Files:
     }
 
 
-def _opendkim(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
+def _opendkim(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
     if not pairs:
         return {}
     key_table = "".join(
@@ -143,7 +146,7 @@ def _opendkim(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]
     }
 
 
-def _scripts(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
+def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, str]]) -> Files:
     if pairs:
         copies = "".join(
             f'install -D -o opendkim -g opendkim -m 0600 "$DATA/dkim/{dom}/{sel}.private" '
@@ -162,7 +165,7 @@ def _scripts(settings: Any, values: dict[str, Any], pairs: list[tuple[str, str]]
     }
 
 
-def render_all(settings: Any, domains: list[str], generation: str = CONTAINER_DATA + "/config/live") -> Files:
+def render_all(settings: Settings, domains: list[str], generation: str = CONTAINER_DATA + "/config/live") -> Files:
     """Every config file of one generation: {path relative to the generation dir: (content, mode)}."""
     domains = sorted(set(domains) | {settings.main.domain})
     values = {
@@ -183,7 +186,7 @@ def render_all(settings: Any, domains: list[str], generation: str = CONTAINER_DA
     return files
 
 
-def container_path(settings: Any, host_path: str) -> str:
+def container_path(settings: Settings, host_path: str) -> str:
     """The path inside the container of a host path below data_path."""
     data_path = os.path.abspath(settings.main.data_path)
     rel = os.path.relpath(os.path.abspath(host_path), data_path)
@@ -192,7 +195,7 @@ def container_path(settings: Any, host_path: str) -> str:
     return CONTAINER_DATA if rel == "." else f"{CONTAINER_DATA}/{rel}"
 
 
-def ensure_keys(settings: Any, domains: list[str]) -> None:
+def ensure_keys(settings: Settings, domains: list[str]) -> None:
     """The DKIM keys the rendered KeyTable names must exist before OpenDKIM reads it."""
     from secumail.mail import dkim
 

@@ -11,6 +11,7 @@ import ipaddress
 import os
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.system.files import atomic_write
 
 
@@ -52,7 +53,7 @@ def ensure_selfsigned(data_path: str, fqdn: str, days: int = 825, force: bool = 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    directory = os.path.join(data_path, "ssl")
+    directory = DataLayout(data_path).ssl
     cert_path = os.path.join(directory, "fullchain.pem")
     key_path = os.path.join(directory, "privkey.pem")
     if not force and os.path.exists(cert_path) and os.path.exists(key_path):

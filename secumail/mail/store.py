@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 from secumail.system.files import file_lock, fsync_dir
 
@@ -124,7 +125,7 @@ class Accounts:
 
 
 def config_dir(data_path: str) -> str:
-    return os.path.join(data_path, "config")
+    return DataLayout(data_path).config
 
 
 _held: dict[str, int] = {}  # lock path -> depth held by this process
@@ -139,7 +140,7 @@ def lock(data_path: str) -> Iterator[None]:
     would wait for ourselves forever)."""
     directory = config_dir(data_path)
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    path = os.path.realpath(os.path.join(directory, ".lock"))
+    path = os.path.realpath(DataLayout(data_path).accounts_lock)
     if _held.get(path):
         _held[path] += 1
         try:

@@ -16,6 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
 from secumail.mesh import heads
 from secumail.mesh.crypto import TYPE_DATA, TYPE_TREE
@@ -31,14 +32,7 @@ WORKERS = 2  # threads that read and seal files (none on a one-core router)
 IN_FLIGHT = 4 << 20  # file bytes read but not yet in a pack
 MAX_QUEUE = 1024  # entries waiting for an earlier file's objects
 # relative to data_path: repositories (ours and peers') and rebuildable caches are not backed up
-EXCLUDE = (
-    "backup",
-    "mesh/cache.db",
-    "mesh/cache.db-wal",
-    "mesh/cache.db-shm",
-    "mesh/.node.lock",
-    "mesh/state",
-)
+EXCLUDE = tuple(os.path.relpath(path, "/") for path in DataLayout("/").not_backed_up)
 
 
 def open_regular(full: str) -> Any:
@@ -215,6 +209,7 @@ def backup(
     data_path: str,
     uci_file: str | None,
     hostname: str,
+    *,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Snapshot data_path; `progress` gets {"phase": "backup", "files", "bytes", "read"} every 500 files."""

@@ -30,11 +30,15 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 from secumail.mesh import state
-from secumail.mesh.identity import mesh_dir, normalize_node_id, pinned_ids
+from secumail.mesh.identity import normalize_node_id, pinned_ids
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ _lock = threading.Lock()
 
 
 def _path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "state", "discovered.json")
+    return os.path.join(DataLayout(data_path).mesh_state, "discovered.json")
 
 
 def _heard(facts: dict[str, Any]) -> float:
@@ -135,6 +139,7 @@ class Discovery:
         node_id: str,
         port: int,
         pinned: Callable[[], dict[str, tuple[str, int]]],
+        *,
         announce: bool = True,
         listen: str = "",
         interval: float = INTERVAL,
@@ -262,17 +267,12 @@ class Discovery:
             self.zc = None
 
 
-def pinned_addresses(settings: Any) -> dict[str, tuple[str, int]]:
-    out = {n: ("", settings.mesh.port) for n in pinned_ids(settings)}
-    for p in settings.peers:
-        try:
-            out[normalize_node_id(p.node_id)] = (p.address, p.port)
-        except InputError:
-            continue
-    return out
+def pinned_addresses(settings: Settings) -> dict[str, tuple[str, int]]:
+    """node id → (address pinned, '' if none; port) of every pinned peer."""
+    return {p.node_id: (p.address, p.port) for p in settings.pinned_peers}
 
 
-def discovered_rows(settings: Any) -> list[dict[str, Any]]:
+def discovered_rows(settings: Settings) -> list[dict[str, Any]]:
     """What `mailctl mesh discovered` shows: every node seen, pinned or not."""
     pinned = pinned_ids(settings)
     rows = []

@@ -17,7 +17,8 @@ import re
 import time
 from typing import Any
 
-from secumail.mesh.identity import NodeKey, mesh_dir, node_id_of, verify_signature
+from secumail.config.layout import DataLayout
+from secumail.mesh.identity import NodeKey, node_id_of, verify_signature
 from secumail.system.files import atomic_write, file_lock
 
 FORMAT = "secumail-head"
@@ -86,7 +87,7 @@ def latest(repo_path: str, node_id: str) -> dict[str, Any] | None:
 
 # what this node has seen ----------------------------------------------------------
 def _state_path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "state", "heads.json")
+    return os.path.join(DataLayout(data_path).mesh_state, "heads.json")
 
 
 def seen(data_path: str, node_id: str) -> dict[str, Any] | None:

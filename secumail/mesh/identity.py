@@ -11,15 +11,16 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from secumail.config import validate
+from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
 
-ID_CHARS = 32  # base32 characters kept: 160 bits of SHA-256
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
-
-def mesh_dir(data_path: str) -> str:
-    return os.path.join(data_path, "mesh")
+ID_CHARS = validate.NODE_ID_CHARS  # base32 characters kept: 160 bits of SHA-256
 
 
 def node_id_of(public_raw: bytes) -> str:
@@ -30,10 +31,10 @@ def node_id_of(public_raw: bytes) -> str:
 
 def normalize_node_id(text: str) -> str:
     """Accept any case, with or without dashes/spaces; refuse anything else with one line."""
-    compact = re.sub(r"[\s-]", "", text).upper()
-    if len(compact) != ID_CHARS or not re.fullmatch(r"[A-Z2-7]+", compact):
-        raise InputError(f"{text!r} is not a node id (32 base32 characters, as 'mailctl mesh id' shows)")
-    return "-".join(compact[i : i + 4] for i in range(0, ID_CHARS, 4))
+    try:
+        return validate.node_id(text)
+    except ValueError as exc:
+        raise InputError(f"{text!r} {exc}") from None
 
 
 @dataclass
@@ -94,11 +95,11 @@ def load_or_create(data_path: str) -> NodeKey:
 
     from secumail.system.files import atomic_write, file_lock
 
-    directory = mesh_dir(data_path)
-    path = os.path.join(directory, "node.key")
+    layout = DataLayout(data_path)
+    path = layout.node_key
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        with file_lock(os.path.join(directory, ".node.lock")):
+        os.makedirs(layout.mesh, mode=0o700, exist_ok=True)
+        with file_lock(layout.node_key_lock):
             if not os.path.exists(path):
                 key = Ed25519PrivateKey.generate()
                 pem = key.private_bytes(
@@ -141,66 +142,37 @@ def section_name(node_id: str) -> str:
 
 
 def add_peer(confdir: str | None, node_id: str, address: str | None, default_port: int) -> dict[str, Any]:
-    from secumail.config import ensure_config, open_uci, uci_module
+    """Pin a peer: a `config peer` section, validated with the rest of the config before it is saved."""
     from secumail.config.settings import PACKAGE
+    from secumail.config.uci_paths import change
 
     node_id = normalize_node_id(node_id)
     host, port = parse_address(address, default_port)
-    ensure_config(confdir)
     name = section_name(node_id)
-    module = uci_module()
-    try:
-        uci = open_uci(confdir)
-        uci.set(PACKAGE, name, "peer")
-        uci.set(PACKAGE, name, "node_id", node_id)
-        if host:
-            uci.set(PACKAGE, name, "address", host)
-        uci.set(PACKAGE, name, "port", str(port))
-        uci.commit(PACKAGE)
-    except module.UciException as exc:
-        raise SecumailError(f"cannot pin peer {node_id}: {exc}") from None
+    prefix = f"{PACKAGE}.{name}"
+    change(confdir, [(prefix, None), (prefix, "peer"), (f"{prefix}.node_id", node_id),
+                     (f"{prefix}.address", host or None), (f"{prefix}.port", str(port))])  # fmt: skip
     return {"result": "ok", "name": name, "node_id": node_id, "address": host, "port": port}
 
 
-def remove_peer(confdir: str | None, settings: Any, node_id: str) -> dict[str, Any]:
-    from secumail.config import open_uci, uci_module
+def remove_peer(confdir: str | None, settings: Settings, node_id: str) -> dict[str, Any]:
+    """Unpin a peer: its `config peer` sections and its entry in mesh.backup_peers."""
     from secumail.config.settings import PACKAGE
+    from secumail.config.uci_paths import change
 
     node_id = normalize_node_id(node_id)
-    names = [p.name for p in settings.peers if _same(p.node_id, node_id)]
-    in_list = [n for n in settings.mesh.backup_peers if _same(n, node_id)]
+    names = [p.name for p in settings.pinned_peers if p.name and p.node_id == node_id]
+    in_list = node_id in settings.mesh.backup_peers
     if not names and not in_list:
         raise InputError(f"{node_id} is not a pinned peer (see 'mailctl mesh peers')")
-    module = uci_module()
-    try:
-        uci = open_uci(confdir)
-        for name in names:
-            uci.delete(PACKAGE, name)
-        if in_list:
-            rest = tuple(n for n in settings.mesh.backup_peers if not _same(n, node_id))
-            if rest:
-                uci.set(PACKAGE, "mesh", "backup_peers", rest)
-            else:
-                uci.delete(PACKAGE, "mesh", "backup_peers")
-        uci.commit(PACKAGE)
-    except module.UciException as exc:
-        raise SecumailError(f"cannot unpin peer {node_id}: {exc}") from None
+    changes: list[tuple[str, Any]] = [(f"{PACKAGE}.{name}", None) for name in names]
+    if in_list:
+        rest = tuple(n for n in settings.mesh.backup_peers if n != node_id)
+        changes.append((f"{PACKAGE}.mesh.backup_peers", rest or None))
+    change(confdir, changes)
     return {"result": "ok", "node_id": node_id, "removed": names}
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return normalize_node_id(a) == normalize_node_id(b)
-    except InputError:
-        return False
-
-
-def pinned_ids(settings: Any) -> set[str]:
+def pinned_ids(settings: Settings) -> set[str]:
     """Every pinned node id (config peer sections and the SecuBox-style mesh.backup_peers)."""
-    ids = set()
-    for text in [p.node_id for p in settings.peers] + list(settings.mesh.backup_peers):
-        try:
-            ids.add(normalize_node_id(text))
-        except InputError:
-            continue
-    return ids
+    return {peer.node_id for peer in settings.pinned_peers}

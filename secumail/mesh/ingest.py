@@ -86,7 +86,7 @@ def ingest(inbox: str, store: str, rel: str, node_id: str) -> bool:
 def _signed_by(data: bytes, node_id: str) -> bool:
     import tempfile
 
-    from secumail.mesh.recovery import recovery_public_key
+    from secumail.mesh.recovery_key import recovery_public_key
 
     with tempfile.TemporaryDirectory(prefix="secumail-ingest-") as tmp:
         with open(os.path.join(tmp, "recovery.pub"), "wb") as handle:

@@ -9,15 +9,16 @@ import os
 import re
 import time
 
+from secumail.config.layout import DataLayout
 from secumail.errors import BackupFormatError, InputError, SecumailError
 from secumail.mesh import crypto
-from secumail.mesh.identity import NodeKey, key_from_seed, mesh_dir
+from secumail.mesh.identity import NodeKey, key_from_seed
 
 RECOVERY_BYTES = 20  # 160 bits -> 32 base32 characters
 
 
 def master_path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "master.key")
+    return DataLayout(data_path).master_key
 
 
 def load_or_create_master(data_path: str) -> bytes:

@@ -22,6 +22,8 @@ import os
 import pwd
 import stat
 
+from secumail.config.layout import DataLayout
+
 log = logging.getLogger(__name__)
 
 
@@ -65,18 +67,19 @@ def drop(data_path: str, user: str) -> bool:
         log.warning("mesh: no user %r on this system; the SFTP worker keeps root", user)
         return False
     uid, gid = entry.pw_uid, entry.pw_gid
-    backup = os.path.join(data_path, "backup")
+    layout = DataLayout(data_path)
+    backup = layout.backup
     blocked = _searchable(os.path.dirname(os.path.abspath(backup)), uid, gid)
     if blocked is not None:
         log.warning("mesh: %s is not searchable by %s; the SFTP worker keeps root", blocked, user)
         return False
-    for sub in ("inbox", "peers", "repo"):
-        os.makedirs(os.path.join(backup, sub), mode=0o700, exist_ok=True)
+    for sub in (layout.inbox, layout.peer_stores, layout.repository):
+        os.makedirs(sub, mode=0o700, exist_ok=True)
     os.chown(backup, 0, gid)
     os.chmod(backup, 0o710)  # noqa: S103 - its group may enter, not list; the recovery staging dirs stay root's
-    _own(os.path.join(backup, "inbox"), uid, gid, 0o700, 0o600)
-    _own(os.path.join(backup, "peers"), uid, gid, 0o700, 0o600)
-    _own(os.path.join(backup, "repo"), -1, gid, 0o750, 0o640)
+    _own(layout.inbox, uid, gid, 0o700, 0o600)
+    _own(layout.peer_stores, uid, gid, 0o700, 0o600)
+    _own(layout.repository, -1, gid, 0o750, 0o640)
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)

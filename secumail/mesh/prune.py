@@ -31,7 +31,7 @@ def select_keep(times: list[tuple[str, str]], last: int, daily: int, weekly: int
 
 
 def prune(
-    repo: Repository, last: int, daily: int, weekly: int, monthly: int, dry_run: bool = False
+    repo: Repository, last: int, daily: int, weekly: int, monthly: int, *, dry_run: bool = False
 ) -> dict[str, Any]:
     with repo.lock():
         repo.sync_cache()

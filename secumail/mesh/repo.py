@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from secumail.config.layout import DataLayout
 from secumail.errors import BackupFormatError, SecumailError
 from secumail.mesh import index as idx
 from secumail.mesh import keys as keymod
@@ -333,19 +334,18 @@ class ObjectWriter:
 
 def open_own(data_path: str, node_id: str, create: bool = True) -> Repository:
     """This node's repository at data_path/backup/repo with its local master key and cache."""
-    from secumail.mesh.identity import mesh_dir
-
-    path = os.path.join(data_path, "backup", "repo")
+    layout = DataLayout(data_path)
+    path = layout.repository
     if not os.path.exists(os.path.join(path, "config")):
         if not create:
             raise SecumailError(f"no backup repository at {path} yet (run 'mailctl mesh backup')")
         master = keymod.load_or_create_master(data_path)
-        os.makedirs(os.path.join(data_path, "backup"), mode=0o700, exist_ok=True)
+        os.makedirs(layout.backup, mode=0o700, exist_ok=True)
         Repository.init(path, master, node_id)
-    elif not os.path.exists(keymod.master_path(data_path)):
+    elif not os.path.exists(layout.master_key):
         raise SecumailError(
-            f"{path} exists but {keymod.master_path(data_path)} is missing: restore it with the recovery key "
+            f"{path} exists but {layout.master_key} is missing: restore it with the recovery key "
             "('mailctl mesh recover')"
         )
     master = keymod.load_or_create_master(data_path)
-    return Repository(path, master, os.path.join(mesh_dir(data_path), "cache.db"))
+    return Repository(path, master, layout.cache_db)

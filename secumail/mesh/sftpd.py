@@ -31,13 +31,17 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
+from secumail.config.layout import DataLayout
 from secumail.mesh import layout
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, pinned_ids
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 PREAUTH_TIMEOUT = 10.0  # seconds from TCP accept to a successful public-key auth
@@ -54,13 +58,13 @@ class Access:
     """Who is connected and which directories that gives them."""
 
     def __init__(self, data_path: str, node: str, recovery: bool = False) -> None:
-        backup = os.path.join(data_path, "backup")
+        layout = DataLayout(data_path)
         self.node = node
         self.recovery = recovery
-        self.roots = {"stored": os.path.join(backup, "peers", node)}
+        self.roots = {"stored": layout.peer_store(node)}
         if not recovery:
-            self.roots["repo"] = os.path.join(backup, "repo")
-            self.roots["inbox"] = os.path.join(backup, "inbox", node)
+            self.roots["repo"] = layout.repository
+            self.roots["inbox"] = layout.peer_inbox(node)
 
 
 class PeerUsage:
@@ -165,9 +169,9 @@ class Server(paramiko.ServerInterface):
                 self.usage.join()
             log.info("peer %s authenticated", node)
             return paramiko.AUTH_SUCCESSFUL
-        from secumail.mesh.recovery import recovery_public_key
+        from secumail.mesh.recovery_key import recovery_public_key
 
-        peers_dir = os.path.join(self.data_path, "backup", "peers")
+        peers_dir = DataLayout(self.data_path).peer_stores
         for held in sorted(os.listdir(peers_dir)) if os.path.isdir(peers_dir) else []:
             if recovery_public_key(os.path.join(peers_dir, held), held) == raw:
                 self.access = Access(self.data_path, held, recovery=True)
@@ -442,7 +446,7 @@ def _listeners(addresses: list[str], port: int) -> list[socket.socket]:
     return [listen_socket(address, port) for address in addresses or [""]]
 
 
-def _connection_settings(confdir: str | None, fallback: Any) -> Any:
+def _connection_settings(confdir: str | None, fallback: Settings) -> Any:
     """The settings as they are now: pins and the quota change while the service runs."""
     from secumail.config import load_settings
     from secumail.errors import SecumailError
@@ -455,7 +459,10 @@ def _connection_settings(confdir: str | None, fallback: Any) -> Any:
 
 
 def serve(
-    settings: Any, listen: list[str] | None = None, ready: threading.Event | None = None, confdir: str | None = None
+    settings: Settings,
+    listen: list[str] | None = None,
+    ready: threading.Event | None = None,
+    confdir: str | None = None,
 ) -> None:
     data_path = settings.main.data_path
     node = load_or_create(data_path)
@@ -484,7 +491,7 @@ def serve(
 def _preload() -> None:
     """What a connection imports lazily, loaded while the files are surely readable."""
     import secumail.mesh.ingest  # noqa: F401
-    import secumail.mesh.recovery  # noqa: F401
+    import secumail.mesh.recovery_key  # noqa: F401
     import secumail.mesh.scrub  # noqa: F401
     import secumail.mesh.state  # noqa: F401
     import secumail.system.files  # noqa: F401

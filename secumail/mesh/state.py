@@ -9,15 +9,17 @@ import contextlib
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from secumail.errors import InputError
-from secumail.mesh.identity import mesh_dir, normalize_node_id
+from secumail.config.layout import DataLayout
 from secumail.system.files import atomic_write, file_lock
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def _path(data_path: str) -> str:
-    return os.path.join(mesh_dir(data_path), "state", "peers.json")
+    return os.path.join(DataLayout(data_path).mesh_state, "peers.json")
 
 
 def load(data_path: str) -> dict[str, dict[str, Any]]:
@@ -64,30 +66,21 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"
 
 
-def peer_rows(settings: Any) -> list[dict[str, Any]]:
-    data_path = settings.main.data_path
-    state = load(data_path)
+def peer_rows(settings: Settings) -> list[dict[str, Any]]:
+    """What `mailctl mesh peers` shows: each pinned peer with what syncing learnt about it."""
+    state = load(settings.main.data_path)
     rows = []
-    seen = set()
-    listed = [(p.name, p.node_id, p.address, p.port) for p in settings.peers]
-    listed += [("", n, "", settings.mesh.port) for n in settings.mesh.backup_peers]
-    for name, node, address, port in listed:
-        with contextlib.suppress(InputError):  # a malformed id from mesh.backup_peers is shown as written
-            node = normalize_node_id(node)
-        if node in seen:
-            continue
-        seen.add(node)
-        facts = state.get(node, {})
-        held = os.path.join(data_path, "backup", "peers", node)
+    for peer in settings.pinned_peers:
+        facts = state.get(peer.node_id, {})
         rows.append(
             {
-                "name": name,
-                "node_id": node,
-                "address": address,
-                "port": port,
+                "name": peer.name,
+                "node_id": peer.node_id,
+                "address": peer.address,
+                "port": peer.port,
                 "last_seen": _when(facts.get("last_seen")),
                 "last_sync": _when(facts.get("last_sync")),
-                "stored_bytes": stored_bytes(held),
+                "stored_bytes": stored_bytes(settings.layout.peer_store(peer.node_id)),
                 "up": facts.get("up"),
             }
         )

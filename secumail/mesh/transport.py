@@ -16,11 +16,15 @@ import socket
 import stat
 import time
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
 from secumail.mesh import layout, scrub, state
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, normalize_node_id
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 log = logging.getLogger(__name__)
 ORDER = ("data", "index", "snapshots", "keys", "")  # packs first, so every copy stays a valid repository
@@ -77,7 +81,7 @@ class Limits:
         self.max_files = max_files
 
     @classmethod
-    def quota(cls, settings: Any) -> Limits:
+    def quota(cls, settings: Settings) -> Limits:
         """mesh.peer_quota: what we hold for one peer, pushed or pulled."""
         return cls(settings.mesh.peer_quota << 20 or None)
 
@@ -392,6 +396,7 @@ def push_tree(
     local_root: str,
     remote_root: str,
     stored_root: str | None = None,
+    *,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
 ) -> dict[str, int]:
@@ -457,18 +462,15 @@ def _same_remote(sftp: Any, remote: str, local_root: str, rel: str) -> bool:
         return handle.read() == theirs
 
 
-def _peers(settings: Any, only: str | None) -> list[tuple[str, str, int]]:
+def _peers(settings: Settings, only: str | None) -> list[tuple[str, str, int]]:
     """(node id, host, port) of pinned peers; a peer pinned without an address uses the one
     discovery last saw for its id. Discovered ids that are not pinned are never returned."""
     from secumail.mesh.discovery import load_discovered
 
     found = load_discovered(settings.main.data_path)
     peers = []
-    for p in settings.peers:
-        try:
-            peer_id = normalize_node_id(p.node_id)
-        except SecumailError:
-            continue
+    for p in settings.pinned_peers:
+        peer_id = p.node_id
         if p.address:
             peers.append((peer_id, p.address, p.port))
         elif peer_id in found and found[peer_id].get("address"):
@@ -485,7 +487,7 @@ def _peers(settings: Any, only: str | None) -> list[tuple[str, str, int]]:
 
 
 def sync(
-    settings: Any,
+    settings: Settings,
     direction: str,
     only: str | None = None,
     bwlimit: int | None = None,
@@ -509,13 +511,13 @@ def sync(
         try:
             state.update(data_path, peer_id, up=True, last_seen=time.time())
             if direction == "pull":
-                local = os.path.join(data_path, "backup", "peers", peer_id)
+                local = DataLayout(data_path).peer_store(peer_id)
                 os.makedirs(local, mode=0o700, exist_ok=True)
                 row.update(
                     pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress, limits=Limits.quota(settings))
                 )
             else:
-                own = os.path.join(data_path, "backup", "repo")
+                own = DataLayout(data_path).repository
                 row.update(push_tree(sftp, own, "/inbox", "/stored", throttle=throttle, progress=progress))
             row["result"] = "ok"
             row["seconds"] = round(time.monotonic() - started, 3)

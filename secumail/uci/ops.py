@@ -193,7 +193,7 @@ def expand_ptr(ctx: UciContext, ptr: Ptr, complete: bool) -> None:
         ptr.option = ptr.o.name
 
 
-def _record(p: Package, record: bool, cmd: int, section: str, option: str | None,
+def _record(p: Package, record: bool, cmd: int, section: str, option: str | None, *,
             value: str | None) -> None:
     if record and p.has_delta:
         p.delta.append(Delta(cmd, section, option, value))
@@ -213,7 +213,7 @@ def add_section(p: Package, stype: str, record: bool = True) -> Section:
     """uci_add_section: a new anonymous section named ``cfgNNhhhh``."""
     sec = alloc_section(p, stype, None)
     sec.name = anonymous_name(p.n_section, stype)
-    _record(p, record, CMD_ADD, sec.name, None, stype)
+    _record(p, record, CMD_ADD, sec.name, None, value=stype)
     return sec
 
 
@@ -236,10 +236,10 @@ def delete(ctx: UciContext, ptr: Ptr, record: bool = True) -> int:
             return 1
         items = ptr.o.value
         if 0 <= index < len(items):
-            _record(p, record, CMD_REMOVE, ptr.section or "", ptr.option, ptr.value)
+            _record(p, record, CMD_REMOVE, ptr.section or "", ptr.option, value=ptr.value)
             del items[index]
         return 0
-    _record(p, record, CMD_REMOVE, ptr.section or "", ptr.option, None)
+    _record(p, record, CMD_REMOVE, ptr.section or "", ptr.option, value=None)
     if ptr.o is not None:
         ptr.s.options.remove(ptr.o)
         ptr.o = None
@@ -294,7 +294,7 @@ def set_value(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
         ptr.s.type = value
     else:
         raise _invalid()
-    _record(p, record, CMD_CHANGE, ptr.section or "", ptr.option, value)
+    _record(p, record, CMD_CHANGE, ptr.section or "", ptr.option, value=value)
 
 
 def add_list(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
@@ -313,7 +313,7 @@ def add_list(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
         _insert_option_after(ptr.s, new, ptr.o)
         ptr.o = new
     ptr.o.value.append(ptr.value)
-    _record(p, record, CMD_LIST_ADD, ptr.section or "", ptr.option, ptr.value)
+    _record(p, record, CMD_LIST_ADD, ptr.section or "", ptr.option, value=ptr.value)
 
 
 def del_list(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
@@ -326,7 +326,7 @@ def del_list(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
         raise _invalid()
     if ptr.o is None or ptr.option is None or not ptr.o.is_list:
         return
-    _record(p, record, CMD_LIST_DEL, ptr.section or "", ptr.option, ptr.value)
+    _record(p, record, CMD_LIST_DEL, ptr.section or "", ptr.option, value=ptr.value)
     ptr.o.value[:] = [item for item in ptr.o.value if item != ptr.value]
 
 
@@ -338,7 +338,7 @@ def rename(ctx: UciContext, ptr: Ptr, record: bool = True) -> None:
         raise E.uci_error(E.ERR_INVAL)
     if ptr.s is None or ptr.value is None:
         raise _invalid()
-    _record(p, record, CMD_RENAME, ptr.section or "", ptr.option, ptr.value)
+    _record(p, record, CMD_RENAME, ptr.section or "", ptr.option, value=ptr.value)
     if ptr.o is not None:
         ptr.o.name = ptr.value
     else:
@@ -362,4 +362,4 @@ def reorder_section(p: Package, sec: Section, pos: int, record: bool = True) -> 
     insert_at = 0 if new_prev is None else sections.index(new_prev) + 1
     sections.insert(insert_at, sec)
     if old_prev is not new_prev:
-        _record(p, record, CMD_REORDER, sec.name, None, str(pos))
+        _record(p, record, CMD_REORDER, sec.name, None, value=str(pos))

@@ -105,7 +105,7 @@ class LxcWorld:
 def _cleanup_stale(name: str, lxcpath: str, bridge: str) -> None:
     """Remove what a killed earlier run left: its container, its unpacked rootfs and the bridge's input
     policy table (the service makes it at start; a test that never runs `mailctl stop` leaves it)."""
-    from secumail.system import firewall
+    from secumail.mail import firewall
 
     with contextlib.suppress(Exception):
         firewall.remove_input_policy(bridge)

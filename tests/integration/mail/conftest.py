@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from secumail.appliance import datadir, ownership, spec
-from secumail.system import firewall
+from secumail.mail import firewall
 from tests.integration.lxcworld import lxc_world
 from tests.unit.mail.conftest import make_settings
 

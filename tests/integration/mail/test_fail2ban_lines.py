@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from secumail.system.fail2ban import Failure, parse_line
+from secumail.mail.fail2ban import Failure, parse_line
 from tests.integration.mail.test_mail_roundtrip import _tls
 
 pytestmark = pytest.mark.integration

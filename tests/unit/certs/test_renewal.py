@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from secumail.certs import renewal
+from secumail.certs import policy, renewal
 from secumail.certs.der import Validity
 from secumail.certs.state import AriInfo, CertState, load_state, save_state
 from secumail.config.settings import default_package, settings_from_package
@@ -24,68 +24,68 @@ def rng(seed: int = 1) -> random.Random:
 
 
 def test_default_moment_is_two_thirds_of_the_lifetime_minus_bounded_jitter():
-    moments = {renewal.default_renew_at(CERT, rng(seed)) for seed in range(50)}
+    moments = {policy.default_renew_at(CERT, rng(seed)) for seed in range(50)}
     assert len(moments) == 50  # jitter really varies
     assert all(T0 + 60 * DAY - 4.5 * DAY <= m <= T0 + 60 * DAY for m in moments)
 
 
 def test_not_due_before_the_moment_and_due_after():
     state = CertState(serial=7)
-    assert renewal.decide(CERT, state, T0 + 30 * DAY, rng()).due is False
-    decision = renewal.decide(CERT, state, T0 + 61 * DAY, rng())
+    assert policy.decide(CERT, state, T0 + 30 * DAY, rng()).due is False
+    decision = policy.decide(CERT, state, T0 + 61 * DAY, rng())
     assert decision.due and decision.reason == "renewal window reached"
-    assert renewal.decide(CERT, state, T0 + 91 * DAY, rng()).reason == "expired"
+    assert policy.decide(CERT, state, T0 + 91 * DAY, rng()).reason == "expired"
 
 
 def test_chosen_moment_is_kept_for_the_same_certificate():
     state = CertState(serial=7, renew_at=T0 + 50 * DAY)
-    assert renewal.decide(CERT, state, T0 + 51 * DAY, rng()).due
+    assert policy.decide(CERT, state, T0 + 51 * DAY, rng()).due
     # another certificate: the stored moment does not apply
     other = dataclasses.replace(CERT, serial=8)
-    assert not renewal.decide(other, state, T0 + 51 * DAY, rng()).due
+    assert not policy.decide(other, state, T0 + 51 * DAY, rng()).due
 
 
 def test_ari_window_wins_over_the_lifetime_rule():
     state = CertState(serial=7, ari=AriInfo("https://ca/ari/x", T0 + 10 * DAY, T0 + 11 * DAY))
-    moment = renewal.choose_renew_at(CERT, state, rng())
+    moment = policy.choose_renew_at(CERT, state, rng())
     assert T0 + 10 * DAY <= moment <= T0 + 11 * DAY
-    assert renewal.decide(CERT, state, T0 + 12 * DAY, rng()).due
+    assert policy.decide(CERT, state, T0 + 12 * DAY, rng()).due
 
 
 def test_apply_ari_rechooses_only_when_the_window_moves():
     state = CertState(serial=7, renew_at=T0 + 5 * DAY, ari=AriInfo("https://ca/x", T0 + 4 * DAY, T0 + 6 * DAY))
-    same = renewal.apply_ari(state, (T0 + 4 * DAY, T0 + 6 * DAY), T0 + 1 * DAY, rng())
+    same = policy.apply_ari(state, (T0 + 4 * DAY, T0 + 6 * DAY), T0 + 1 * DAY, rng())
     assert same.renew_at == T0 + 5 * DAY and same.ari.retry_after == T0 + DAY
-    moved = renewal.apply_ari(state, (T0 + 1 * DAY, T0 + 2 * DAY), T0 + 1 * DAY, rng())
+    moved = policy.apply_ari(state, (T0 + 1 * DAY, T0 + 2 * DAY), T0 + 1 * DAY, rng())
     assert T0 + DAY <= moved.renew_at <= T0 + 2 * DAY
 
 
 def test_backoff_grows_then_caps_and_shortens_near_expiry():
-    assert [renewal.backoff(n, 30) for n in (1, 2, 3, 4, 5, 9)] == [dt.timedelta(hours=h) for h in (1, 2, 4, 8, 12, 12)]
-    assert renewal.backoff(6, 3) == dt.timedelta(hours=1)
+    assert [policy.backoff(n, 30) for n in (1, 2, 3, 4, 5, 9)] == [dt.timedelta(hours=h) for h in (1, 2, 4, 8, 12, 12)]
+    assert policy.backoff(6, 3) == dt.timedelta(hours=1)
 
 
 def test_after_a_failure_the_next_attempt_waits_for_the_backoff():
     state = CertState(serial=7)
     now = T0 + 61 * DAY
-    renewal.record_failure(state, "the ACME CA rejected the request: boom", now, 29)
-    renewal.record_failure(state, "the ACME CA rejected the request: boom", now, 29)
+    policy.record_failure(state, "the ACME CA rejected the request: boom", now, 29)
+    policy.record_failure(state, "the ACME CA rejected the request: boom", now, 29)
     assert state.failures == 2 and state.last_error.startswith("the ACME CA")
-    waiting = renewal.decide(CERT, state, now + dt.timedelta(minutes=90), rng())
+    waiting = policy.decide(CERT, state, now + dt.timedelta(minutes=90), rng())
     assert not waiting.due and waiting.reason == "waiting after a failed attempt"
-    assert renewal.decide(CERT, state, now + dt.timedelta(hours=2, minutes=1), rng()).due
+    assert policy.decide(CERT, state, now + dt.timedelta(hours=2, minutes=1), rng()).due
 
 
 def test_warns_under_fourteen_days():
     state = CertState(serial=7, renew_at=T0 + 89 * DAY)
-    assert not renewal.decide(CERT, state, T0 + 75 * DAY, rng()).warn
-    assert renewal.decide(CERT, state, T0 + 77 * DAY, rng()).warn
+    assert not policy.decide(CERT, state, T0 + 75 * DAY, rng()).warn
+    assert policy.decide(CERT, state, T0 + 77 * DAY, rng()).warn
 
 
 def test_success_resets_failures_and_picks_a_new_moment():
     state = CertState(serial=7, failures=3, last_error="x")
     new = Validity(9, T0 + 60 * DAY, T0 + 150 * DAY)
-    renewal.record_success(state, new, T0 + 60 * DAY, "https://ca/ari/abc", rng())
+    policy.record_success(state, new, T0 + 60 * DAY, "https://ca/ari/abc", rng())
     assert (state.serial, state.failures, state.last_error) == (9, 0, None)
     assert state.ari.url == "https://ca/ari/abc"
     assert T0 + 115 * DAY < state.renew_at <= T0 + 120 * DAY

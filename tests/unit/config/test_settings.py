@@ -113,18 +113,66 @@ def test_ports_must_be_unique(tmp_path):
         load_settings(str(tmp_path), str(tmp_path / "save"))
 
 
+A_ID, B_ID = "AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH", "2222-3333-4444-5555-6666-7777-AAAA-BBBB"
+
+
 def test_peers_are_read_in_order(tmp_path):
-    write_config(tmp_path, """
+    write_config(tmp_path, f"""
 config peer 'alpha'
-	option node_id 'AAAA'
+	option node_id '{A_ID}'
 	option address '10.0.0.2'
 
 config peer
-	option node_id 'BBBB'
+	option node_id '{B_ID.lower().replace("-", "")}'
 	option port '7100'
 """)
     s = load_settings(str(tmp_path), str(tmp_path / "save"))
-    assert [(p.node_id, p.address, p.port) for p in s.peers] == [("AAAA", "10.0.0.2", 7022), ("BBBB", "", 7100)]
+    assert [(p.node_id, p.address, p.port) for p in s.pinned_peers] == [(A_ID, "10.0.0.2", 7022), (B_ID, "", 7100)]
+
+
+def test_backup_peers_are_folded_into_the_pinned_peers_once(tmp_path):
+    write_config(tmp_path, f"""
+config mesh 'mesh'
+	option port '7200'
+	list backup_peers '{B_ID}'
+	list backup_peers '{A_ID.lower()}'
+
+config peer 'alpha'
+	option node_id '{A_ID}'
+	option address 'peer.example.net'
+""")
+    s = load_settings(str(tmp_path), str(tmp_path / "save"))
+    assert [(p.name, p.node_id, p.address, p.port) for p in s.pinned_peers] == [
+        ("alpha", A_ID, "peer.example.net", 7200),  # no port given: mesh.port
+        ("", B_ID, "", 7200),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("config peer 'p'\n\toption address '10.0.0.2'\n",
+         "mailserver.p.node_id: '' is not a node id: it is required"),
+        ("config peer 'p'\n\toption node_id 'AAAA'\n", "mailserver.p.node_id: 'AAAA' is not a node id"),
+        (f"config peer\n\toption node_id '{A_ID}'\n\toption port '99999'\n",
+         "mailserver.@peer[0].port: '99999' is not a valid port"),
+        (f"config peer 'p'\n\toption node_id '{A_ID}'\n\toption address '10.0.0.2:7022'\n",
+         "mailserver.p.address: '10.0.0.2:7022' is not an IP address or a host name"),
+        (f"config peer 'p'\n\toption node_id '{A_ID}'\n\toption colour 'red'\n", None),
+        (f"config peer 'p'\n\toption node_id '{A_ID}'\nconfig peer 'q'\n\toption node_id '{A_ID.lower()}'\n",
+         f"mailserver.q.node_id: '{A_ID}' is already pinned by mailserver.p"),
+        ("config mesh 'mesh'\n\tlist backup_peers 'node-one'\n",
+         "mailserver.mesh.backup_peers: 'node-one' is not a node id"),
+    ],
+)
+def test_peers_are_validated_like_every_section(tmp_path, text, message):
+    write_config(tmp_path, "\n" + text)
+    if message is None:  # an unknown option is ignored on load, as in every section (config set refuses it)
+        load_settings(str(tmp_path), str(tmp_path / "save"))
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(tmp_path), str(tmp_path / "save"))
+    assert str(info.value).startswith(message)
 
 
 def test_settings_are_immutable():

@@ -181,7 +181,7 @@ def test_recover_wants_the_peers_node_id_before_connecting(node):
 
 def _serve_copy_locally(monkeypatch, store):
     """recover's SSH session replaced by a local copy of `store` (the checks after it are the real ones)."""
-    from secumail.mesh import recover as rec
+    from secumail.mesh import from_peers as rec
 
     class Session:
         def get_channel(self):

@@ -35,9 +35,12 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.errors import ConfigError, SecumailError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +163,7 @@ class Options:
 DEFAULT_IGNORE = ("127.0.0.0/8", "::1/128")
 
 
-def options_from_settings(settings: Any) -> Options:
+def options_from_settings(settings: Settings) -> Options:
     f = settings.features
     for item in f.fail2ban_ignoreip:
         try:
@@ -177,13 +180,13 @@ def options_from_settings(settings: Any) -> Options:
     )
 
 
-def container_logs(settings: Any) -> tuple[str, ...]:
+def container_logs(settings: Settings) -> tuple[str, ...]:
     """Postfix's and Dovecot's log files inside the container's rootfs (as the mail layer configures them)."""
     rootfs = _rootfs(settings)
     return (os.path.join(rootfs, "var/log/mail.log"), os.path.join(rootfs, "var/log/dovecot.log"))
 
 
-def _rootfs(settings: Any) -> str:
+def _rootfs(settings: Settings) -> str:
     directory = os.path.join(settings.container.lxc_path, settings.main.container)
     try:
         with open(os.path.join(directory, "config"), encoding="utf-8") as handle:
@@ -208,15 +211,10 @@ class NftBanner:
         self.bridge = False  # the bridge table exists
 
     def _run(self, script: str) -> None:
-        from secumail.system.proc import run, which
+        from secumail.system.nft import apply_script
 
-        nft = self.nft or which("nft")
-        if nft is None:
-            raise SecumailError("nft not found: install nftables (fail2ban bans through an nftables set)")
-        self.nft = nft
-        result = run([nft, "-f", "-"], input=script, check=False, timeout=30)
-        if not result.ok:
-            raise SecumailError(f"nft refused the fail2ban rules: {(result.stderr or result.stdout).strip()[-300:]}")
+        self.nft = apply_script(script, rules="the fail2ban rules", why="fail2ban bans through an nftables set",
+                                nft=self.nft)  # fmt: skip
 
     def _sets(self, t: str) -> list[str]:
         # IPv6 bans are /64 prefixes: an interval set (a set's flags cannot change, hence a new name)
@@ -275,9 +273,11 @@ class NftBanner:
                           for f in families))  # fmt: skip
 
     def remove(self) -> None:
-        self._run(f"add table inet {self.table}\ndelete table inet {self.table}\n")
+        from secumail.system.nft import remove_table_script
+
+        self._run(remove_table_script("inet", self.table))
         if self.bridge:
-            self._run(f"add table bridge {self.table}\ndelete table bridge {self.table}\n")
+            self._run(remove_table_script("bridge", self.table))
 
 
 class LogFollower:

@@ -5,7 +5,7 @@ import pytest
 
 from secumail.config import default_package, settings_from_package
 from secumail.errors import ConfigError
-from secumail.system.fail2ban import (
+from secumail.mail.fail2ban import (
     Failure,
     FailureCounter,
     Guard,

@@ -25,13 +25,17 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from secumail.config.layout import DataLayout
 from secumail.errors import BackupFormatError, InputError, SecumailError
 from secumail.mesh import heads, keys
 from secumail.mesh.heal import LocalSource, PeerSource, Source, heal_copy
 from secumail.mesh.repo import Repository, read_config
 from secumail.mesh.transport import PeerError, Progress, Throttle, connect, fetch_copy
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def open_with_secret(path: str, secret: bytes) -> Repository:
@@ -91,7 +95,7 @@ def parse_peer(text: str, default_port: int) -> tuple[str, str, int]:
 
 
 def _fetch(
-    sftp: Any, dest: str, settings: Any, progress: Progress | None, fetched: Fetched
+    sftp: Any, dest: str, settings: Settings, progress: Progress | None, fetched: Fetched
 ) -> None:
     try:
         moved = fetch_copy(sftp, dest, Throttle(settings.mesh.bwlimit), progress, damaged=fetched.damaged)
@@ -107,7 +111,7 @@ def _heal(repo_path: str, sources: list[Source], fetched: Fetched) -> None:
 
 @contextlib.contextmanager
 def fetched_copy(
-    settings: Any,
+    settings: Settings,
     node_id: str,
     secret: bytes | None = None,
     progress: Progress | None = None,
@@ -125,7 +129,8 @@ def fetched_copy(
     data_path = settings.main.data_path
     (peer_id, host, port), *_ = _peers(settings, normalize_node_id(node_id))
     node = load_or_create(data_path)
-    base = os.path.join(data_path, "backup")
+    layout = DataLayout(data_path)
+    base = layout.backup
     os.makedirs(base, mode=0o700, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".fetch-", dir=base)
     fetched = Fetched(source=peer_id)
@@ -133,7 +138,7 @@ def fetched_copy(
     try:
         _fetch(connect(host, port, node, peer_id), tmp, settings, progress, fetched)
         if heal:
-            own = os.path.join(base, "repo")
+            own = layout.repository
             if os.path.isfile(os.path.join(own, "config")):
                 sources.append(LocalSource(own, "this node's repository"))
             sources += [
@@ -144,7 +149,7 @@ def fetched_copy(
             _heal(tmp, sources, fetched)
         if secret is not None:
             repo = open_with_secret(tmp, secret)
-        elif os.path.exists(keys.master_path(data_path)):
+        elif os.path.exists(layout.master_key):
             repo = Repository(tmp, keys.load_or_create_master(data_path))
         else:
             raise InputError("no local master key: give the recovery key with --recovery-key-stdin")
@@ -177,13 +182,14 @@ def _complete(repo: Repository, node_id: str, sources: list[Source], fetched: Fe
 
 
 def recover(
-    settings: Any, confdir: str, peers: list[str], secret: bytes, progress: Progress | None = None
+    settings: Settings, confdir: str, peers: list[str], secret: bytes, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Bring this (fresh) node back from the copies the peers hold (the first is fetched, the rest heal it)."""
-    from secumail.mesh.recovery import recovery_public_key
+    from secumail.mesh.recovery_key import recovery_public_key
 
     data_path = settings.main.data_path
-    own = os.path.join(data_path, "backup", "repo")
+    layout = DataLayout(data_path)
+    own = layout.repository
     if os.path.exists(os.path.join(own, "config")):
         raise InputError(
             f"{own} already holds a backup repository: recover is for a fresh node "
@@ -194,7 +200,7 @@ def recover(
     specs = [parse_peer(text, settings.mesh.port) for text in peers]  # every id checked before any transfer
     auth = keys.recovery_auth_key(secret)
     sftp, primary, newest = _newest_peer(specs, auth)
-    base = os.path.join(data_path, "backup")
+    base = layout.backup
     os.makedirs(base, mode=0o700, exist_ok=True)
     for name in os.listdir(base):  # a recover killed earlier (this node has no repository: nothing else runs)
         if name.startswith(".recover-"):
@@ -311,7 +317,7 @@ def _remote_head(sftp: Any, auth_public: bytes) -> int:
     """The head number of the copy a peer serves, if that copy is ours (its recovery.pub names our key)."""
     import json
 
-    from secumail.mesh.recovery import recovery_key_in
+    from secumail.mesh.recovery_key import recovery_key_in
 
     try:
         node_id = json.loads(_read_small(sftp, "/stored/config", 4096) or b"{}").get("node_id")
@@ -348,7 +354,7 @@ def _check_node_key(staged: str, node_id: str) -> None:
 
     from secumail.mesh.identity import NodeKey
 
-    path = os.path.join(staged, "mesh", "node.key")
+    path = DataLayout(staged).node_key
     try:
         with open(path, "rb") as handle:
             loaded = serialization.load_pem_private_key(handle.read(), password=None)
@@ -383,11 +389,10 @@ def _swap(staged: str, data_path: str, old: str) -> None:
 
 
 def _install_uci(staged: str, confdir: str) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.config.uci_paths import replace_package
 
     if not os.path.isfile(staged):
         return
     with open(staged, "rb") as handle:
         data = handle.read()
-    os.makedirs(confdir, exist_ok=True)
-    atomic_write(os.path.join(confdir, "mailserver"), data, stat.S_IMODE(os.stat(staged).st_mode))
+    replace_package(confdir, data, stat.S_IMODE(os.stat(staged).st_mode))

@@ -9,14 +9,17 @@ SecumailError subclasses with one clear line on failure.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from secumail.errors import InputError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 Progress = Callable[[dict[str, Any]], None]
 
 
-def run_backup(settings: Any, progress: Progress | None = None, confdir: str | None = None) -> dict[str, Any]:
+def run_backup(settings: Settings, progress: Progress | None = None, confdir: str | None = None) -> dict[str, Any]:
     """Snapshot data_path and the UCI config into this node's repository (creating it)."""
     from secumail.config import confdir as resolve_confdir
     from secumail.mesh.backup import backup
@@ -37,7 +40,7 @@ def run_backup(settings: Any, progress: Progress | None = None, confdir: str | N
 
 
 def run_sync(
-    settings: Any, direction: str, progress: Progress | None = None, only: str | None = None
+    settings: Settings, direction: str, progress: Progress | None = None, only: str | None = None
 ) -> dict[str, Any]:
     """Sync with every pinned peer whose address is known (UCI or discovery).
 

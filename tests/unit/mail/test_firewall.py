@@ -1,7 +1,8 @@
 import dataclasses
 
 from secumail.config import default_package, open_uci, settings_from_package
-from secumail.system import firewall
+from secumail.mail import firewall
+from secumail.mesh import firewall as mesh_firewall
 
 USER_RULES = """
 config defaults
@@ -51,9 +52,15 @@ def test_redirects_follow_enabled_ports_and_user_rules_stay(tmp_path):
 
 def test_disabled_removes_every_secumail_section_and_only_those(tmp_path):
     (tmp_path / "firewall").write_text(USER_RULES)
-    firewall.sync(settings(), str(tmp_path), str(tmp_path / "save"), reload=False)
-    off = settings(enabled=False)
+    on = settings()
+    on = dataclasses.replace(on, mesh=dataclasses.replace(on.mesh, enabled=True))
+    firewall.sync(on, str(tmp_path), str(tmp_path / "save"), reload=False)
+    mesh_firewall.sync(on, str(tmp_path), str(tmp_path / "save"), reload=False)
+    off = dataclasses.replace(on, main=dataclasses.replace(on.main, enabled=False))
     assert firewall.sync(off, str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert "secumail_smtp" not in (tmp_path / "firewall").read_text()
+    assert "secumail_mesh" in (tmp_path / "firewall").read_text()  # the mesh's own, not the mail server's
+    assert mesh_firewall.sync(off, str(tmp_path), str(tmp_path / "save"), reload=False)
     text = (tmp_path / "firewall").read_text()
     assert "secumail" not in text
     assert "Allow-Ping" in text
@@ -65,14 +72,17 @@ def test_mesh_port_open_to_the_lan_and_from_wan_to_pinned_peers_only(tmp_path):
     (tmp_path / "firewall").write_text(USER_RULES)
     s = settings()
     s = dataclasses.replace(s, mesh=dataclasses.replace(s.mesh, enabled=True, port=7022))
-    firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    mesh_firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
     got = sections(tmp_path)
     assert (got["secumail_mesh"]["src"], got["secumail_mesh"]["dest_port"]) == ("lan", "7022")
     assert not [n for n, sect in got.items() if sect.get("dest_port") == "7022" and sect.get("src") == "wan"]
-    peers = (Peer("b", "B" * 32, "192.0.2.7", 7022), Peer("c", "C" * 32, "[2001:db8::7]", 7022),
-             Peer("d", "D" * 32, "d.example.net", 7022), Peer("e", "E" * 32, "", 7022))  # fmt: skip
-    assert firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
-    assert not firewall.sync(dataclasses.replace(s, peers=peers), str(tmp_path), str(tmp_path / "save"), reload=False)
+    peers = tuple(Peer(node_id=c * 32, address=a, port=7022, name=c)
+                  for c, a in (("B", "192.0.2.7"), ("C", "2001:db8::7"), ("D", "d.example.net"), ("E", "")))
+    s = dataclasses.replace(s, pinned_peers=peers)
+    assert mesh_firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert not mesh_firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)
+    assert firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)  # the mail server's own ...
+    assert not mesh_firewall.sync(s, str(tmp_path), str(tmp_path / "save"), reload=False)  # ... beside the mesh's
     wan = sections(tmp_path)["secumail_mesh_peers"]
     assert (wan["src"], wan["dest_port"], wan["target"]) == ("wan", "7022", "ACCEPT")
     assert tuple(wan["src_ip"]) == ("192.0.2.7", "2001:db8::7")

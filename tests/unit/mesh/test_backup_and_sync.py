@@ -6,7 +6,7 @@ import pytest
 
 from secumail.config import load_settings
 from secumail.errors import InputError
-from secumail.mesh.jobs import run_backup, run_sync
+from secumail.mesh.backup_and_sync import run_backup, run_sync
 from secumail.mesh.transport import PeerError
 
 

@@ -1,0 +1,188 @@
+"""Where every piece of state lives below `main.data_path`: the one map of the data directory.
+
+`DataLayout(data_path)` names each directory and file the agent reads or writes,
+so no module joins sub-paths of data_path by hand. It only computes paths (no
+I/O), which keeps it usable from every layer above config. docs/architecture.md
+("Data layout") draws the same tree; secumail/mail/layout.py says which parts of
+it the mail container sees.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
+CONFIG, MAIL, HOME, SSL, DKIM, SPOOL = "config", "mail", "home", "ssl", "dkim", "spool"
+# host-only state: never mounted into the container
+MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """The named paths below one data directory (`root`, made absolute)."""
+
+    root: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", os.path.abspath(self.root))
+
+    def _at(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    # -- what the mail services read: config/ (account maps + rendered generations) --------------
+    @property
+    def config(self) -> str:
+        """The account files Postfix and Dovecot read, and the rendered configs (mounted read-only)."""
+        return self._at(CONFIG)
+
+    @property
+    def accounts_lock(self) -> str:
+        """One writer at a time for the account files."""
+        return self._at(CONFIG, ".lock")
+
+    @property
+    def domains_file(self) -> str:
+        return self._at(CONFIG, "domains")
+
+    @property
+    def users_file(self) -> str:
+        return self._at(CONFIG, "users")
+
+    @property
+    def generated(self) -> str:
+        """Rendered config generations, one directory each."""
+        return self._at(CONFIG, "generated")
+
+    def generation(self, generation_id: str) -> str:
+        return os.path.join(self.generated, generation_id)
+
+    @property
+    def live(self) -> str:
+        """Symlink to the generation the services run."""
+        return self._at(CONFIG, "live")
+
+    @property
+    def deploy_lock(self) -> str:
+        return self._at(CONFIG, ".deploy.lock")
+
+    # -- certificates and signing keys ---------------------------------------------------------------
+    @property
+    def ssl(self) -> str:
+        """fullchain.pem and privkey.pem the services use; state.json of the renewal job."""
+        return self._at(SSL)
+
+    @property
+    def fullchain(self) -> str:
+        return self._at(SSL, "fullchain.pem")
+
+    @property
+    def privkey(self) -> str:
+        return self._at(SSL, "privkey.pem")
+
+    @property
+    def acme(self) -> str:
+        """ACME account keys (below ssl/ but masked from the container)."""
+        return self._at(SSL, "acme")
+
+    @property
+    def dkim(self) -> str:
+        return self._at(DKIM)
+
+    def dkim_key(self, domain: str, selector: str) -> str:
+        return self._at(DKIM, domain, f"{selector}.private")
+
+    # -- what the mail services write --------------------------------------------------------------
+    @property
+    def mail(self) -> str:
+        """Maildirs: mail/<domain>/<local>."""
+        return self._at(MAIL)
+
+    def maildir(self, domain: str, local: str) -> str:
+        return self._at(MAIL, domain, local)
+
+    @property
+    def home(self) -> str:
+        """Per-user homes (Sieve scripts): home/<domain>/<local>."""
+        return self._at(HOME)
+
+    def user_home(self, domain: str, local: str) -> str:
+        return self._at(HOME, domain, local)
+
+    @property
+    def spool(self) -> str:
+        """The Postfix queue (bind-mounted on the image's queue directory)."""
+        return self._at(SPOOL)
+
+    # -- DNS ---------------------------------------------------------------------------------------
+    @property
+    def dns_state(self) -> str:
+        """The record values we published (ownership for the next plan)."""
+        return self._at(DNS, "state.json")
+
+    def mta_sts_policy(self, domain: str) -> str:
+        return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
+
+    # -- mesh: node identity, keys and rebuildable state (part of every backup, except state/) -----
+    @property
+    def mesh(self) -> str:
+        return self._at(MESH)
+
+    @property
+    def node_key(self) -> str:
+        return self._at(MESH, "node.key")
+
+    @property
+    def node_key_lock(self) -> str:
+        return self._at(MESH, ".node.lock")
+
+    @property
+    def master_key(self) -> str:
+        """The repository master key (its recovery copy is in the repository's key slots)."""
+        return self._at(MESH, "master.key")
+
+    @property
+    def cache_db(self) -> str:
+        """The backup's file cache (rebuildable, not backed up)."""
+        return self._at(MESH, "cache.db")
+
+    @property
+    def mesh_state(self) -> str:
+        """peers.json, discovered.json, heads.json: rebuilt by use, not backed up."""
+        return self._at(MESH, "state")
+
+    # -- backup: repositories, ours and the ones we hold for peers (never backed up) ---------------
+    @property
+    def backup(self) -> str:
+        return self._at(BACKUP)
+
+    @property
+    def repository(self) -> str:
+        """This node's own backup repository."""
+        return self._at(BACKUP, "repo")
+
+    @property
+    def inbox(self) -> str:
+        """What peers push to us: inbox/<node id>, checked then ingested into their store."""
+        return self._at(BACKUP, "inbox")
+
+    def peer_inbox(self, node_id: str) -> str:
+        return self._at(BACKUP, "inbox", node_id)
+
+    @property
+    def peer_stores(self) -> str:
+        """Our copies of peers' repositories: peers/<node id>."""
+        return self._at(BACKUP, "peers")
+
+    def peer_store(self, node_id: str) -> str:
+        return self._at(BACKUP, "peers", node_id)
+
+    # -- what a backup leaves out -----------------------------------------------------------------
+    @property
+    def not_backed_up(self) -> tuple[str, ...]:
+        """Repositories (ours and peers') and what is rebuilt by use; everything else is backed up."""
+        cache = self.cache_db
+        return (self.backup, cache, f"{cache}-wal", f"{cache}-shm", self.node_key_lock, self.mesh_state)
+
+
+__all__ = ["DataLayout"]
