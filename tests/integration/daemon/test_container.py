@@ -20,8 +20,9 @@ import time
 
 import pytest
 
-from tests.integration.daemon.conftest import Daemon, descendants
+from tests.integration.daemon.secumaild import Daemon
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.support.procs import descendants
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.integration.daemon.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,9 @@ import time
 
 import pytest
 
-from tests.integration.daemon.conftest import REPO, Daemon, descendants
+from tests.integration.daemon.secumaild import Daemon
+from tests.support.paths import REPO
+from tests.support.procs import descendants
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.integration.daemon.conftest import dump, environ_has
+from tests.integration.daemon.secumaild import dump
+from tests.support.procs import environ_has
 
 pytestmark = pytest.mark.integration
 

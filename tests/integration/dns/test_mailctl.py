@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.integration.dns.conftest import KNOT_ADDR, TSIG_NAME, TSIG_SECRET
+from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET
 from tests.integration.dns.test_rfc2136 import resolve
 
 pytestmark = pytest.mark.integration

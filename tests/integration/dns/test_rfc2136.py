@@ -8,7 +8,7 @@ from secumail.dns.check import check
 from secumail.dns.providers.base import get_provider
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
-from tests.integration.dns.conftest import KNOT_ADDR
+from tests.integration.dns.servers import KNOT_ADDR
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ import uuid
 
 import pytest
 
-from tests.integration.argvscan import ArgvScanner
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.support.argvscan import ArgvScanner
 from tests.unit.luci.conftest import REPO, Plugin
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 from secumail.container import service
 from secumail.system import firewall
 from tests.integration.lxcworld import lxc_world
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 DATA = "/var/tmp/secumail-mail-test/data"
 NAME, BRIDGE = "smmail", "smmail0"

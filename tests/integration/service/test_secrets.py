@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.integration.argvscan import ArgvScanner
 from tests.integration.certs import world
-from tests.integration.certs.conftest import REPO
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.support.argvscan import ArgvScanner
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

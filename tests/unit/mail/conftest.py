@@ -6,6 +6,7 @@ import pytest
 
 from secumail.cli import main
 from tests.clirun import CliResult
+from tests.support.settings import mail_settings as make_settings
 
 
 @pytest.fixture
@@ -26,18 +27,6 @@ def confdir(tmp_path, monkeypatch, data):
     monkeypatch.setenv("SECUMAIL_CONFDIR", str(conf))
     monkeypatch.setenv("SECUMAIL_SAVEDIR", str(tmp_path / "save"))
     return conf
-
-
-def make_settings(data, **main):
-    """Settings as `load_settings` would give them for the UCI file above, without the UCI backend."""
-    from secumail.config.settings import default_package, settings_from_package
-
-    package = default_package()
-    package["main"].update({"domain": "example.org", "data_path": str(data), **main})
-    package["dkim"].update({"key_bits": "1024"})
-    # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
-    package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
-    return settings_from_package(package)
 
 
 @pytest.fixture

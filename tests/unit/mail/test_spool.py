@@ -7,7 +7,7 @@ import os
 
 from secumail.container import service
 from secumail.container.idmap import IdMap
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 
 def _settings(tmp_path):
