@@ -27,7 +27,8 @@ import pytest
 
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
 from tests.support.argvscan import ArgvScanner
-from tests.unit.luci.conftest import REPO, Plugin
+from tests.support.luciplugin import Plugin
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

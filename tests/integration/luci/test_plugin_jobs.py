@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.unit.luci.conftest import REPO, Plugin
+from tests.support.luciplugin import Plugin
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.integration.mail.conftest import PASSWORDS
+from tests.integration.mail.world import PASSWORDS
 
 pytestmark = pytest.mark.integration
 HELO = "client.outside.test"

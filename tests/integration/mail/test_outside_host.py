@@ -100,7 +100,7 @@ def test_delivery_from_outside_to_a_local_user_is_accepted(outside, mailworld):
 
 
 def test_submission_from_outside_cannot_authenticate_without_tls(outside, mailworld):
-    from tests.integration.mail.conftest import PASSWORDS
+    from tests.integration.mail.world import PASSWORDS
 
     password = PASSWORDS["alice@example.org"]
     token = base64.b64encode(f"\0alice@example.org\0{password}".encode()).decode()
@@ -194,7 +194,7 @@ def test_relay_to_an_outside_domain_is_refused(outside, mailworld, case):
 
 
 def test_sending_as_another_user_on_587_is_refused(outside, mailworld):
-    from tests.integration.mail.conftest import PASSWORDS
+    from tests.integration.mail.world import PASSWORDS
 
     out = _in_outside("""
         ctx = ssl.create_default_context()

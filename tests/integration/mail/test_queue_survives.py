@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.integration.mail.conftest import PASSWORDS
 from tests.integration.mail.test_mail_roundtrip import HELO, _imap_find, _message, _send25, _tls
+from tests.integration.mail.world import PASSWORDS
 
 pytestmark = pytest.mark.integration
 FAR = "far@away.test"  # no route out of this host: the message waits in the queue

@@ -1,5 +1,4 @@
 import io
-import os
 import sys
 
 import pytest
@@ -49,16 +48,3 @@ def cli(capsys, monkeypatch, confdir, settings):
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-def snapshot(directory):
-    """Every file under `directory` with its bytes and mode: to prove a refused change changed nothing."""
-    out = {}
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            if name == ".lock":
-                continue
-            path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                out[path] = (handle.read(), os.stat(path).st_mode)
-    return out

@@ -1,7 +1,5 @@
 import io
-import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -58,22 +56,3 @@ def node(tmp_path, capsys, monkeypatch):
 @pytest.fixture
 def other(tmp_path, capsys, monkeypatch):
     return Node(tmp_path / "b", capsys, monkeypatch)
-
-
-def tree_state(root, skip=("backup", "mesh")):
-    """path -> (mode, mtime_ns, bytes) for every file and dir under root."""
-    state = {}
-    for dirpath, dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir.split(os.sep)[0] in skip:
-            dirs[:] = []
-            continue
-        for name in files + dirs:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if rel.split(os.sep)[0] in skip:
-                continue
-            body = Path(path).read_bytes() if os.path.isfile(path) else None
-            state[rel] = (st.st_mode, st.st_mtime_ns, body)
-    return state
