@@ -6,14 +6,18 @@ container, bridge and /var/tmp paths. Tests of one world must run in one process
 different worlds use different names, subnets and addresses, so they may run side by side.
 
 `world_groups(items)` joins every integration test with the tests of its module and with every test
-using the same session fixture (transitively) and names each group. `WorldScheduling` is xdist's
-loadgroup scheduler with two changes: the longest worlds start first (by `SECONDS`, measured), and a
-worker holding a world gets nothing more until it is done, so a short world never waits behind a long
-one on a worker while another worker idles.
+using the same session fixture (transitively) and names each group. Each worker writes that map to a
+file the controller named (xdist's own `xdist_group` mark cannot be used: it renames the test ids
+through `item._nodeid`, which pytest 9.2 no longer reads, so the groups were silently lost).
+`WorldScheduling` is xdist's loadscope scheduler with a test's world as its scope, the longest worlds
+first (by `SECONDS`, measured), and a worker holding a world gets nothing more until it is done, so a
+short world never waits behind a long one on a worker while another worker idles.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -81,14 +85,33 @@ def world_groups(items: Iterable) -> dict[str, str]:
     return {nodeid: names[union.find(own[0])] for nodeid, own in keys.items()}
 
 
-def make_scheduler(config, log):
-    """The scheduler for `--dist loadgroup` (imported only when xdist runs)."""
-    from xdist.scheduler import LoadGroupScheduling
+def save_groups(path: str, groups: dict[str, str]) -> None:
+    """Write the map for the controller (every worker writes the same one; the last rename wins)."""
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w") as handle:
+        json.dump(groups, handle)
+    os.replace(tmp, path)
 
-    class WorldScheduling(LoadGroupScheduling):
+
+def make_scheduler(config, log, groups_path: str):
+    """The scheduler for `--dist loadgroup` (imported only when xdist runs)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorldScheduling(LoadScopeScheduling):
         def __init__(self, config, log=None) -> None:
             super().__init__(config, log)
             self._ordered = False
+            self._groups: dict[str, str] | None = None
+
+        def schedule(self) -> None:
+            if self._groups is None:  # the workers wrote it while collecting, before this is called
+                with open(groups_path) as handle:
+                    self._groups = json.load(handle)
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            assert self._groups is not None
+            return self._groups.get(nodeid, nodeid)
 
         @staticmethod
         def _is_world(scope: str) -> bool:
