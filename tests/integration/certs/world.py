@@ -17,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from tests.support import apt
 from tests.support.knot import TSIG_NAME as TSIG_NAME  # re-exported: bench and tests name it through world
 from tests.support.knot import Knot
 from tests.support.procs import terminate
@@ -39,17 +40,10 @@ def ensure_packages(names=("knotd", "pebble")) -> str | None:
     missing = missing_programs(names)
     if not missing:
         return None
-    if os.geteuid() != 0:
-        return f"needs root to install {', '.join(missing)}"
-    packages = sorted({APT_PACKAGES.get(name, name) for name in missing})
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-        result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
-    if result.returncode != 0 or missing_programs(names):
-        return f"cannot install {', '.join(packages)}: {result.stderr.decode()[-200:]}"
-    return None
+    reason = apt.install(sorted({APT_PACKAGES.get(name, name) for name in missing}))
+    if reason is None and missing_programs(names):
+        return f"installed, but still missing: {', '.join(missing_programs(names))}"
+    return reason
 
 
 def start_knot(workdir: str, records: str = "") -> Knot:

@@ -12,7 +12,7 @@ from tests.integration.dns.servers import (
     TSIG_NAME,
     TSIG_SECRET,
     PowerDns,
-    apt,
+    ensure,
     knot_server,
     need_root,
 )
@@ -23,7 +23,7 @@ from tests.support.settings import make_settings
 @pytest.fixture(scope="session")
 def knot(tmp_path_factory):
     need_root()
-    apt("knot", "knot-dnsutils")
+    ensure("knot", "knot-dnsutils")
     server = knot_server(str(tmp_path_factory.mktemp("knot")))
     server.start()
     yield server
@@ -60,7 +60,7 @@ def rfc2136_settings(tmp_path, fresh_knot):
 @pytest.fixture(scope="session")
 def pdns(tmp_path_factory):
     need_root()
-    apt("pdns-server", "pdns-backend-sqlite3", "sqlite3")
+    ensure("pdns-server", "pdns-backend-sqlite3", "sqlite3")
     server = PowerDns(str(tmp_path_factory.mktemp("pdns")))
     server.start()
     yield server

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import apt
 from tests.support.knot import TSIG_NAME as TSIG_NAME  # re-exported for the tests and the bench
 from tests.support.knot import Knot
 from tests.support.procs import terminate
@@ -28,15 +29,11 @@ def need_root() -> None:
         pytest.skip("DNS integration tests need root (they start Knot and PowerDNS on port 53)")
 
 
-def apt(*packages: str) -> None:
-    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
-    if missing:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], capture_output=True, env=env
-        )
-        if done.returncode != 0:
-            pytest.skip(f"cannot install {' '.join(missing)}: {done.stderr.decode()[-200:]}")
+def ensure(*packages: str) -> None:
+    """apt-get install the missing ones; skip the test on failure."""
+    reason = apt.install(packages)
+    if reason:
+        pytest.skip(reason)
 
 
 def zone_text(zone: str, ns_addr: str) -> str:

@@ -29,6 +29,7 @@ from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_pac
 from tests.support.argvscan import ArgvScanner
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
+from tests.support.procs import terminate
 
 pytestmark = pytest.mark.integration
 
@@ -115,13 +116,7 @@ def _read(path: str) -> str:
 
 
 def _teardown(daemon: subprocess.Popen | None) -> None:
-    if daemon is not None and daemon.poll() is None:
-        daemon.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            daemon.wait(timeout=15)
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(timeout=5)
+    terminate(daemon, 15)
     _cleanup_stale(NAME, f"{WORK}/lxc", BRIDGE)
     from secumail.container import network
 
