@@ -115,3 +115,12 @@ zone-cache-refresh-interval=0
     def stop(self) -> None:
         terminate(self.proc)
         self.proc = None
+
+
+def resolve(name: str, rtype: str, server: str = KNOT_ADDR) -> list[str]:
+    """The records of `name` as the server answers them over TCP, sorted text."""
+    import dns.message
+    import dns.query
+
+    r = dns.query.tcp(dns.message.make_query(name + ".", rtype), server, timeout=3)
+    return sorted(rd.to_text() for rrset in r.answer for rd in rrset)

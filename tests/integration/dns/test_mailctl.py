@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET
-from tests.integration.dns.test_rfc2136 import resolve
+from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET, resolve
 
 pytestmark = pytest.mark.integration
 
