@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET, resolve
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class Site:
