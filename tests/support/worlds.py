@@ -10,8 +10,8 @@ using the same session fixture (transitively) and names each group. Each worker 
 file the controller named (xdist's own `xdist_group` mark cannot be used: it renames the test ids
 through `item._nodeid`, which pytest 9.2 no longer reads, so the groups were silently lost).
 `WorldScheduling` is xdist's loadscope scheduler with a test's world as its scope, the longest worlds
-first (by `SECONDS`, measured), and a worker holding a world gets nothing more until it is done, so a
-short world never waits behind a long one on a worker while another worker idles.
+first (by `SECONDS`, measured), and a worker holding a world gets nothing more until its last test, so
+a short world never waits long behind a long one on a worker while another worker idles.
 """
 
 from __future__ import annotations
@@ -135,10 +135,13 @@ def make_scheduler(config, log, groups_path: str):
             if not self.workqueue:
                 node.shutdown()
                 return
-            pending = [(scope, done) for scope, unit in self.assigned_work[node].items() for done in unit.values()]
-            if any(not done and self._is_world(scope) for scope, done in pending):
-                return  # a world in progress: the next unit could wait long behind it
-            if sum(not done for _, done in pending) > 2:
+            pending = [scope for scope, unit in self.assigned_work[node].items() for done in unit.values() if not done]
+            # A worker holds back its last test until it gets more work or is shut down (the test's teardown
+            # depends on the next one), so a world's last test must never be left alone: with one test
+            # pending, always give more. Before that, a world gets nothing queued behind it.
+            if len(pending) > 1 and any(self._is_world(scope) for scope in pending):
+                return
+            if len(pending) > 2:
                 return
             self._assign_work_unit(node)
 
