@@ -6,6 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT_PACKAGES := $(shell grep -v '^\#' tests/apt-packages.txt)
 PYTEST_ARGS ?=
+# Worlds (containers, bridges, Knot/pebble) run side by side, one worker each; the tests mostly wait,
+# so 4 workers on 2 cores (tests/support/worlds.py). PYTEST_PARALLEL= runs everything in one process.
+PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
 .PHONY: all deps venv test unit integration lint bench demo docs clean
 
@@ -30,13 +33,13 @@ $(VENV)/.installed: setup.py
 
 test: deps venv
 	$(PY) -m ruff check secumail tests bench scripts
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) tests/unit $(PYTEST_ARGS)
 
 integration: deps venv
-	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) tests/integration $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check secumail tests bench scripts

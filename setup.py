@@ -15,6 +15,7 @@ setup(
                  "zeroconf>=0.47"],
         "test": [
             "pytest>=7",
+            "pytest-xdist>=3.6",  # make test: worlds side by side (tests/support/worlds.py)
             "hypothesis>=6",
             "ruff>=0.4",
             "dnspython>=2.3",

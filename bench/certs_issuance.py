@@ -24,7 +24,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, BENCH)
 
 from tests.integration.certs import world  # noqa: E402
-from tests.integration.certs.conftest import Site  # noqa: E402
+from tests.integration.certs.site import Site  # noqa: E402
 
 RUNS = int(os.environ.get("CERTS_BENCH_RUNS", "5"))
 NAME = "mail.example.test"

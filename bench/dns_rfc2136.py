@@ -16,15 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from secumail.dns.setup import setup  # noqa: E402
-from tests.integration.dns.conftest import KNOT_ADDR, TSIG_NAME, TSIG_SECRET, ZONES, Knot  # noqa: E402
-from tests.unit.dns.conftest import make_settings  # noqa: E402
+from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET, ZONES, knot_server  # noqa: E402
+from tests.support.settings import make_settings  # noqa: E402
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        knot = Knot(os.path.join(tmp, "knot"))
-        os.makedirs(knot.dir)
-        knot.start()
+        knot = knot_server(os.path.join(tmp, "knot")).start()
         try:
             creds = Path(tmp, "dns.secret")
             creds.write_text(f"key_name={TSIG_NAME}\nkey_secret={TSIG_SECRET}\n")

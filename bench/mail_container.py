@@ -26,7 +26,7 @@ from secumail.appliance import datadir, ownership, spec  # noqa: E402
 from secumail.mail import accounts, deploy  # noqa: E402
 from secumail.mail.selfsigned import ensure_selfsigned  # noqa: E402
 from tests.integration.lxcworld import lxc_world  # noqa: E402
-from tests.unit.mail.conftest import make_settings  # noqa: E402
+from tests.support.settings import mail_settings as make_settings  # noqa: E402
 
 N = int(os.environ.get("MAIL_BENCH_MESSAGES", "1000"))
 DATA = "/var/tmp/secumail-mail-bench/data"

@@ -11,9 +11,7 @@ import tempfile
 import pytest
 
 from tests.integration.certs import world
-
-BLOCKED = "blocked.example.test"
-EAB = {"kid-1": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}
+from tests.integration.certs.world import BLOCKED, EAB
 
 
 @pytest.fixture(scope="session")

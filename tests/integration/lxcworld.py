@@ -33,11 +33,11 @@ import pytest
 from secumail.container import cache, idmap, network
 from secumail.container.lxcconf import BindMount, ContainerSpec
 from secumail.container.runtime import Container
+from tests.support import apt
 
 DEFAULT_CACHE = "/var/cache/secumail-test"
 WORK_ROOT = "/var/tmp/secumail-lxc-test"
 APT_PACKAGES = ("lxc", "debootstrap", "zstd", "iputils-ping")
-_apt_updated = False
 
 
 def cache_dir() -> str:
@@ -50,21 +50,10 @@ def need_root() -> None:
 
 
 def ensure_apt_packages(packages: Sequence[str] = APT_PACKAGES) -> None:
-    """apt-get install the missing ones (apt-get update once per session first); skip on failure."""
-    global _apt_updated
-    missing = [p for p in packages if subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
-    ).stdout.strip() != "install ok installed"]  # fmt: skip
-    if not missing:
-        return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if not _apt_updated:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600)
-        _apt_updated = True
-    done = subprocess.run(["apt-get", "install", "-y", "-q", *missing],
-                          capture_output=True, env=env, timeout=1200)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot install {' '.join(missing)}: {done.stderr.decode()[-300:]}")
+    """apt-get install the missing ones; skip the test on failure."""
+    reason = apt.install(packages)
+    if reason:
+        pytest.skip(reason)
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.argvscan import ArgvScanner
 from tests.integration.certs import world
-from tests.integration.certs.conftest import BLOCKED, EAB
+from tests.integration.certs.world import BLOCKED, EAB
+from tests.support.argvscan import ArgvScanner
 from tests.unit.certs.tlsserver import TlsService
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def test_ssl_setup_issues_a_certificate_that_chains_to_pebbles_root(site, server
 
 
 def test_rsa2048_and_unchanged_without_force(servers, tmp_path):
-    from tests.integration.certs.conftest import Site
+    from tests.integration.certs.site import Site
 
     site = Site(str(tmp_path), servers, acme={"key_type": "rsa2048"})
     assert site.mailctl("ssl-setup").returncode == 0
@@ -222,7 +222,7 @@ def test_failure_after_txt_was_set_removes_it(site, servers):
 
 
 def test_eab_account_binding(servers, tmp_path):
-    from tests.integration.certs.conftest import Site
+    from tests.integration.certs.site import Site
 
     pebble = servers["eab_pebble"]
     hmac_file = tmp_path / "eab.secret"
@@ -252,7 +252,7 @@ def test_worker_keeps_heavy_imports_out_of_the_parent(site):
     import subprocess
     import sys
 
-    from tests.integration.certs.conftest import REPO
+    from tests.support.paths import REPO
 
     code = (
         "import sys, resource\n"
@@ -272,7 +272,7 @@ def test_worker_keeps_heavy_imports_out_of_the_parent(site):
 
 def test_ca_that_forgot_the_account_gets_a_new_registration(servers, tmp_path):
     """A pebble restart loses every account: the next ssl-setup registers again instead of failing."""
-    from tests.integration.certs.conftest import Site
+    from tests.integration.certs.site import Site
 
     def start():
         return world.start_pebble(

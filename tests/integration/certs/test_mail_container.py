@@ -26,7 +26,8 @@ import time
 
 import pytest
 
-from tests.integration.certs.conftest import BLOCKED, Site
+from tests.integration.certs.site import Site
+from tests.integration.certs.world import BLOCKED
 
 pytestmark = pytest.mark.integration
 
@@ -289,7 +290,7 @@ def test_openwrt_acme_hotplug_hook_hands_a_renewed_certificate_to_the_services(r
 
     from secumail.certs.der import pem_certificates
     from secumail.certs.sources import selfsigned
-    from tests.integration.certs.conftest import REPO
+    from tests.support.paths import REPO
 
     site = restore_uci
     out = tmp_path / "etc-ssl-acme"

@@ -7,22 +7,27 @@ fetches it from the management port.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
 
+from tests.support import apt
+from tests.support.knot import TSIG_NAME as TSIG_NAME  # re-exported: bench and tests name it through world
+from tests.support.knot import Knot
+from tests.support.procs import terminate
+from tests.support.wait import wait_port
+
 DNS_ADDR = "127.0.61.1"
 PEBBLE_ADDR = "127.0.61.2"
 ZONE = "example.test"
-TSIG_NAME = "secumail-test"
+BLOCKED = "blocked.example.test"  # on the first pebble's blocklist
+EAB = {"kid-1": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}  # the second pebble's key
 APT_PACKAGES = {"knotd": "knot", "pebble": "pebble", "kdig": "knot-dnsutils"}
 
 
@@ -35,128 +40,23 @@ def ensure_packages(names=("knotd", "pebble")) -> str | None:
     missing = missing_programs(names)
     if not missing:
         return None
-    if os.geteuid() != 0:
-        return f"needs root to install {', '.join(missing)}"
-    packages = sorted({APT_PACKAGES.get(name, name) for name in missing})
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-        result = subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True, env=env, timeout=600)
-    if result.returncode != 0 or missing_programs(names):
-        return f"cannot install {', '.join(packages)}: {result.stderr.decode()[-200:]}"
-    return None
-
-
-def _wait_port(host: str, port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{host}:{port} did not open within {timeout} s")
-
-
-@dataclass
-class Knot:
-    workdir: str
-    proc: subprocess.Popen
-    secret: str
-    address: str = DNS_ADDR
-    port: int = 53
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def txt(self, name: str) -> list[str]:
-        import dns.message
-        import dns.query
-
-        response = dns.query.udp(dns.message.make_query(name, "TXT"), self.address, port=self.port, timeout=2)
-        return [b"".join(r.strings).decode() for rrset in response.answer for r in rrset if rrset.rdtype == 16]
-
-    def credentials_file(self, path: str, algorithm: str = "hmac-sha256") -> str:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"[rfc2136]\nkey_name={TSIG_NAME}\nkey_secret={self.secret}\nkey_algorithm={algorithm}\n")
-        return path
+    reason = apt.install(sorted({APT_PACKAGES.get(name, name) for name in missing}))
+    if reason is None and missing_programs(names):
+        return f"installed, but still missing: {', '.join(missing_programs(names))}"
+    return reason
 
 
 def start_knot(workdir: str, records: str = "") -> Knot:
     """Knot serving ZONE on DNS_ADDR:53, updates allowed with the TSIG key (hmac-sha256)."""
-    os.makedirs(workdir, exist_ok=True)
-    for sub in ("run", "db", "zones"):
-        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
-    secret = base64.b64encode(os.urandom(32)).decode()
-    serial = int(time.time())
     zone_text = f"""$ORIGIN {ZONE}.
 $TTL 60
-@ SOA ns1.{ZONE}. hostmaster.{ZONE}. {serial} 3600 600 86400 60
+@ SOA ns1.{ZONE}. hostmaster.{ZONE}. {int(time.time())} 3600 600 86400 60
 @ NS ns1.{ZONE}.
 ns1 A {DNS_ADDR}
 mail A 127.0.61.3
 {records}
 """
-    with open(os.path.join(workdir, "zones", f"{ZONE}.zone"), "w") as handle:
-        handle.write(zone_text)
-    conf = f"""server:
-    rundir: "{workdir}/run"
-    listen: {DNS_ADDR}@53
-    background-workers: 1
-    udp-workers: 1
-    tcp-workers: 1
-database:
-    storage: "{workdir}/db"
-log:
-  - target: stderr
-    any: warning
-key:
-  - id: {TSIG_NAME}
-    algorithm: hmac-sha256
-    secret: {secret}
-acl:
-  - id: update
-    key: {TSIG_NAME}
-    action: update
-template:
-  - id: default
-    storage: "{workdir}/zones"
-    file: "%s.zone"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: {ZONE}
-    acl: update
-"""
-    path = os.path.join(workdir, "knot.conf")
-    with open(path, "w") as handle:
-        handle.write(conf)
-    log = open(os.path.join(workdir, "knot.log"), "wb")  # noqa: SIM115 - held by the server process
-    proc = subprocess.Popen(["knotd", "-c", path], stdout=log, stderr=subprocess.STDOUT)
-    knot = Knot(workdir, proc, secret)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            import dns.message
-            import dns.query
-
-            dns.query.udp(dns.message.make_query(ZONE, "SOA"), DNS_ADDR, timeout=0.5)
-            break
-        except Exception:  # noqa: BLE001
-            if proc.poll() is not None or time.monotonic() > deadline:
-                knot.stop()
-                raise RuntimeError(f"knotd did not start: see {workdir}/knot.log") from None
-            time.sleep(0.05)
-    return knot
+    return Knot(workdir, DNS_ADDR, {ZONE: zone_text}).start()
 
 
 @dataclass
@@ -173,12 +73,7 @@ class Pebble:
         return f"https://{self.address}:{self.port}/dir"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
 
     def root_pem(self) -> bytes:
         """The issuing root of this run (new on every start), from the management port."""
@@ -283,9 +178,9 @@ def start_pebble(
     )
     pebble = Pebble(workdir, proc, ca_path, address, port, mgmt_port)
     try:
-        _wait_port(address, port, proc=proc)
-        _wait_port(address, mgmt_port, proc=proc)
-    except RuntimeError:
+        wait_port(address, port, proc=proc)
+        wait_port(address, mgmt_port, proc=proc)
+    except AssertionError:
         pebble.stop()
         raise
     return pebble

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,9 @@ import time
 
 import pytest
 
-from tests.integration.daemon.conftest import dump, environ_has
+from tests.integration.daemon.secumaild import dump
+from tests.support.procs import environ_has
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +40,8 @@ def test_uci_change_and_sighup_rerender_the_mail_config(make_daemon):
     # A change to a section the mail services do not read (DNS TTL) renders nothing.
     d.mailctl("config", "set", "mailserver.dns.ttl", "600")
     d.signal(signal.SIGHUP)
-    time.sleep(1)
+    # the loop is one thread: once the second SIGHUP is logged, jobs.list answers after its reconcile
+    d.wait_for(lambda: d.logtext().count("SIGHUP: re-reading the configuration") == 2, what="the second SIGHUP")
     assert len([j for j in d.call("jobs.list") if j["name"] == "configure"]) == 2
 
 
@@ -92,10 +96,14 @@ def test_sigterm_stops_cleanly_with_no_stray_process(make_daemon):
     d.signal(signal.SIGTERM)
     assert d.proc.wait(20) == 0
     assert time.monotonic() - t < 15
-    time.sleep(0.2)
     marker = f"SECUMAIL_RUNDIR={d.rundir}".encode()
-    strays = [p for p in os.listdir("/proc") if p.isdigit() and environ_has(int(p), marker)]
-    assert strays == [], f"processes left behind: {strays}"
+
+    def strays() -> list[str]:
+        return [p for p in os.listdir("/proc") if p.isdigit() and environ_has(int(p), marker)]
+
+    with contextlib.suppress(AssertionError):  # a worker may take a moment to die after its parent
+        wait_until(lambda: not strays(), timeout=5)
+    assert strays() == [], f"processes left behind: {strays()}"
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
     assert not os.path.exists(os.path.join(d.rundir, "control.sock"))
     assert "stopping: 2 job(s) running" in d.logtext()

@@ -8,7 +8,7 @@ import pytest
 
 from secumail.dns.setup import setup
 from secumail.errors import InputError, ProviderError
-from tests.integration.dns.test_rfc2136 import resolve
+from tests.integration.dns.servers import resolve
 
 pytestmark = pytest.mark.integration
 

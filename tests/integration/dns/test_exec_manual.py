@@ -10,8 +10,7 @@ import pytest
 from secumail.dns.check import check
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
-from tests.integration.dns.conftest import KNOT_ADDR
-from tests.integration.dns.test_rfc2136 import resolve
+from tests.integration.dns.servers import KNOT_ADDR, resolve
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +73,7 @@ def test_manual_lines_loaded_into_the_real_server_pass_dns_check(rfc2136_setting
     assert 'example.test. 3600 IN TXT "v=spf1 mx ~all"' in lines
     s_check = rfc2136_settings(dns={"provider": "rfc2136"})  # check asks the same Knot
     assert not check(s_check)["ok"]
-    zone_file = os.path.join(knot.dir, "zones", "example.test.zone")
+    zone_file = os.path.join(knot.workdir, "zones", "example.test.zone")
     text = Path(zone_file).read_text().replace(" 1 3600 600", " 2 3600 600")
     with open(zone_file, "w") as fh:
         fh.write(text + "\n".join(lines) + "\n")

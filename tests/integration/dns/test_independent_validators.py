@@ -12,7 +12,7 @@ import os
 import pytest
 
 from secumail.dns.setup import setup
-from tests.integration.dns.conftest import KNOT_ADDR
+from tests.integration.dns.servers import KNOT_ADDR
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,11 @@ import sys
 
 import pytest
 
-from tests.integration.dns.conftest import KNOT_ADDR, TSIG_NAME, TSIG_SECRET
-from tests.integration.dns.test_rfc2136 import resolve
+from tests.integration.dns.servers import KNOT_ADDR, TSIG_NAME, TSIG_SECRET, resolve
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class Site:

@@ -9,8 +9,7 @@ import pytest
 from secumail.dns.check import check
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
-from tests.integration.dns.conftest import PDNS_ADDR
-from tests.integration.dns.test_rfc2136 import resolve
+from tests.integration.dns.servers import PDNS_ADDR, resolve
 
 pytestmark = pytest.mark.integration
 

@@ -8,17 +8,9 @@ from secumail.dns.check import check
 from secumail.dns.providers.base import get_provider
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
-from tests.integration.dns.conftest import KNOT_ADDR
+from tests.integration.dns.servers import resolve
 
 pytestmark = pytest.mark.integration
-
-
-def resolve(name, rtype, server=KNOT_ADDR):
-    import dns.message
-    import dns.query
-
-    r = dns.query.tcp(dns.message.make_query(name + ".", rtype), server, timeout=3)
-    return sorted(rd.to_text() for rrset in r.answer for rd in rrset)
 
 
 def test_setup_creates_everything_check_is_ok_and_second_run_is_a_no_op(rfc2136_settings):

@@ -25,9 +25,12 @@ import uuid
 
 import pytest
 
-from tests.integration.argvscan import ArgvScanner
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
-from tests.unit.luci.conftest import REPO, Plugin
+from tests.support.argvscan import ArgvScanner
+from tests.support.luciplugin import Plugin
+from tests.support.paths import REPO
+from tests.support.procs import terminate
+from tests.support.wait import stays
 
 pytestmark = pytest.mark.integration
 
@@ -114,13 +117,7 @@ def _read(path: str) -> str:
 
 
 def _teardown(daemon: subprocess.Popen | None) -> None:
-    if daemon is not None and daemon.poll() is None:
-        daemon.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            daemon.wait(timeout=15)
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(timeout=5)
+    terminate(daemon, 15)
     _cleanup_stale(NAME, f"{WORK}/lxc", BRIDGE)
     from secumail.container import network
 
@@ -304,8 +301,9 @@ def test_stop_and_start_are_jobs_and_stick(appliance):
     assert status["config"]["enabled"] is False and status["services"] == {}
     off = appliance.call("getQueue", ok=False)
     assert off["code"] == 1 and "not running" in off["error"], off
-    time.sleep(3)  # the daemon's reconcile must not bring it back: main.enabled is 0 now
-    assert appliance.call("getStatus")["container"]["state"] == "STOPPED"
+    # the daemon's reconcile must not bring it back: main.enabled is 0 now
+    stays(lambda: appliance.call("getStatus")["container"]["state"] == "STOPPED", seconds=3, interval=0.5,
+          what="the container stopped")  # fmt: skip
 
     started = appliance.job("serviceAction", {"action": "start"})
     assert started["state"] == "done" and started["result"]["container"] == "RUNNING", started

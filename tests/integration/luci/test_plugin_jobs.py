@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from tests.unit.luci.conftest import REPO, Plugin
+from tests.support.luciplugin import Plugin
+from tests.support.paths import REPO
+from tests.support.procs import terminate
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +50,7 @@ def agent(tmp_path):
     try:
         yield plugin
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+        terminate(daemon)
         log.close()
 
 

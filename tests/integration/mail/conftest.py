@@ -9,7 +9,6 @@ starts the services.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,29 +18,8 @@ import pytest
 from secumail.appliance import datadir, ownership, spec
 from secumail.mail import firewall
 from tests.integration.lxcworld import lxc_world
-from tests.unit.mail.conftest import make_settings
-
-DATA = "/var/tmp/secumail-mail-test/data"
-NAME, BRIDGE = "smmail", "smmail0"
-PASSWORDS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret",
-             "carol@example.net": "carol-secret", "tiny@example.org": "tiny-secret"}
-
-
-@dataclasses.dataclass
-class MailWorld:
-    lxc: object
-    settings: object
-
-    @property
-    def ip(self) -> str:
-        return self.lxc.ip
-
-    @property
-    def data(self) -> str:
-        return self.settings.main.data_path
-
-    def exec(self, args):
-        return self.lxc.container.exec(args)
+from tests.integration.mail.world import BRIDGE, DATA, NAME, PASSWORDS, MailWorld
+from tests.support.settings import mail_settings as make_settings
 
 
 @pytest.fixture(scope="session")

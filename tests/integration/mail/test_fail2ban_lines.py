@@ -11,7 +11,7 @@ import time
 import pytest
 
 from secumail.mail.fail2ban import Failure, parse_line
-from tests.integration.mail.test_mail_roundtrip import _tls
+from tests.integration.mail.client import tls_context
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def _lines(path: str, *needles: str, timeout: float = 10) -> list[str]:
 def test_a_failed_imap_login_with_a_forged_rip_names_the_real_client(mailworld):
     host = mailworld.lxc.host_ip
     tag = f"f2b{time.monotonic_ns() % 10**9}"
-    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=tls_context()) as imap, pytest.raises(imaplib.IMAP4.error):
         imap.login(f'"{tag}{FORGED_USER}"', "wrong-password")  # imaplib sends the user name unquoted
     lines = _lines(os.path.join(mailworld.lxc.rootfs, "var/log/dovecot.log"), tag, "auth failed")
     with open(os.path.join(mailworld.lxc.rootfs, "var/log/dovecot.log"), errors="replace") as handle:
@@ -47,7 +47,7 @@ def test_a_failed_imap_login_with_a_forged_rip_names_the_real_client(mailworld):
 def test_a_failed_smtp_auth_with_a_forged_helo_names_the_real_client(mailworld):
     host = mailworld.lxc.host_ip
     with smtplib.SMTP(mailworld.ip, 587, local_hostname="mail.example", timeout=20) as smtp:
-        smtp.starttls(context=_tls())
+        smtp.starttls(context=tls_context())
         smtp.ehlo(FORGED_HELO.replace(" ", "_"))
         with pytest.raises(smtplib.SMTPAuthenticationError):
             smtp.login("nobody-f2b@example.org", "wrong-password")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from secumail.mail import logrotate
-from tests.integration.mail.test_mail_roundtrip import _imap_find, _send25, _tls
+from tests.integration.mail.client import imap_find, send25, tls_context
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +23,10 @@ def test_rotation_makes_postfix_and_dovecot_write_new_files(mailworld):
     logs = os.path.join(mailworld.lxc.rootfs, "var/log")
     assert logrotate.rotate(mailworld.lxc.rootfs, 1, mailworld.lxc.container) == [
         "var/log/mail.log", "var/log/dovecot.log"]
-    token = _send25(mailworld.ip, "alice@example.org")
-    _imap_find(mailworld.ip, "alice@example.org", token)
+    token = send25(mailworld.ip, "alice@example.org")
+    imap_find(mailworld.ip, "alice@example.org", token)
     stranger = f"nobody-{token}@example.org"  # a failed login: Dovecot logs the user name
-    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=tls_context()) as imap, pytest.raises(imaplib.IMAP4.error):
         imap.login(stranger, "wrong")
     deadline = time.monotonic() + 10
     while stranger not in _read(os.path.join(logs, "dovecot.log")) and time.monotonic() < deadline:

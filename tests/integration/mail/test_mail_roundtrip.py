@@ -6,58 +6,20 @@ import imaplib
 import os
 import poplib
 import smtplib
-import ssl
-import time
 import uuid
 
 import pytest
 
-from tests.integration.mail.conftest import PASSWORDS
+from tests.integration.mail.client import HELO, imap_find, make_message, send25, tls_context
+from tests.integration.mail.world import PASSWORDS
 
 pytestmark = pytest.mark.integration
-HELO = "client.outside.test"
-
 
 
 def _hand_over(mailworld):
     from secumail.appliance.ownership import ContainerRuntime
 
     return ContainerRuntime(mailworld.settings).hand_over
-
-def _tls() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the install-time self-signed certificate
-    return ctx
-
-
-def _message(to: str, sender: str = "someone@outside.test", size: int = 0) -> tuple[str, str]:
-    token = uuid.uuid4().hex
-    body = f"token {token}\r\n" + ("x" * 76 + "\r\n") * (size // 78)
-    msg = f"From: {sender}\r\nTo: {to}\r\nSubject: test {token}\r\nMessage-ID: <{token}@outside.test>\r\n\r\n{body}"
-    return token, msg
-
-
-def _send25(ip: str, rcpt: str, sender: str = "someone@outside.test", size: int = 0) -> str:
-    token, msg = _message(rcpt, sender, size)
-    with smtplib.SMTP(ip, 25, local_hostname=HELO, timeout=20) as smtp:
-        smtp.sendmail(sender, [rcpt], msg)
-    return token
-
-
-def _imap_find(ip: str, user: str, token: str, timeout: float = 20, folder: str = "INBOX") -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        with imaplib.IMAP4_SSL(ip, 993, ssl_context=_tls(), timeout=10) as imap:
-            imap.login(user, PASSWORDS[user])
-            imap.select(folder, readonly=True)
-            _, found = imap.search(None, "BODY", token)
-            if found[0]:
-                _, data = imap.fetch(found[0].split()[-1], "(RFC822)")
-                return data[0][1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"message {token} did not arrive in {user}'s {folder} within {timeout} s")
-        time.sleep(0.3)
 
 
 @pytest.mark.parametrize("rcpt,owner", [
@@ -68,24 +30,24 @@ def _imap_find(ip: str, user: str, token: str, timeout: float = 20, folder: str 
     ("carol@example.net", "carol@example.net"),           # second domain
 ])
 def test_smtp_delivery_read_back_over_imaps(mailworld, rcpt, owner):
-    token = _send25(mailworld.ip, rcpt)
-    raw = _imap_find(mailworld.ip, owner, token)
+    token = send25(mailworld.ip, rcpt)
+    raw = imap_find(mailworld.ip, owner, token)
     assert token.encode() in raw
 
 
 def test_catch_all_does_not_swallow_real_users(mailworld):
-    token = _send25(mailworld.ip, "alice@example.org")
-    _imap_find(mailworld.ip, "alice@example.org", token)
-    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap:
+    token = send25(mailworld.ip, "alice@example.org")
+    imap_find(mailworld.ip, "alice@example.org", token)
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=tls_context()) as imap:
         imap.login("bob@example.org", PASSWORDS["bob@example.org"])
         imap.select("INBOX", readonly=True)
         assert imap.search(None, "BODY", token)[1] == [b""]
 
 
 def test_pop3s_reads_the_mailbox(mailworld):
-    token = _send25(mailworld.ip, "carol@example.net")
-    _imap_find(mailworld.ip, "carol@example.net", token)
-    pop = poplib.POP3_SSL(mailworld.ip, 995, context=_tls(), timeout=10)
+    token = send25(mailworld.ip, "carol@example.net")
+    imap_find(mailworld.ip, "carol@example.net", token)
+    pop = poplib.POP3_SSL(mailworld.ip, 995, context=tls_context(), timeout=10)
     try:
         pop.user("carol@example.net")
         pop.pass_(PASSWORDS["carol@example.net"])
@@ -119,7 +81,7 @@ def test_submission_needs_tls_and_the_right_password(mailworld):
         with pytest.raises(smtplib.SMTPNotSupportedError):
             smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
     with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
-        smtp.starttls(context=_tls())
+        smtp.starttls(context=tls_context())
         with pytest.raises(smtplib.SMTPAuthenticationError) as err:
             smtp.login("alice@example.org", "wrong password")
         assert err.value.smtp_code == 535
@@ -136,14 +98,14 @@ def test_submission_and_smtps_send_with_a_dkim_signature_that_verifies(mailworld
     from secumail.mail import dkim as keys
 
     tokens = []
-    token, msg = _message("bob@example.org", sender="alice@example.org")
+    token, msg = make_message("bob@example.org", sender="alice@example.org")
     with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
-        smtp.starttls(context=_tls())
+        smtp.starttls(context=tls_context())
         smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
         smtp.sendmail("alice@example.org", ["bob@example.org"], msg)
     tokens.append(token)
-    token, msg = _message("bob@example.org", sender="alice@example.org")
-    with smtplib.SMTP_SSL(mailworld.ip, 465, local_hostname=HELO, timeout=20, context=_tls()) as smtp:
+    token, msg = make_message("bob@example.org", sender="alice@example.org")
+    with smtplib.SMTP_SSL(mailworld.ip, 465, local_hostname=HELO, timeout=20, context=tls_context()) as smtp:
         smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
         smtp.sendmail("alice@example.org", ["bob@example.org"], msg)
     tokens.append(token)
@@ -154,14 +116,14 @@ def test_submission_and_smtps_send_with_a_dkim_signature_that_verifies(mailworld
         return txt
 
     for token in tokens:
-        raw = _imap_find(mailworld.ip, "bob@example.org", token)
+        raw = imap_find(mailworld.ip, "bob@example.org", token)
         assert b"DKIM-Signature:" in raw
         assert dkim.verify(raw, dnsfunc=dns), raw[:600]
 
 
 def test_mail_from_outside_is_not_signed(mailworld):
-    token = _send25(mailworld.ip, "alice@example.org", sender="someone@outside.test")
-    assert b"DKIM-Signature:" not in _imap_find(mailworld.ip, "alice@example.org", token)
+    token = send25(mailworld.ip, "alice@example.org", sender="someone@outside.test")
+    assert b"DKIM-Signature:" not in imap_find(mailworld.ip, "alice@example.org", token)
 
 
 def test_bad_config_leaves_the_old_one_running(mailworld):
@@ -174,15 +136,15 @@ def test_bad_config_leaves_the_old_one_running(mailworld):
         deploy.deploy(mailworld.settings, mailworld.lxc.container, files=files, hand_over=_hand_over(mailworld))
     assert "main.cf" in str(err.value) and "smtpd_bogus_parameter" in str(err.value)
     assert os.readlink(os.path.join(mailworld.data, "config", "live")) == live
-    token = _send25(mailworld.ip, "alice@example.org")
-    _imap_find(mailworld.ip, "alice@example.org", token)
+    token = send25(mailworld.ip, "alice@example.org")
+    imap_find(mailworld.ip, "alice@example.org", token)
 
 
 def test_redeploy_and_restart_lose_nothing(mailworld):
     from secumail.mail import deploy
 
-    token = _send25(mailworld.ip, "carol@example.net")
-    _imap_find(mailworld.ip, "carol@example.net", token)
+    token = send25(mailworld.ip, "carol@example.net")
+    imap_find(mailworld.ip, "carol@example.net", token)
     deploy.deploy(mailworld.settings, mailworld.lxc.container, hand_over=_hand_over(mailworld))
     container = mailworld.lxc.container
     container.stop()
@@ -190,7 +152,7 @@ def test_redeploy_and_restart_lose_nothing(mailworld):
     res = container.exec(["/srv/mailserver/config/live/container/start"])
     assert res.returncode == 0, res.stderr
     mailworld.lxc.wait_port(143, timeout=20)
-    assert token.encode() in _imap_find(mailworld.ip, "carol@example.net", token)
+    assert token.encode() in imap_find(mailworld.ip, "carol@example.net", token)
 
 
 def _sieve_session(ip: str, user: str, password: str, commands: list[bytes]) -> list[bytes]:
@@ -214,7 +176,7 @@ def _sieve_session(ip: str, user: str, password: str, commands: list[bytes]) -> 
     assert b'"STARTTLS"' in greeting
     raw.sendall(b"STARTTLS\r\n")
     assert read_response(stream).startswith(b"OK")
-    tls = _tls().wrap_socket(raw, server_hostname=ip)
+    tls = tls_context().wrap_socket(raw, server_hostname=ip)
     stream = tls.makefile("rb")
     read_response(stream)  # capabilities again, now with SASL PLAIN
     token = base64.b64encode(f"\0{user}\0{password}".encode())
@@ -242,9 +204,9 @@ def test_sieve_rule_uploaded_over_managesieve_files_into_a_folder(mailworld):
            f"token {token}\r\n")
     with smtplib.SMTP(mailworld.ip, 25, local_hostname=HELO, timeout=20) as smtp:
         smtp.sendmail("someone@outside.test", ["alice@example.org"], msg)
-    assert token.encode() in _imap_find(mailworld.ip, "alice@example.org", token, folder="Filed")
+    assert token.encode() in imap_find(mailworld.ip, "alice@example.org", token, folder="Filed")
     with pytest.raises(AssertionError):
-        _imap_find(mailworld.ip, "alice@example.org", token, timeout=0.5)  # not in INBOX
+        imap_find(mailworld.ip, "alice@example.org", token, timeout=0.5)  # not in INBOX
 
 
 def test_account_changes_take_effect_in_the_running_container(mailworld, monkeypatch):
@@ -256,21 +218,21 @@ def test_account_changes_take_effect_in_the_running_container(mailworld, monkeyp
     assert runtime.running() is not None
     accounts.user_add(mailworld.settings, "dave@example.net", "dave-one-pass", runtime=runtime)
     PASSWORDS["dave@example.net"] = "dave-one-pass"
-    token = _send25(mailworld.ip, "dave@example.net")  # example.net has no catch-all: needs the new map
-    _imap_find(mailworld.ip, "dave@example.net", token)
+    token = send25(mailworld.ip, "dave@example.net")  # example.net has no catch-all: needs the new map
+    imap_find(mailworld.ip, "dave@example.net", token)
     accounts.user_passwd(mailworld.settings, "dave@example.net", "dave-two-pass", runtime=runtime)
-    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=_tls()) as imap, pytest.raises(imaplib.IMAP4.error):
+    with imaplib.IMAP4_SSL(mailworld.ip, 993, ssl_context=tls_context()) as imap, pytest.raises(imaplib.IMAP4.error):
         imap.login("dave@example.net", "dave-one-pass")  # the cached old password no longer works
     PASSWORDS["dave@example.net"] = "dave-two-pass"
-    _imap_find(mailworld.ip, "dave@example.net", token)
+    imap_find(mailworld.ip, "dave@example.net", token)
     accounts.alias_add(mailworld.settings, "sales@example.net", ["dave@example.net"], runtime=runtime)
-    token = _send25(mailworld.ip, "sales@example.net")
-    _imap_find(mailworld.ip, "dave@example.net", token)
+    token = send25(mailworld.ip, "sales@example.net")
+    imap_find(mailworld.ip, "dave@example.net", token)
 
 
 def test_a_user_cannot_send_as_someone_else(mailworld):
     with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
-        smtp.starttls(context=_tls())
+        smtp.starttls(context=tls_context())
         smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
         smtp.ehlo()
         smtp.mail("bob@example.org")

@@ -86,21 +86,21 @@ def test_relay_from_outside_without_auth_gets_554(outside, mailworld):
 
 
 def test_delivery_from_outside_to_a_local_user_is_accepted(outside, mailworld):
-    from tests.integration.mail.test_mail_roundtrip import _imap_find, _message
+    from tests.integration.mail.client import imap_find, make_message
 
-    token, msg = _message("alice@example.org", sender="friend@stranger.test")
+    token, msg = make_message("alice@example.org", sender="friend@stranger.test")
     out = _in_outside("""
         with smtplib.SMTP(server, 25, local_hostname="mx.stranger.test", timeout=20) as smtp:
             refused = smtp.sendmail("friend@stranger.test", ["alice@example.org"], msg)
         out = {"refused": {k: [v[0], v[1].decode()] for k, v in refused.items()}}
     """, server=mailworld.ip, msg=msg)
     assert out["refused"] == {}
-    raw = _imap_find(mailworld.ip, "alice@example.org", token)
+    raw = imap_find(mailworld.ip, "alice@example.org", token)
     assert f"[{OUTSIDE_IP}]".encode() in raw  # Received: names the outside host
 
 
 def test_submission_from_outside_cannot_authenticate_without_tls(outside, mailworld):
-    from tests.integration.mail.conftest import PASSWORDS
+    from tests.integration.mail.world import PASSWORDS
 
     password = PASSWORDS["alice@example.org"]
     token = base64.b64encode(f"\0alice@example.org\0{password}".encode()).decode()
@@ -194,7 +194,7 @@ def test_relay_to_an_outside_domain_is_refused(outside, mailworld, case):
 
 
 def test_sending_as_another_user_on_587_is_refused(outside, mailworld):
-    from tests.integration.mail.conftest import PASSWORDS
+    from tests.integration.mail.world import PASSWORDS
 
     out = _in_outside("""
         ctx = ssl.create_default_context()

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.integration.mail.conftest import PASSWORDS
-from tests.integration.mail.test_mail_roundtrip import HELO, _imap_find, _message, _send25, _tls
+from tests.integration.mail.client import HELO, imap_find, make_message, send25, tls_context
+from tests.integration.mail.world import PASSWORDS
 
 pytestmark = pytest.mark.integration
 FAR = "far@away.test"  # no route out of this host: the message waits in the queue
@@ -27,9 +27,9 @@ def _queued(mailworld) -> dict[str, list[str]]:
 def test_queued_mail_survives_a_fresh_image_with_other_uids(mailworld):
     from secumail.container import cache
 
-    _, msg = _message(FAR, sender="alice@example.org")
+    _, msg = make_message(FAR, sender="alice@example.org")
     with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
-        smtp.starttls(context=_tls())
+        smtp.starttls(context=tls_context())
         smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
         smtp.sendmail("alice@example.org", [FAR], msg)
     deadline = time.monotonic() + 10
@@ -60,8 +60,8 @@ def test_queued_mail_survives_a_fresh_image_with_other_uids(mailworld):
     check = mailworld.exec(["postfix", "check"])
     assert check.returncode == 0 and not check.stderr.strip(), check.stderr
     assert os.stat(os.path.join(spool, "deferred")).st_uid != other[0]  # handed to this image's postfix
-    token = _send25(mailworld.ip, "carol@example.net")  # and the server works on the kept queue dirs
-    _imap_find(mailworld.ip, "carol@example.net", token)
+    token = send25(mailworld.ip, "carol@example.net")  # and the server works on the kept queue dirs
+    imap_find(mailworld.ip, "carol@example.net", token)
     assert mailworld.exec(["postqueue", "-f"]).returncode == 0  # qmgr can read the kept messages
     time.sleep(1)
     log = mailworld.exec(["tail", "-n", "40", "/var/log/mail.log"]).stdout

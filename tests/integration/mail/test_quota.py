@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.integration.mail.test_mail_roundtrip import _imap_find, _send25
+from tests.integration.mail.client import imap_find, send25
 
 pytestmark = pytest.mark.integration
 TINY = "tiny@example.org"
@@ -42,9 +42,9 @@ def _wait(what: str, probe, timeout: float = 20, mailworld=None):
 
 
 def test_1_a_warning_reaches_the_user_at_80_percent(mailworld):
-    token = _send25(mailworld.ip, TINY, size=850_000)  # ~81 % of 1 MiB
-    _imap_find(mailworld.ip, TINY, token)
-    warning = _imap_find(mailworld.ip, TINY, '"80% full"')
+    token = send25(mailworld.ip, TINY, size=850_000)  # ~81 % of 1 MiB
+    imap_find(mailworld.ip, TINY, token)
+    warning = imap_find(mailworld.ip, TINY, '"80% full"')
     assert b"Subject: Your mailbox is 80% full" in warning
     assert b"is returned to its senders" in warning  # says what the default (bounce) does
 
@@ -55,7 +55,7 @@ def test_2_defer_keeps_the_message_queued_with_a_4xx_reason(mailworld):
 
     deploy.deploy(_with_quota_full(mailworld.settings, "defer"), mailworld.lxc.container,
                   hand_over=ContainerRuntime(mailworld.settings).hand_over)
-    token = _send25(mailworld.ip, TINY, sender="alice@example.org", size=400_000)  # past quota + 10 % grace
+    token = send25(mailworld.ip, TINY, sender="alice@example.org", size=400_000)  # past quota + 10 % grace
 
     def deferred():
         return [q for q in _queue(mailworld)  # 'active' with a reason for a moment, then 'deferred'
@@ -66,7 +66,7 @@ def test_2_defer_keeps_the_message_queued_with_a_4xx_reason(mailworld):
     reason = queued[0]["recipients"][0]["delay_reason"]
     assert " 452 4.2.2 " in reason and "Quota exceeded" in reason, reason
     with pytest.raises(AssertionError):
-        _imap_find(mailworld.ip, TINY, token, timeout=0.5)
+        imap_find(mailworld.ip, TINY, token, timeout=0.5)
     test_2_defer_keeps_the_message_queued_with_a_4xx_reason.token = token
 
 
@@ -82,16 +82,16 @@ def test_3_bounce_returns_the_queued_message_to_its_sender(mailworld):
         pytest.skip("needs the deferred message of test_2")
     assert mailworld.exec(["postqueue", "-f"]).returncode == 0
     _wait("the deferred message did not leave the queue", lambda: not _queue(mailworld), mailworld=mailworld)
-    dsn = _imap_find(mailworld.ip, "alice@example.org", token)
+    dsn = imap_find(mailworld.ip, "alice@example.org", token)
     assert b"Subject: Undelivered Mail Returned to Sender" in dsn
     assert b"Return-Path: <>" in dsn and b"MAILER-DAEMON" in dsn, dsn[:1500]
     assert b"Status: 5.2.2" in dsn, dsn[:2000]
     with pytest.raises(AssertionError):
-        _imap_find(mailworld.ip, TINY, token, timeout=0.5)
+        imap_find(mailworld.ip, TINY, token, timeout=0.5)
 
 
 def test_4_bounce_of_a_fresh_message_is_immediate(mailworld):
-    token = _send25(mailworld.ip, TINY, sender="alice@example.org", size=400_000)  # past quota + 10 % grace
-    dsn = _imap_find(mailworld.ip, "alice@example.org", token)
+    token = send25(mailworld.ip, TINY, sender="alice@example.org", size=400_000)  # past quota + 10 % grace
+    dsn = imap_find(mailworld.ip, "alice@example.org", token)
     assert b"Undelivered Mail Returned to Sender" in dsn and b"Status: 5.2.2" in dsn
     assert not _queue(mailworld)

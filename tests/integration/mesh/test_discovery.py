@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .conftest import NsNode, pin_each_other
+from tests.integration.mesh.nsworld import NsNode, pin_each_other
 
 pytestmark = pytest.mark.integration
 

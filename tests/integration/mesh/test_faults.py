@@ -4,6 +4,7 @@ A's repository is ~4 packs (8 MiB each, incompressible); transfers are slowed wi
 --bwlimit so the kill lands after the first pack and before the last.
 """
 
+import contextlib
 import hashlib
 import os
 import random
@@ -14,9 +15,9 @@ import time
 
 import pytest
 
+from tests.integration.mesh.nsworld import NsNode, pin_each_other, sh, storage_files
 from tests.support.maildir import copy_corpus
-
-from .conftest import NsNode, pin_each_other, sh, storage_files
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 NAMED = re.compile(r"^[0-9a-f]{64}$")
@@ -90,8 +91,9 @@ def test_kill_9_during_push_then_rerun_resends_nothing_that_landed(world):
     total = len(storage_files(a.data / "backup" / "repo")) - 1
     landed = kill_after_first_pack(a, store, "mesh", "sync", "push", "--peer", ids["c"], "--bwlimit", "3072")
     assert 1 <= len([r for r in landed if r.startswith("data/")]) < 4, "kill did not land mid-transfer"
-    time.sleep(0.5)  # C notices the cut connection and drops the half-written temp file
     inbox = c.data / "backup" / "inbox" / ids["a"]
+    with contextlib.suppress(AssertionError):  # C notices the cut connection and drops the half-written temp file
+        wait_until(lambda: not [f for _, _, fs in os.walk(inbox) for f in fs], timeout=10)
     assert [f for _, _, fs in os.walk(inbox) for f in fs] == []
     assert_intact(store)
     rerun = a.ok("mesh", "sync", "push", "--peer", ids["c"])[0]
@@ -108,7 +110,8 @@ def test_disk_full_on_the_peer_one_clear_error_nothing_corrupted(world):
     assert "disk is full or our quota there is used up" in line
     line = d.fails("mesh", "sync", "pull", "--peer", ids["a"])
     assert "no space left on this node" in line
-    time.sleep(0.5)
+    with contextlib.suppress(AssertionError):  # the peer's end of the refused transfer drops its temp files
+        wait_until(lambda: not [f for _, _, fs in os.walk(backup) for f in fs if f.startswith(".tmp-")], timeout=10)
     assert_intact(store)
     assert not [f for _, _, fs in os.walk(backup) for f in fs if f.startswith(".tmp-")]
     landed = storage_files(store)

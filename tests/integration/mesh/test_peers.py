@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.mesh.nsworld import NODES, PORT, NsNode
+from tests.support.files import tree_state
 from tests.support.maildir import copy_corpus
-from tests.unit.mesh.conftest import tree_state
-
-from .conftest import NODES, PORT, NsNode
 
 pytestmark = pytest.mark.integration
 NAMES = ("a", "b", "c")

@@ -13,10 +13,9 @@ import shutil
 
 import pytest
 
+from tests.integration.mesh.nsworld import PORT, NsNode, pin_each_other
+from tests.support.files import tree_state
 from tests.support.maildir import copy_corpus
-from tests.unit.mesh.conftest import tree_state
-
-from .conftest import PORT, NsNode, pin_each_other
 
 pytestmark = pytest.mark.integration
 

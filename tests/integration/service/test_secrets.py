@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.integration.argvscan import ArgvScanner
 from tests.integration.certs import world
-from tests.integration.certs.conftest import REPO
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.support.argvscan import ArgvScanner
+from tests.support.paths import REPO
+from tests.support.procs import terminate
 
 pytestmark = pytest.mark.integration
 
@@ -79,17 +80,6 @@ def _start_daemon() -> subprocess.Popen:
         assert proc.poll() is None and time.monotonic() < deadline, _read(f"{WORK}/secumaild.log")[-2000:]
         time.sleep(0.05)
     return proc
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def _teardown() -> None:
@@ -173,7 +163,7 @@ def run(servers):  # noqa: F811 - pytest fixture injection
         result.recovery_key = json.loads(result.outputs["key"].stdout)["recovery_key"]
         yield result
     finally:
-        _stop(daemon)
+        terminate(daemon, 20)
         with contextlib.suppress(Exception):
             mailctl("stop")
         _teardown()

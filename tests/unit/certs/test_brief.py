@@ -13,7 +13,8 @@ from secumail.certs.der import leaf_validity
 from secumail.certs.paths import cert_paths
 from secumail.certs.state import CertState, load_state, save_state
 from secumail.system.files import atomic_write
-from tests.unit.certs.test_store import REPO, make_pair, settings
+from tests.support.paths import REPO
+from tests.unit.certs.certdata import make_pair, settings
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 

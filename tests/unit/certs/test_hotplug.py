@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.unit.certs.test_store import REPO
+from tests.support.paths import REPO
 
 HOOK = os.path.join(REPO, "files/etc/hotplug.d/acme/50-secumail")
 SHELLS = [s for s in ("sh", "busybox") if shutil.which(s)]

@@ -1,7 +1,7 @@
 """Where the challenge propagation check starts looking for the zone: the configured servers first."""
 
 from secumail.certs import worker
-from tests.unit.dns.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_dns_server_address_with_its_port():

@@ -14,27 +14,10 @@ import pytest
 
 from secumail.certs.der import leaf_validity, pem_certificates, validity
 from secumail.certs.paths import cert_names, cert_paths
-from secumail.config.settings import default_package, settings_from_package
 from secumail.errors import ConfigError, SecumailError
+from tests.support.paths import REPO
+from tests.unit.certs.certdata import make_pair, settings
 from tests.unit.certs.tlsserver import TlsService
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def settings(tmp_path, **acme):
-    s = settings_from_package(default_package())
-    return dataclasses.replace(
-        s,
-        main=dataclasses.replace(s.main, data_path=str(tmp_path / "data"), domain="example.org"),
-        ssl=dataclasses.replace(s.ssl, type="selfsigned"),
-        acme=dataclasses.replace(s.acme, **acme),
-    )
-
-
-def make_pair(s, now=None):
-    from secumail.certs.sources import selfsigned
-
-    return selfsigned(s, now)
 
 
 def test_der_reader_agrees_with_cryptography(tmp_path):

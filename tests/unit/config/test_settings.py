@@ -9,8 +9,7 @@ from secumail.config import load_settings
 from secumail.config.defaults import render_defaults
 from secumail.config.settings import Settings, default_package, settings_from_package
 from secumail.errors import ConfigError
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.support.paths import REPO
 
 
 def write_config(confdir, text):

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.support.paths import REPO
+
 MAKEFILE = os.path.join(REPO, "Makefile.openwrt")
 INIT = os.path.join(REPO, "files", "etc", "init.d", "mailserver")
 

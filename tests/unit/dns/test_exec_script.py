@@ -8,7 +8,7 @@ import pytest
 
 from secumail.dns.providers.base import get_provider
 from secumail.errors import InputError
-from tests.unit.dns.conftest import make_settings
+from tests.support.settings import make_settings
 
 SCRIPT = "#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\nexit 3\n"
 

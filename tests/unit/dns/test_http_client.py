@@ -11,7 +11,7 @@ import pytest
 from secumail.dns.providers.base import get_provider
 from secumail.dns.providers.http import MAX_RESPONSE, HttpClient
 from secumail.errors import InputError, ProviderError
-from tests.unit.dns.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 class Server:

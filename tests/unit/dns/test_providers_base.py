@@ -4,7 +4,7 @@ import pytest
 
 from secumail.dns.providers.base import available, get_provider, provider_class, read_credentials
 from secumail.errors import InputError
-from tests.unit.dns.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def secret(tmp_path, text, mode=0o600):

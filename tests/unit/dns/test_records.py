@@ -18,7 +18,7 @@ from secumail.dns.records import (
     txt_text,
 )
 from secumail.errors import InputError
-from tests.unit.dns.conftest import make_settings
+from tests.support.settings import make_settings
 
 KEYS = Keys(dkim={"mail": "v=DKIM1; k=rsa; p=" + "A" * 392}, ipv4="192.0.2.10")
 

@@ -1,55 +1,15 @@
-"""Run the rpcd plugin luci.mailserver exactly as rpcd does: `PLUGIN list`, `PLUGIN call M` with JSON on stdin."""
+"""The plugin tests' world: a UCI dir in tmp and a mailctl that records its argv (the plugin runner is
+tests/support/luciplugin.py)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-APP = os.path.join(REPO, "luci-app")
-PLUGIN = os.path.join(APP, "root", "usr", "libexec", "rpcd", "luci.mailserver")
-ACL = os.path.join(APP, "root", "usr", "share", "rpcd", "acl.d", "luci-app-secumail.json")
-MENU = os.path.join(APP, "root", "usr", "share", "luci", "menu.d", "luci-app-secumail.json")
-RESOURCES = os.path.join(APP, "htdocs", "luci-static", "resources")
-VIEWS = os.path.join(RESOURCES, "view", "mailserver")
-
-
-@dataclass
-class Reply:
-    data: dict
-    seconds: float
-    raw: str
-    stderr: str
-
-
-class Plugin:
-    """The plugin as rpcd sees it: a program, its stdout parsed as one JSON object."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def run(self, *argv: str, stdin: str = "") -> Reply:
-        start = time.monotonic()
-        proc = subprocess.run([PLUGIN, *argv], input=stdin, capture_output=True, text=True, env=self.env,
-                              timeout=60, check=False)
-        seconds = time.monotonic() - start
-        assert proc.returncode == 0, f"plugin exited {proc.returncode}: {proc.stderr}"
-        data = json.loads(proc.stdout)  # must be exactly one JSON document
-        assert isinstance(data, dict), f"a ubus reply must be a JSON object, got {proc.stdout!r}"
-        return Reply(data, seconds, proc.stdout, proc.stderr)
-
-    def list(self) -> dict:
-        return self.run("list").data
-
-    def call(self, method: str, args: dict | str | None = None) -> Reply:
-        stdin = args if isinstance(args, str) else json.dumps(args or {})
-        return self.run("call", method, stdin=stdin)
+from tests.support.luciplugin import Plugin
+from tests.support.paths import REPO
 
 
 @pytest.fixture

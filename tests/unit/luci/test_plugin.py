@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.unit.luci.conftest import PLUGIN
+from tests.support.luciplugin import PLUGIN
 
 # A valid argument set for every method that takes arguments (the others get {}).
 VALID = {

@@ -9,7 +9,7 @@ import pytest
 from secumail.appliance.operations import OPERATIONS
 from secumail.cli import rpc
 from secumail.cli.base import Context
-from tests.unit.luci.conftest import ACL
+from tests.support.luciplugin import ACL
 
 
 @pytest.fixture

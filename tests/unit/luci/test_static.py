@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from secumail.config.settings import SECTIONS
+from tests.support.luciplugin import ACL, MENU, PLUGIN, RESOURCES, VIEWS
 from tests.unit.luci import pot
-from tests.unit.luci.conftest import ACL, MENU, PLUGIN, RESOURCES, VIEWS
 
 _DECLARE = re.compile(r"rpc\.declare\(\{\s*object:\s*'([^']+)',\s*method:\s*'([^']+)'(?:,\s*params:\s*\[([^\]]*)\])?")
 _CALLS = re.compile(r"ms\.(?:call|fetch|runJob)\(\s*'([A-Za-z]+)'")

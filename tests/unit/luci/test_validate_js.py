@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from secumail.config import validate as v
-from tests.unit.luci.conftest import RESOURCES
+from tests.support.luciplugin import RESOURCES
 
 # LuCI's module wrapper, baseclass and String.prototype.format reduced to what validate.js uses.
 RUNNER = r"""

@@ -1,11 +1,11 @@
 import io
-import os
 import sys
 
 import pytest
 
 from secumail.cli import main
 from tests.clirun import CliResult
+from tests.support.settings import mail_settings as make_settings
 
 
 @pytest.fixture
@@ -28,18 +28,6 @@ def confdir(tmp_path, monkeypatch, data):
     return conf
 
 
-def make_settings(data, **main):
-    """Settings as `load_settings` would give them for the UCI file above, without the UCI backend."""
-    from secumail.config.settings import default_package, settings_from_package
-
-    package = default_package()
-    package["main"].update({"domain": "example.org", "data_path": str(data), **main})
-    package["dkim"].update({"key_bits": "1024"})
-    # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
-    package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
-    return settings_from_package(package)
-
-
 @pytest.fixture
 def settings(data):
     return make_settings(data)
@@ -60,16 +48,3 @@ def cli(capsys, monkeypatch, confdir, settings):
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-def snapshot(directory):
-    """Every file under `directory` with its bytes and mode: to prove a refused change changed nothing."""
-    out = {}
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            if name == ".lock":
-                continue
-            path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                out[path] = (handle.read(), os.stat(path).st_mode)
-    return out

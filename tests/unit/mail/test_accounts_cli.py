@@ -9,7 +9,7 @@ import stat
 import bcrypt
 import pytest
 
-from tests.unit.mail.conftest import snapshot
+from tests.support.files import snapshot
 
 PASSWORD = "correct horse battery staple"
 

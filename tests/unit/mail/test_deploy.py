@@ -8,7 +8,7 @@ import pytest
 
 from secumail.mail import deploy, render
 from secumail.system.proc import Result
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 
 class FakeExecutor:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from secumail.mail import logrotate
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 
 class FakeContainer:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from secumail.mail import render
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 GEN = "/srv/mailserver/config/generated/g1"
 

@@ -8,7 +8,7 @@ import os
 from secumail.appliance import datadir
 from secumail.appliance.spec import rootfs_path, spec_for
 from secumail.container.idmap import IdMap
-from tests.unit.mail.conftest import make_settings
+from tests.support.settings import mail_settings as make_settings
 
 
 def _settings(tmp_path):

@@ -1,53 +1,8 @@
-import io
-import os
-import sys
-from pathlib import Path
+"""Two mesh nodes (tests/unit/mesh/meshnode.py) in tmp."""
 
 import pytest
 
-from secumail.cli import main
-from tests.support.maildir import copy_corpus
-
-
-class Node:
-    """One node: its own confdir, save dir and data_path, driven through mailctl."""
-
-    def __init__(self, root, capsys, monkeypatch):
-        self.root, self.capsys, self.monkeypatch = root, capsys, monkeypatch
-        self.conf = root / "config"
-        self.data = root / "data"
-        self.conf.mkdir(parents=True)
-        self.data.mkdir()
-        (self.conf / "mailserver").write_text(
-            f"\nconfig mailserver 'main'\n\toption domain 'example.org'\n\toption data_path '{self.data}'\n"
-            "\nconfig backup 'backup'\n\toption keep_last '2'\n\toption keep_daily '0'\n"
-            "\toption keep_weekly '0'\n\toption keep_monthly '0'\n"
-        )
-
-    def fill(self, messages=120, seed=1):
-        copy_corpus(self.data, messages=messages, seed=seed)
-        (self.data / "config").mkdir(exist_ok=True)
-        (self.data / "config" / "users").write_text("alice@example.org:{BLF-CRYPT}$2y$05$abc\n")
-        (self.data / "dkim").mkdir(exist_ok=True)
-        key = self.data / "dkim" / "mail.private"
-        key.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDKIMSECRET\n-----END PRIVATE KEY-----\n")
-        key.chmod(0o600)
-
-    def __call__(self, *args, stdin=None):
-        self.monkeypatch.setenv("SECUMAIL_CONFDIR", str(self.conf))
-        self.monkeypatch.setenv("SECUMAIL_SAVEDIR", str(self.root / "save"))
-        if stdin is not None:
-            self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(args))
-        out = self.capsys.readouterr()
-        return code, out.out, out.err
-
-    def ok(self, *args, stdin=None):
-        import json
-
-        code, out, err = self("--json", *args, stdin=stdin)
-        assert code == 0, err
-        return json.loads(out)
+from tests.unit.mesh.meshnode import Node
 
 
 @pytest.fixture
@@ -58,22 +13,3 @@ def node(tmp_path, capsys, monkeypatch):
 @pytest.fixture
 def other(tmp_path, capsys, monkeypatch):
     return Node(tmp_path / "b", capsys, monkeypatch)
-
-
-def tree_state(root, skip=("backup", "mesh")):
-    """path -> (mode, mtime_ns, bytes) for every file and dir under root."""
-    state = {}
-    for dirpath, dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir.split(os.sep)[0] in skip:
-            dirs[:] = []
-            continue
-        for name in files + dirs:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if rel.split(os.sep)[0] in skip:
-                continue
-            body = Path(path).read_bytes() if os.path.isfile(path) else None
-            state[rel] = (st.st_mode, st.st_mtime_ns, body)
-    return state

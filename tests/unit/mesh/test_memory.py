@@ -9,6 +9,7 @@ object ids, a files cache or an index held as Python objects would show.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import tracemalloc
@@ -44,6 +45,7 @@ def measure(root, count: int) -> tuple[int, int]:
     node = load_or_create(str(data))
     Repository.init(str(root / "repo"), b"k" * 64, node.node_id)
     with Repository(str(root / "repo"), b"k" * 64, str(root / "cache.db")) as repo:
+        gc.collect()  # earlier tests' garbage: its finalizers must not run (and allocate) inside the measure
         tracemalloc.start()
         try:
             result = backup(repo, node, str(data), None, "host")

@@ -15,8 +15,7 @@ import pytest
 
 from secumail.mesh.identity import load_or_create
 from secumail.mesh.transport import connect
-
-from .conftest import Node
+from tests.unit.mesh.meshnode import Node
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from secumail.mesh.identity import normalize_node_id
-
-from .conftest import tree_state
+from tests.support.files import tree_state
 
 
 def test_node_id_is_stable_grouped_base32(node):

@@ -10,8 +10,7 @@ import pytest
 
 from secumail.uci import Uci, UciException, UciExceptionInvalidInput, UciExceptionNotFound
 from secumail.uci.euci import EUci
-
-from .conftest import SAMPLE, run_cli
+from tests.unit.uci.ucidata import SAMPLE, run_cli
 
 
 def make(dirs: tuple, cls: type = Uci) -> Uci:

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from secumail.uci.cli import USAGE
-
-from .conftest import run_cli
+from tests.unit.uci.ucidata import run_cli
 
 USAGE_BYTES = (USAGE % "uci").encode()
 

@@ -8,8 +8,7 @@ import pytest
 
 from secumail.uci import Uci, UciException
 from secumail.uci.parser import parse_bytes
-
-from .conftest import run_cli
+from tests.unit.uci.ucidata import run_cli
 
 CASES = [
     # (file bytes, reason, line, byte)

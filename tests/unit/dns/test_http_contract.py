@@ -16,8 +16,8 @@ import pytest
 from secumail.dns.providers import http as http_mod
 from secumail.dns.setup import setup
 from secumail.errors import ProviderError
-from tests.integration.dns.conftest import write_secret
-from tests.unit.dns.conftest import make_settings
+from tests.support.files import write_secret
+from tests.support.settings import make_settings
 
 ZONE = "example.test"
 TOKEN = "good-token"

@@ -1,0 +1,31 @@
+"""Settings built from the schema's defaults, without a UCI backend (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from secumail.config.settings import Settings, default_package, settings_from_package
+
+
+def make_settings(tmp_path: object = None, **sections: dict) -> Settings:
+    """Default settings with `section={"option": value}` overrides; data_path in tmp_path."""
+    s = settings_from_package(default_package())
+    main = {"domain": "example.com", **sections.pop("main", {})}
+    if tmp_path is not None:
+        main.setdefault("data_path", str(tmp_path))
+    s = dataclasses.replace(s, main=dataclasses.replace(s.main, **main))
+    for name, values in sections.items():
+        s = dataclasses.replace(s, **{name: dataclasses.replace(getattr(s, name), **values)})
+    return s
+
+
+def mail_settings(data: object, **main: object) -> Settings:
+    """Settings as `load_settings` would give them for the UCI file of tests/unit/mail/conftest.py
+    (example.org, 1024-bit DKIM, lxc_path beside `data`), without the UCI backend."""
+    package = default_package()
+    package["main"].update({"domain": "example.org", "data_path": str(data), **main})
+    package["dkim"].update({"key_bits": "1024"})
+    # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
+    package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
+    return settings_from_package(package)
