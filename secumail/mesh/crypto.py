@@ -19,6 +19,9 @@ NONCE = 12
 TAG = 16
 COMP_NONE, COMP_ZLIB, COMP_ZSTD = 0, 1, 2
 TYPE_DATA, TYPE_TREE = 1, 2
+# level 1, not 3: on a maildir it packs as small (measured: 64.6 % of the bytes at either level)
+# in four fifths of the time; readers decompress any level
+ZSTD_LEVEL = 1
 
 try:  # zstd when the module exists (PCs); OpenWrt has no python3-zstandard, so zlib there
     import zstandard as _zstd
@@ -71,7 +74,7 @@ class Cipher:
             return None
         zc = getattr(self._local, "zc", None)
         if zc is None:
-            zc = self._local.zc = _zstd.ZstdCompressor(level=3)
+            zc = self._local.zc = _zstd.ZstdCompressor(level=ZSTD_LEVEL)
         return zc
 
     def object_id(self, plaintext: bytes) -> bytes:

@@ -107,6 +107,7 @@ class Cache:
     """SQLite-backed index + files cache for one repository."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -114,6 +115,13 @@ class Cache:
 
     def close(self) -> None:
         self.db.close()
+
+    def reader(self) -> sqlite3.Connection:
+        """A read connection for another thread (WAL: it sees committed rows, never blocks the writer).
+
+        Closed by the thread that asked for it or, once that thread is done, by any other.
+        """
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
     # index ------------------------------------------------------------------
     def loaded_indexes(self) -> set[str]:
