@@ -28,11 +28,11 @@ def threads(monkeypatch):
 
 def make_tree(root) -> None:
     """DISTINCT contents, each in three folders (identical files land in different batches)."""
+    bodies = [f"Subject: {i}\n\n" + os.urandom(600).hex() for i in range(DISTINCT)]
     for copy in range(3):
         folder = root / "mail" / f"user{copy}" / "cur"
         folder.mkdir(parents=True)
-        for i in range(DISTINCT):
-            body = f"Subject: {i}\n\n" + os.urandom(600).hex() if copy == 0 else (root / "mail" / "user0" / "cur" / f"m{i}").read_text()
+        for i, body in enumerate(bodies):
             (folder / f"m{i}").write_text(body)
 
 
