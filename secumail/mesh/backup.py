@@ -86,34 +86,48 @@ def read_regular(full: str) -> bytes:
         os.close(fd)
 
 
-def _excluded(rel: str) -> bool:
-    return any(rel == e or rel.startswith(e + "/") for e in EXCLUDE)
+_EXCLUDED = frozenset(EXCLUDE)
+_EXCLUDED_PARENTS = frozenset(e.rpartition("/")[0] for e in EXCLUDE)  # the only dirs that hold one
 
 
 def walk(root: str) -> Any:
-    """(rel path, abs path, lstat) depth-first, sorted, without following symlinks."""
+    """(rel path, abs path, lstat) depth-first, sorted, without following symlinks.
+
+    Names are lstat'ed relative to their directory's descriptor (no path lookup per file),
+    and only the few directories that hold an excluded entry are checked for one.
+    """
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         abs_dir = os.path.join(root, rel_dir) if rel_dir else root
         try:
-            names = sorted(os.listdir(abs_dir))
+            # below the root, a directory swapped for a symlink since its lstat is not followed
+            nofollow = os.O_NOFOLLOW if rel_dir else 0
+            dir_fd = os.open(abs_dir, os.O_RDONLY | os.O_DIRECTORY | nofollow | os.O_CLOEXEC)
         except OSError as exc:
             log.warning("cannot list %s: %s", abs_dir, exc.strerror)
             continue
-        subdirs = []
-        for name in names:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if _excluded(rel):
-                continue
-            full = os.path.join(abs_dir, name)
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                continue  # a maildir message moved or expunged while we walk
-            yield rel, full, st
-            if stat.S_ISDIR(st.st_mode):
-                subdirs.append(rel)
+        try:
+            names = sorted(os.listdir(dir_fd))
+            check = rel_dir in _EXCLUDED_PARENTS
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            subdirs = []
+            for name in names:
+                rel = prefix + name
+                if check and rel in _EXCLUDED:
+                    continue
+                try:
+                    st = os.lstat(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue  # a maildir message moved or expunged while we walk
+                yield rel, os.path.join(abs_dir, name), st
+                if stat.S_ISDIR(st.st_mode):
+                    subdirs.append(rel)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", abs_dir, exc.strerror)
+            continue
+        finally:
+            os.close(dir_fd)
         stack.extend(reversed(subdirs))
 
 
@@ -302,17 +316,23 @@ def backup(
         tree = TreeWriter(lambda data: writer.store(TYPE_TREE, data))
         files = read = total = 0
         remembered: list[tuple[str, int, int, int, bytes, int]] = []
+        touched: list[tuple[int, int]] = []
         files_cached = cache.has_files()  # a first backup skips 20 000 lookups that cannot hit
 
         def finish(entry: dict[str, Any], key: Any, ids: list[bytes] | None) -> None:
             """An entry whose objects are stored: into the files cache and the tree, in walk order."""
             if key is not None:
-                remembered.append((*key, b"".join(ids), gen))  # type: ignore[arg-type]
+                if len(key) == 5:  # unchanged under the same path: only its generation moves on
+                    touched.append((gen, key[4]))
+                else:
+                    remembered.append((*key, b"".join(ids), gen))  # type: ignore[arg-type]
                 entry["o"] = [i.hex() for i in ids]  # type: ignore[union-attr]
             tree.add(entry)
-            if len(remembered) >= 2000:
+            if len(remembered) + len(touched) >= 2000:
                 cache.remember_files(remembered)
+                cache.touch_files(touched)
                 remembered.clear()
+                touched.clear()
                 cache.db.execute("COMMIT")
                 cache.db.execute("BEGIN")
 
@@ -335,9 +355,9 @@ def backup(
                     files += 1
                     total += st.st_size
                     key = (rel, st.st_size, st.st_mtime_ns, st.st_ino)
-                    ids = cache.file_ids(*key) if files_cached else None
-                    if ids is not None and all(writer.has(i) for i in ids):
-                        pipe.add(entry, key, ids)
+                    hit = cache.file_ids(*key) if files_cached else None
+                    if hit is not None and all(writer.has(i) for i in hit[0]):
+                        pipe.add(entry, key if hit[1] is None else (*key, hit[1]), hit[0])
                     else:
                         try:
                             pipe.add_file(entry, key, full, st.st_size)
@@ -353,6 +373,7 @@ def backup(
             tree_ids = tree.finish()
             writer.flush()
             cache.remember_files(remembered)
+            cache.touch_files(touched)
             cache.db.execute("COMMIT")
         except BaseException:
             pipe.shutdown()

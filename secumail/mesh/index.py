@@ -171,17 +171,25 @@ class Cache:
         return self.db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
 
     # files cache --------------------------------------------------------------
-    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> list[bytes] | None:
-        # one lookup by (inode, size, mtime) finds the file under its path and after a rename
-        # (a maildir flag change renames without touching inode, size or mtime)
+    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> tuple[list[bytes], int | None] | None:
+        """(object ids, rowid when the row is under this very path) of an unchanged file, or None.
+
+        One lookup by (inode, size, mtime) finds the file under its path and after a rename
+        (a maildir flag change renames without touching inode, size or mtime). A row found
+        under its own path only needs its generation moved on (`touch_files`).
+        """
         row = self.db.execute(
-            "SELECT ids FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
-            (inode, size, mtime, path),
+            "SELECT ids, rowid, path=? FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
+            (path, inode, size, mtime, path),
         ).fetchone()
         if row is None:
             return None
         blob = bytes(row[0])
-        return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        return [blob[i : i + 32] for i in range(0, len(blob), 32)], row[1] if row[2] else None
+
+    def touch_files(self, rows: list[tuple[int, int]]) -> None:
+        """(gen, rowid) rows: files seen unchanged under the same path keep their row, with a new gen."""
+        self.db.executemany("UPDATE files SET gen=? WHERE rowid=?", rows)
 
     def remember_file(self, path: str, size: int, mtime: int, inode: int, ids: list[bytes], gen: int) -> None:
         self.remember_files([(path, size, mtime, inode, b"".join(ids), gen)])
