@@ -356,7 +356,7 @@ def backup(
                     total += st.st_size
                     key = (rel, st.st_size, st.st_mtime_ns, st.st_ino)
                     hit = cache.file_ids(*key) if files_cached else None
-                    if hit is not None and all(writer.has(i) for i in hit[0]):
+                    if hit is not None and (hit[2] or all(writer.has(i) for i in hit[0])):
                         pipe.add(entry, key if hit[1] is None else (*key, hit[1]), hit[0])
                     else:
                         try:

@@ -171,21 +171,24 @@ class Cache:
         return self.db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
 
     # files cache --------------------------------------------------------------
-    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> tuple[list[bytes], int | None] | None:
-        """(object ids, rowid when the row is under this very path) of an unchanged file, or None.
+    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> tuple[list[bytes], int | None, bool] | None:
+        """(object ids, rowid when the row is under this very path, all ids indexed) of an unchanged file.
 
-        One lookup by (inode, size, mtime) finds the file under its path and after a rename
-        (a maildir flag change renames without touching inode, size or mtime). A row found
-        under its own path only needs its generation moved on (`touch_files`).
+        None when there is no row. One lookup by (inode, size, mtime) finds the file under
+        its path and after a rename (a maildir flag change renames without touching inode,
+        size or mtime). A row found under its own path only needs its generation moved on
+        (`touch_files`). For a one-object file the same query says whether that object is
+        indexed (False means: not known here, ask the writer).
         """
         row = self.db.execute(
-            "SELECT ids, rowid, path=? FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
+            "SELECT ids, rowid, path=?, length(ids)=32 AND EXISTS(SELECT 1 FROM objects WHERE oid=files.ids) "
+            "FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
             (path, inode, size, mtime, path),
         ).fetchone()
         if row is None:
             return None
         blob = bytes(row[0])
-        return [blob[i : i + 32] for i in range(0, len(blob), 32)], row[1] if row[2] else None
+        return [blob[i : i + 32] for i in range(0, len(blob), 32)], row[1] if row[2] else None, bool(row[3])
 
     def touch_files(self, rows: list[tuple[int, int]]) -> None:
         """(gen, rowid) rows: files seen unchanged under the same path keep their row, with a new gen."""
