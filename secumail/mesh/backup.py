@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,10 @@ MAX_OBJECT = 4 << 20
 WORKERS = 2  # threads that read and seal files (none on a one-core router)
 IN_FLIGHT = 4 << 20  # file bytes read but not yet in a pack
 MAX_QUEUE = 1024  # entries waiting for an earlier file's objects
+# the sealing threads release the GIL for every read, hash, compress, seal and write; at
+# CPython's default 5 ms a thread that wants it back often waits a whole interval while
+# another runs Python (measured: full backup of 20 000 messages 3.3 s -> 3.0 s at 0.5 ms)
+SWITCH_INTERVAL = 0.0005
 BATCH_FILES = 64  # small files handed to a worker as one task
 BATCH_BYTES = 1 << 20
 # relative to data_path: repositories (ours and peers') and rebuildable caches are not backed up
@@ -306,6 +311,25 @@ def backup(
     if not os.path.isdir(data_path):
         raise SecumailError(f"data_path {data_path} does not exist: nothing to back up")
     started = time.monotonic()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    try:
+        return _backup(repo, node, data_path, uci_file=uci_file, hostname=hostname, progress=progress,
+                       started=started)  # fmt: skip
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _backup(
+    repo: Repository,
+    node: NodeKey,
+    data_path: str,
+    *,
+    uci_file: str | None,
+    hostname: str,
+    progress: Callable[[dict[str, Any]], None] | None,
+    started: float,
+) -> dict[str, Any]:
     with repo.lock():
         repo.cleanup_tmp()
         repo.sync_cache()
