@@ -79,7 +79,8 @@ def warm(path: str) -> None:
 def timed(argv: list[str], env: dict | None = None) -> dict:
     """Wall seconds and peak RSS (MiB) of argv, via /usr/bin/time -v."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True, env=env)
+    # cwd: `python -m secumail.cli` imports the checkout this script is in, not another one at cwd
+    proc = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed: {proc.stderr[-2000:]}")
@@ -414,10 +415,13 @@ def write_section(runs: list[dict]) -> None:
     lines = [
         f"Maildir: `python -m tests.support.maildir OUT --messages {messages} --users 20 --seed 1` "
         f"({size / mb:.0f} MB), then `--mutate 1 --seed 2` (1% new, 5% flag renames, 0.5% deletes) for the "
-        "incremental run. All tools back up "
-        "the same tree in the same run, each after the whole tree was read once (warm page cache for all). "
-        "secumail (repository format 2): zstd level 3 (the `zstandard` module is installed here; on OpenWrt it is "
-        "zlib), ChaCha20-Poly1305, objects of at most 1 MiB, 8 MiB packs, files read and sealed in 2 threads. "
+        "incremental run, then each tool restores its latest snapshot into an empty directory "
+        "(`mailctl mesh restore --target`, `borg extract`, `restic restore`). All tools back up "
+        "the same tree in the same run (all three leave out `backup/` and `mesh/cache.db*`), each after the "
+        "whole tree (for a restore: its repository) was read once (warm page cache for all). "
+        "secumail (repository format 2): zstd level 1 (the `zstandard` module is installed here; on OpenWrt it "
+        "is zlib), ChaCha20-Poly1305, keyed BLAKE2b object ids, objects of at most 1 MiB, 8 MiB packs; two "
+        "threads read, seal and write packs, small files handed to them 64 at a time. "
         "borg 1.2.4: `repokey-blake2`, `--compression zstd,3`. restic 0.14.0: defaults (AES-256-CTR + Poly1305, "
         "zstd auto). Time is wall time of the whole command; RSS from /usr/bin/time -v. "
         f"{len(runs)} run(s) of `bench/mesh_backup.py --double` on this shared 2-core VM (other engineers' tests "

@@ -64,9 +64,8 @@ class Cipher:
             compression = COMP_ZSTD if _zstd is not None else COMP_ZLIB
         self.compression = compression
         self._use_zstd = _zstd is not None and compression == COMP_ZSTD
-        # zstd contexts are not thread-safe: one per thread (backup seals in worker threads)
+        # zstd contexts are not thread-safe: one per thread (backup and restore use worker threads)
         self._local = threading.local()
-        self._zd = _zstd.ZstdDecompressor() if _zstd is not None else None
 
     @property
     def _zc(self):  # noqa: ANN202 - zstandard type, optional module
@@ -76,6 +75,15 @@ class Cipher:
         if zc is None:
             zc = self._local.zc = _zstd.ZstdCompressor(level=ZSTD_LEVEL)
         return zc
+
+    @property
+    def _zd(self):  # noqa: ANN202 - zstandard type, optional module
+        if _zstd is None:
+            return None
+        zd = getattr(self._local, "zd", None)
+        if zd is None:
+            zd = self._local.zd = _zstd.ZstdDecompressor()
+        return zd
 
     def object_id(self, plaintext: bytes) -> bytes:
         return hashlib.blake2b(plaintext, key=self._id_key, digest_size=32).digest()
