@@ -19,6 +19,9 @@ NONCE = 12
 TAG = 16
 COMP_NONE, COMP_ZLIB, COMP_ZSTD = 0, 1, 2
 TYPE_DATA, TYPE_TREE = 1, 2
+# level 1, not 3: on a maildir it packs as small (measured: 64.6 % of the bytes at either level)
+# in four fifths of the time; readers decompress any level
+ZSTD_LEVEL = 1
 
 try:  # zstd when the module exists (PCs); OpenWrt has no python3-zstandard, so zlib there
     import zstandard as _zstd
@@ -61,9 +64,8 @@ class Cipher:
             compression = COMP_ZSTD if _zstd is not None else COMP_ZLIB
         self.compression = compression
         self._use_zstd = _zstd is not None and compression == COMP_ZSTD
-        # zstd contexts are not thread-safe: one per thread (backup seals in worker threads)
+        # zstd contexts are not thread-safe: one per thread (backup and restore use worker threads)
         self._local = threading.local()
-        self._zd = _zstd.ZstdDecompressor() if _zstd is not None else None
 
     @property
     def _zc(self):  # noqa: ANN202 - zstandard type, optional module
@@ -71,8 +73,17 @@ class Cipher:
             return None
         zc = getattr(self._local, "zc", None)
         if zc is None:
-            zc = self._local.zc = _zstd.ZstdCompressor(level=3)
+            zc = self._local.zc = _zstd.ZstdCompressor(level=ZSTD_LEVEL)
         return zc
+
+    @property
+    def _zd(self):  # noqa: ANN202 - zstandard type, optional module
+        if _zstd is None:
+            return None
+        zd = getattr(self._local, "zd", None)
+        if zd is None:
+            zd = self._local.zd = _zstd.ZstdDecompressor()
+        return zd
 
     def object_id(self, plaintext: bytes) -> bytes:
         return hashlib.blake2b(plaintext, key=self._id_key, digest_size=32).digest()

@@ -107,6 +107,7 @@ class Cache:
     """SQLite-backed index + files cache for one repository."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -114,6 +115,13 @@ class Cache:
 
     def close(self) -> None:
         self.db.close()
+
+    def reader(self) -> sqlite3.Connection:
+        """A read connection for another thread (WAL: it sees committed rows, never blocks the writer).
+
+        Closed by the thread that asked for it or, once that thread is done, by any other.
+        """
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
     # index ------------------------------------------------------------------
     def loaded_indexes(self) -> set[str]:
@@ -163,17 +171,28 @@ class Cache:
         return self.db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
 
     # files cache --------------------------------------------------------------
-    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> list[bytes] | None:
-        # one lookup by (inode, size, mtime) finds the file under its path and after a rename
-        # (a maildir flag change renames without touching inode, size or mtime)
+    def file_ids(self, path: str, size: int, mtime: int, inode: int) -> tuple[list[bytes], int | None, bool] | None:
+        """(object ids, rowid when the row is under this very path, all ids indexed) of an unchanged file.
+
+        None when there is no row. One lookup by (inode, size, mtime) finds the file under
+        its path and after a rename (a maildir flag change renames without touching inode,
+        size or mtime). A row found under its own path only needs its generation moved on
+        (`touch_files`). For a one-object file the same query says whether that object is
+        indexed (False means: not known here, ask the writer).
+        """
         row = self.db.execute(
-            "SELECT ids FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
-            (inode, size, mtime, path),
+            "SELECT ids, rowid, path=?, length(ids)=32 AND EXISTS(SELECT 1 FROM objects WHERE oid=files.ids) "
+            "FROM files WHERE inode=? AND size=? AND mtime=? ORDER BY path=? DESC LIMIT 1",
+            (path, inode, size, mtime, path),
         ).fetchone()
         if row is None:
             return None
         blob = bytes(row[0])
-        return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        return [blob[i : i + 32] for i in range(0, len(blob), 32)], row[1] if row[2] else None, bool(row[3])
+
+    def touch_files(self, rows: list[tuple[int, int]]) -> None:
+        """(gen, rowid) rows: files seen unchanged under the same path keep their row, with a new gen."""
+        self.db.executemany("UPDATE files SET gen=? WHERE rowid=?", rows)
 
     def remember_file(self, path: str, size: int, mtime: int, inode: int, ids: list[bytes], gen: int) -> None:
         self.remember_files([(path, size, mtime, inode, b"".join(ids), gen)])

@@ -2,7 +2,7 @@
 
 `Repository` reads and writes files by storage name and keeps the SQLite
 cache in step with the index files. `ObjectWriter` stores objects with dedup,
-closing a pack (and writing its one-pack index) every 8 MiB.
+closing a pack every 8 MiB and indexing the packs closed since its last index.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -23,7 +25,7 @@ from secumail.mesh import index as idx
 from secumail.mesh import keys as keymod
 from secumail.mesh import snapshot as snap
 from secumail.mesh.crypto import Cipher, Keys
-from secumail.mesh.pack import PackWriter, read_header
+from secumail.mesh.pack import ENTRY, PackWriter, read_header
 from secumail.system.files import atomic_write, file_lock, fsync_dir
 
 FORMAT = "secumail-mesh-repo"
@@ -281,55 +283,120 @@ def _listdir(path: str) -> list[str]:
 
 
 class ObjectWriter:
-    """Stores objects with dedup; one pack at a time, each closed pack indexed at once."""
+    """Stores objects with dedup, from any thread; each closed pack is indexed by the owning thread.
+
+    Each thread that stores fills a pack of its own, so sealing threads compress,
+    seal, write and hash in parallel. The SQLite cache belongs to the thread that
+    made the writer: a pack closed elsewhere waits until that thread calls
+    `index_finished` (or `flush`). An object is *claimed* from the moment one
+    thread decides to store it until its pack's index is committed to the cache,
+    so no two threads store the same object, and the claims held at any time are
+    bounded by the packs in flight, not by the size of the backup. Other threads
+    look objects up through read connections of their own, which see committed
+    rows only: that is why a claim lasts until the commit.
+    """
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
-        self.pack: PackWriter | None = None
-        self.pending: set[bytes] = set()
+        self.cipher = repo.cipher
         self.new_objects = 0
         self.new_bytes = 0
         self.packs_written = 0
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
+        self._claimed: set[bytes] = set()
+        self._packs: dict[int, PackWriter] = {}  # thread id -> its open pack
+        self._finished: list[tuple[str, bytes]] = []  # (pack name, index entries), installed, not indexed
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
 
-    def store(self, obj_type: int, data: bytes) -> bytes:
-        oid = self.repo.cipher.object_id(data)
-        if self.has(oid):
-            return oid
-        nonce, sealed = self.repo.cipher.seal_object_parts(obj_type, oid, data)
-        return self.store_sealed(obj_type, (oid, nonce, sealed, len(data)))
-
-    def store_sealed(self, obj_type: int, prepared: tuple[bytes, bytes, bytes, int]) -> bytes:
-        """Store an object sealed beforehand (Cipher.prepare_object), unless it is already stored."""
-        oid, nonce, sealed, plain = prepared
-        if self.has(oid):
-            return oid
-        if self.pack is None:
-            self.pack = PackWriter(self.repo.cipher, os.path.join(self.repo.path, "data"))
-        self.pack.add_sealed(obj_type, oid, nonce, sealed, plain)
-        self.pending.add(oid)
-        self.new_objects += 1
-        self.new_bytes += plain
-        if self.pack.full:
-            self.flush()
-        return oid
+    # lookups -------------------------------------------------------------------
+    def _indexed(self, oid: bytes) -> bool:
+        if threading.get_ident() == self._owner:
+            return self.repo.cache.has(oid)
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self.repo.cache.reader()
+            self._readers.append(db)
+        return db.execute("SELECT 1 FROM objects WHERE oid=?", (oid,)).fetchone() is not None
 
     def has(self, oid: bytes) -> bool:
-        return oid in self.pending or self.repo.cache.has(oid)
+        with self._lock:
+            return oid in self._claimed or self._indexed(oid)
+
+    def _claim(self, oid: bytes) -> bool:
+        """True when this thread is to store oid (it is neither indexed nor claimed by another)."""
+        with self._lock:
+            if oid in self._claimed or self._indexed(oid):
+                return False
+            self._claimed.add(oid)
+            return True
+
+    # storing ---------------------------------------------------------------------
+    def store(self, obj_type: int, data: bytes) -> bytes:
+        """Hash, compress, seal and write one object into this thread's pack, unless it is stored."""
+        oid = self.cipher.object_id(data)
+        if not self._claim(oid):
+            return oid
+        nonce, sealed = self.cipher.seal_object_parts(obj_type, oid, data)
+        me = threading.get_ident()
+        pack = self._packs.get(me)
+        if pack is None:
+            pack = self._packs[me] = PackWriter(self.cipher, os.path.join(self.repo.path, "data"))
+        pack.add_sealed(obj_type, oid, nonce, sealed, len(data))
+        with self._lock:
+            self.new_objects += 1
+            self.new_bytes += len(data)
+        if pack.full:
+            del self._packs[me]
+            self._close(pack)
+        return oid
+
+    def _close(self, pack: PackWriter) -> None:
+        """Finish and install a pack (in the thread that wrote it); its index waits for the owner."""
+        tmp, name, entries = pack.finish()
+        self.repo.install_pack(tmp, name)
+        with self._lock:
+            self._finished.append((name, entries))
+
+    def pending_index(self) -> bool:
+        """Packs closed (by any thread) whose index the owner has not written yet."""
+        return bool(self._finished)
+
+    def index_finished(self) -> None:
+        """Owner thread: one index file for the packs closed since the last call; commit; release claims."""
+        with self._lock:
+            done, self._finished = self._finished, []
+        if not done:
+            return
+        self.repo.write_index(b"".join(idx.pack_record(name, entries) for name, entries in done))
+        self.packs_written += len(done)
+        db = self.repo.cache.db
+        if db.in_transaction:  # other threads' read connections see committed rows only
+            db.execute("COMMIT")
+            db.execute("BEGIN")
+        with self._lock:
+            for _name, entries in done:
+                for *_rest, oid in ENTRY.iter_unpack(entries):
+                    self._claimed.discard(oid)
 
     def flush(self) -> None:
-        if self.pack is None:
-            return
-        tmp, name, entries = self.pack.finish()
-        self.repo.install_pack(tmp, name)
-        self.repo.write_index(idx.pack_record(name, entries))
-        self.packs_written += 1
-        self.pack = None
-        self.pending = set()
+        """Owner thread, with no other thread storing: close every open pack and index them."""
+        packs, self._packs = list(self._packs.values()), {}
+        for pack in packs:
+            self._close(pack)
+        self.index_finished()
+        for db in self._readers:
+            db.close()
+        self._readers = []
 
     def abort(self) -> None:
-        if self.pack is not None:
-            self.pack.abort()
-            self.pack = None
+        packs, self._packs = list(self._packs.values()), {}
+        for pack in packs:
+            pack.abort()
+        for db in self._readers:
+            db.close()
+        self._readers = []
 
 
 def open_own(data_path: str, node_id: str, create: bool = True) -> Repository:

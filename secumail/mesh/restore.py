@@ -10,6 +10,7 @@ from typing import Any
 
 from secumail.errors import BackupFormatError, InputError, SecumailError
 from secumail.mesh.repo import Repository
+from secumail.mesh.restore_files import FileWriter
 from secumail.mesh.snapshot import iter_tree
 
 
@@ -94,60 +95,66 @@ def restore(
     os.makedirs(target, exist_ok=True)
     parents = _Parents()
     lost: list[str] = []
-    for entry in _entries(repo, body["tree"], lost if tolerate_loss else None):
-        rel = entry["p"]
-        if uci_dest is not None and (rel == "uci" or rel.startswith("uci/")):
-            if rel == "uci":
+    writer = FileWriter(repo, as_root=as_root)
+    sizes: dict[str, int] = {}
+
+    def collect(everything: bool = False) -> None:
+        """Files the workers finished, in tree order: counted, or lost, or the restore stops."""
+        nonlocal files, size
+        for rel, exc in writer.done(everything):
+            bytes_ = sizes.pop(rel, 0)
+            if exc is None:
+                files += 1
+                size += bytes_
+            elif isinstance(exc, BackupFormatError):
+                if not tolerate_loss:
+                    raise BackupFormatError(f"{exc}; refusing to restore {rel}") from None
+                lost.append(f"{rel} ({exc})")
+            else:
+                raise exc
+
+    try:
+        for entry in _entries(repo, body["tree"], lost if tolerate_loss else None):
+            rel = entry["p"]
+            if uci_dest is not None and (rel == "uci" or rel.startswith("uci/")):
+                if rel == "uci":
+                    continue
+                root, rel_in_root = uci_dest, _safe("", rel[4:]).lstrip("/")
+                os.makedirs(uci_dest, exist_ok=True)
+            else:
+                root, rel_in_root = target, rel
+            path = _safe(root, rel_in_root)
+            parents.ensure(root, rel_in_root)
+            kind = entry["t"]
+            if kind == "d":
+                if os.path.islink(path):
+                    os.unlink(path)  # a directory in the snapshot: never chmod through a link
+                os.makedirs(path, exist_ok=True)
+                parents.checked.add(path)
+                dirs.append((path, entry))
                 continue
-            root, rel_in_root = uci_dest, _safe("", rel[4:]).lstrip("/")
-            os.makedirs(uci_dest, exist_ok=True)
-        else:
-            root, rel_in_root = target, rel
-        path = _safe(root, rel_in_root)
-        parents.ensure(root, rel_in_root)
-        kind = entry["t"]
-        if kind == "d":
-            if os.path.islink(path):
-                os.unlink(path)  # a directory in the snapshot: never chmod through a link
-            os.makedirs(path, exist_ok=True)
-            parents.checked.add(path)
-            dirs.append((path, entry))
-            continue
-        if kind == "l":
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            parents.replaced(path)
-            os.symlink(entry["l"], path)
-            if as_root:
-                os.lchown(path, entry["u"], entry["g"])
-            continue
-        tmp = os.path.join(os.path.dirname(path), ".tmp-restore-" + os.path.basename(path)[:80])
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)  # a leftover of a killed restore
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                for hex_id in entry["o"]:
-                    try:
-                        handle.write(repo.load_object(bytes.fromhex(hex_id)))
-                    except BackupFormatError as exc:
-                        if tolerate_loss:
-                            raise _Lost(f"{rel} ({exc})") from None
-                        raise BackupFormatError(f"{exc}; refusing to restore {rel}") from None
-            os.chmod(tmp, entry["m"])
-            if as_root:
-                os.chown(tmp, entry["u"], entry["g"])
-            os.utime(tmp, ns=(entry["mt"], entry["mt"]))
-            os.replace(tmp, path)
-        except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            if isinstance(exc, _Lost):
-                lost.append(str(exc))
+            if kind == "l":
+                collect(everything=True)  # no file still being written where the link goes
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                parents.replaced(path)
+                os.symlink(entry["l"], path)
+                if as_root:
+                    os.lchown(path, entry["u"], entry["g"])
                 continue
-            raise
-        files += 1
-        size += entry.get("s", 0)
+            try:
+                locations = writer.locate(entry["o"])
+            except BackupFormatError as exc:
+                if not tolerate_loss:
+                    raise BackupFormatError(f"{exc}; refusing to restore {rel}") from None
+                lost.append(f"{rel} ({exc})")
+                continue
+            sizes[rel] = sizes.get(rel, 0) + entry.get("s", 0)
+            writer.submit(rel, path, entry, locations)
+            collect()
+        collect(everything=True)
+    finally:
+        writer.close()
     for path, entry in reversed(dirs):  # deepest first, after their contents
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             raise BackupFormatError(f"{path} was replaced by a non-directory during restore; refusing to chmod it")
@@ -159,10 +166,6 @@ def restore(
     if tolerate_loss:
         result["lost"] = lost
     return result
-
-
-class _Lost(Exception):
-    """A file that cannot be restored in tolerant mode (its text names the path and why)."""
 
 
 def verify(repo: Repository) -> dict[str, Any]:

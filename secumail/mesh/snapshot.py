@@ -14,6 +14,8 @@ from secumail.mesh.identity import NodeKey, node_id_of, verify_signature
 
 SNAPSHOT_AD = b"secumail-snapshot-v1"
 TREE_CUT = 256 << 10
+# one encoder for every tree line (json.dumps with options builds a new one per call)
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class TreeWriter:
@@ -26,7 +28,7 @@ class TreeWriter:
         self.ids: list[bytes] = []
 
     def add(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        line = (_LINE(entry) + "\n").encode()
         self.buffer.append(line)
         self.size += len(line)
         if self.size >= TREE_CUT:
