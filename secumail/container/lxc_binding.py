@@ -86,6 +86,10 @@ class BindingBackend:
             raise ContainerError(f"lxc {self._name}: no state")
         return value
 
+    def info(self) -> tuple[str, int | None]:
+        state = self.state()
+        return state, self.init_pid() if state == "RUNNING" else None
+
     def init_pid(self) -> int | None:
         pid = self._container().init_pid
         return pid if isinstance(pid, int) and pid > 0 else None

@@ -45,6 +45,15 @@ class CommandsBackend:
             raise ContainerError(f"lxc-info {self._name}: {(res.stderr or res.stdout).strip() or 'no state'}")
         return value.splitlines()[-1].strip()
 
+    def info(self) -> tuple[str, int | None]:
+        res = self._lxc("lxc-info", "-s", "-p", check=False)
+        fields = dict(line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+        state = fields.get("State", "").strip().upper()
+        if res.returncode != 0 or not state:
+            raise ContainerError(f"lxc-info {self._name}: {(res.stderr or res.stdout).strip() or 'no state'}")
+        pid = fields.get("PID", "").strip()
+        return state, int(pid) if pid.isdigit() else None
+
     def init_pid(self) -> int | None:
         res = self._lxc("lxc-info", "-p", "-H", check=False)
         try:

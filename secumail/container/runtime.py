@@ -51,6 +51,7 @@ class Backend(Protocol):
     name: str
 
     def state(self) -> str: ...
+    def info(self) -> tuple[str, int | None]: ...
     def init_pid(self) -> int | None: ...
     def start(self, timeout: float) -> str | None: ...
     def stop(self, timeout: float) -> str | None: ...
@@ -155,6 +156,12 @@ class Container:
         if not self.exists():
             return ABSENT
         return self.backend.state()
+
+    def info(self) -> tuple[str, int | None]:
+        """(state, init pid) in one backend call: what `mailctl status` polls."""
+        if not self.exists():
+            return ABSENT, None
+        return self.backend.info()
 
     def running(self) -> bool:
         return self.state() == RUNNING
