@@ -4,8 +4,8 @@ State, init pid, addresses and cgroup values are one request to the
 container's monitor socket each. Two calls fork this process, and the agent
 is a long-running daemon, so they are used this way:
 
-- attach: liblxc forks, enters the container and calls a Python function in
-  the child. The function we pass is the binding's own `attach_run_command`,
+- attach: liblxc forks, enters the container and calls a Python callable in
+  the child. The callable we pass is the binding's C `attach_run_command`,
   which only execs the command, and this process is single-threaded when it
   attaches (the agent's loop is one thread, jobs are processes), so nothing
   of the parent's runs in the child but that exec. stdin/stdout/stderr are
@@ -40,15 +40,18 @@ _import_error: str | None = None
 
 
 def load() -> ModuleType | None:
-    """The `lxc` module of python3-lxc, or None when it cannot be imported (reason in why_missing())."""
+    """python3-lxc's C module `_lxc`, or None when it cannot be imported (reason in why_missing()).
+
+    Its Python wrapper `lxc` adds nothing used here but costs an import of subprocess and
+    a liblxc config lookup at import time: status is polled, so the C module is used directly."""
     global _module, _import_error
     if _module is None and _import_error is None:
         try:
-            import lxc  # type: ignore[import-not-found]
+            import _lxc  # type: ignore[import-not-found]
 
-            if not hasattr(lxc, "attach_run_command"):
-                raise ImportError(f"{getattr(lxc, '__file__', 'lxc')} is not python3-lxc")
-            _module = lxc
+            if not hasattr(_lxc, "attach_run_command"):
+                raise ImportError(f"{getattr(_lxc, '__file__', '_lxc')} is not python3-lxc")
+            _module = _lxc
         except ImportError as exc:  # not installed, or built for another Python
             _import_error = str(exc)
     return _module
@@ -137,8 +140,9 @@ class BindingBackend:
             err_r, err_w = os.pipe()
             ours += [out_r, err_r]
             theirs += [out_w, err_w]
+            # the child runs only this C function (execvp), no Python code of ours
             pid = self._container().attach(
-                lxc.attach_run_command, list(args),
+                lxc.attach_run_command, (args[0], list(args)),
                 env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
                 extra_env_vars=[f"{key}={value}" for key, value in env.items()],
                 stdin=stdin, stdout=out_w, stderr=err_w,

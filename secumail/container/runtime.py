@@ -23,15 +23,15 @@ Facts this code works around, whatever the backend:
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from secumail.container.lxcconf import ContainerSpec, render, seccomp_policy
 from secumail.errors import ContainerError
-from secumail.system.files import atomic_write
-from secumail.system.proc import Result
+
+if TYPE_CHECKING:  # `mailctl status` imports this module: only what state() needs is loaded at once
+    from secumail.container.lxcconf import ContainerSpec
+    from secumail.system.proc import Result
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -132,6 +132,9 @@ class Container:
         A running container picks the new config up on its next start.
         Returns the config path.
         """
+        from secumail.container.lxcconf import render, seccomp_policy
+        from secumail.system.files import atomic_write
+
         if (spec.name, spec.lxcpath) != (self.name, self.lxcpath):
             raise ContainerError(f"spec is for {spec.lxcpath}/{spec.name}, not {self.directory}")
         if not os.path.isdir(spec.rootfs):
@@ -222,6 +225,8 @@ class Container:
         mounted = _mounts_below(self.directory)
         if mounted:
             raise ContainerError(f"refusing to remove {self.directory}: {mounted[0]} is mounted below it")
+        import shutil
+
         shutil.rmtree(self.directory)
         return True
 
