@@ -97,15 +97,29 @@ def with_daemon(conf: str, env: dict[str, str]) -> dict:
             if call("daemon.info")["jobs_running"] == 0:
                 break
             time.sleep(0.1)
+        answers = []
         for _ in range(100):
+            started = time.perf_counter()
             call("status", {"confdir": conf})
+            answers.append(time.perf_counter() - started)
         rss, pss = memory_kb(proc.pid)
         times = cli_times(conf, env)
-        return {"rss": rss, "pss": pss, "times": times}
+        return {"rss": rss, "pss": pss, "times": times, "answers": answers}
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def exec_times(world, backend: str) -> list[float]:  # noqa: ANN001
+    """Wall time of `true` run inside the container (what deploy, reload and queue commands pay)."""
+    container = Container.from_spec(world.spec, backend=backend)
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        container.exec(["true"], check=True)
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def monitor_memory(world, backend: str) -> tuple[int, int]:  # noqa: ANN001
@@ -142,6 +156,7 @@ def main() -> None:
                 env.pop("PYTHONDONTWRITEBYTECODE", None)
                 row = rows[backend] = {"cli": cli_times(conf, env)}
                 row["daemon"] = with_daemon(conf, env)
+                row["exec"] = exec_times(world, backend)
                 row["monitor"] = monitor_memory(world, backend)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -152,6 +167,9 @@ def main() -> None:
 
     row("`mailctl --json status`, no daemon", lambda r: summary_ms(r["cli"]))
     row("`mailctl --json status` through secumaild", lambda r: summary_ms(r["daemon"]["times"]))
+    row("status request answered by secumaild (control socket round trip)",
+        lambda r: summary_ms(r["daemon"]["answers"]))
+    row("`exec(['true'])` in the container", lambda r: summary_ms(r["exec"]))
     row("secumaild RSS / PSS, idle after 100 status requests",
         lambda r: f"{r['daemon']['rss'] / 1024:.1f} / {r['daemon']['pss'] / 1024:.1f} MiB")
     row("container monitor RSS / PSS (lxc-start vs python3-lxc's own start from a worker)",
