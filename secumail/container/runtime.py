@@ -6,9 +6,9 @@ themselves go through a backend with the same primitives:
 - "binding": python3-lxc (liblxc in-process, secumail.container.lxc_binding);
 - "commands": the lxc-* programs (secumail.container.lxc_commands).
 
-SECUMAIL_LXC_BACKEND=binding|commands forces one; unset or "auto" takes the
-binding when it is importable, else the commands (see docs/architecture.md
-and bench/RESULTS.md for why). Failures raise ContainerError with one line.
+SECUMAIL_LXC_BACKEND=binding|commands|auto picks one ("auto": the binding
+when importable); unset means DEFAULT, the commands for now (see
+docs/architecture.md and bench/RESULTS.md). Failures raise ContainerError with one line.
 Facts this code works around, whatever the backend:
 
 - starting a running container succeeds: start() checks state itself and
@@ -43,6 +43,10 @@ BACKEND_ENV = "SECUMAIL_LXC_BACKEND"
 BINDING = "binding"
 COMMANDS = "commands"
 AUTO = "auto"
+# The lxc-* commands until the binding has passed the whole integration suite: with the binding
+# as default, tests/integration/daemon/test_container.py's kill-and-reconcile test failed once
+# (no SMTP banner after the restart); cause not established yet.
+DEFAULT = COMMANDS
 
 
 class Backend(Protocol):
@@ -62,9 +66,9 @@ class Backend(Protocol):
 
 
 def backend_name(wanted: str | None = None) -> str:
-    """"binding" or "commands": `wanted`, else $SECUMAIL_LXC_BACKEND, else auto
-    (the binding when python3-lxc is importable)."""
-    choice = (wanted or os.environ.get(BACKEND_ENV) or AUTO).strip().lower()
+    """"binding" or "commands": `wanted`, else $SECUMAIL_LXC_BACKEND, else DEFAULT;
+    "auto" is the binding when python3-lxc is importable."""
+    choice = (wanted or os.environ.get(BACKEND_ENV) or DEFAULT).strip().lower()
     if choice == AUTO:
         from secumail.container import lxc_binding
 

@@ -90,8 +90,10 @@ def test_env_var_forces_a_backend(monkeypatch) -> None:
     assert runtime.backend_name() == COMMANDS
     monkeypatch.setenv(runtime.BACKEND_ENV, "Binding")
     assert runtime.backend_name() == BINDING
-    monkeypatch.delenv(runtime.BACKEND_ENV)
+    monkeypatch.setenv(runtime.BACKEND_ENV, "auto")
     assert runtime.backend_name() == BINDING  # auto: the binding when importable
+    monkeypatch.delenv(runtime.BACKEND_ENV)
+    assert runtime.backend_name() == runtime.DEFAULT
     assert runtime.backend_name("commands") == COMMANDS  # an explicit argument beats the env
 
 
