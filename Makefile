@@ -24,7 +24,9 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The venv does not see system packages; python3-lxc (from `make deps`) is linked in by name only.
 venv: $(VENV)/.installed
+	@$(PY) scripts/link_lxc_binding.py
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -13,20 +13,18 @@ from secumail.config.settings import Settings
 
 
 def container_info(settings: Settings) -> tuple[str, int | None]:
-    """('RUNNING' | 'STOPPED' | … | 'not installed', init pid) from one lxc-info call."""
-    from secumail.system.proc import run, which
+    """('RUNNING' | 'STOPPED' | … | 'not installed', init pid) from one runtime call
+    (no process at all with the python3-lxc backend)."""
+    from secumail.container.runtime import Container
+    from secumail.errors import ContainerError
 
-    lxc_path = settings.container.lxc_path
-    name = settings.main.container
-    if not os.path.exists(os.path.join(lxc_path, name, "config")):
+    container = Container(settings.main.container, settings.container.lxc_path)
+    if not container.exists():
         return "not installed", None
-    if which("lxc-info") is None:
-        return "unknown (lxc-info missing)", None
-    result = run(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"], check=False, timeout=10)
-    fields = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
-    state = fields.get("State", "").strip() or "unknown"
-    pid_text = fields.get("PID", "").strip()
-    return state, int(pid_text) if pid_text.isdigit() else None
+    try:
+        return container.info()
+    except ContainerError as exc:
+        return f"unknown ({exc})", None
 
 
 def container_state(settings: Settings) -> str:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from secumail.container import cache, lxcconf, network
+from secumail.container import cache, lxc_binding, lxcconf, network
 from secumail.container.lxcconf import ContainerSpec
 from secumail.container.runtime import ABSENT, RUNNING, STOPPED, Container
 from secumail.errors import ContainerError
@@ -35,10 +35,13 @@ userdb {
 """
 
 
-def test_container_reaches_running(running: LxcWorld) -> None:
+def test_container_reaches_running(running: LxcWorld, backend: str) -> None:
     c = running.container
+    assert c.backend.name == backend
     assert c.state() == RUNNING
     assert c.pid() and c.pid() > 1
+    assert c.info() == (RUNNING, c.pid())
+    assert c.addresses() == [running.ip]
     init = c.exec(["cat", "/proc/1/cmdline"], check=True).stdout.split("\0")
     assert init[0] == "/usr/bin/tini"
     print(f"\nimage: {running.timings['image']:.1f} s; start: {running.timings['start']:.2f} s")
@@ -64,6 +67,24 @@ def test_exec_returns_rc_output_and_takes_stdin(running: LxcWorld) -> None:
     env = c.exec(["env"], env={"FOO": "bar"}).stdout.split()
     assert "FOO=bar" in env
     assert not any(v.startswith("REQUESTS_CA_BUNDLE") for v in env)  # host env is not leaked
+    missing = c.exec(["no-such-program"])
+    assert missing.returncode == 127 and "no-such-program" in missing.stderr
+    with pytest.raises(ContainerError, match="did not finish within 1 s"):
+        c.exec(["sleep", "30"], timeout=1)
+    big = "x" * 1_000_000  # more than a pipe holds: stdin and stdout must flow at once
+    assert c.exec(["cat"], input=big).stdout == big
+
+
+def test_state_and_exec_leave_no_process_behind(running: LxcWorld) -> None:
+    """Each exec is reaped (no zombie of ours) and leaves nothing running in the container."""
+    c = running.container
+    for _ in range(20):
+        assert c.exec(["true"]).returncode == 0
+        c.state()
+    with open(f"/proc/self/task/{os.getpid()}/children") as handle:
+        assert handle.read().split() == []
+    inside = c.exec(["sh", "-c", "cat /proc/[0-9]*/comm"]).stdout.split()
+    assert "true" not in inside
 
 
 def test_network_host_to_container_and_back(running: LxcWorld) -> None:
@@ -104,7 +125,8 @@ def test_mail_binaries_present(running: LxcWorld) -> None:
     assert len(res.stdout.split()) == 6
 
 
-def test_postfix_and_dovecot_answer_from_host(running: LxcWorld) -> None:
+def test_postfix_and_dovecot_answer_from_host(running_once: LxcWorld) -> None:
+    running = running_once
     c = running.container
     c.exec(["postfix", "start"], check=True, timeout=60)
     banner = running.wait_port(25)
@@ -169,7 +191,7 @@ def test_dropped_capabilities(running: LxcWorld) -> None:
         assert bnd & (1 << cap)
 
 
-def test_destroy_keeps_rootfs_and_cached_image(lxcworld: LxcWorld) -> None:
+def test_destroy_keeps_rootfs_and_cached_image(lxcworld: LxcWorld, backend: str) -> None:
     """A second container on the same image dir: destroy removes it, not the image."""
     spec = ContainerSpec(
         name="smtest-d",
@@ -180,7 +202,7 @@ def test_destroy_keeps_rootfs_and_cached_image(lxcworld: LxcWorld) -> None:
         address=lxcworld.ip.rsplit(".", 1)[0] + ".3/24",
         memory_mb=64,
     )
-    other = Container.from_spec(spec)
+    other = Container.from_spec(spec, backend=backend)
     try:
         other.define(spec)
         other.start()
@@ -232,3 +254,22 @@ def test_world_cleans_up_after_a_failure(lxcworld: LxcWorld) -> None:
     assert not os.path.exists(seen["dir"])
     assert not os.path.exists(os.path.join(WORK_ROOT, "smfail"))
     assert lxcworld.container.running()  # the session container is untouched
+
+
+def test_binding_start_in_process_leaks_no_descriptor(lxcworld: LxcWorld) -> None:
+    """liblxc's own start forks its monitor from this process: it must not keep our sockets open."""
+    if lxc_binding.load() is None:
+        pytest.skip(f"python3-lxc not importable ({lxc_binding.why_missing()})")
+    c = Container.from_spec(lxcworld.spec, backend="binding")
+    c.stop()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        inode = os.fstat(listener.fileno()).st_ino
+        assert c.backend.start_in_process() is None
+        c._wait(RUNNING, 30)
+        with open(f"/proc/{c.pid()}/stat") as handle:
+            monitor = int(handle.read().rsplit(")", 1)[1].split()[1])
+        held = {os.readlink(f"/proc/{monitor}/fd/{fd}") for fd in os.listdir(f"/proc/{monitor}/fd")}
+    assert f"socket:[{inode}]" not in held
+    assert c.exec(["true"]).returncode == 0

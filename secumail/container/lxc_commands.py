@@ -1,0 +1,92 @@
+"""The lxc-* commands backend: one lxc-info/lxc-start/lxc-attach process per call.
+
+Works wherever the lxc package is installed (OpenWrt's `lxc` meta-package
+pulls in the lxc-* tools); runtime.Container uses it when python3-lxc is not
+importable or SECUMAIL_LXC_BACKEND=commands. Facts it works around:
+
+- `lxc-start -d` on a running container exits 0 (Container.start checks the
+  state itself and then waits for RUNNING).
+- `lxc-* -P` needs an absolute path (Container checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from secumail.errors import ContainerError, SecumailError
+from secumail.system.proc import Result, run, which
+
+NAME = "commands"
+
+
+class CommandsBackend:
+    """The primitives runtime.Container needs, through the lxc-* programs."""
+
+    name = NAME
+
+    def __init__(self, name: str, lxcpath: str) -> None:
+        self._name = name
+        self._lxcpath = lxcpath
+
+    def _lxc(self, tool: str, *args: str, check: bool = True, timeout: float = 60,
+             input: str | bytes | None = None) -> Result:
+        if not which(tool):
+            raise ContainerError(f"{tool} not found: install lxc (apt-get install lxc / opkg install lxc)")
+        try:
+            return run([tool, "-P", self._lxcpath, "-n", self._name, *args],
+                       check=check, timeout=timeout, input=input)
+        except SecumailError as exc:
+            raise ContainerError(f"{tool} {self._name}: {exc}") from None
+
+    def state(self) -> str:
+        res = self._lxc("lxc-info", "-s", "-H", check=False)
+        value = res.stdout.strip().upper()
+        if res.returncode != 0 or not value:
+            raise ContainerError(f"lxc-info {self._name}: {(res.stderr or res.stdout).strip() or 'no state'}")
+        return value.splitlines()[-1].strip()
+
+    def info(self) -> tuple[str, int | None]:
+        res = self._lxc("lxc-info", "-s", "-p", check=False)
+        fields = dict(line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+        state = fields.get("State", "").strip().upper()
+        if res.returncode != 0 or not state:
+            raise ContainerError(f"lxc-info {self._name}: {(res.stderr or res.stdout).strip() or 'no state'}")
+        pid = fields.get("PID", "").strip()
+        return state, int(pid) if pid.isdigit() else None
+
+    def init_pid(self) -> int | None:
+        res = self._lxc("lxc-info", "-p", "-H", check=False)
+        try:
+            return int(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
+
+    def start(self, timeout: float) -> str | None:
+        """Ask for a start; None when it was accepted, else the command's complaint."""
+        res = self._lxc("lxc-start", "-d", check=False, timeout=timeout + 30)
+        return None if res.returncode == 0 else _last_line(res)
+
+    def stop(self, timeout: float) -> str | None:
+        """Clean stop (lxc.signal.halt to init), SIGKILL after `timeout`; None when it went."""
+        res = self._lxc("lxc-stop", "-t", str(int(timeout)), check=False, timeout=timeout + 30)
+        return None if res.returncode == 0 else _last_line(res)
+
+    def attach(self, args: Sequence[str], *, env: Mapping[str, str], input: str | bytes | None,
+               timeout: float) -> Result:
+        """Run `args` in the container with only `env` set; rc/stdout/stderr of the command."""
+        opts: list[str] = ["--clear-env"]
+        for key, value in env.items():
+            opts += ["-v", f"{key}={value}"]
+        return self._lxc("lxc-attach", *opts, "--", *args, check=False, timeout=timeout, input=input)
+
+    def cgroup_get(self, key: str) -> str:
+        return self._lxc("lxc-cgroup", key).stdout.strip()
+
+    def addresses(self) -> list[str]:
+        res = self._lxc("lxc-info", "-i", "-H", check=False)
+        return [line.strip() for line in res.stdout.splitlines() if line.strip()] if res.returncode == 0 else []
+
+
+def _last_line(res: Result) -> str:
+    text = (res.stderr or res.stdout).strip().splitlines()
+    return text[-1] if text else f"exit {res.returncode}"
