@@ -156,7 +156,7 @@ class BindingBackend:
             ours.remove(err_r)
             if stdin_w is not None:
                 ours.remove(stdin_w)
-            return _communicate(pid, stdin_w, out_r, err_r, data or b"", timeout, args[0])
+            return _communicate(pid, stdin_w, out_r, err_r, data=data or b"", timeout=timeout, program=args[0])
         finally:
             for fd in ours + theirs:
                 with contextlib.suppress(OSError):
@@ -172,7 +172,7 @@ class BindingBackend:
         return list(self._container().get_ips())
 
 
-def _communicate(pid: int, stdin_w: int | None, out_r: int, err_r: int, data: bytes, timeout: float,
+def _communicate(pid: int, stdin_w: int | None, out_r: int, err_r: int, *, data: bytes, timeout: float,
                  program: str) -> Result:
     """Feed stdin, collect stdout/stderr and reap `pid` (our child: liblxc attaches with CLONE_PARENT),
     all within `timeout`; kill it when the time is up."""
