@@ -132,7 +132,7 @@ def _spawn(argv: list[str]) -> tuple[int, int | None, int, int]:
 def test_communicate_streams_large_input_and_output() -> None:
     data = os.urandom(3_000_000).hex().encode()  # far more than a pipe buffer, both ways
     pid, stdin_w, out_r, err_r = _spawn(["sh", "-c", "cat; echo done >&2; exit 3"])
-    res = lxc_binding._communicate(pid, stdin_w, out_r, err_r, data, 30, "sh")
+    res = lxc_binding._communicate(pid, stdin_w, out_r, err_r, data=data, timeout=30, program="sh")
     assert (res.returncode, res.stdout.encode(), res.stderr) == (3, data, "done\n")
 
 
@@ -140,7 +140,7 @@ def test_communicate_kills_and_reaps_at_the_deadline() -> None:
     pid, stdin_w, out_r, err_r = _spawn(["sleep", "30"])
     started = time.monotonic()
     with pytest.raises(ContainerError, match="sleep did not finish within 1 s"):
-        lxc_binding._communicate(pid, stdin_w, out_r, err_r, b"", 1, "sleep")
+        lxc_binding._communicate(pid, stdin_w, out_r, err_r, data=b"", timeout=1, program="sleep")
     assert time.monotonic() - started < 5
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie left in the agent
@@ -148,5 +148,5 @@ def test_communicate_kills_and_reaps_at_the_deadline() -> None:
 
 def test_communicate_names_a_program_that_cannot_run() -> None:
     pid, stdin_w, out_r, err_r = _spawn(["sh", "-c", "exit 127"])
-    res = lxc_binding._communicate(pid, stdin_w, out_r, err_r, b"", 10, "postqueue")
+    res = lxc_binding._communicate(pid, stdin_w, out_r, err_r, data=b"", timeout=10, program="postqueue")
     assert res.returncode == 127 and res.stderr == "postqueue: cannot run it in the container (not found?)\n"
