@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 
@@ -66,8 +67,19 @@ def spec_for(settings: Settings, idmap: IdMap | None = None) -> ContainerSpec:
         masks=data_masks(),
         network_mode=c.network_mode,
         hostname=settings.main.fqdn,
+        hwaddr=stable_hwaddr(settings.main.container),
         idmap=idmap or container_idmap(),
     )
+
+
+def stable_hwaddr(name: str) -> str:
+    """A locally administered MAC fixed by the container's name.
+
+    A new random MAC at each start leaves the host's ARP entry pointing at the old veth: after a
+    restart, replies went to a dead MAC until the entry expired (~30 s without an SMTP banner).
+    """
+    digest = hashlib.sha256(f"secumail-container:{name}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def container_for(settings: Settings) -> Container:

@@ -71,16 +71,16 @@ class Reconciler:
         return container_state(self.settings)
 
     def _reconcile_container(self, s: Settings, state: str) -> None:
-        busy = any(self.jobs.active(n) for n in ("install", "restore", "start", "stop", "container-up",
-                                                 "container-down"))
+        busy = any(
+            self.jobs.active(n) for n in ("install", "restore", "start", "stop", "container-up", "container-down")
+        )
         if busy:
             return
-        if self._waiting("container-up") or self._waiting("container-down"):
-            return
-        if s.main.enabled and state == "STOPPED":
+        # A failed start backs off only further starts: main.enabled=0 still stops it at once.
+        if s.main.enabled and state == "STOPPED" and not self._waiting("container-up"):
             logger.info("container %s is stopped but main.enabled=1: starting it", s.main.container)
             self.jobs.start("container-up", {}, origin="reconcile")
-        elif not s.main.enabled and state == "RUNNING":
+        elif not s.main.enabled and state == "RUNNING" and not self._waiting("container-down"):
             logger.info("container %s runs but main.enabled=0: stopping it", s.main.container)
             self.jobs.start("container-down", {}, origin="reconcile")
         if state == "RUNNING":
@@ -202,4 +202,3 @@ class Reconciler:
             self.selector.unregister(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
-
