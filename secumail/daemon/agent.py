@@ -33,7 +33,7 @@ FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
 HEAVY_MODULES = ("paramiko", "zeroconf", "cryptography", "nacl", "acme", "josepy", "dns", "bcrypt", "sqlite3")
 # Sections whose change means the mail services' config must be rendered again.
-CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "webmail", "container")
+CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "webmail", "container")
 
 
 def fingerprint(settings: Any, sections: tuple[str, ...] | None = None) -> str:
