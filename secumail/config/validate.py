@@ -274,7 +274,8 @@ def decimal(minimum: float, maximum: float) -> Parser:
 
 # One octet of a postscreen DNSBL reply filter: 2, [2..11] or [2;4;8].
 _OCTET = r"(?:[0-9]{1,3}|\[[0-9]{1,3}(?:\.\.[0-9]{1,3}|(?:;[0-9]{1,3})*)\])"
-_DNSBL = re.compile(rf"^(?P<zone>[^=*\s]+)(?:=(?P<filter>{_OCTET}(?:\.{_OCTET}){{3}}))?(?:\*(?P<weight>-?[0-9]{{1,3}}))?$")
+_DNSBL = re.compile(rf"^(?P<zone>[^=*\s]+)(?:=(?P<filter>{_OCTET}(?:\.{_OCTET}){{3}}))?"
+                    r"(?:\*(?P<weight>-?[0-9]{1,3}))?$")
 
 
 def dnsbl_site(raw: object) -> str:

@@ -28,12 +28,15 @@ def confdir(tmp_path, monkeypatch, data):
     return conf
 
 
-def make_settings(data, **main):
-    """Settings as `load_settings` would give them for the UCI file above, without the UCI backend."""
+def make_settings(data, *, features=None, protection=None, **main):
+    """Settings as `load_settings` would give them for the UCI file above, without the UCI backend;
+    `features`/`protection` update those sections (UCI text values)."""
     from secumail.config.settings import default_package, settings_from_package
 
     package = default_package()
     package["main"].update({"domain": "example.org", "data_path": str(data), **main})
+    package["features"].update(features or {})
+    package["protection"].update(protection or {})
     package["dkim"].update({"key_bits": "1024"})
     # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
     package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
