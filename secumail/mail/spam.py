@@ -27,6 +27,16 @@ def _score(value: float) -> str:
     return f"{value:g}"
 
 
+def local_addresses(settings: Any) -> list[str]:
+    """Clients Rspamd and postscreen trust like the container itself: loopback, and in bridge mode the
+    router's bridge address (its own daemons; hairpin NAT from the LAN). Not in network_mode host,
+    where the router's addresses are also the Internet's way in."""
+    local = ["127.0.0.0/8", "::1"]
+    if settings.container.network_mode != "host":
+        local.append(f"{settings.container.host_address.ip}/32")
+    return local
+
+
 def files(settings: Any, fill: Any, template: Any) -> dict[str, tuple[str, int]]:
     """Every spam filter file of one generation (none when the filter is off).
 
@@ -36,6 +46,7 @@ def files(settings: Any, fill: Any, template: Any) -> dict[str, tuple[str, int]]
     p = settings.protection
     values = {
         "test_patterns": "true" if p.test_patterns else "false",
+        "local_addrs": ", ".join(f'"{a}"' for a in local_addresses(settings)),
         "reject_score": _score(p.reject_score),
         "junk_score": _score(p.junk_score),
         # Greylisting needs a score below Junk at which Rspamd asks for it; off, the action does not exist.

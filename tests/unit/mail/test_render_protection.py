@@ -33,7 +33,8 @@ def test_defaults_filter_port_25_with_the_fewest_rspamd_processes(tmp_path):
         assert _ucl(files[f"rspamd/local.d/{module}.conf"][0]) == {"enabled": "false"}
     options = _ucl(files["rspamd/local.d/options.inc"][0])
     assert options["disable_hyperscan"] == "true" and options["enable_test_patterns"] == "false"
-    assert options["local_addrs"] == '["127.0.0.0/8", "::1"]'  # the LAN and the bridge are strangers
+    # the router itself is trusted as for postscreen; the LAN and everyone else are strangers
+    assert options["local_addrs"] == '["127.0.0.0/8", "::1", "10.231.0.1/32"]'
     actions = _ucl(files["rspamd/local.d/actions.conf"][0])
     assert actions == {"reject": "15", "add_header": "6", "rewrite_subject": "null", "greylist": "null"}
     assert _ucl(files["rspamd/local.d/greylist.conf"][0]) == {"enabled": "false"}
@@ -109,6 +110,7 @@ def test_host_network_trusts_no_address_in_postscreen(tmp_path):
     host = dataclasses.replace(settings, container=dataclasses.replace(settings.container, network_mode="host"))
     files = render.render_all(host, ["example.org"], GEN)
     assert "permit" not in files["postfix/postscreen_access.cidr"][0]
+    assert _ucl(files["rspamd/local.d/options.inc"][0])["local_addrs"] == '["127.0.0.0/8", "::1"]'
 
 
 def test_no_blocklist_no_postscreen(tmp_path):
