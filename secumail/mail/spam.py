@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 MILTER_SOCKET = "/var/spool/postfix/rspamd/milter.sock"  # in the queue dir: Postfix reaches it unchrooted
-CONTROLLER_SOCKET = "/run/rspamd/controller.sock"
+CONTROLLER_SOCKET = "/run/rspamd-learn/controller.sock"
 
 # Modules that would keep state in Redis, need a server we do not run, or cost memory for little.
 MODULES_OFF = ("neural", "history_redis", "replies", "reputation", "clickhouse", "elastic",

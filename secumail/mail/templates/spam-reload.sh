@@ -14,7 +14,8 @@ for d in local.d override.d; do
     rm -rf "/etc/rspamd/$d"
     mv "/etc/rspamd/$d.secumail-new" "/etc/rspamd/$d"
 done
-install -d -o _rspamd -g _rspamd -m 0755 /run/rspamd  # vmail reaches the controller socket
+install -d -o _rspamd -g _rspamd -m 0750 /run/rspamd
+install -d -o _rspamd -g vmail -m 0750 /run/rspamd-learn  # the controller socket: Rspamd and vmail only
 install -d -o _rspamd -g _rspamd -m 0750 /var/lib/rspamd
 install -d -o _rspamd -g postfix -m 0750 /var/spool/postfix/rspamd
 touch /var/log/rspamd.log && chown _rspamd /var/log/rspamd.log

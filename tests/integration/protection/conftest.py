@@ -158,7 +158,7 @@ class ProtectedWorld:
 
     def learned(self) -> dict[str, int]:
         """Rspamd's learned counts per Bayes statfile, as `rspamc stat` shows them."""
-        out = self.exec(["rspamc", "-h", "/run/rspamd/controller.sock", "stat"]).stdout
+        out = self.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "stat"]).stdout
         counts: dict[str, int] = {}
         for line in out.splitlines():
             if line.startswith("Statfile: "):
@@ -171,7 +171,7 @@ def _wait_rspamd(world: ProtectedWorld, timeout: float = 90) -> None:
     """The milter socket exists and the controller answers (Rspamd loads its rules in the background)."""
     deadline = time.monotonic() + timeout
     while True:
-        res = world.exec(["rspamc", "-h", "/run/rspamd/controller.sock", "stat"])
+        res = world.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "stat"])
         if res.returncode == 0 and "Statfile" in res.stdout and world.exec(
                 ["test", "-S", "/var/spool/postfix/rspamd/milter.sock"]).returncode == 0:  # fmt: skip
             return

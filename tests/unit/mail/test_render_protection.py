@@ -43,8 +43,8 @@ def test_defaults_filter_port_25_with_the_fewest_rspamd_processes(tmp_path):
 def test_the_controller_has_no_tcp_port(tmp_path):
     controller = _render(tmp_path)["rspamd/override.d/worker-controller.inc"][0]
     sockets = re.findall(r'bind_socket = "([^"]*)"', controller)
-    assert sockets == ["/run/rspamd/controller.sock mode=0660 owner=_rspamd group=vmail"]
-    assert _ucl(controller)["secure_ip"] == "null"
+    assert sockets == ["/run/rspamd-learn/controller.sock mode=0666 owner=_rspamd"]  # its dir is 0750
+    assert "secure_ip" not in controller  # no TCP listener for it to matter
 
 
 def test_headers_and_junk_filing(tmp_path):
@@ -62,7 +62,7 @@ def test_headers_and_junk_filing(tmp_path):
 
 def test_learning_is_global_or_per_user(tmp_path):
     learn = _render(tmp_path)["dovecot/sieve/bin/rspamd-learn"][0]
-    assert 'exec /usr/bin/rspamc -h /run/rspamd/controller.sock -t 20  "learn_$kind"' in learn
+    assert 'exec /usr/bin/rspamc -h /run/rspamd-learn/controller.sock -t 20  "learn_$kind"' in learn
     per_user = _render(tmp_path, protection={"learn": "user"})
     assert '-d "$user" "learn_$kind"' in per_user["dovecot/sieve/bin/rspamd-learn"][0]
     assert _ucl(per_user["rspamd/local.d/classifier-bayes.conf"][0])["per_user"] == "true"
