@@ -17,10 +17,11 @@ CONTROLLER_SOCKET = "/run/rspamd-learn/controller.sock"
 # Modules that would keep state in Redis, need a server we do not run, or cost memory for little.
 MODULES_OFF = ("neural", "history_redis", "replies", "reputation", "clickhouse", "elastic",
                "metric_exporter", "fuzzy_check")  # fmt: skip
-_LOCAL = ("options.inc", "actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf",
+_LOCAL = ("actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf",
           "greylist.conf")  # fmt: skip
-_OVERRIDE = ("worker-proxy.inc", "worker-controller.inc", "worker-normal.inc", "worker-fuzzy.inc",
-             "logging.inc")  # fmt: skip
+# override.d replaces the defaults' values (local.d would merge lists: local_addrs kept 10.0.0.0/8).
+_OVERRIDE = ("options.inc", "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
+             "worker-fuzzy.inc", "logging.inc")  # fmt: skip
 
 
 def _score(value: float) -> str:

@@ -1,6 +1,9 @@
 # features.spam_filter: Redis (Bayes), Rspamd (Postfix's milter on port 25), global sieve rules.
 install -d -o redis -g redis -m 0750 /run/redis /var/lib/redis
 id -nG _rspamd | grep -qw redis || usermod -a -G redis _rspamd
+touch /var/log/redis.log /var/log/rspamd.log
+chown redis /var/log/redis.log
+chown _rspamd /var/log/rspamd.log
 put "$GEN/redis/redis.conf" /etc/redis/secumail.conf 0644
 if ! running /run/redis/redis.pid; then
     launch runuser -u redis -- redis-server /etc/redis/secumail.conf
@@ -18,7 +21,6 @@ install -d -o _rspamd -g _rspamd -m 0750 /run/rspamd
 install -d -o _rspamd -g vmail -m 0750 /run/rspamd-learn  # the controller socket: Rspamd and vmail only
 install -d -o _rspamd -g _rspamd -m 0750 /var/lib/rspamd
 install -d -o _rspamd -g postfix -m 0750 /var/spool/postfix/rspamd
-touch /var/log/rspamd.log && chown _rspamd /var/log/rspamd.log
 # Global sieve scripts and the learning helpers (compiled here: Dovecot cannot write below /etc).
 install -d -m 0755 /etc/dovecot/sieve /etc/dovecot/sieve/bin
 for f in spam-to-junk learn-spam learn-ham; do

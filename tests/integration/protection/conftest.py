@@ -36,6 +36,7 @@ NAME, BRIDGE, SUBNET = "smprot", "smprot0", "10.242.0"
 HOST_IP = f"{SUBNET}.1"
 NS, VETH_HOST, VETH_NS = "smprotout", "smproto0", "smproto1"
 LISTED, FRESH, UNSEEN = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52"
+MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", "512"))
 PASSWORDS = {"alice@example.org": "alice-secret-1", "bob@example.org": "bob-secret-12"}
 
 
@@ -208,7 +209,7 @@ def protected() -> Iterator[ProtectedWorld]:
             handle.write(f"nameserver {HOST_IP}\noptions timeout:2 attempts:1\n")
 
     try:
-        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=256,
+        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=MEMORY_MB,
                        mounts=service.data_mounts(DATA), masks=service.data_masks(),
                        lxcpath=settings.container.lxc_path, before_start=before_start) as lxc:
             firewall.ensure_input_policy(BRIDGE)
@@ -223,9 +224,14 @@ def protected() -> Iterator[ProtectedWorld]:
                 _ip("netns", "exec", NS, "ip", "link", "set", VETH_NS, "up")
                 _ip("netns", "exec", NS, "ip", "link", "set", "lo", "up")
                 ensure_selfsigned(DATA, settings.main.fqdn)
+                try:
+                    deploy.deploy(settings, lxc.container)  # starts the services: adding users reloads them
+                except Exception as exc:
+                    logs = lxc.container.exec(["sh", "-c", "tail -n 20 /var/log/secumail-launch.log "
+                                               "/var/log/rspamd.log /var/log/redis.log; ps aux"]).stdout
+                    raise AssertionError(f"{exc}\n{logs}") from exc
                 for address, password in PASSWORDS.items():
                     accounts.user_add(settings, address, password)
-                deploy.deploy(settings, lxc.container)
                 lxc.wait_port(25, timeout=20)
                 lxc.wait_port(143, timeout=20)
                 world = ProtectedWorld(lxc, settings, knot)

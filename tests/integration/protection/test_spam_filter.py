@@ -103,18 +103,19 @@ def test_spam_lands_in_junk(protected):
 
 def test_spam_over_the_reject_score_is_refused_at_smtp_time(protected):
     token, out = _send(protected, f"{PROSE}\r\n{GTUBE}")
-    assert out["data"] == 554 and "Spam message rejected" in out["text"], out
+    assert out["data"] == 554 and out["text"].startswith("5.7.1 "), out  # Rspamd's reason follows
     log = protected.exec(["grep", "-c", f"{token}@stranger.test", "/var/log/mail.log"]).stdout.strip()
     assert "milter-reject" in protected.exec(["tail", "-n", "50", "/var/log/mail.log"]).stdout, log
 
 
-def _wait_learned(world, symbol: str, above: int, timeout: float = 30) -> int:
+def _wait_learned(world, symbol: str, above: int, timeout: float = 150) -> int:
+    """The controller refreshes its Bayes counts from Redis about once a minute: wait for it."""
     deadline = time.monotonic() + timeout
     while True:
         count = world.learned().get(symbol, 0)
         if count > above or time.monotonic() > deadline:
             return count
-        time.sleep(0.5)
+        time.sleep(2)
 
 
 def test_moving_into_and_out_of_junk_trains_rspamd(protected):

@@ -13,11 +13,12 @@ from tests.unit.mail.conftest import make_settings
 GEN = "/srv/mailserver/config/generated/g1"
 SPAM_FILES = {
     **{f"rspamd/local.d/{name}": 0o644 for name in (
-        "options.inc", "actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf", "greylist.conf",
+        "actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf", "greylist.conf",
         "neural.conf", "history_redis.conf", "replies.conf", "reputation.conf", "clickhouse.conf", "elastic.conf",
         "metric_exporter.conf", "fuzzy_check.conf")},
     **{f"rspamd/override.d/{name}": 0o644 for name in (
-        "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc", "worker-fuzzy.inc", "logging.inc")},
+        "options.inc", "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc", "worker-fuzzy.inc",
+        "logging.inc")},
     "redis/redis.conf": 0o644, "dovecot/sieve/spam-to-junk.sieve": 0o644, "dovecot/sieve/learn-spam.sieve": 0o644,
     "dovecot/sieve/learn-ham.sieve": 0o644, "dovecot/sieve/bin/rspamd-learn": 0o755,
 }

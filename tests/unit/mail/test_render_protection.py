@@ -31,7 +31,7 @@ def test_defaults_filter_port_25_with_the_fewest_rspamd_processes(tmp_path):
     assert fuzzy == {"count": "-1", "enabled": "false"}
     for module in ("neural", "fuzzy_check", "history_redis"):
         assert _ucl(files[f"rspamd/local.d/{module}.conf"][0]) == {"enabled": "false"}
-    options = _ucl(files["rspamd/local.d/options.inc"][0])
+    options = _ucl(files["rspamd/override.d/options.inc"][0])
     assert options["disable_hyperscan"] == "true" and options["enable_test_patterns"] == "false"
     # the router itself is trusted as for postscreen; the LAN and everyone else are strangers
     assert options["local_addrs"] == '["127.0.0.0/8", "::1", "10.231.0.1/32"]'
@@ -74,7 +74,7 @@ def test_scores_greylisting_memory_and_test_patterns_follow_protection(tmp_path)
     actions = _ucl(files["rspamd/local.d/actions.conf"][0])
     assert (actions["add_header"], actions["reject"], actions["greylist"]) == ("5.5", "20", "2.75")
     assert _ucl(files["rspamd/local.d/greylist.conf"][0]) == {"enabled": "true"}
-    assert _ucl(files["rspamd/local.d/options.inc"][0])["enable_test_patterns"] == "true"
+    assert _ucl(files["rspamd/override.d/options.inc"][0])["enable_test_patterns"] == "true"
     redis = files["redis/redis.conf"][0]
     assert "\nmaxmemory 16mb\n" in redis and "\nport 0\n" in redis  # a unix socket only
     assert 'config set maxmemory "16mb"' in files["container/reload"][0]
@@ -110,7 +110,7 @@ def test_host_network_trusts_no_address_in_postscreen(tmp_path):
     host = dataclasses.replace(settings, container=dataclasses.replace(settings.container, network_mode="host"))
     files = render.render_all(host, ["example.org"], GEN)
     assert "permit" not in files["postfix/postscreen_access.cidr"][0]
-    assert _ucl(files["rspamd/local.d/options.inc"][0])["local_addrs"] == '["127.0.0.0/8", "::1"]'
+    assert _ucl(files["rspamd/override.d/options.inc"][0])["local_addrs"] == '["127.0.0.0/8", "::1"]'
 
 
 def test_no_blocklist_no_postscreen(tmp_path):
