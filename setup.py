@@ -7,7 +7,7 @@ setup(
     license="GPL-2.0-or-later",
     python_requires=">=3.9",
     packages=find_packages(include=["secumail", "secumail.*"]),
-    package_data={"secumail": ["mail/templates/*"]},
+    package_data={"secumail": ["mail/templates/*", "mail/templates/*/*"]},
     install_requires=[],
     extras_require={
         # What the features need at run time; each exists for OpenWrt (python3-*) or is small pure Python.

@@ -104,7 +104,11 @@ class Ports(Section):
 class Features(Section):
     uci_type = "features"
     uci_name = "features"
-    spam_filter: bool = opt("1", v.boolean, "Spam filtering (Rspamd is not shipped yet; see docs).")
+    spam_filter: bool = opt(
+        "1", v.boolean,
+        "Rspamd checks mail from other servers (SPF, DKIM, DMARC, ARC, scores, Bayes); spam goes to Junk "
+        "(protection.* tunes it, docs/protection.md).",
+    )  # fmt: skip
     virus_scan: bool = opt("0", v.boolean, "Virus scanning (not shipped: ClamAV needs ~1 GiB RAM).")
     dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
     spf: bool = opt("1", v.boolean, "Publish SPF.")
@@ -117,6 +121,34 @@ class Features(Section):
     fail2ban_logfile: tuple = opt(
         "", v.list_of(v.absolute_path), "Mail logs to follow; empty: the container's mail.log and dovecot.log."
     )
+
+
+DEFAULT_DNSBL = ("zen.spamhaus.org=127.0.0.[2..11]*3", "bl.spamcop.net*2", "list.dnswl.org=127.0.[0..255].[2..3]*-2")
+
+
+@dataclass(frozen=True)
+class Protection(Section):
+    uci_type = "protection"
+    uci_name = "protection"
+    dnsbl: tuple = opt(
+        DEFAULT_DNSBL, v.list_of(v.dnsbl_site),
+        "DNS blocklists postscreen asks about each new client on port 25: zone[=reply filter][*weight]; a "
+        "negative weight is an allow list; empty: no lookups. A list that does not answer adds nothing.",
+    )  # fmt: skip
+    dnsbl_threshold: int = opt("3", v.integer(1, 100), "Summed weight at which postscreen refuses a client.")
+    greylisting: bool = opt("0", v.boolean, "Rspamd greylists doubtful mail (first attempt temp-failed).")
+    junk_score: float = opt("6", v.decimal(0, 1000), "Rspamd score from which mail is filed into Junk.")
+    reject_score: float = opt("15", v.decimal(0, 1000), "Rspamd score from which mail is refused at SMTP time.")
+    bayes_memory: int = opt("32", v.integer(4, 4096), "MiB Redis may hold (Bayes tokens); least used go first.")
+    learn: str = opt(
+        "global", v.choice("global", "user"),
+        "What moving mail into or out of Junk trains: one Bayes database for everyone, or one per user.",
+    )  # fmt: skip
+    test_patterns: bool = opt(
+        "0", v.boolean,
+        "Honour Rspamd's GTUBE variants (YJS...: add header → Junk) to try the filter; off in normal use, "
+        "since the AJS variant would let anyone skip it.",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -294,7 +326,7 @@ class Peer(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (
-    Main, Ports, Features, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
+    Main, Ports, Features, Protection, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
 )  # fmt: skip
 # sections of which there may be any number, each named by the user (none by default)
 REPEATED: tuple[type[Section], ...] = (Peer,)
@@ -305,6 +337,7 @@ class Settings:
     main: Main
     ports: Ports
     features: Features
+    protection: Protection
     ssl: Ssl
     acme: Acme
     dkim: Dkim
@@ -358,6 +391,7 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
         built[spec.uci_name] = spec.from_uci(raw, label)
     settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), **built)
     _check_ports_unique(settings.ports)
+    _check_scores(settings.protection)
     _check_clear_text(settings)
     return settings
 
@@ -398,6 +432,12 @@ def _check_clear_text(settings: Settings) -> None:
     if "://" in server and not v.loopback_http_ok(server):
         raise ConfigError(f"{PACKAGE}.dns.server", server,
                           "is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)")
+
+
+def _check_scores(protection: Protection) -> None:
+    if protection.reject_score <= protection.junk_score:
+        raise ConfigError(f"{PACKAGE}.protection.reject_score", f"{protection.reject_score:g}",
+                          f"must be above protection.junk_score ({protection.junk_score:g})")
 
 
 def _check_ports_unique(ports: Ports) -> None:

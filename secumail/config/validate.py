@@ -283,3 +283,37 @@ def list_of(parser: Parser) -> Parser:
         return tuple(parser(item) for item in items if str(item).strip())
 
     return parse
+
+
+def decimal(minimum: float, maximum: float) -> Parser:
+    """A number with an optional fraction (Rspamd scores: '6', '7.5', '-2')."""
+
+    def parse(raw: object) -> float:
+        value = _scalar(raw).strip()
+        if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+            raise ValueError("is not a number (like 6 or 7.5)")
+        number = float(value)
+        if not minimum <= number <= maximum:
+            raise ValueError(f"is out of range ({minimum:g}-{maximum:g})")
+        return number
+
+    return parse
+
+
+# One octet of a postscreen DNSBL reply filter: 2, [2..11] or [2;4;8].
+_OCTET = r"(?:[0-9]{1,3}|\[[0-9]{1,3}(?:\.\.[0-9]{1,3}|(?:;[0-9]{1,3})*)\])"
+_DNSBL = re.compile(rf"^(?P<zone>[^=*\s]+)(?:=(?P<filter>{_OCTET}(?:\.{_OCTET}){{3}}))?"
+                    r"(?:\*(?P<weight>-?[0-9]{1,3}))?$")
+
+
+def dnsbl_site(raw: object) -> str:
+    """A postscreen DNSBL entry: zone[=reply filter][*weight], e.g. zen.spamhaus.org=127.0.0.[2..11]*3."""
+    value = _scalar(raw).strip()
+    match = _DNSBL.match(value)
+    if not match:
+        raise ValueError("is not a DNS blocklist (zone, optionally =127.0.0.[2..11] and *weight)")
+    try:
+        domain_name(match.group("zone"))
+    except ValueError:
+        raise ValueError("does not start with a DNS zone name (like zen.spamhaus.org)") from None
+    return value

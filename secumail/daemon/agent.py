@@ -37,7 +37,7 @@ RETRY_BASE = 60.0
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
 # Sections whose change means the mail services' config must be rendered again.
-CONFIG_SECTIONS = ("main", "ports", "features", "ssl", "dkim", "container")
+CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container")
 
 
 def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> str:

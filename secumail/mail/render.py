@@ -18,6 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from secumail.mail import spam
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -59,12 +60,13 @@ def dkim_selectors(settings: Settings, domains: list[str]) -> list[tuple[str, st
     return pairs
 
 
-def _submission(name: str, port: int, wrapper: bool) -> str:
+def _submission(name: str, port: int, wrapper: bool, milters: str) -> str:
     if not port:
         return ""
     return fill(_template("submission.master"), {
         "port": port, "name": name,
         "wrapper": "  -o smtpd_tls_wrappermode=yes\n" if wrapper else "",
+        "milters": milters,
     })
 
 
@@ -74,25 +76,63 @@ def _host_network(settings: Settings) -> bool:
     return settings.container.network_mode == "host"
 
 
+def postscreen_on(settings: Settings) -> bool:
+    """postscreen fronts port 25 when there is a DNS blocklist to ask."""
+    return bool(settings.ports.smtp and settings.protection.dnsbl)
+
+
+def _smtp_service(settings: Settings) -> str:
+    port = settings.ports.smtp
+    if not port:
+        return ""
+    if not postscreen_on(settings):
+        return f"{port}      inet  n       -       n       -       -       smtpd\n"
+    return (f"{port}      inet  n       -       n       -       1       postscreen\n"
+            "smtpd     pass  -       -       n       -       -       smtpd\n"
+            "dnsblog   unix  -       -       n       -       0       dnsblog\n"
+            "tlsproxy  unix  -       -       n       -       0       tlsproxy\n")
+
+
+def _postscreen(settings: Settings, values: dict[str, Any]) -> tuple[str, Files]:
+    """The main.cf block and the access table; ('', {}) when postscreen is off."""
+    if not postscreen_on(settings):
+        return "", {}
+    block = fill(_template("postscreen.cf"), {
+        **values,
+        "dnsbl_sites": ", ".join(settings.protection.dnsbl),
+        "dnsbl_threshold": settings.protection.dnsbl_threshold,
+    })
+    if _host_network(settings):
+        access = "# none: the router's own addresses are the Internet's too here (network_mode host)\n"
+    else:  # the router itself (its daemons, hairpin NAT from the LAN) is not a spambot to test
+        access = f"{settings.container.host_address.ip}/32 permit\n"
+    return block, {"postfix/postscreen_access.cidr": (access, 0o644)}
+
+
 def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
-    smtp = f"{ports.smtp}      inet  n       -       n       -       -       smtpd\n" if ports.smtp else ""
+    dkim = f"unix:{MILTER_SOCKET}" if settings.features.dkim else ""
+    inbound = " ".join(m for m in (f"unix:{spam.MILTER_SOCKET}" if settings.features.spam_filter else "",
+                                   dkim) if m)  # fmt: skip
     master = fill(_template("master.cf"), {
-        "smtp_service": smtp,
-        "submission_service": _submission("submission", ports.submission, wrapper=False),
-        "smtps_service": _submission("smtps", ports.smtps, wrapper=True),
+        "smtp_service": _smtp_service(settings),
+        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim),
+        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim),
     })
+    postscreen, tables = _postscreen(settings, values)
     main = fill(_template("main.cf"), {
         **values,
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
-        "milters": f"unix:{MILTER_SOCKET}" if settings.features.dkim else "",
+        "milters": inbound,
+        "local_milters": dkim,
+        "postscreen": postscreen,
         "mynetworks": "" if _host_network(settings) else "127.0.0.0/8 [::1]/128",
         "mynetworks_why": ("The router's loopback is shared (network_mode host): nobody relays without "
                            "authentication." if _host_network(settings) else
                            "Only the container's own loopback may relay without authentication: never "
                            "the bridge."),
     })
-    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
+    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644), **tables}
 
 
 def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
@@ -115,6 +155,8 @@ def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
         "pop3_service": pop3,
         "sieve_service": sieve,
         "quota_full_tempfail": "yes" if defer else "no",
+        "imap_sieve": " imap_sieve" if settings.features.spam_filter else "",
+        "spam_plugin": spam.dovecot_plugin(settings),
     })
     when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
                  else "new mail is returned to its senders")
@@ -160,8 +202,9 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
         "container/start": (fill(_template("start.sh"), {
             **values, "and_opendkim": " and OpenDKIM" if pairs else ""}), 0o755),
         "container/stop": (_template("stop.sh"), 0o755),
-        "container/reload": (fill(_template("reload.sh"), {**values, "dkim_block": dkim_block.rstrip("\n")}),
-                             0o755),
+        "container/reload": (fill(_template("reload.sh"), {
+            **values, "dkim_block": dkim_block.rstrip("\n"),
+            "spam_block": spam.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -183,6 +226,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_dovecot(settings, values))
     files.update(_opendkim(settings, values, pairs))
     files.update(_scripts(settings, values, pairs))
+    files.update(spam.files(settings, fill, _template))
     return files
 
 

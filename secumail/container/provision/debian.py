@@ -37,6 +37,10 @@ PACKAGES: tuple[str, ...] = (
     "dovecot-managesieved",
     "opendkim",
     "opendkim-tools",
+    # features.spam_filter: Rspamd as Postfix's milter, Redis for its Bayes tokens (capped by
+    # protection.bayes_memory); installed always, started only when the filter is on.
+    "rspamd",
+    "redis-server",
     "ca-certificates",
     "tini",
 )

@@ -43,6 +43,7 @@ def test_deploy_checks_then_swaps_then_reloads(settings):
         ["postfix", "-c", f"{gen}/postfix", "check"],
         ["doveconf", "-c", f"{gen}/dovecot/dovecot.conf", "-n"],
         ["opendkim", "-n", "-x", f"{gen}/opendkim/opendkim.conf"],
+        ["rspamadm", f"--var=LOCAL_CONFDIR={gen}/rspamd", "configtest", "-c", "/etc/rspamd/rspamd.conf"],
         [f"{gen}/container/reload"],
     ]
     assert os.readlink(_live(settings)) == f"generated/{result['generation']}"
@@ -55,6 +56,8 @@ def test_deploy_checks_then_swaps_then_reloads(settings):
     ("doveconf", "doveconf: Fatal: Error in configuration file /srv/x/dovecot.conf line 49: Invalid time interval\n",
      "dovecot.conf line 49: Invalid time interval"),
     ("opendkim", "opendkim: /srv/x/opendkim.conf: unknown key action 'yes'\n", "unknown key action"),
+    ("rspamadm", "bad group: vmail\nrcl parse error: cannot parse bind line: /run/x.sock group=vmail\n",
+     "rcl parse error: cannot parse bind line"),
 ])
 def test_failed_check_keeps_the_running_config(settings, tool, stderr, shown):
     first = deploy.deploy(settings, FakeExecutor())

@@ -11,6 +11,17 @@ from secumail.mail import render
 from tests.support.settings import mail_settings as make_settings
 
 GEN = "/srv/mailserver/config/generated/g1"
+SPAM_FILES = {
+    **{f"rspamd/local.d/{name}": 0o644 for name in (
+        "actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf", "greylist.conf",
+        "neural.conf", "history_redis.conf", "replies.conf", "reputation.conf", "clickhouse.conf", "elastic.conf",
+        "metric_exporter.conf", "fuzzy_check.conf")},
+    **{f"rspamd/override.d/{name}": 0o644 for name in (
+        "options.inc", "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc", "worker-fuzzy.inc",
+        "logging.inc")},
+    "redis/redis.conf": 0o644, "dovecot/sieve/spam-to-junk.sieve": 0o644, "dovecot/sieve/learn-spam.sieve": 0o644,
+    "dovecot/sieve/learn-ham.sieve": 0o644, "dovecot/sieve/bin/rspamd-learn": 0o755,
+}
 
 
 def _params(text: str) -> dict[str, str]:
@@ -40,6 +51,7 @@ def test_every_file_and_mode(files):
         "opendkim/opendkim.conf": 0o644, "opendkim/KeyTable": 0o644,
         "opendkim/SigningTable": 0o644, "opendkim/TrustedHosts": 0o644,
         "container/start": 0o755, "container/stop": 0o755, "container/reload": 0o755,
+        **SPAM_FILES, "postfix/postscreen_access.cidr": 0o644,
     }
     for path, (content, _) in files.items():
         assert "{{" not in content, path
@@ -68,10 +80,14 @@ def test_postfix_security_settings(files):
     assert main["virtual_alias_maps"] == "texthash:/srv/mailserver/config/valias"
     assert main["mydestination"] == "localhost"
     assert main["relay_domains"] == ""
-    assert main["smtpd_milters"] == "unix:/var/spool/postfix/opendkim/opendkim.sock"
+    # port 25: Rspamd first (its verdicts), then OpenDKIM; local mail: OpenDKIM only
+    assert main["smtpd_milters"] == ("unix:/var/spool/postfix/rspamd/milter.sock "
+                                     "unix:/var/spool/postfix/opendkim/opendkim.sock")
+    assert main["non_smtpd_milters"] == "unix:/var/spool/postfix/opendkim/opendkim.sock"
     assert main["myhostname"] == "mail.example.org"
     text = files["postfix/main.cf"][0]
-    assert "reject_rbl_client" not in text and "zen.spamhaus" not in text
+    # DNS blocklists are weighed by postscreen only: smtpd never refuses on one list's say-so
+    assert "reject_rbl_client" not in text
 
 
 def _services(master: str) -> dict[str, list[str]]:
@@ -91,12 +107,15 @@ def _services(master: str) -> dict[str, list[str]]:
 
 def test_master_cf_submission_needs_tls_and_auth(files):
     services = _services(files["postfix/master.cf"][0])
-    assert services["25"][0].split()[1:] == ["inet", "n", "-", "n", "-", "-", "smtpd"]
-    assert len(services["25"]) == 1  # port 25: no auth at all
+    assert services["25"][0].split()[1:] == ["inet", "n", "-", "n", "-", "1", "postscreen"]
+    assert services["smtpd"][0].split()[1:] == ["pass", "-", "-", "n", "-", "-", "smtpd"]
+    assert len(services["25"]) == 1 and len(services["smtpd"]) == 1  # port 25: no auth at all
     for port, wrapper in (("587", False), ("465", True)):
         opts = services[port][1:]
         assert "-o smtpd_sasl_auth_enable=yes" in opts
         assert "-o smtpd_tls_security_level=encrypt" in opts
+        # authenticated submissions are not Rspamd's to judge: OpenDKIM (signing) only
+        assert "-o smtpd_milters=unix:/var/spool/postfix/opendkim/opendkim.sock" in opts
         assert "-o smtpd_tls_auth_only=yes" in opts
         assert "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject" in opts
         assert "-o smtpd_client_restrictions=permit_sasl_authenticated,reject" in opts
@@ -177,7 +196,8 @@ def test_ed25519_second_selector(settings):
 
 
 def test_dkim_off_means_no_milter_and_no_opendkim(settings):
-    off = dataclasses.replace(settings, features=dataclasses.replace(settings.features, dkim=False))
+    off = dataclasses.replace(settings, features=dataclasses.replace(settings.features, dkim=False,
+                                                                     spam_filter=False))
     files = render.render_all(off, ["example.org"], GEN)
     assert _params(files["postfix/main.cf"][0])["smtpd_milters"] == ""
     assert not any(path.startswith("opendkim/") for path in files)

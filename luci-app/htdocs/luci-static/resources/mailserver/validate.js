@@ -91,6 +91,30 @@ var V = baseclass.extend({
 		};
 	},
 
+	decimal: function(min, max) {
+		return function(value) {
+			var text = str(value).trim();
+			if (!/^-?[0-9]+(\.[0-9]+)?$/.test(text))
+				return _('is not a number (like 6 or 7.5)');
+			var n = parseFloat(text);
+			if (n < min || n > max)
+				return _('is out of range (%s-%s)').format(min, max);
+			return true;
+		};
+	},
+
+	/* zone[=reply filter][*weight], as postscreen_dnsbl_sites takes it */
+	dnsblSite: function(value) {
+		var octet = '(?:[0-9]{1,3}|\\[[0-9]{1,3}(?:\\.\\.[0-9]{1,3}|(?:;[0-9]{1,3})*)\\])';
+		var re = new RegExp('^([^=*\\s]+)(?:=' + octet + '(?:\\.' + octet + '){3})?(?:\\*-?[0-9]{1,3})?$');
+		var m = re.exec(str(value).trim());
+		if (!m)
+			return _('is not a DNS blocklist (zone, optionally =127.0.0.[2..11] and *weight)');
+		if (V.prototype.domain(m[1]) !== true)
+			return _('does not start with a DNS zone name (like zen.spamhaus.org)');
+		return true;
+	},
+
 	port: function(value) {
 		var text = str(value).trim();
 		if (!/^[0-9]+$/.test(text) || +text < 1 || +text > 65535)

@@ -105,7 +105,7 @@ return view.extend({
 
 		s = m.section(form.NamedSection, 'features', 'features', _('Features'));
 		s.addremove = false;
-		flag(s, 'spam_filter', _('Spam filter'), '1');
+		flag(s, 'spam_filter', _('Spam filter'), '1', _('Rspamd checks mail from other servers; spam goes to Junk.'));
 		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV needs about 1 GiB of RAM.'));
 		flag(s, 'dkim', _('DKIM signing'), '1');
 		flag(s, 'spf', _('Publish SPF'), '1');
@@ -116,6 +116,20 @@ return view.extend({
 		value(s, 'fail2ban_bantime', _('Ban time (s)'), '3600', V.integer(10, 2592000));
 		list(s, 'fail2ban_ignoreip', _('Never ban (addresses or CIDR)'), V.text);
 		list(s, 'fail2ban_logfile', _('Mail logs to follow'), V.absolutePath, _('Empty: the container\'s mail.log and dovecot.log.'));
+
+		s = m.section(form.NamedSection, 'protection', 'protection', _('Protection'),
+			_('DNS blocklists (postscreen, port 25) and the spam filter\'s thresholds.'));
+		s.addremove = false;
+		list(s, 'dnsbl', _('DNS blocklists'), V.dnsblSite,
+			_('zone[=reply filter][*weight]; a negative weight allows. Empty: no lookups.'));
+		value(s, 'dnsbl_threshold', _('Blocklist weight that refuses'), '3', V.integer(1, 100));
+		flag(s, 'greylisting', _('Greylisting'), '0', _('Doubtful mail is temp-failed once (Rspamd).'));
+		value(s, 'junk_score', _('Junk from score'), '6', V.decimal(0, 1000));
+		value(s, 'reject_score', _('Refuse from score'), '15', V.decimal(0, 1000));
+		value(s, 'bayes_memory', _('Bayes memory (MiB)'), '32', V.integer(4, 4096));
+		choice(s, 'learn', _('Learning from Junk moves'), 'global', [ 'global', 'user' ],
+			_('global: one Bayes database for everyone; user: one per user.'));
+		flag(s, 'test_patterns', _('GTUBE test patterns'), '0', _('Only to try the filter: lets anyone skip it.'));
 
 		s = m.section(form.NamedSection, 'ssl', 'ssl', _('Certificates'));
 		s.addremove = false;
