@@ -123,6 +123,11 @@ class Features(Section):
     )
 
 
+# Container memory limits (MiB) `container.memory auto` resolves to, and the least the spam filter
+# starts in. Measured: tests/integration/protection/test_memory.py, docs/protection.md "Memory".
+BASE_MEMORY_MB = 256
+SPAM_FILTER_MEMORY_MB = 384
+
 DEFAULT_DNSBL = ("zen.spamhaus.org=127.0.0.[2..11]*3", "bl.spamcop.net*2", "list.dnswl.org=127.0.[0..255].[2..3]*-2")
 
 
@@ -251,7 +256,11 @@ class Container(Section):
     )
     image: str = opt("", v.optional(v.absolute_path), "Image tarball (tarball provisioner).")
     lxc_path: str = opt("/srv/lxc", v.absolute_path, "LXC container directory (lxc -P).")
-    memory: int = opt("256", v.integer(64, 65536), "Memory limit of the container, MiB.")
+    memory: int = opt(
+        "auto", v.memory_limit,
+        "Memory limit of the container, MiB; 'auto' is what the enabled features need (docs/protection.md): "
+        f"{SPAM_FILTER_MEMORY_MB} with features.spam_filter, {BASE_MEMORY_MB} without.",
+    )  # fmt: skip
     network_mode: str = opt("bridge", v.choice("bridge", "host"), "Own namespace on a bridge, or host.")
     bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
     host_address: ipaddress.IPv4Interface = opt("10.231.0.1/24", v.ipv4_interface, "Bridge address.")
@@ -393,7 +402,7 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
     _check_ports_unique(settings.ports)
     _check_scores(settings.protection)
     _check_clear_text(settings)
-    return settings
+    return _resolve_memory(settings)
 
 
 def _pinned_peers(package: Mapping[str, Mapping[str, Any]], mesh: Mesh) -> tuple[Peer, ...]:
@@ -432,6 +441,21 @@ def _check_clear_text(settings: Settings) -> None:
     if "://" in server and not v.loopback_http_ok(server):
         raise ConfigError(f"{PACKAGE}.dns.server", server,
                           "is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)")
+
+
+def _resolve_memory(settings: Settings) -> Settings:
+    """container.memory 'auto' (parsed as 0) becomes what the enabled features need; a set limit the
+    spam filter cannot start in is refused (Rspamd was OOM-killed at 256 MiB while loading its rules)."""
+    container = settings.container
+    need = SPAM_FILTER_MEMORY_MB if settings.features.spam_filter else BASE_MEMORY_MB
+    if container.memory == 0:
+        return dataclasses.replace(settings, container=dataclasses.replace(container, memory=need))
+    if settings.features.spam_filter and container.memory < SPAM_FILTER_MEMORY_MB:
+        raise ConfigError(f"{PACKAGE}.container.memory", str(container.memory),
+                          f"MiB is too small for features.spam_filter 1 (Rspamd and Redis need at least "
+                          f"{SPAM_FILTER_MEMORY_MB}): set it to 'auto' or {SPAM_FILTER_MEMORY_MB}, or set "
+                          f"features.spam_filter 0")  # fmt: skip
+    return settings
 
 
 def _check_scores(protection: Protection) -> None:

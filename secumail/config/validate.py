@@ -57,6 +57,16 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Parser:
     return parse
 
 
+def memory_limit(raw: object) -> int:
+    """MiB, or 'auto' (returned as 0): the settings pick what the enabled features need."""
+    if _scalar(raw).strip().lower() == "auto":
+        return 0
+    try:
+        return integer(64, 65536)(raw)
+    except ValueError as exc:
+        raise ValueError(f"{exc} and is not 'auto'") from None
+
+
 def port(raw: object) -> int:
     value = _scalar(raw).strip()
     if not value.isdigit() or not 1 <= int(value) <= 65535:

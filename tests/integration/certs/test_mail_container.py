@@ -63,7 +63,7 @@ def mailsite(servers):
     settings = site.settings
     datadir.ensure_layout(settings)  # what `mailctl install` starts with (a self-signed certificate)
     try:
-        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=256,
+        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=settings.container.memory,
                        mounts=spec.data_mounts(site.data), masks=spec.data_masks(),
                        before_start=lambda world: ownership.shift_data(settings, world.spec.idmap)) as lxc:
             ensure_selfsigned(site.data, settings.main.fqdn)

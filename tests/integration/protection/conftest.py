@@ -27,6 +27,7 @@ from collections.abc import Iterator
 import pytest
 
 from secumail.appliance import datadir, ownership, spec
+from secumail.config.settings import SPAM_FILTER_MEMORY_MB
 from secumail.mail import firewall
 from tests.integration.lxcworld import lxc_world
 from tests.support.settings import mail_settings as make_settings
@@ -36,7 +37,8 @@ NAME, BRIDGE, SUBNET = "smprot", "smprot0", "10.242.0"
 HOST_IP = f"{SUBNET}.1"
 NS, VETH_HOST, VETH_NS = "smprotout", "smproto0", "smproto1"
 LISTED, FRESH, UNSEEN = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52"
-MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", "512"))
+# The limit `container.memory auto` gives the spam filter: the tests prove the default works.
+MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", str(SPAM_FILTER_MEMORY_MB)))
 PASSWORDS = {"alice@example.org": "alice-secret-1", "bob@example.org": "bob-secret-12"}
 
 

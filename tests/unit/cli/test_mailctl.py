@@ -75,6 +75,9 @@ def test_config_set_list(cli, confdir):
         (["mailserver.main.domian", "example.com"], "mailserver.main.domian: unknown option"),
         (["network.lan.ipaddr", "1.2.3.4"], "is not a path of the form mailserver.SECTION[.OPTION]"),
         (["mailserver.main.domain"], "no value given"),
+        (["mailserver.container.memory", "256"],
+         "mailserver.container.memory: '256' MiB is too small for features.spam_filter 1 (Rspamd and Redis "
+         "need at least"),
     ],
 )
 def test_config_set_refuses_bad_values_and_saves_nothing(cli, confdir, args, message):

@@ -7,7 +7,13 @@ import pytest
 
 from secumail.config import load_settings
 from secumail.config.defaults import render_defaults
-from secumail.config.settings import Settings, default_package, settings_from_package
+from secumail.config.settings import (
+    BASE_MEMORY_MB,
+    SPAM_FILTER_MEMORY_MB,
+    Settings,
+    default_package,
+    settings_from_package,
+)
 from secumail.errors import ConfigError
 from tests.support.paths import REPO
 
@@ -223,3 +229,26 @@ def test_allowed_urls():
     s = settings_from_package(package)
     assert (s.acme.directory, s.dns.server, s.container.mirror) == (
         "https://acme.example/dir", "http://127.0.0.1:8081", "http://deb.debian.org/debian")
+
+
+@pytest.mark.parametrize(("spam_filter", "want"), [("1", SPAM_FILTER_MEMORY_MB), ("0", BASE_MEMORY_MB)])
+def test_container_memory_auto_is_what_the_features_need(spam_filter, want):
+    package = default_package()
+    assert package["container"]["memory"] == "auto"
+    package["features"]["spam_filter"] = spam_filter
+    assert settings_from_package(package).container.memory == want
+
+
+def test_a_memory_limit_the_spam_filter_cannot_start_in_is_refused_in_one_line():
+    package = default_package()
+    package["container"]["memory"] = "256"
+    with pytest.raises(ConfigError) as exc:
+        settings_from_package(package)
+    message = str(exc.value)
+    assert message.startswith("mailserver.container.memory: '256' MiB is too small for features.spam_filter 1")
+    assert f"at least {SPAM_FILTER_MEMORY_MB}" in message and "\n" not in message
+    package["features"]["spam_filter"] = "0"  # the light path fits
+    assert settings_from_package(package).container.memory == 256
+    package["features"]["spam_filter"] = "1"
+    package["container"]["memory"] = str(SPAM_FILTER_MEMORY_MB)
+    assert settings_from_package(package).container.memory == SPAM_FILTER_MEMORY_MB

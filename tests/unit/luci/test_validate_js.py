@@ -57,6 +57,7 @@ CASES = [
     ("dnsblSite", None, v.dnsbl_site, ["zen.spamhaus.org", "zen.spamhaus.org=127.0.0.[2..11]*3", "bl.spamcop.net*2",
                                        "list.dnswl.org=127.0.[0..255].[2..3]*-2", "x.test=127.0.0.[2;4]", "a b",
                                        "localhost*3", "x.test=127.0.0*3", "x.test*", "-x.test", "x.test=1.2.3.4.5"]),
+    ("memoryLimit", None, v.memory_limit, ["auto", "AUTO", "64", "512", "63", "65537", "lots", " 256 "]),
     ("boolean", None, v.boolean, ["1", "yes", "On", "disabled", "2", "maybe"]),
 ]
 

@@ -91,6 +91,19 @@ var V = baseclass.extend({
 		};
 	},
 
+	/* MiB, or 'auto' (the agent picks what the enabled features need) */
+	memoryLimit: function(value) {
+		if (str(value).trim().toLowerCase() == 'auto')
+			return true;
+		var text = str(value).trim();
+		if (!/^-?[0-9]+$/.test(text))
+			return _('is not a whole number and is not \'auto\'');
+		var n = parseInt(text, 10);
+		if (n < 64 || n > 65536)
+			return _('is out of range (%s-%s) and is not \'auto\'').format(64, 65536);
+		return true;
+	},
+
 	decimal: function(min, max) {
 		return function(value) {
 			var text = str(value).trim();

@@ -187,7 +187,8 @@ return view.extend({
 		value(s, 'mirror', _('Package mirror'), '', V.optional(V.url));
 		value(s, 'image', _('Image tarball'), '', V.optional(V.absolutePath));
 		value(s, 'lxc_path', _('LXC path'), '/srv/lxc', V.absolutePath);
-		value(s, 'memory', _('Memory limit (MiB)'), '256', V.integer(64, 65536));
+		value(s, 'memory', _('Memory limit (MiB)'), 'auto', V.memoryLimit,
+			_('\'auto\': what the enabled features need (384 MiB with the spam filter, 256 without).'));
 		choice(s, 'network_mode', _('Network mode'), 'bridge', [ 'bridge', 'host' ]);
 		value(s, 'bridge', _('Bridge'), 'br-mail', V.interfaceName);
 		value(s, 'host_address', _('Bridge address'), '10.231.0.1/24', V.ipv4Interface);
