@@ -149,6 +149,25 @@ class Protection(Section):
         "global", v.choice("global", "user"),
         "What moving mail into or out of Junk trains: one Bayes database for everyone, or one per user.",
     )  # fmt: skip
+    smtp_connection_rate: int = opt(
+        "60", v.integer(0, 100000),
+        "Connections one client address may open to port 25 per minute; over it: 421 4.7.0. 0: no limit.",
+    )  # fmt: skip
+    smtp_message_rate: int = opt(
+        "30", v.integer(0, 100000),
+        "Messages one client address may send on port 25 per minute; over it: 4xx (the sender retries "
+        "later). 0: no limit.",
+    )  # fmt: skip
+    user_recipients_per_hour: int = opt(
+        "200", v.integer(0, 100000),
+        "Recipients each logged-in user may send to per hour (submission, smtps); over it: 450 4.7.1 "
+        "with the limit and when to retry. 0: no limit.",
+    )  # fmt: skip
+    auth_failure_delay: int = opt(
+        "2", v.integer(0, 15),
+        "Seconds Dovecot waits before answering a failed login (IMAP, POP3, SMTP AUTH); Dovecot adds its "
+        "own penalty for addresses that keep failing.",
+    )  # fmt: skip
     test_patterns: bool = opt(
         "0", v.boolean,
         "Honour Rspamd's GTUBE variants (YJS...: add header → Junk) to try the filter; off in normal use, "

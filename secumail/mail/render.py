@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import spam
+from secumail.mail import ratelimit, spam
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -60,13 +60,14 @@ def dkim_selectors(settings: Settings, domains: list[str]) -> list[tuple[str, st
     return pairs
 
 
-def _submission(name: str, port: int, wrapper: bool, milters: str) -> str:
+def _submission(name: str, port: int, wrapper: bool, milters: str, user_limit: str) -> str:
     if not port:
         return ""
     return fill(_template("submission.master"), {
         "port": port, "name": name,
         "wrapper": "  -o smtpd_tls_wrappermode=yes\n" if wrapper else "",
         "milters": milters,
+        "user_limit": user_limit,
     })
 
 
@@ -116,8 +117,11 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
                                    dkim) if m)  # fmt: skip
     master = fill(_template("master.cf"), {
         "smtp_service": _smtp_service(settings),
-        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim),
-        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim),
+        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim,
+                                          user_limit=ratelimit.submission_check(settings)),
+        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim,
+                                     user_limit=ratelimit.submission_check(settings)),
+        "policy_services": ratelimit.master_cf(settings),
     })
     postscreen, tables = _postscreen(settings, values)
     main = fill(_template("main.cf"), {
@@ -126,13 +130,18 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
         "milters": inbound,
         "local_milters": dkim,
         "postscreen": postscreen,
+        "rate_limits": ratelimit.main_cf(settings),
         "mynetworks": "" if _host_network(settings) else "127.0.0.0/8 [::1]/128",
         "mynetworks_why": ("The router's loopback is shared (network_mode host): nobody relays without "
                            "authentication." if _host_network(settings) else
                            "Only the container's own loopback may relay without authentication: never "
                            "the bridge."),
     })
-    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644), **tables}
+    name = re.escape(settings.main.fqdn).replace("\\-", "-")
+    checks = (f"# Authentication-Results claiming to come from this server, written by someone else\n"
+              f"/^Authentication-Results:[[:space:]]*{name}([[:space:];]|$)/ IGNORE\n")  # fmt: skip
+    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644),
+            "postfix/header_checks": (checks, 0o644), **tables}  # fmt: skip
 
 
 def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
@@ -157,6 +166,7 @@ def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
         "quota_full_tempfail": "yes" if defer else "no",
         "imap_sieve": " imap_sieve" if settings.features.spam_filter else "",
         "spam_plugin": spam.dovecot_plugin(settings),
+        "auth_failure_delay": settings.protection.auth_failure_delay,
     })
     when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
                  else "new mail is returned to its senders")
@@ -203,7 +213,7 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
             **values, "and_opendkim": " and OpenDKIM" if pairs else ""}), 0o755),
         "container/stop": (_template("stop.sh"), 0o755),
         "container/reload": (fill(_template("reload.sh"), {
-            **values, "dkim_block": dkim_block.rstrip("\n"),
+            **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
             "spam_block": spam.reload_block(settings, fill, _template)}), 0o755),
     }
 
@@ -227,6 +237,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_opendkim(settings, values, pairs))
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
+    files.update(ratelimit.files(settings, _template))
     return files
 
 

@@ -5,9 +5,9 @@ Knot on the bridge address (10.242.0.1:53) serving, as an Internet would:
   - stranger.test: the outside sender's domain (A/MX for mx.stranger.test, SPF, DMARC p=none) and
     the reverse zone of the bridge subnet (PTR of the stranger's addresses);
   - dnsbl.test: the test blocklist postscreen asks (protection.dnsbl 'dnsbl.test*3').
-The stranger is a network namespace on the bridge with three addresses: LISTED (.50, in dnsbl.test
-unless a test takes it out), FRESH (.51, never listed) and UNSEEN (.52, never listed and used by one
-test only, so postscreen has no cached pass for it).
+The stranger is a network namespace on the bridge with four addresses: LISTED (.50, in dnsbl.test
+unless a test takes it out), FRESH (.51, never listed), UNSEEN (.52, never listed and used by one
+test only, so postscreen has no cached pass for it) and BURST (.53, the rate limit test's sender).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ DATA = "/var/tmp/secumail-protection-test/data"
 NAME, BRIDGE, SUBNET = "smprot", "smprot0", "10.242.0"
 HOST_IP = f"{SUBNET}.1"
 NS, VETH_HOST, VETH_NS = "smprotout", "smproto0", "smproto1"
-LISTED, FRESH, UNSEEN = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52"
+LISTED, FRESH, UNSEEN, BURST = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52", f"{SUBNET}.53"
+USER_RECIPIENTS_PER_HOUR = 5  # protection.user_recipients_per_hour of this world (test_rate_limits.py)
 # The limit `container.memory auto` gives the spam filter: the tests prove the default works.
 MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", str(SPAM_FILTER_MEMORY_MB)))
 PASSWORDS = {"alice@example.org": "alice-secret-1", "bob@example.org": "bob-secret-12"}
@@ -68,11 +69,12 @@ class Knot:
                 mx A {LISTED}
                 mx2 A {FRESH}
                 mx3 A {UNSEEN}
+                mx4 A {BURST}
                 """),
             "dnsbl.test": head("dnsbl.test") + "".join(
                 f"{_reverse(ip)} A 127.0.0.2\n{_reverse(ip)} TXT \"listed for the test\"\n" for ip in listed),
             reverse_zone: head(reverse_zone) + "".join(
-                f"{n} PTR mx{s}.stranger.test.\n" for n, s in (("50", ""), ("51", "2"), ("52", "3"))),
+                f"{n} PTR mx{s}.stranger.test.\n" for n, s in (("50", ""), ("51", "2"), ("52", "3"), ("53", "4"))),
         }
 
     def start(self, listed: tuple[str, ...] = (LISTED,)) -> None:
@@ -193,7 +195,8 @@ def protected() -> Iterator[ProtectedWorld]:
     os.makedirs(DATA)
     settings = make_settings(
         DATA, hostname="mail", container=NAME,
-        protection={"dnsbl": ("dnsbl.test*3",), "test_patterns": "1"},
+        protection={"dnsbl": ("dnsbl.test*3",), "test_patterns": "1",
+                    "user_recipients_per_hour": str(USER_RECIPIENTS_PER_HOUR)},
     )
     import dataclasses as dc
     import ipaddress
@@ -221,7 +224,7 @@ def protected() -> Iterator[ProtectedWorld]:
                 _ip("link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS)
                 _ip("link", "set", VETH_NS, "netns", NS)
                 _ip("link", "set", VETH_HOST, "master", BRIDGE, "up")
-                for address in (LISTED, FRESH, UNSEEN):
+                for address in (LISTED, FRESH, UNSEEN, BURST):
                     _ip("netns", "exec", NS, "ip", "addr", "add", f"{address}/24", "dev", VETH_NS)
                 _ip("netns", "exec", NS, "ip", "link", "set", VETH_NS, "up")
                 _ip("netns", "exec", NS, "ip", "link", "set", "lo", "up")

@@ -103,6 +103,19 @@ def test_clean_mail_carries_authentication_results(protected):
     assert "dmarc=pass (policy=none) header.from=stranger.test" in results[0], results
 
 
+def test_a_forged_authentication_results_naming_this_server_is_dropped(protected):
+    fqdn = protected.settings.main.fqdn
+    forged = f"Authentication-Results: {fqdn}; dkim=pass header.d=bank.test; dmarc=pass header.from=bank.test"
+    token = uuid.uuid4().hex
+    msg = _message(token, PROSE).replace("MIME-Version:", f"{forged}\r\nMIME-Version:", 1)
+    out = protected.outside(SEND, server=protected.ip, source=FRESH, sender="friend@stranger.test",
+                            rcpt="alice@example.org", msg=msg)  # fmt: skip
+    assert out["data"] == 250, out
+    results = [line for line in _headers(_find(protected, token)[1]).splitlines()
+               if line.startswith("Authentication-Results:")]  # fmt: skip
+    assert len(results) == 1 and "bank.test" not in results[0] and "spf=pass" in results[0], results
+
+
 def test_spam_lands_in_junk(protected):
     token, out = _send(protected, f"{PROSE}\r\n{GTUBE_JUNK}")
     assert out["data"] == 250, out

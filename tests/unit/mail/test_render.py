@@ -51,7 +51,8 @@ def test_every_file_and_mode(files):
         "opendkim/opendkim.conf": 0o644, "opendkim/KeyTable": 0o644,
         "opendkim/SigningTable": 0o644, "opendkim/TrustedHosts": 0o644,
         "container/start": 0o755, "container/stop": 0o755, "container/reload": 0o755,
-        **SPAM_FILES, "postfix/postscreen_access.cidr": 0o644,
+        **SPAM_FILES, "postfix/postscreen_access.cidr": 0o644, "postfix/ratelimit-policy": 0o755,
+        "postfix/header_checks": 0o644,
     }
     for path, (content, _) in files.items():
         assert "{{" not in content, path

@@ -129,6 +129,13 @@ return view.extend({
 		value(s, 'bayes_memory', _('Bayes memory (MiB)'), '32', V.integer(4, 4096));
 		choice(s, 'learn', _('Learning from Junk moves'), 'global', [ 'global', 'user' ],
 			_('global: one Bayes database for everyone; user: one per user.'));
+		value(s, 'smtp_connection_rate', _('Connections per minute per client (port 25)'), '60',
+			V.integer(0, 100000), _('Over it: 421, the client retries later. 0: no limit.'));
+		value(s, 'smtp_message_rate', _('Messages per minute per client (port 25)'), '30',
+			V.integer(0, 100000), _('Over it: 4xx, the sender retries later. 0: no limit.'));
+		value(s, 'user_recipients_per_hour', _('Recipients per hour per user'), '200', V.integer(0, 100000),
+			_('For logged-in users (submission, smtps); over it: 450 with the limit. 0: no limit.'));
+		value(s, 'auth_failure_delay', _('Delay after a failed login (s)'), '2', V.integer(0, 15));
 		flag(s, 'test_patterns', _('GTUBE test patterns'), '0', _('Only to try the filter: lets anyone skip it.'));
 
 		s = m.section(form.NamedSection, 'ssl', 'ssl', _('Certificates'));
