@@ -94,6 +94,45 @@ def _dkim(settings: Settings) -> dict[str, Any]:
     return {"enabled": settings.features.dkim, "selector": settings.dkim.selector, "key_present": present}
 
 
+def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
+    """Each protection feature with its state (on, off, refused, down) and why; `spool` is Postfix's
+    queue dir on the host when the container runs (the milter sockets are there), else None."""
+    from secumail.mail.render import postscreen_on
+
+    p, f = settings.protection, settings.features
+    out: list[dict[str, str]] = []
+
+    def add(name: str, state: str, why: str) -> None:
+        out.append({"name": name, "state": state, "why": why})
+
+    if not f.spam_filter:
+        add("spam filter", "off", "features.spam_filter 0")
+    elif spool is not None and not os.path.exists(os.path.join(spool, "rspamd/milter.sock")):
+        add("spam filter", "down", "Rspamd's milter socket is missing: mail arrives unfiltered (see 'mailctl logs')")
+    else:
+        add("spam filter", "on", f"Rspamd on port 25: Junk from score {p.junk_score:g}, refused from "
+                                 f"{p.reject_score:g}, learning {p.learn}")  # fmt: skip
+    if f.spam_filter and p.greylisting:
+        add("greylisting", "on", "Rspamd temp-fails doubtful mail once")
+    else:
+        add("greylisting", "off", "protection.greylisting 0" if f.spam_filter else "needs the spam filter")
+    if postscreen_on(settings):
+        add("DNS blocklists", "on", f"postscreen asks {len(p.dnsbl)} list(s), refuses at weight {p.dnsbl_threshold}")
+    else:
+        add("DNS blocklists", "off", "protection.dnsbl is empty" if settings.ports.smtp else "port 25 is off")
+    if f.virus_scan:
+        add("virus scan", "refused", "ClamAV is not shipped yet (issue 19); nothing scans for viruses")
+    else:
+        add("virus scan", "off", "features.virus_scan 0")
+    limits = (("connections per client", p.smtp_connection_rate, "/min on port 25", "smtp_connection_rate"),
+              ("messages per client", p.smtp_message_rate, "/min on port 25", "smtp_message_rate"),
+              ("recipients per user", p.user_recipients_per_hour, "/hour on submission",
+               "user_recipients_per_hour"))  # fmt: skip
+    for name, value, unit, option in limits:
+        add(name, "on" if value else "off", f"{value}{unit}" if value else f"protection.{option} 0")
+    return out
+
+
 def collect_status(settings: Settings) -> dict[str, Any]:
     main = settings.main
     state, pid = container_info(settings)
@@ -101,6 +140,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     services: dict[str, bool] = {}
     memory = None
     queue = None
+    spool_seen = None
     if state == "not installed":
         notes.append("the container is not installed: run 'mailctl install'")
     elif state == "RUNNING":
@@ -111,6 +151,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             services["opendkim"] = os.path.exists(os.path.join(spool, "opendkim/opendkim.sock"))
         memory = _memory(pid) if pid else None
         queue = _queue_size(spool)
+        spool_seen = spool
         down = [name for name, up in services.items() if not up]
         if down:
             notes.append(f"not answering: {', '.join(down)} (see 'mailctl logs')")
@@ -131,5 +172,6 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "certificate": _certificate(settings),
         "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
+        "protection": _protection(settings, spool_seen),
         "notes": notes,
     }

@@ -106,6 +106,9 @@ def status_text(data: dict[str, Any]) -> str:
         key = "present" if dkim.get("key_present") else "MISSING"
         lines.append(f"DKIM:         selector {dkim['selector']}, key {key}")
     lines.append(f"Mesh backup:  {'enabled' if data['mesh']['enabled'] else 'disabled'}")
+    for index, item in enumerate(data.get("protection") or []):
+        label = "Protection:   " if index == 0 else "              "
+        lines.append(f"{label}{item['name']}: {item['state']} ({item['why']})")
     for note in data.get("notes", []):
         lines.append(f"Note:         {note}")
     return "\n".join(lines)

@@ -135,3 +135,22 @@ def test_global_flags_anywhere(cli, confdir):
     result = cli("status", "--json")
     assert result.code == 0
     json.loads(result.out)
+
+
+def test_status_shows_each_protection_feature_with_its_state_and_why(cli, confdir):
+    assert cli("config", "set", "mailserver.features.virus_scan", "1").code == 0
+    assert cli("config", "set", "mailserver.protection.user_recipients_per_hour", "0").code == 0
+    data = json.loads(cli("--json", "status").out)
+    states = {item["name"]: (item["state"], item["why"]) for item in data["protection"]}
+    assert states == {
+        "spam filter": ("on", "Rspamd on port 25: Junk from score 6, refused from 15, learning global"),
+        "greylisting": ("off", "protection.greylisting 0"),
+        "DNS blocklists": ("on", "postscreen asks 3 list(s), refuses at weight 3"),
+        "virus scan": ("refused", "ClamAV is not shipped yet (issue 19); nothing scans for viruses"),
+        "connections per client": ("on", "60/min on port 25"),
+        "messages per client": ("on", "30/min on port 25"),
+        "recipients per user": ("off", "protection.user_recipients_per_hour 0"),
+    }
+    text = cli("status").out
+    assert "Protection:   spam filter: on (Rspamd on port 25" in text
+    assert "              virus scan: refused (ClamAV is not shipped yet" in text
