@@ -89,7 +89,12 @@ return view.extend({
 			[ _('DNS check'), dnsText ],
 			[ _('Last backup'), backupText ],
 			[ _('Mesh backup'), st.mesh.enabled ? _('enabled, %d peer(s)').format(st.mesh.peers) : _('disabled') ]
-		].concat((st.notes || []).map(function(note) { return [ _('Note'), note ]; }));
+		].concat((st.protection || []).map(function(item, i) {
+			/* one row per protection feature: state (on/off/refused/down) and why, as mailctl status */
+			var text = '%s: %s (%s)'.format(item.name, item.state, item.why);
+			return [ i ? '' : _('Protection'), (item.state == 'refused' || item.state == 'down') ?
+				E('span', { 'class': 'label warning' }, [ text ]) : text ];
+		})).concat((st.notes || []).map(function(note) { return [ _('Note'), note ]; }));
 	},
 
 	renderTable: function(data) {
