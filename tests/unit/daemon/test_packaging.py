@@ -124,3 +124,34 @@ def test_init_script_announces_the_node_id_by_mdns_only_when_mesh_is_enabled(tmp
     assert on.index("open secumaild") < on.index("mdns") < on.index("close")
     off = _start_service(tmp_path, "0")
     assert "mdns" not in off and "close" in off
+
+
+def _uci_defaults(tmp_path, config: str) -> str:
+    """Run files/etc/uci-defaults/90-secumail against `config` with this project's uci CLI as `uci`;
+    the resulting /etc/config/mailserver text."""
+    import sys
+
+    confdir = tmp_path / "config"
+    confdir.mkdir(parents=True)
+    (confdir / "mailserver").write_text(config)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "uci").write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m secumail.uci -c {confdir} "$@"\n')
+    (bindir / "uci").chmod(0o755)
+    script = read(os.path.join(REPO, "files", "etc", "uci-defaults", "90-secumail"))
+    script = script.replace(". /lib/functions.sh", ":").replace("/var/run/secumail", str(tmp_path / "run"))
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"PATH": f"{bindir}:/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return (confdir / "mailserver").read_text()
+
+
+def test_uci_defaults_moves_the_old_shipped_memory_limit_to_auto_when_the_spam_filter_is_on(tmp_path):
+    old = "config mailserver 'main'\n\toption domain 'example.org'\n\nconfig container 'container'\n\toption memory '256'\n"
+    assert "option memory 'auto'" in _uci_defaults(tmp_path / "on", old)
+    off = old + "\nconfig features 'features'\n\toption spam_filter '0'\n"
+    assert "option memory '256'" in _uci_defaults(tmp_path / "off", off)  # the light path fits in 256
+    chosen = old.replace("'256'", "'1024'")
+    assert "option memory '1024'" in _uci_defaults(tmp_path / "chosen", chosen)
+    # and the protection section exists afterwards, like every other
+    assert "config protection 'protection'" in _uci_defaults(tmp_path / "sections", old)
