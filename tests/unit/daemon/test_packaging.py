@@ -136,7 +136,8 @@ def _uci_defaults(tmp_path, config: str) -> str:
     (confdir / "mailserver").write_text(config)
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "uci").write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m secumail.uci -c {confdir} "$@"\n')
+    uci = f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m secumail.uci -c {confdir} "$@"\n'
+    (bindir / "uci").write_text(uci)
     (bindir / "uci").chmod(0o755)
     script = read(os.path.join(REPO, "files", "etc", "uci-defaults", "90-secumail"))
     script = script.replace(". /lib/functions.sh", ":").replace("/var/run/secumail", str(tmp_path / "run"))
@@ -147,7 +148,8 @@ def _uci_defaults(tmp_path, config: str) -> str:
 
 
 def test_uci_defaults_moves_the_old_shipped_memory_limit_to_auto_when_the_spam_filter_is_on(tmp_path):
-    old = "config mailserver 'main'\n\toption domain 'example.org'\n\nconfig container 'container'\n\toption memory '256'\n"
+    old = ("config mailserver 'main'\n\toption domain 'example.org'\n\n"
+           "config container 'container'\n\toption memory '256'\n")
     assert "option memory 'auto'" in _uci_defaults(tmp_path / "on", old)
     off = old + "\nconfig features 'features'\n\toption spam_filter '0'\n"
     assert "option memory '256'" in _uci_defaults(tmp_path / "off", off)  # the light path fits in 256
