@@ -53,6 +53,9 @@ CASES = [
     ("httpsUrl", None, v.https_url, ["https://acme.example/dir", "HTTPS://x", "http://x", "ftp://x", "https:// x"]),
     ("interfaceName", None, v.interface_name, ["br-mail", "br.lan_1", "a" * 16, "br mail"]),
     ("nameWord", None, v.name_word, ["mailserver", "mail.server-1", "_x", "a b", ""]),
+    ("host", None, v.host, ["192.0.2.7", "2001:db8::7", "[2001:db8::7]", "d.example.net", "peer", "192.0.2.7:7022",
+                            "a b", "-x.example", ""]),
+    ("nodeId", None, v.node_id, ["ABCD" * 8, "abcd-" * 7 + "abcd", "ABCD" * 7, "ABC1" * 8, "", " " + "A2" * 16]),
     ("boolean", None, v.boolean, ["1", "yes", "On", "disabled", "2", "maybe"]),
 ]
 
