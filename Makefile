@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # so 4 workers on 2 cores (tests/support/worlds.py). PYTEST_PARALLEL= runs everything in one process.
 PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
-.PHONY: all deps venv test unit integration lint bench demo docs clean
+.PHONY: all deps venv test unit integration lint bench demo demo-stop docs clean
 
 all: test
 
@@ -52,6 +52,11 @@ bench: deps venv
 # Bring the appliance up with a demo domain (see README).
 demo: deps venv
 	PYTHON=$(PY) sh scripts/demo.sh
+
+# Stop what `make demo` started: the agent, then the container (data and image stay).
+demo-stop: venv
+	$(PY) -c 'from secumail.daemon.launcher import stop_daemon as s; print("secumaild stopped" if s() else "secumaild was not running")'
+	$(PY) -m secumail.cli stop
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -18,6 +18,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from tests.support.wait import wait_until  # noqa: E402
+
 
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:
@@ -47,12 +49,7 @@ def run(mesh: bool, scale: float, seconds: float, reconcile_interval: float | No
         argv += ["--reconcile-interval", str(reconcile_interval)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                call("daemon.info")
-                break
-            except Exception:  # noqa: BLE001
-                time.sleep(0.05)
+        wait_until(lambda: call("daemon.info"), timeout=10, what="secumaild answering")
         start_rss = rss_kb(proc.pid)
         samples = []
         end = time.monotonic() + seconds

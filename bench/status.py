@@ -32,6 +32,7 @@ from results import summary_ms, update_section, wall_times  # noqa: E402
 from secumail.container import lxc_binding  # noqa: E402
 from secumail.container.runtime import RUNNING, Container  # noqa: E402
 from tests.integration.lxcworld import lxc_world  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
 
 RUNS = int(os.environ.get("STATUS_BENCH_RUNS", "20"))
 BACKENDS = ("binding", "commands")
@@ -87,12 +88,7 @@ def with_daemon(conf: str, env: dict[str, str]) -> dict:
     log = open(os.path.join(env["SECUMAIL_RUNDIR"] + ".log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
     try:
-        for _ in range(200):
-            try:
-                call("daemon.info")
-                break
-            except Exception:  # noqa: BLE001
-                time.sleep(0.05)
+        wait_until(lambda: call("daemon.info"), timeout=10, what="secumaild answering")
         for _ in range(300):  # the first reconcile's jobs (config deploy) run in workers: let them end
             if call("daemon.info")["jobs_running"] == 0:
                 break

@@ -34,3 +34,4 @@ echo "== 5/5 starting the agent (secumaild: keeps the container up, renews certi
 mailctl status
 echo
 echo "The demo mailbox is $USER_ADDR with password $PASSWORD (IMAPS $ADDRESS:993, submission 587)."
+echo "Stop the agent and the container with: make demo-stop"

@@ -14,7 +14,6 @@ log = logging.getLogger(__name__)
 
 # The Postfix queue is state too: data_path/spool is bind-mounted on the image's queue directory, so a
 # new image (mailctl image import, a rebuilt rootfs) or a restored backup keeps the queued mail.
-SPOOL_DIR = "spool"
 _QUEUE_SUBDIRS = ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming", "maildrop",
                   "saved", "trace")  # fmt: skip
 
@@ -23,13 +22,12 @@ def ensure_layout(settings: Settings) -> None:
     """data_path as the SecuBox mail server lays it out, plus dkim/; a self-signed certificate until ACME runs."""
     from secumail.mail.selfsigned import ensure_selfsigned
 
-    data = settings.main.data_path
-    for sub, mode in (("", 0o755), ("config", 0o755), ("mail", 0o755), ("home", 0o755), ("ssl", 0o755),
-                      ("ssl/acme", 0o700), ("dkim", 0o700), (SPOOL_DIR, 0o755)):  # fmt: skip
-        path = os.path.join(data, sub)
+    data, at = settings.main.data_path, settings.layout
+    os.makedirs(data, mode=0o755, exist_ok=True)
+    for path, mode in ((at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
+                       (at.acme, 0o700), (at.dkim, 0o700), (at.spool, 0o755)):  # fmt: skip
         os.makedirs(path, exist_ok=True)
-        if sub:
-            os.chmod(path, mode)
+        os.chmod(path, mode)
     ensure_selfsigned(data, settings.main.fqdn)
 
 
@@ -37,7 +35,7 @@ def ensure_spool(settings: Settings, running: bool = False) -> list[str]:
     """data_path/spool exists (LXC refuses to start without a bind mount's source). An install from
     before the queue moved keeps its queue in the rootfs: while the container is stopped, its queue
     directories are moved over (ownership is fixed inside the container at start). Returns what moved."""
-    spool = os.path.join(settings.main.data_path, SPOOL_DIR)
+    spool = settings.layout.spool
     os.makedirs(spool, mode=0o755, exist_ok=True)
     old = os.path.join(rootfs_path(settings), QUEUE_DIRECTORY.lstrip("/"))
     if running or os.path.ismount(old) or any(os.path.exists(os.path.join(spool, d)) for d in _QUEUE_SUBDIRS):

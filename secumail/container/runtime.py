@@ -7,7 +7,7 @@ themselves go through a backend with the same primitives:
 - "commands": the lxc-* programs (secumail.container.lxc_commands).
 
 SECUMAIL_LXC_BACKEND=binding|commands|auto picks one ("auto": the binding
-when importable); unset means DEFAULT, the commands for now (see
+when importable); unset means DEFAULT, which is "auto" (see
 docs/architecture.md and bench/RESULTS.md). Failures raise ContainerError with one line.
 Facts this code works around, whatever the backend:
 
@@ -43,10 +43,9 @@ BACKEND_ENV = "SECUMAIL_LXC_BACKEND"
 BINDING = "binding"
 COMMANDS = "commands"
 AUTO = "auto"
-# The lxc-* commands until the binding has passed the whole integration suite: with the binding
-# as default, tests/integration/daemon/test_container.py's kill-and-reconcile test failed once
-# (no SMTP banner after the restart); cause not established yet.
-DEFAULT = COMMANDS
+# The binding when python3-lxc is importable (bench/RESULTS.md, status-backends: faster status and
+# commands inside for 0.8 MiB agent PSS; its start still runs lxc-start's small monitor).
+DEFAULT = AUTO
 
 
 class Backend(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 from secumail.config.settings import Settings, default_package, settings_from_package
 
@@ -33,3 +34,17 @@ def mail_settings(data: object, *, features: dict | None = None, protection: dic
     # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
     package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})
     return settings_from_package(package)
+
+
+def write_small_config(tmp_path: Path) -> tuple[Path, Path]:
+    """A UCI dir tmp_path/config for example.org whose data_path and lxc_path are in tmp_path
+    (1024-bit DKIM: quick to make). Returns (confdir, data_path)."""
+    conf = tmp_path / "config"
+    conf.mkdir()
+    data = tmp_path / "data"
+    (conf / "mailserver").write_text(
+        f"\nconfig mailserver 'main'\n\toption domain 'example.org'\n\toption data_path '{data}'\n"
+        f"\nconfig dkim 'dkim'\n\toption key_bits '1024'\n"
+        f"\nconfig container 'container'\n\toption lxc_path '{tmp_path / 'lxc'}'\n"
+    )
+    return conf, data

@@ -1,4 +1,4 @@
-"""Signatures in the feature and base packages: few positional parameters, and `settings` typed.
+"""Signatures in every package: few positional parameters, and `settings` typed.
 
 Past five positional parameters a call reads as a row of values whose meaning depends on their
 order: the rest are keyword-only or grouped in a small dataclass. A `settings` parameter is the
@@ -11,12 +11,12 @@ import ast
 import os
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "secumail")
-PACKAGES = ("config", "mesh", "certs", "dns", "system", "uci", "mail")
+PACKAGES = ("config", "mesh", "certs", "dns", "system", "uci", "mail", "container", "appliance", "daemon", "cli")
 MAX_POSITIONAL = 5
 EXEMPT = {
     # urllib.request.HTTPRedirectHandler's own signature, overridden
     ("dns/providers/http.py", "redirect_request"),
-    # the backup's per-file cache write in its hot loop (its speed work is under way elsewhere)
+    # the backup's per-file cache write, called once per file in its hot loop: positional for speed
     ("mesh/index.py", "remember_file"),
 }
 NOT_YET: set[str] = set()

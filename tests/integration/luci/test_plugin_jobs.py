@@ -12,6 +12,7 @@ import pytest
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
 from tests.support.procs import terminate
+from tests.support.settings import write_small_config
 
 pytestmark = pytest.mark.integration
 
@@ -19,14 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def agent(tmp_path):
     """A secumaild on its own run dir and confdir (data_path in tmp; the container stays off)."""
-    conf = tmp_path / "config"
-    conf.mkdir()
-    data = tmp_path / "data"
-    (conf / "mailserver").write_text(
-        f"\nconfig mailserver 'main'\n\toption domain 'example.org'\n\toption data_path '{data}'\n"
-        f"\nconfig dkim 'dkim'\n\toption key_bits '1024'\n"
-        f"\nconfig container 'container'\n\toption lxc_path '{tmp_path / 'lxc'}'\n"
-    )
+    conf, data = write_small_config(tmp_path)
     env = {
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
         "SECUMAIL_CONFDIR": str(conf),

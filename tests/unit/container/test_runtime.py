@@ -93,7 +93,7 @@ def test_env_var_forces_a_backend(monkeypatch) -> None:
     monkeypatch.setenv(runtime.BACKEND_ENV, "auto")
     assert runtime.backend_name() == BINDING  # auto: the binding when importable
     monkeypatch.delenv(runtime.BACKEND_ENV)
-    assert runtime.backend_name() == runtime.DEFAULT
+    assert runtime.backend_name() == BINDING  # unset: DEFAULT, "auto"
     assert runtime.backend_name("commands") == COMMANDS  # an explicit argument beats the env
 
 

@@ -10,19 +10,13 @@ import pytest
 
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
+from tests.support.settings import write_small_config
 
 
 @pytest.fixture
 def world(tmp_path):
     """A UCI dir whose data_path and lxc_path are in tmp, and a mailctl wrapper that records its argv."""
-    conf = tmp_path / "config"
-    conf.mkdir()
-    data = tmp_path / "data"
-    (conf / "mailserver").write_text(
-        f"\nconfig mailserver 'main'\n\toption domain 'example.org'\n\toption data_path '{data}'\n"
-        f"\nconfig dkim 'dkim'\n\toption key_bits '1024'\n"
-        f"\nconfig container 'container'\n\toption lxc_path '{tmp_path / 'lxc'}'\n"
-    )
+    conf, data = write_small_config(tmp_path)
     argv_log = tmp_path / "mailctl-argv.log"
     # in a directory of its own: the script's dir is sys.path[0] (a dir named 'uci' there would shadow pyuci)
     (tmp_path / "bin").mkdir()

@@ -58,6 +58,9 @@ CASES = [
                                        "list.dnswl.org=127.0.[0..255].[2..3]*-2", "x.test=127.0.0.[2;4]", "a b",
                                        "localhost*3", "x.test=127.0.0*3", "x.test*", "-x.test", "x.test=1.2.3.4.5"]),
     ("memoryLimit", None, v.memory_limit, ["auto", "AUTO", "64", "512", "63", "65537", "lots", " 256 "]),
+    ("host", None, v.host, ["192.0.2.7", "2001:db8::7", "[2001:db8::7]", "d.example.net", "peer", "192.0.2.7:7022",
+                            "a b", "-x.example", ""]),
+    ("nodeId", None, v.node_id, ["ABCD" * 8, "abcd-" * 7 + "abcd", "ABCD" * 7, "ABC1" * 8, "", " " + "A2" * 16]),
     ("boolean", None, v.boolean, ["1", "yes", "On", "disabled", "2", "maybe"]),
 ]
 

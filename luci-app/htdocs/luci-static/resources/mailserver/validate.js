@@ -169,6 +169,25 @@ var V = baseclass.extend({
 		return true;
 	},
 
+	host: function(value) {
+		/* an IP address (IPv6 with or without brackets) or a host name, without a port */
+		var text = str(value).trim();
+		var bare = (text[0] == '[' && text[text.length - 1] == ']') ? text.slice(1, -1) : text;
+		if (ipv4(bare) || ipv6(bare) || V.prototype.hostName(text) === true)
+			return true;
+		return _('is not an IP address or a host name (give the port as its own option)');
+	},
+
+	nodeId: function(value) {
+		/* a mesh node id in any case, with or without dashes (32 base32 characters) */
+		var compact = str(value).replace(/[\s-]/g, '').toUpperCase();
+		if (compact === '')
+			return _('is not a node id: it is required (\'mailctl mesh id\' shows it on that node)');
+		if (!/^[A-Z2-7]{32}$/.test(compact))
+			return _('is not a node id (32 base32 characters, as \'mailctl mesh id\' shows)');
+		return true;
+	},
+
 	localPart: function(value) {
 		var text = str(value).trim();
 		if (!LOCALPART.test(text) || text.length > 64)

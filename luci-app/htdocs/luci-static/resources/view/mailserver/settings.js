@@ -170,7 +170,7 @@ return view.extend({
 		s = m.section(form.NamedSection, 'mesh', 'mesh', _('Mesh backup'));
 		s.addremove = false;
 		flag(s, 'enabled', _('Enabled'), '0', _('Back up to, and hold backups for, pinned mesh peers.'));
-		list(s, 'backup_peers', _('Backup peers (node ids)'), V.text);
+		list(s, 'backup_peers', _('Backup peers (node ids)'), V.nodeId);
 		value(s, 'sync_interval', _('Sync interval (s)'), '3600', V.integer(60, 604800));
 		value(s, 'port', _('SFTP port'), '7022', V.port);
 		list(s, 'listen', _('SFTP listen addresses'), V.ipAddress, _('Empty: every address.'));
@@ -234,12 +234,11 @@ return view.extend({
 		s.anonymous = false;
 		o = s.option(form.Value, 'node_id', _('Node id'));
 		o.rmempty = false;
-		o.validate = function(section_id, value) {
-			return String(value || '').trim() ? true : _('is required for a peer');
-		};
-		o = s.option(form.Value, 'address', _('Address'));
-		o = s.option(form.Value, 'port', _('Port'));
-		o.placeholder = '7022';
+		o.validate = check(V.nodeId);
+		o = s.option(form.Value, 'address', _('Address'), _('Empty: the address discovery last saw.'));
+		o.validate = check(V.optional(V.host));
+		o = s.option(form.Value, 'port', _('Port'), _('Empty: the mesh SFTP port.'));
+		o.placeholder = uci.get('mailserver', 'mesh', 'port') || '7022';
 		o.validate = check(V.optional(V.port));
 
 		return m.render();
