@@ -47,7 +47,7 @@ def submission_check(settings: Settings) -> str:
     """The restriction submission and smtps ask before accepting a recipient ('' when off)."""
     if not settings.protection.user_recipients_per_hour:
         return ""
-    return f"check_policy_service unix:private/{POLICY_SERVICE},"
+    return f"check_policy_service,unix:private/{POLICY_SERVICE},"  # a comma: `-o` values hold no spaces
 
 
 def files(settings: Settings, template: Any) -> dict[str, tuple[str, int]]:

@@ -113,8 +113,9 @@ def _postscreen(settings: Settings, values: dict[str, Any]) -> tuple[str, Files]
 def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
     dkim = f"unix:{MILTER_SOCKET}" if settings.features.dkim else ""
-    inbound = " ".join(m for m in (f"unix:{spam.MILTER_SOCKET}" if settings.features.spam_filter else "",
-                                   dkim) if m)  # fmt: skip
+    # Port 25: Rspamd alone when it runs (it checks DKIM too); OpenDKIM after it removed Rspamd's
+    # Authentication-Results header. Without the filter OpenDKIM verifies there.
+    inbound = f"unix:{spam.MILTER_SOCKET}" if settings.features.spam_filter else dkim
     master = fill(_template("master.cf"), {
         "smtp_service": _smtp_service(settings),
         "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim,

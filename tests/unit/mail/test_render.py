@@ -81,9 +81,8 @@ def test_postfix_security_settings(files):
     assert main["virtual_alias_maps"] == "texthash:/srv/mailserver/config/valias"
     assert main["mydestination"] == "localhost"
     assert main["relay_domains"] == ""
-    # port 25: Rspamd first (its verdicts), then OpenDKIM; local mail: OpenDKIM only
-    assert main["smtpd_milters"] == ("unix:/var/spool/postfix/rspamd/milter.sock "
-                                     "unix:/var/spool/postfix/opendkim/opendkim.sock")
+    # port 25: Rspamd alone (OpenDKIM after it dropped its Authentication-Results); local mail: OpenDKIM
+    assert main["smtpd_milters"] == "unix:/var/spool/postfix/rspamd/milter.sock"
     assert main["non_smtpd_milters"] == "unix:/var/spool/postfix/opendkim/opendkim.sock"
     assert main["myhostname"] == "mail.example.org"
     text = files["postfix/main.cf"][0]

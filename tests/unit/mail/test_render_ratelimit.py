@@ -28,8 +28,9 @@ def test_defaults_limit_port_25_clients_and_each_users_recipients(tmp_path):
     assert policy[1] == "user=nobody argv=/usr/local/sbin/secumail-ratelimit 200 /var/lib/secumail-ratelimit"
     for name in ("587", "465"):  # submission and smtps ask the policy; messages per minute are not theirs
         lines = services[name]
-        assert ("-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,check_policy_service "
+        assert ("-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,check_policy_service,"
                 "unix:private/secumail-ratelimit,permit_sasl_authenticated,reject") in lines
+        assert not any(" " in line.split("=", 1)[-1] for line in lines if line.startswith("-o "))
         assert "-o smtpd_client_message_rate_limit=0" in lines
     assert "secumail-ratelimit_time_limit = 3600s" in files["postfix/main.cf"][0]
     assert _params(files["dovecot/dovecot.conf"][0])["auth_failure_delay"] == "2 secs"
