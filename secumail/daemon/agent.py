@@ -175,6 +175,7 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             logger.info("SIGHUP: re-reading the configuration")
             self.load_settings()
         if signal.SIGUSR1 in received:  # the WAN came up (hotplug): check its address now
+            logger.debug("SIGUSR1: checking the public address")
             self.wan_check(reason="signal")
 
     # -- configuration -------------------------------------------------------------
