@@ -48,8 +48,8 @@ class Daemon:
     def start(self) -> Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "secumail.daemon", "--foreground", "--confdir", self.confdir, "--stderr",
-                 "--debug", *self.args],
+                [*self.prefix, sys.executable, "-m", "secumail.daemon", "--foreground", "--confdir", self.confdir,
+                 "--stderr", "--debug", *self.args],
                 stdout=log, stderr=log, env=self.env, cwd=self.root,
             )  # fmt: skip
         self.wait_for(lambda: self.call("daemon.info"), what="the control socket")

@@ -1,10 +1,11 @@
 """dns.follow_wan end to end: secumaild sees the public address change and only the A record follows,
 in a real Knot with TSIG.
 
-The "router" is network namespace smwan: its WAN is a dummy interface (wan0) holding the default
-route, and a veth (10.245.0.2 ↔ 10.245.0.1 on the host) reaches this test's own Knot. The test changes
-wan0's address as a new DHCP lease would. With dns.public_ipv4 'auto' a loopback http server stands
-in for the "what is my address" service (the one http exception the option allows).
+The "router" is network namespace smwan: its WAN is wan0 (a veth whose peer isp0 stays in the
+namespace; this kernel has no dummy driver) holding the default route, and a veth (10.245.0.2 in
+the namespace, 10.245.0.1 on the host) reaches this test's own Knot. The test changes wan0's
+address as a new DHCP lease would. With dns.public_ipv4 'auto' a loopback http server stands in
+for the "what is my address" service (the one http exception the option allows).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.integration.daemon.secumaild import Daemon
 from tests.integration.dns.servers import KNOT_ADDR, TSIG_SECRET, ensure, need_root, resolve, zone_text
 from tests.support.knot import TSIG_NAME, Knot
 from tests.support.paths import REPO
+from tests.support.procs import descendants
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,8 @@ def zone_records(server: str) -> dict[tuple[str, str], tuple[int, tuple[str, ...
     for name, rdataset in zone.iterate_rdatasets():
         rtype = dns.rdatatype.to_text(rdataset.rdtype)
         if rtype != "SOA":
-            out[(name.to_text(), rtype)] = (rdataset.ttl, tuple(sorted(r.to_text() for r in rdataset)))
+            values = tuple(sorted(r.to_text(origin=zone.origin, relativize=False) for r in rdataset))
+            out[(name.derelativize(zone.origin).to_text(), rtype)] = (rdataset.ttl, values)
     return out
 
 
@@ -63,8 +66,20 @@ def a_record(server: str) -> tuple[int, list[str]]:
     return (answer[0].ttl, sorted(r.to_text() for r in answer[0])) if answer else (0, [])
 
 
-def write_site(root, server: str, **dns: str) -> Daemon:
+@pytest.fixture
+def sites():
+    """The secumaild instances a test started: stopped, their workers killed, at the end."""
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        d.stop()
+        for pid in descendants(d.proc.pid) if d.proc else []:
+            os.kill(pid, signal.SIGKILL)
+
+
+def write_site(sites: list, root, server: str, **dns: str) -> Daemon:
     d = Daemon(str(root), prefix=dns.pop("_prefix", ()))
+    sites.append(d)
     os.makedirs(d.confdir)
     secret = os.path.join(str(root), "dns.secret")
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -90,7 +105,7 @@ def mailctl(d: Daemon, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def router(tmp_path):
-    """Namespace smwan with WAN dummy wan0 (203.0.113.5, default route) and a veth to the host's Knot."""
+    """Namespace smwan with WAN wan0 (203.0.113.5, default route) and a veth to the host's Knot."""
     need_root()
     ensure("knot", "knot-dnsutils")
     sh("ip", "netns", "del", NS, check=False)  # a run killed half-way
@@ -103,8 +118,9 @@ def router(tmp_path):
         sh("ip", "addr", "add", f"{HOST_ADDR}/24", "dev", "smwan-h")
         sh("ip", "link", "set", "smwan-h", "up")
         for cmd in (("link", "set", "lo", "up"), ("addr", "add", f"{NS_ADDR}/24", "dev", "smwan-n"),
-                    ("link", "set", "smwan-n", "up"), ("link", "add", "wan0", "type", "dummy"),
-                    ("addr", "add", "203.0.113.5/24", "dev", "wan0"), ("link", "set", "wan0", "up"),
+                    ("link", "set", "smwan-n", "up"), ("link", "add", "wan0", "type", "veth", "peer", "name", "isp0"),
+                    ("addr", "add", "203.0.113.5/24", "dev", "wan0"), ("link", "set", "isp0", "up"),
+                    ("link", "set", "wan0", "up"),
                     ("route", "add", "default", "dev", "wan0")):  # fmt: skip
             sh("ip", "-n", NS, *cmd)
         knot = Knot(str(tmp_path / "knot"), HOST_ADDR, {ZONE: zone_text(ZONE, HOST_ADDR)}, secret=TSIG_SECRET)
@@ -143,8 +159,8 @@ def wait_a(server: str, address: str, timeout: float, d: Daemon) -> float:
     return time.monotonic() - start
 
 
-def test_the_a_record_follows_the_wan_address_and_nothing_else_moves(router, tmp_path):
-    d = write_site(tmp_path / "site", HOST_ADDR, wan_check_interval="3600", _prefix=("ip", "netns", "exec", NS))
+def test_the_a_record_follows_the_wan_address_and_nothing_else_moves(router, sites, tmp_path):
+    d = write_site(sites, tmp_path / "site", HOST_ADDR, wan_check_interval="3600", _prefix=("ip", "netns", "exec", NS))
     # The first full publication, as the user runs it; the address is read from the default route's wan0.
     first = mailctl(d, "dns-setup")
     assert first.returncode == 0, first.stderr + first.stdout
@@ -218,10 +234,11 @@ def what_is_my_address():
     server.server_close()
 
 
-def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_my_address, tmp_path):
+def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_my_address, sites, tmp_path):
     url = f"http://127.0.0.1:{what_is_my_address.server_port}/ip"
     _Service.body = b"203.0.113.5\n"
-    d = write_site(tmp_path / "site", KNOT_ADDR, wan_check_interval="3600", public_ipv4="auto", public_ip_url=url)
+    d = write_site(sites, tmp_path / "site", KNOT_ADDR, wan_check_interval="3600", public_ipv4="auto",
+                   public_ip_url=url)
     first = mailctl(d, "dns-setup")
     assert first.returncode == 0, first.stderr + first.stdout
     assert resolve(FQDN, "A") == ["203.0.113.5"]
