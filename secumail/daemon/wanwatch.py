@@ -106,5 +106,6 @@ class WanFollower:
             return
         interval = self.settings.dns.wan_check_interval if self.settings is not None else 300
         delay = self._backoff(JOB, float(interval))
-        logger.warning("A record update failed (%s); retrying in %.0f s", job.error, delay * self.scale)
+        # The job's own error line says why; this one says what happens next.
+        logger.warning("%s: the A record stays as it is; next try in %.0f s", JOB, delay * self.scale)
         self.timers.after(TIMER, delay)

@@ -28,7 +28,7 @@ _NAT = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "
 
 
 def publishable_ipv4(text: str) -> str:
-    """`text` as an IPv4 address that may stand in an A record; ValueError says why not.
+    """`text` as an IPv4 address that may stand in an A record; ValueError says why not (one line).
 
     Refused: what is not one IPv4 address, RFC 1918 and CGNAT (100.64/10) space, loopback,
     link-local, multicast, 0/8 and 240/4. The documentation ranges (192.0.2/24, ...) pass:
@@ -39,8 +39,7 @@ def publishable_ipv4(text: str) -> str:
     except ValueError:
         raise ValueError(f"{_shown(text)} is not an IPv4 address") from None
     if any(address in net for net in _NAT):
-        raise ValueError(f"{address} is a private address (the router is behind another NAT: "
-                         "set mailserver.dns.public_ipv4 auto)")  # fmt: skip
+        raise ValueError(f"{address} is a private address")
     if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified or (
         address.is_reserved or address in ipaddress.IPv4Network("0.0.0.0/8")
     ):
@@ -74,7 +73,15 @@ def local_ipv4(interface: str, *, root: str = "/") -> str:
     try:
         return publishable_ipv4(address)
     except ValueError as exc:
-        raise SecumailError(f"WAN address on {device}: {exc}") from None
+        raise SecumailError(f"WAN address on {device}: {_hint(exc)}") from None
+
+
+def _hint(exc: ValueError) -> str:
+    """A private WAN address means another NAT in front of the router: say what to do."""
+    text = str(exc)
+    if text.endswith("is a private address"):
+        text += " (the router is behind another NAT: set mailserver.dns.public_ipv4 auto)"
+    return text
 
 
 def _from_ubus(interface: str) -> str:
@@ -91,8 +98,10 @@ def _from_ubus(interface: str) -> str:
     for entry in entries:
         try:
             return publishable_ipv4(str(entry.get("address", "")))
-        except (ValueError, AttributeError) as exc:
-            problems.append(str(exc))
+        except ValueError as exc:
+            problems.append(_hint(exc))
+        except AttributeError:
+            problems.append("ubus answered an entry that is not an address")
     raise SecumailError(f"WAN address of {interface}: {problems[0] if problems else 'none (the interface is down)'}")
 
 
@@ -166,7 +175,7 @@ def fetch_public_ipv4(url: str, timeout: float) -> str:
     except UnicodeDecodeError:
         raise SecumailError(f"{url} answered bytes that are not text: not an address; refused") from None
     except ValueError as exc:
-        raise SecumailError(f"{url} answered {exc}; refused") from None
+        raise SecumailError(f"{url} answered: {exc}; refused") from None
 
 
 def public_ipv4(settings: Settings) -> str:

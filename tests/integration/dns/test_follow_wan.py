@@ -263,14 +263,15 @@ def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_m
     assert check_now()["result"]["changed"] is False  # the same answer again: nothing sent
     assert d.logtext().count("public address changed") == 1
 
-    for body, problem in [(b"198.51.100.41" + b" " * 100000, "answered more than 64 bytes: not an address"),
-                          (b"<html>your IP is 198.51.100.41</html>", "answered '<html>your IP is 198.51.100.41</htm"),
-                          (b"10.0.0.7", "answered 10.0.0.7 is a private address")]:  # fmt: skip
+    for body, problem in [(b"198.51.100.41" + b" " * 100000, "answered more than 64 bytes: not an address; refused"),
+                          (b"<html>your IP is 198.51.100.41</html>",
+                           "answered: '<html>your IP is 198.51.100.41</html>' is not an IPv4 address; refused"),
+                          (b"10.0.0.7", "answered: 10.0.0.7 is a private address; refused")]:  # fmt: skip
         _Service.body = body
         job = check_now()
         assert job["state"] == "failed" and problem in job["error"] and "\n" not in job["error"], job
         assert a_record(KNOT_ADDR)[1] == ["198.51.100.40"]  # nothing published
-        lines = [line for line in d.logtext().splitlines() if "A record update failed" in line and problem in line]
-        assert len(lines) == 1, lines
+        lines = [line for line in d.logtext().splitlines() if problem in line]
+        assert lines == [f"secumaild: ERROR job {job['id']} (wan-update) failed: {url} {problem}"], lines
     assert "Traceback" not in d.logtext()
     assert zone_records(KNOT_ADDR).keys() == before.keys()
