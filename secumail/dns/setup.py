@@ -95,7 +95,7 @@ def update_addresses(settings: Settings, ipv4: str, *, provider: Any = None) -> 
     before = wan.published_ipv4(settings.main.data_path, fqdn)
     if getattr(provider, "prints_only", False) or (provider is None and settings.dns.provider == "manual"):
         raise SecumailError("dns.provider manual cannot update the A record by itself: "
-                            "choose a provider with an API (docs/dns.md)")  # fmt: skip
+                            "choose a provider with an API (docs/dns-providers.md)")  # fmt: skip
     provider = provider or get_provider(settings.dns)
     keys = Keys(ipv4=ipv4, ipv6=settings.dns.public_ipv6)
     rrsets = [rr for rr in desired_records(settings, settings.main.domain, keys) if rr.type in ADDRESS_TYPES]
