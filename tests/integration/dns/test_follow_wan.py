@@ -275,3 +275,46 @@ def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_m
         assert lines == [f"secumaild: ERROR job {job['id']} (wan-update) failed: {url} {problem}"], lines
     assert "Traceback" not in d.logtext()
     assert zone_records(KNOT_ADDR).keys() == before.keys()
+
+
+# --- dns-check: the PTR of the public address vs the HELO name --------------------------------------
+
+
+def _ptr(address: str, target: str | None) -> None:
+    """Set (or remove) the PTR of 192.0.2.x in the test Knot's reverse zone, as the line's provider would."""
+    import dns.query
+    import dns.tsigkeyring
+    import dns.update
+
+    keyring = dns.tsigkeyring.from_text({TSIG_NAME: TSIG_SECRET})
+    update = dns.update.Update("2.0.192.in-addr.arpa", keyring=keyring, keyalgorithm="hmac-sha256")
+    label = address.rsplit(".", 1)[1]
+    update.delete(label, "PTR")
+    if target:
+        update.add(label, 300, "PTR", target + ".")
+    assert dns.query.tcp(update, KNOT_ADDR, timeout=5).rcode() == 0
+
+
+def test_dns_check_compares_the_ptr_with_the_helo_name(rfc2136_settings):
+    from secumail.dns.check import check
+    from secumail.dns.setup import setup
+
+    def ptr_row(s) -> dict:
+        return next(c for c in check(s)["checks"] if c["check"].startswith("PTR"))
+
+    s = rfc2136_settings()  # 192.0.2.10, whose PTR is mail.example.test in the test zone
+    setup(s)
+    row = ptr_row(s)
+    assert row == {"check": "PTR 192.0.2.10 vs HELO mail.example.test", "status": "ok", "required": False,
+                   "detail": "192.0.2.10 → mail.example.test → 192.0.2.10: the PTR names the HELO name"}
+    _ptr("192.0.2.10", "host-10.isp.example")
+    assert ptr_row(s)["detail"] == ("192.0.2.10 → host-10.isp.example, not the HELO name mail.example.test (ask the "
+                                    "line's provider to set the PTR of 192.0.2.10 to mail.example.test)")
+    _ptr("192.0.2.10", None)
+    row = ptr_row(s)
+    assert row["status"] == "warn" and row["detail"].startswith("192.0.2.10 has no PTR; receivers distrust")
+    # The WAN address moved to .11 (PTR to us) but the A record still says .10: the name does not lead back.
+    _ptr("192.0.2.11", "mail.example.test")
+    moved = rfc2136_settings(dns={"public_ipv4": "192.0.2.11"})
+    assert ptr_row(moved)["detail"] == ("192.0.2.11 → mail.example.test, but mail.example.test → 192.0.2.10 "
+                                        "(the name must lead back)")
