@@ -66,10 +66,9 @@ class WanFollower:
         until = self.not_before.get(JOB)
         if reason == "timer" and until is not None and time.monotonic() < until:
             return {"result": "waiting"}  # a failed update backs off; a hotplug event still goes through
-        from secumail.dns import wan
-        from secumail.dns.records import check_name
+        from secumail.dns import wan  # not secumail.dns.records: its hashlib would load libcrypto here
 
-        fqdn = check_name(s.main.fqdn)
+        fqdn = s.main.fqdn.strip().lower().rstrip(".")
         published = wan.published_ipv4(s.main.data_path, fqdn)
         if s.dns.provider == "manual":
             return self._not_following("dns.provider is manual: the A record cannot be updated automatically")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from types import SimpleNamespace
 
 from secumail.daemon.scheduler import Scheduler
 from secumail.daemon.wanwatch import WanFollower
-from secumail.dns.plan import save_state
 from tests.support.settings import make_settings
 
 
@@ -42,8 +43,11 @@ class Agent(WanFollower):
 def following(tmp_path, published: str | None = "192.0.2.10", **dns):
     s = make_settings(tmp_path, main={"domain": "example.com"},
                       dns={"follow_wan": True, "provider": "rfc2136", **dns})  # fmt: skip
-    if published:
-        save_state(s.main.data_path, {("mail.example.com", "A"): (published,), ("example.com", "MX"): ("10 x.",)})
+    if published:  # what secumail.dns.plan.save_state writes (not imported: see the last test)
+        os.makedirs(os.path.join(s.main.data_path, "dns"), exist_ok=True)
+        with open(os.path.join(s.main.data_path, "dns", "state.json"), "w", encoding="utf-8") as handle:
+            json.dump({"version": 1, "published": {"mail.example.com A": [published], "example.com MX": ["10 x."]}},
+                      handle)  # fmt: skip
     return s
 
 
@@ -123,3 +127,23 @@ def test_off_cancels_the_timer(tmp_path):
     agent.settings = off
     assert "wan-check" not in agent.timers.pending()
     assert agent.wan_check() == {"result": "off"}
+
+
+def test_a_check_loads_nothing_heavy_into_the_daemon(tmp_path):
+    """A check runs in secumaild itself at every interval: no hashlib/libcrypto, no ssl, no dnspython."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tests.unit.daemon.test_wanwatch import Agent, following\n"
+        f"agent = Agent(following({str(tmp_path)!r}))\n"
+        "import secumail.dns.wan as wan\n"
+        "wan.local_ipv4 = lambda interface: '203.0.113.77'\n"
+        "print(agent.wan_check()['result'])\n"
+        "print(sorted(m for m in ('hashlib', '_hashlib', 'ssl', 'dns', 'urllib.request') if m in sys.modules))\n"
+    )
+    from tests.support.paths import REPO
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.split("\n")[:2] == ["updating", "[]"], out
