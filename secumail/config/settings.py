@@ -310,8 +310,29 @@ class Dns(Section):
         "Provider server (rfc2136 primary, API URL: https://, or http:// to this machine), if not discovered.",
     )
     ttl: int = opt("3600", v.integer(60, 86400), "TTL of published records.")
-    public_ipv4: str = opt("", v.optional(v.ip_address), "Address for the A record; empty detects it.")
+    public_ipv4: str = opt(
+        "", v.ipv4_or_auto,
+        "Address for the A record; empty: the address of dns.wan_interface; 'auto': ask dns.public_ip_url "
+        "(the router is behind another NAT).",
+    )
     public_ipv6: str = opt("", v.optional(v.ip_address), "Address for the AAAA record; empty skips it.")
+    follow_wan: bool = opt(
+        "0", v.boolean,
+        "Watch the public IPv4 address and update the A record when it changes (A/AAAA only, TTL wan_ttl).",
+    )
+    wan_check_interval: int = opt(
+        "300", v.integer(30, 86400), "Seconds between two checks of the public address (follow_wan).",
+    )
+    wan_interface: str = opt(
+        "wan", v.interface_name,
+        "Where the address is read: the OpenWrt interface (ubus network.interface.<name>), else a kernel "
+        "interface of that name, else the one holding the default route.",
+    )
+    wan_ttl: int = opt("300", v.integer(30, 86400), "TTL of the A/AAAA records while follow_wan is on.")
+    public_ip_url: str = opt(
+        "https://api.ipify.org", v.public_ip_url,
+        "What-is-my-address service for public_ipv4 'auto' (https://; answers the address as plain text).",
+    )
     spf_policy: str = opt("~all", v.choice("~all", "-all", "?all"), "SPF qualifier for everyone else.")
     dmarc_policy: str = opt("none", v.choice("none", "quarantine", "reject"), "DMARC p=.")
     dmarc_rua: str = opt("", v.optional(v.email_address), "DMARC aggregate reports; empty: postmaster.")

@@ -239,6 +239,25 @@ def loopback_http_ok(value: str) -> bool:
         return False
 
 
+def public_ip_url(raw: object) -> str:
+    """An https:// URL, or http:// to this machine (tests): where dns.public_ipv4 'auto' asks for the address."""
+    value = url(raw)
+    if not loopback_http_ok(value):
+        raise ValueError("is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)")
+    return value
+
+
+def ipv4_or_auto(raw: object) -> str:
+    """'' (detect from the WAN interface), 'auto' (ask dns.public_ip_url) or an IPv4 address."""
+    value = _scalar(raw).strip()
+    if value in ("", "auto"):
+        return value
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError("is not an IPv4 address, 'auto' or empty") from None
+
+
 NODE_ID_CHARS = 32  # base32 characters of a mesh node id (160 bits of SHA-256 of its public key)
 
 

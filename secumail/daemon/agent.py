@@ -26,6 +26,9 @@ from secumail.daemon.dispatch import ControlMethods, _version
 from secumail.daemon.jobqueue import Job, JobManager
 from secumail.daemon.reconcile import RECONCILE_INTERVAL, Reconciler
 from secumail.daemon.scheduler import Scheduler
+from secumail.daemon.wanwatch import JOB as WAN_JOB
+from secumail.daemon.wanwatch import TIMER as WAN_TIMER
+from secumail.daemon.wanwatch import WanFollower
 from secumail.errors import SecumailError
 
 logger = logging.getLogger("secumaild")
@@ -49,7 +52,7 @@ def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> 
     return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
 
 
-class Daemon(Reconciler, ControlMethods):
+class Daemon(WanFollower, Reconciler, ControlMethods):
     def __init__(self, confdir: str | None = None, time_scale: float = 1.0,
                  reconcile_interval: float = RECONCILE_INTERVAL) -> None:  # fmt: skip
         from secumail.config import confdir as resolve_confdir
@@ -151,7 +154,7 @@ class Daemon(Reconciler, ControlMethods):
             os.set_blocking(fd, False)
             os.set_inheritable(fd, False)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGUSR1):
             signal.signal(sig, lambda signum, frame: None)  # the wakeup fd carries the number
         self.selector.register(self._wake_r, selectors.EVENT_READ, lambda mask: self._signals())
 
@@ -171,6 +174,9 @@ class Daemon(Reconciler, ControlMethods):
         if signal.SIGHUP in received:
             logger.info("SIGHUP: re-reading the configuration")
             self.load_settings()
+        if signal.SIGUSR1 in received:  # the WAN came up (hotplug): check its address now
+            logger.debug("SIGUSR1: checking the public address")
+            self.wan_check(reason="signal")
 
     # -- configuration -------------------------------------------------------------
 
@@ -223,6 +229,7 @@ class Daemon(Reconciler, ControlMethods):
             self.timers.after("mesh", min(new.mesh.sync_interval, 600) / s)
         if not new.mesh.enabled:
             self.timers.cancel("mesh")
+        self._schedule_wan(old, new)
 
     # -- timers ----------------------------------------------------------------------
 
@@ -237,6 +244,8 @@ class Daemon(Reconciler, ControlMethods):
             self._scheduled_ssl_renew()
         elif name == "dns-check":
             self._scheduled_dns_check()
+        elif name == WAN_TIMER:
+            self.wan_check()
         elif name == "mesh":
             self._scheduled_job("mesh-backup", {}, "mesh")
         elif name == "mesh-discovery":
@@ -274,6 +283,9 @@ class Daemon(Reconciler, ControlMethods):
         return DAY
 
     def _job_finished(self, job: Job) -> None:
+        if job.name == WAN_JOB:
+            self._wan_job_finished(job)
+            return
         if job.name == "configure" and job.state == "done" and self.settings is not None:
             self.state["configured"] = job.args.get("_fingerprint") or self.config_fingerprint
             self._save_state()

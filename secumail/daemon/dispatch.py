@@ -43,6 +43,9 @@ class ControlMethods:
     def _reload_if_changed(self) -> bool:  # the Daemon's
         raise NotImplementedError
 
+    def wan_check(self, reason: str = "timer") -> dict[str, Any]:  # the WanFollower's
+        raise NotImplementedError
+
     def dispatch(self, method: str, params: dict[str, Any]) -> Any:
         self.requests[method] = self.requests.get(method, 0) + 1
         if method == "status":
@@ -63,7 +66,10 @@ class ControlMethods:
             return {"result": "reloaded"}
         if method == "daemon.info":
             return self.info()
-        raise InputError(f"unknown method {method!r} (status, jobs.start, jobs.show, jobs.list, reload, daemon.info)")
+        if method == "wan.check":
+            return self.wan_check(reason="request")
+        raise InputError(f"unknown method {method!r} (status, jobs.start, jobs.show, jobs.list, reload, daemon.info, "
+                         "wan.check)")
 
     def _status(self, params: dict[str, Any]) -> Any:
         from secumail.appliance.status import collect_status

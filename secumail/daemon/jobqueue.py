@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 # What `jobs start` accepts (the API): the operations that name a job (secumail.appliance.operations).
 API_JOBS = tuple(JOBS)
 # Started by the daemon itself only (reconcile).
-INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync")
+INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync", "wan-update")
 KEEP_FINISHED = 50
 LINE_LIMIT = 1024 * 1024
 STDERR_TAIL = 4096

@@ -95,6 +95,20 @@ def mesh_sync(ctx: TaskContext) -> Any:
     return run_sync(ctx.settings, direction, progress=_mesh_progress(ctx), only=str(only) if only else None)
 
 
+def wan_update(ctx: TaskContext) -> Any:
+    """The A/AAAA records follow the public address (secumail.daemon.wanwatch starts it). The address
+    comes with the job, or with dns.public_ipv4 'auto' is asked here (a worker may wait and load ssl)."""
+    from secumail.dns import wan
+    from secumail.dns.setup import update_addresses
+
+    ipv4 = str(ctx.args.get("ipv4") or "") or wan.public_ipv4(ctx.settings)
+    result = update_addresses(ctx.settings, ipv4)
+    if result["conflicts"]:
+        raise ReportedProblems("an A record we did not publish is there; 'mailctl dns-setup --force' replaces it",
+                               result)  # fmt: skip
+    return result
+
+
 # Test hooks: only with SECUMAIL_DAEMON_TEST_TASKS=1 (the integration tests and the bench).
 def _test_crash(ctx: TaskContext) -> Any:
     ctx.report("about to crash", 50)
@@ -118,7 +132,7 @@ def _test_fail(ctx: TaskContext) -> Any:
 
 TASKS: dict[str, Callable[[TaskContext], Any]] = {name: run_operation for name in JOBS}
 TASKS.update({"container-up": container_up, "container-down": container_down, "mesh-backup": mesh_backup,
-              "mesh-sync": mesh_sync})  # fmt: skip
+              "mesh-sync": mesh_sync, "wan-update": wan_update})  # fmt: skip
 TEST_TASKS: dict[str, Callable[[TaskContext], Any]] = {
     "_test-crash": _test_crash,
     "_test-sleep": _test_sleep,

@@ -195,19 +195,12 @@ def _extra_checks(
 
     fqdn = settings.main.fqdn.lower()
     if domain == settings.main.domain and keys.ipv4:
-        name = f"PTR {keys.ipv4}"
+        name = f"PTR {keys.ipv4} vs HELO {fqdn}"
         if not servers.resolvers:
             add(name, None, "set mailserver.dns.resolver to check reverse DNS", required=False)
         else:
-            rev = ".".join(reversed(keys.ipv4.split("."))) + ".in-addr.arpa"
-            try:
-                ptr = servers.ask(servers.resolvers[0], rev, "PTR", True)
-            except ProviderError as exc:
-                ptr = None
-                add(name, False, str(exc), required=False)
-            else:
-                got = [v.rstrip(".") for v in ptr.values] if ptr else []
-                add(name, fqdn in got, f"{', '.join(got) or 'no PTR'} (want {fqdn})", required=False)
+            ok, detail = _ptr_vs_helo(servers, keys.ipv4, fqdn)
+            add(name, ok, detail, required=False)
     if settings.features.spf:
         spf = _tagged(published.get((domain, "TXT")), "v=spf1")
         if len(spf) != 1:
@@ -255,6 +248,30 @@ def _extra_checks(
                 have.extend(rr.values if rr else ())
         add(f"MX target {target}", bool(have), ", ".join(have) or problem)
     return out
+
+
+def _ptr_vs_helo(servers: Servers, ipv4: str, helo: str) -> tuple[bool, str]:
+    """Receivers compare the sending address's PTR with the HELO name (Postfix's myhostname, the
+    mail host name) and check that the name resolves back to the address (FCrDNS)."""
+    rev = ".".join(reversed(ipv4.split("."))) + ".in-addr.arpa"
+    try:
+        ptr = servers.ask(servers.resolvers[0], rev, "PTR", True)
+    except ProviderError as exc:
+        return False, str(exc)
+    got = [v.rstrip(".").lower() for v in ptr.values] if ptr else []
+    fix = f"ask the line's provider to set the PTR of {ipv4} to {helo}"
+    if not got:
+        return False, f"{ipv4} has no PTR; receivers distrust a sender without one ({fix})"
+    if helo not in got:
+        return False, f"{ipv4} → {', '.join(got)}, not the HELO name {helo} ({fix})"
+    try:
+        back = servers.ask(servers.resolvers[0], helo, "A", True)
+    except ProviderError as exc:
+        return False, f"{ipv4} → {helo}, but {helo} A: {exc}"
+    addresses = list(back.values) if back else []
+    if ipv4 not in addresses:
+        return False, f"{ipv4} → {helo}, but {helo} → {', '.join(addresses) or 'no A'} (the name must lead back)"
+    return True, f"{ipv4} → {helo} → {ipv4}: the PTR names the HELO name"
 
 
 def _in_managed(settings: Settings, name: str) -> bool:

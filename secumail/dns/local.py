@@ -89,10 +89,18 @@ def wan_addresses() -> tuple[str, str]:
 
 
 def public_addresses(settings: Settings) -> tuple[str, str]:
-    """The A/AAAA addresses: dns.public_ipv4/6, else the router's WAN (IPv4 only when ubus exists)."""
+    """The A/AAAA addresses: dns.public_ipv4 (an address, 'auto' or the WAN interface's, see
+    secumail.dns.wan) and dns.public_ipv6. An IPv4 address that cannot be learnt is '' (the
+    reason is logged; desired_records() then refuses the A record in one line)."""
+    from secumail.dns import wan
+
     ipv4, ipv6 = settings.dns.public_ipv4, settings.dns.public_ipv6
-    if not ipv4:
-        ipv4 = wan_addresses()[0]
+    if ipv4 in ("", "auto"):
+        try:
+            ipv4 = wan.public_ipv4(settings)
+        except SecumailError as exc:
+            logger.warning("no address for the A record: %s", exc)
+            ipv4 = ""
     return ipv4, ipv6
 
 

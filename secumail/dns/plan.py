@@ -182,14 +182,20 @@ def _zone_of(provider: DnsProvider, name: str) -> str | None:
 
 
 def make_plan(
-    provider: DnsProvider, rrsets: list[RRset], data_path: str, force: bool = False, keep_names: set[str] | None = None
+    provider: DnsProvider, rrsets: list[RRset], data_path: str, *, force: bool = False,
+    keep_names: set[str] | None = None, types: set[str] | None = None,
 ) -> Plan:
     """Read what the provider holds for our names and diff it against `rrsets`.
 
     `keep_names`: when only some domains are planned, state entries of other domains are left alone.
+    `types`: plan only these record types (the WAN follower: A and AAAA); state entries and wanted
+    rrsets of other types are left alone, so nothing else is read, changed or deleted.
     """
     plan = Plan()
     state = load_state(data_path)
+    if types is not None:
+        state = {k: v for k, v in state.items() if k[1] in types}
+        rrsets = [rr for rr in rrsets if rr.type in types]
     by_zone: dict[str, list[RRset]] = {}
     for rr in rrsets:
         if rr.type in provider.unsupported_types:

@@ -280,9 +280,11 @@ def desired_records(settings: Settings, domain: str, keys: Keys) -> list[RRset]:
                 f"no address for the A record of {fqdn}: set mailserver.dns.public_ipv4 "
                 "(the WAN address could not be detected)"
             )
-        add(fqdn, "A", keys.ipv4)
+        # Addresses that follow the WAN get a short TTL: resolvers forget the old one soon.
+        address_ttl = dns.wan_ttl if dns.follow_wan else ttl
+        out.append(RRset.make(fqdn, "A", address_ttl, [keys.ipv4]))
         if keys.ipv6:
-            add(fqdn, "AAAA", keys.ipv6)
+            out.append(RRset.make(fqdn, "AAAA", address_ttl, [keys.ipv6]))
         issuer = caa_issuer(settings)
         if dns.caa and issuer:
             add(fqdn, "CAA", f'0 issue "{issuer}"')

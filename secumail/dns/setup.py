@@ -75,3 +75,40 @@ def setup(
     result["mta_sts_policies"] = write_mta_sts_policies(settings, domains)
     result["requests"] = provider.requests
     return result
+
+
+ADDRESS_TYPES = {"A", "AAAA"}
+
+
+def update_addresses(settings: Settings, ipv4: str, *, provider: Any = None) -> dict[str, Any]:
+    """The DNS plan for the mail host's A/AAAA only (what secumaild runs when the WAN address changed).
+
+    MX, TXT, DKIM and the other records are neither read nor touched. Returns what was published
+    before, the new address, the names and the changes; `changed` is False when the provider
+    already held it.
+    """
+    from secumail.dns import wan
+    from secumail.dns.records import Keys, check_name
+    from secumail.errors import SecumailError
+
+    fqdn = check_name(settings.main.fqdn)
+    before = wan.published_ipv4(settings.main.data_path, fqdn)
+    if getattr(provider, "prints_only", False) or (provider is None and settings.dns.provider == "manual"):
+        raise SecumailError("dns.provider manual cannot update the A record by itself: "
+                            "choose a provider with an API (docs/dns-providers.md)")  # fmt: skip
+    provider = provider or get_provider(settings.dns)
+    keys = Keys(ipv4=ipv4, ipv6=settings.dns.public_ipv6)
+    rrsets = [rr for rr in desired_records(settings, settings.main.domain, keys) if rr.type in ADDRESS_TYPES]
+    plan = make_plan(provider, rrsets, settings.main.data_path, keep_names={fqdn}, types=ADDRESS_TYPES)
+    result: dict[str, Any] = {
+        "from": before,
+        "to": ipv4,
+        "names": sorted({rr.name for rr in rrsets}),
+        "changed": not plan.empty,
+        **plan.to_dict(),
+    }
+    if plan.conflicts:
+        return result
+    apply_plan(provider, plan, settings.main.data_path)
+    result["requests"] = provider.requests
+    return result

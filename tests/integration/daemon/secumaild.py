@@ -24,7 +24,8 @@ def write_config(confdir: str, data_path: str, lxc_path: str, extra: str = "", e
 
 
 class Daemon:
-    def __init__(self, root: str, env_extra: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: str, env_extra: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                 prefix: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.root = root
         self.confdir = os.path.join(root, "conf")
         self.rundir = os.path.join(root, "run")
@@ -41,13 +42,14 @@ class Daemon:
         })  # fmt: skip
         self.env.update(env_extra or {})
         self.args = args
+        self.prefix = prefix  # e.g. ("ip", "netns", "exec", NAME): secumaild in a network namespace
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "secumail.daemon", "--foreground", "--confdir", self.confdir, "--stderr",
-                 "--debug", *self.args],
+                [*self.prefix, sys.executable, "-m", "secumail.daemon", "--foreground", "--confdir", self.confdir,
+                 "--stderr", "--debug", *self.args],
                 stdout=log, stderr=log, env=self.env, cwd=self.root,
             )  # fmt: skip
         self.wait_for(lambda: self.call("daemon.info"), what="the control socket")

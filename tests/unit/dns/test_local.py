@@ -27,11 +27,14 @@ def test_select_unknown_domain_is_an_input_error(settings_factory):
         local.select_domains(settings_factory(), "example.org")
 
 
-def test_configured_address_wins_and_no_ubus_means_empty(settings_factory, monkeypatch):
+def test_configured_address_wins_and_nothing_detected_means_empty(settings_factory, monkeypatch, caplog):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr("secumail.system.proc.which", lambda prog: None)
+    monkeypatch.setattr("secumail.dns.wan.default_route_device", lambda root="/": None)
     assert local.public_addresses(settings_factory(dns={"public_ipv4": "192.0.2.7"})) == ("192.0.2.7", "")
-    assert local.public_addresses(settings_factory()) == ("", "")
+    s = settings_factory(dns={"wan_interface": "nosuchif0"})
+    assert local.public_addresses(s) == ("", "")
+    assert "no interface nosuchif0 and no default route" in caplog.text
 
 
 def test_wan_address_from_ubus(settings_factory, tmp_path, monkeypatch):

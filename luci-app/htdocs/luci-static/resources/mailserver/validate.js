@@ -273,6 +273,37 @@ var V = baseclass.extend({
 		return true;
 	},
 
+	loopbackHttpOk: function(value) {
+		/* https://, or http:// to this machine (127.0.0.0/8, ::1, localhost) */
+		var m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[^\]]*\]|[^\/:?#@]*@?[^\/:?#]*)/.exec(str(value).trim());
+		if (!m)
+			return false;
+		var scheme = m[1].toLowerCase(), host = m[2].replace(/^.*@/, '').toLowerCase();
+		if (scheme == 'https')
+			return true;
+		if (scheme != 'http' || host === '')
+			return false;
+		if (host == 'localhost' || host == '[::1]')
+			return true;
+		return ipv4(host) && host.split('.')[0] == '127';
+	},
+
+	publicIpUrl: function(value) {
+		var ok = V.prototype.url(value);
+		if (ok !== true)
+			return ok;
+		if (!V.prototype.loopbackHttpOk(value))
+			return _('is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)');
+		return true;
+	},
+
+	ipv4OrAuto: function(value) {
+		var text = str(value).trim();
+		if (text === '' || text == 'auto' || ipv4(text))
+			return true;
+		return _('is not an IPv4 address, \'auto\' or empty');
+	},
+
 	interfaceName: function(value) {
 		if (!/^[A-Za-z0-9_.-]{1,15}$/.test(str(value).trim()))
 			return _('is not a valid network interface name (1-15 characters)');

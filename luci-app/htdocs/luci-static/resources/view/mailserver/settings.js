@@ -212,7 +212,14 @@ return view.extend({
 		value(s, 'zone', _('Zone'), '', V.optional(V.domain));
 		value(s, 'server', _('Server'), '', V.text);
 		value(s, 'ttl', _('TTL'), '3600', V.integer(60, 86400));
-		value(s, 'public_ipv4', _('Public IPv4'), '', V.optional(V.ipAddress));
+		value(s, 'public_ipv4', _('Public IPv4'), '', V.ipv4OrAuto,
+			_('Empty: the address of the WAN interface; "auto": ask the address service (behind another NAT).'));
+		flag(s, 'follow_wan', _('Follow the WAN address'), '0',
+			_('Update the A record when the public address changes.'));
+		value(s, 'wan_check_interval', _('WAN check interval (s)'), '300', V.integer(30, 86400));
+		value(s, 'wan_interface', _('WAN interface'), 'wan', V.interfaceName);
+		value(s, 'wan_ttl', _('A/AAAA TTL while following'), '300', V.integer(30, 86400));
+		value(s, 'public_ip_url', _('Address service URL'), 'https://api.ipify.org', V.publicIpUrl);
 		value(s, 'public_ipv6', _('Public IPv6'), '', V.optional(V.ipAddress));
 		choice(s, 'spf_policy', _('SPF policy'), '~all', [ '~all', '-all', '?all' ]);
 		choice(s, 'dmarc_policy', _('DMARC policy'), 'none', [ 'none', 'quarantine', 'reject' ]);
