@@ -24,7 +24,7 @@ def collect(settings: Settings, days: int = DAYS_DEFAULT, *, now: float | None =
             limits: Limits = DEFAULT) -> dict[str, Any]:
     """The summary of the reports that ended within the last `days` days (docs/reports.md)."""
     now = time.time() if now is None else now
-    since = now - days * 86400
+    since = int(now) - days * 86400
     accounts = store.load(settings.main.data_path, settings.main.domain)
     boxes, notes = report_mailboxes(accounts, settings.dns.dmarc_rua, settings.main.postmaster)
     summary = Summary(dt.datetime.fromtimestamp(since, dt.timezone.utc))
