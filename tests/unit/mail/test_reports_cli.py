@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -41,7 +42,7 @@ def mailbox(data):
                                       failures={"certificate-expired": 2, "starttls-not-supported": 1}), "new", ""),
         ("4.laughs", rm.report_mail(to="postmaster@example.org", sender="x@evil.example", subject="Report",
                                     attachment=rm.gz(rm.BILLION_LAUGHS), filename="evil.xml.gz",
-                                    content_type="application/gzip", when=rm.dt.datetime.now(rm.dt.timezone.utc)),
+                                    content_type="application/gzip", when=dt.datetime.now(dt.timezone.utc)),
          "new", ".Junk"),
         ("5.copy", rm.google_zip("example.org", DAY0, GOOD), "cur", ".Archive"),  # the same report again
         ("6.old", rm.google_zip("example.org", OLD, GOOD[1:], report_id="old-1"), "cur", ""),
