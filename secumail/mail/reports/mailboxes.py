@@ -21,17 +21,22 @@ def rua_address(dmarc_rua: str, postmaster: str, domain: str) -> str:
     return dmarc_rua or f"{postmaster}@{domain}"
 
 
-def _next(accounts: Accounts, address: str) -> list[str] | None:
-    """Alias targets of `address` (virtual_alias_maps: exact alias, else the domain's catch-all unless a
-    user), or None where delivery stops."""
-    if address in accounts.aliases:
-        return accounts.aliases[address]
-    if address in accounts.users:
-        return None
-    domain = accounts.domain_of(address)
+def _step(accounts: Accounts, address: str) -> tuple[list[str], str | None]:
+    """One delivery step as Postfix takes it (virtual_alias_maps, recipient_delimiter "+"): the alias
+    targets of `address`, and the user whose mailbox it is when it stops at one."""
+    local, _, domain = address.rpartition("@")
+    names = [address]
+    if "+" in local:
+        names.append(f"{local.split('+', 1)[0]}@{domain}")  # user+ext@ is looked up as user@ next
+    for name in names:
+        if name in accounts.aliases:
+            targets = accounts.aliases[name]
+            return [t for t in targets if t != name], name if name in targets and name in accounts.users else None
+        if name in accounts.users:
+            return [], name
     if domain in accounts.domains and f"@{domain}" in accounts.aliases:
-        return accounts.aliases[f"@{domain}"]
-    return None
+        return accounts.aliases[f"@{domain}"], None
+    return [], None
 
 
 def delivered_to(accounts: Accounts, address: str) -> list[str]:
@@ -44,14 +49,10 @@ def delivered_to(accounts: Accounts, address: str) -> list[str]:
         if current in seen:
             continue
         seen.add(current)
-        targets = _next(accounts, current)
-        if targets is None:
-            if current in accounts.users and current not in users:
-                users.append(current)
-            continue
-        todo.extend(t.lower() for t in targets if t.lower() != current or current in accounts.users)
-        if current in targets and current in accounts.users and current not in users:
-            users.append(current)  # an alias that keeps a copy in its own mailbox
+        targets, user = _step(accounts, current)
+        if user is not None and user not in users:
+            users.append(user)
+        todo.extend(t.lower() for t in targets)
     return users
 
 

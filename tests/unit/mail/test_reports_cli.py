@@ -191,3 +191,30 @@ def test_rpc_get_reports_is_a_read_method_with_the_same_summary(cli, mailbox):
     assert {**reply, "since": None} == {**shown, "since": None}  # `since` is now - 60 days: may tick between
     assert rpc.answer(Context(json=True), "getReports", '{"days": 0}') == {
         "error": "days: 0 is out of range (1-366)", "code": 2}
+
+
+def test_rua_delivery_follows_postfix():
+    from secumail.mail.reports.mailboxes import delivered_to, report_mailboxes
+
+    accounts = store.Accounts(
+        primary="example.org", extra_domains=["example.net"],
+        users={a: store.User(a, "x") for a in ("admin@example.org", "keep@example.org", "carol@example.net")},
+        aliases={"postmaster@example.org": ["admin@example.org", "keep@example.org", "out@elsewhere.test"],
+                 "keep@example.org": ["keep@example.org", "backup@example.net"],
+                 "backup@example.net": ["carol@example.net"], "@example.net": ["carol@example.net"],
+                 "loop@example.org": ["loop2@example.org"], "loop2@example.org": ["loop@example.org"]})
+    assert delivered_to(accounts, "postmaster@example.org") == ["admin@example.org", "keep@example.org",
+                                                                "carol@example.net"]
+    assert delivered_to(accounts, "admin+dmarc@example.org") == ["admin@example.org"]  # recipient delimiter
+    assert delivered_to(accounts, "postmaster@example.net") == ["carol@example.net"]  # catch-all
+    assert delivered_to(accounts, "nobody@example.org") == []
+    assert delivered_to(accounts, "loop@example.org") == []
+    boxes, notes = report_mailboxes(accounts, "", "postmaster")
+    assert [(b.address, b.domains) for b in boxes] == [
+        ("admin@example.org", ["example.org"]), ("carol@example.net", ["example.net", "example.org"]),
+        ("keep@example.org", ["example.org"])]
+    assert notes == []
+    boxes, notes = report_mailboxes(accounts, "dmarc@reports.test", "postmaster")
+    assert boxes == [] and notes == [
+        "example.net: reports go to dmarc@reports.test, outside this server's domains (read them there)",
+        "example.org: reports go to dmarc@reports.test, outside this server's domains (read them there)"]
