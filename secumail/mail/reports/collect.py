@@ -31,6 +31,7 @@ def collect(settings: Settings, days: int = DAYS_DEFAULT, *, now: float | None =
     refused: list[str] = []
     shown_boxes = []
     layout = settings.layout
+    deadline = time.monotonic() + limits.seconds
     for box in boxes:
         local, _, domain = box.address.rpartition("@")
         read = 0
@@ -47,7 +48,11 @@ def collect(settings: Settings, days: int = DAYS_DEFAULT, *, now: float | None =
                              f"{limits.messages} were read")
                 files = files[: limits.messages]
             counted = 0
-            for item in files:
+            for n, item in enumerate(files):
+                if time.monotonic() > deadline:
+                    notes.append(f"{box.address}: stopped after {limits.seconds:g} s, {len(files) - n} older "
+                                 "message(s) not read (ask for fewer --days)")
+                    break
                 lines, added = _one(fd, item, summary, limits)
                 read += 1
                 counted += added

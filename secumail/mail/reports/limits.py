@@ -21,6 +21,7 @@ class Limits:
     depth: int = 16  # XML elements / JSON containers
     records: int = 50_000  # DMARC <record>s, TLS-RPT policies and failure details
     messages: int = 5_000  # message files read per run (the newest)
+    seconds: float = 15.0  # reading time per run: the rpcd plugin gives mailctl 20 s
 
 
 DEFAULT = Limits()

@@ -32,6 +32,10 @@ def _accounts(data, *, aliases=None, domains=("example.net",)):
 
 @pytest.fixture
 def mailbox(data):
+    return build_mailbox(data)
+
+
+def build_mailbox(data) -> str:
     """admin@example.org receives postmaster@example.org's mail; example.net has no postmaster."""
     _accounts(data)
     box = str(data / "mail" / "example.org" / "admin")
@@ -218,3 +222,16 @@ def test_rua_delivery_follows_postfix():
     assert boxes == [] and notes == [
         "example.net: reports go to dmarc@reports.test, outside this server's domains (read them there)",
         "example.org: reports go to dmarc@reports.test, outside this server's domains (read them there)"]
+
+
+def test_reading_stops_at_the_time_budget_with_a_note(settings, mailbox):
+    from secumail.mail.reports.collect import collect
+    from secumail.mail.reports.limits import Limits
+
+    data = collect(settings, 30, limits=Limits(seconds=0))
+    assert data["mailboxes"][0]["messages"] == 0
+    assert data["notes"][-1] == ("admin@example.org: stopped after 0 s, 6 older message(s) not read "
+                                 "(ask for fewer --days)")
+    data = collect(settings, 30, limits=Limits(messages=2))
+    assert data["mailboxes"][0]["messages"] == 2
+    assert data["notes"][-1] == "admin@example.org: 6 messages in the window, only the newest 2 were read"
