@@ -13,6 +13,7 @@ import zlib
 from secumail.mail.reports.limits import Limits, Refused
 
 _CHUNK = 64 * 1024
+_STEP = 1024 * 1024
 
 
 def unpack(data: bytes, limits: Limits) -> bytes:
@@ -32,17 +33,23 @@ def unpack(data: bytes, limits: Limits) -> bytes:
 
 def gunzip(data: bytes, limit: int) -> bytes:
     """Every gzip member of `data`, inflated; Refused when more than `limit` bytes or truncated."""
-    out = bytearray()
+    out: list[bytes] = []
+    total = 0
     rest = data
     while rest:
         inflater = zlib.decompressobj(wbits=31)
         pending = rest
         try:
-            while pending and not inflater.eof:
-                out += inflater.decompress(pending, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise Refused(f"gzip inflates to more than {limit} bytes")
+            while not inflater.eof:
+                # at most 1 MiB per step, kept as chunks: a bomb costs the limit, not twice it
+                chunk = inflater.decompress(pending, min(_STEP, limit + 1 - total))
                 pending = inflater.unconsumed_tail
+                total += len(chunk)
+                if total > limit:
+                    raise Refused(f"gzip inflates to more than {limit} bytes")
+                if not chunk and not pending:
+                    break
+                out.append(chunk)
         except zlib.error as exc:
             raise Refused(f"corrupt gzip data ({exc})") from None
         if not inflater.eof:
@@ -50,7 +57,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
         rest = inflater.unused_data
         if rest and rest.strip(b"\0") == b"":
             break  # padding after the last member
-    return bytes(out)
+    return b"".join(out)
 
 
 def unzip(data: bytes, limits: Limits) -> bytes:
@@ -68,13 +75,15 @@ def unzip(data: bytes, limits: Limits) -> bytes:
     info = reports[0]
     if info.flag_bits & 0x1:
         raise Refused(f"encrypted zip member {info.filename!r}")
-    out = bytearray()
+    out: list[bytes] = []
+    total = 0
     try:
         with archive.open(info) as member:
             while chunk := member.read(_CHUNK):
-                out += chunk
-                if len(out) > limits.unpacked:
+                out.append(chunk)
+                total += len(chunk)
+                if total > limits.unpacked:
                     raise Refused(f"zip member {info.filename!r} inflates to more than {limits.unpacked} bytes")
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, ValueError, OSError) as exc:
         raise Refused(f"corrupt zip member {info.filename!r} ({exc})") from None
-    return bytes(out)
+    return b"".join(out)

@@ -143,7 +143,7 @@ def test_a_bomb_costs_at_most_the_limit():
     finally:
         tracemalloc.stop()
     assert line == f"bomb.xml.gz: gzip inflates to more than {32 * MiB} bytes"
-    assert peak < 3 * 32 * MiB + len(data) * 4  # never the 1 GiB it would inflate to
+    assert peak < 32 * MiB + 2 * MiB + len(data) * 4  # the limit (in 1 MiB steps), never the 1 GiB it would be
     assert time.monotonic() - started < 10
 
 
