@@ -81,7 +81,7 @@ def parse(data: bytes, limits: Limits) -> TlsReport:
     if end < begin:
         raise Refused("TLS-RPT date-range ends before it begins")
     policies = _get(doc, "policies", list, "")
-    details = sum(len(p.get("failure-details") or []) for p in policies if isinstance(p, dict))
+    details = sum(len(_details(p, n)) for n, p in enumerate(policies))
     if len(policies) + details > limits.records:
         raise Refused(f"TLS-RPT report with more than {limits.records} policies and failure details")
     return TlsReport(
@@ -93,12 +93,19 @@ def parse(data: bytes, limits: Limits) -> TlsReport:
     )
 
 
+def _details(item: Any, n: int) -> list:
+    details = item.get("failure-details", []) if isinstance(item, dict) else []
+    if not isinstance(details, list):
+        raise Refused(f"TLS-RPT policies[{n}].failure-details is not a list")
+    return details
+
+
 def _policy(item: Any, n: int) -> PolicyResult:
     where = f"policies[{n}]."
     policy = _get(item, "policy", dict, where)
     summary = _get(item, "summary", dict, where)
     failures: dict[str, int] = {}
-    for m, detail in enumerate(item.get("failure-details") or []):
+    for m, detail in enumerate(_details(item, n)):
         kind = _get(detail, "result-type", str, f"{where}failure-details[{m}].").strip().lower()[:64]
         failures[kind] = failures.get(kind, 0) + _count(detail, "failed-session-count", f"{where}failure-details[{m}].")
     return PolicyResult(

@@ -174,3 +174,32 @@ def test_mime_nested_too_deep_is_one_line():
                  + f"\r\n--b{n}--\r\n".encode())
     found = message.read_message(inner, DEFAULT)
     assert found.refused == ["MIME parts nested deeper than 8 levels"]
+
+
+def test_mangled_reports_never_raise():
+    """Every truncation and many byte flips of each good report: a report or one refusal line, no exception."""
+    import random
+
+    xml = rm.dmarc_xml(org="x.example", report_id="1", domain="example.org", begin=BEGIN, end=BEGIN + 86399,
+                       records=GOOD)
+    tls = rm.tlsrpt_json(org="x", report_id="1", domain="example.org", mx="mx.example.org",
+                         start=dt.datetime(2025, 12, 1), end=dt.datetime(2025, 12, 2), successful=1,
+                         failures={"validation-failure": 1})
+    samples = [xml, rm.gz(xml), rm.zipped("r.xml", xml), tls, rm.gz(tls)]
+    rng = random.Random(7)
+    outcomes = set()
+    for sample in samples:
+        variants = [sample[:cut] for cut in range(1, len(sample), max(1, len(sample) // 150))]
+        for _ in range(150):
+            mangled = bytearray(sample)
+            for _ in range(rng.randint(1, 4)):
+                mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+            variants.append(bytes(mangled))
+        for variant in variants:
+            found = message.read_message(_attached(variant, "r.bin", "application/octet-stream").replace(
+                b'filename="r.bin"', b'filename="r.xml.gz"'), DEFAULT)
+            assert len(found.reports) + len(found.refused) == 1
+            assert all("\n" not in line for line in found.refused)
+            outcomes.add("report" if found.reports else found.refused[0].split(" (")[0][:40])
+    assert "report" in outcomes and len(outcomes) > 5
+    assert not [o for o in outcomes if "unreadable" in o]  # every refusal names its reason
