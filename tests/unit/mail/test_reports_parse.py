@@ -82,6 +82,12 @@ HOSTILE = {
                                "laughs.xml.gz: XML with a DOCTYPE (DTDs and entities are refused)"),
     "external entity": (lambda: _attached(rm.external_entity("/etc/passwd"), "xxe.xml", "text/xml"),
                         "xxe.xml: XML with a DOCTYPE (DTDs and entities are refused)"),
+    "external DTD": (lambda: _attached(b'<?xml version="1.0"?>\n<!DOCTYPE feedback SYSTEM "http://192.0.2.1/x.dtd">\n'
+                                       b"<feedback/>", "dtd.xml", "text/xml"),
+                     "dtd.xml: XML with a DOCTYPE (DTDs and entities are refused)"),
+    "parameter entity": (lambda: _attached(b'<!DOCTYPE feedback [<!ENTITY % p SYSTEM "file:///etc/shadow"> %p;]>'
+                                           b"<feedback/>", "pe.xml", "text/xml"),
+                         "pe.xml: XML with a DOCTYPE (DTDs and entities are refused)"),
     "undeclared entity": (lambda: _attached(b"<feedback>&xxe;</feedback>", "u.xml", "text/xml"),
                           "u.xml: not well-formed XML (undefined entity at line 1)"),
     "gzip bomb": (lambda: _attached(rm.gzip_bomb(64 * MiB), "bomb.xml.gz", "application/gzip"),
