@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,7 @@ from secumail.mail.reports.summary import Summary
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
-DAYS_DEFAULT = 30
-DAYS_MAX = 366
+DAYS_DEFAULT = 30  # the operation's default (secumail.appliance.operations "reports")
 
 
 def collect(settings: Settings, days: int = DAYS_DEFAULT, *, now: float | None = None,
@@ -37,8 +37,10 @@ def collect(settings: Settings, days: int = DAYS_DEFAULT, *, now: float | None =
         read = 0
         try:
             fd = maildir.open_maildir(layout.mail, domain, local)
-        except OSError:
-            notes.append(f"{box.address}: no Maildir yet ({layout.maildir(domain, local)}), nothing received")
+        except OSError as exc:
+            path = layout.maildir(domain, local)
+            notes.append(f"{box.address}: no Maildir yet ({path}), nothing received" if exc.errno == errno.ENOENT
+                         else f"{box.address}: Maildir {path} not read ({exc.strerror or exc}; links are not followed)")
             shown_boxes.append({"address": box.address, "domains": box.domains, "messages": 0, "reports": 0})
             continue
         try:

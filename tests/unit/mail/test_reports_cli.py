@@ -181,7 +181,8 @@ def test_a_maildir_that_is_a_link_is_not_read(cli, data, mailbox, tmp_path):
     os.symlink(tmp_path / "elsewhere", mailbox)
     data_json = json.loads(cli("reports", "--json").out)
     assert data_json["dmarc"]["reports"] == 0
-    assert data_json["notes"][-1].startswith("admin@example.org: no Maildir yet")
+    assert data_json["notes"][-1] == (f"admin@example.org: Maildir {mailbox} not read (Not a directory; "
+                                      "links are not followed)")  # O_DIRECTORY|O_NOFOLLOW on a link
 
 
 def test_rpc_get_reports_is_a_read_method_with_the_same_summary(cli, mailbox):
