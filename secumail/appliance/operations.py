@@ -178,6 +178,8 @@ _TABLE = (
     _op("dns-setup", "records:dns_setup", {"domain": OPT_DOMAIN, "dry_run": FLAG, "force": FLAG},
         write=True, job="dns-setup", read_when=("dry_run", True)),
     _op("dns-check", "records:dns_check", {"domain": OPT_DOMAIN}, job="dns-check"),
+    # DMARC aggregate and TLS-RPT reports received at the rua addresses (docs/reports.md)
+    _op("reports", "reports:reports", {"days": Arg("int", low=1, high=366, default=30)}),
     # mesh backup
     _op("mesh.backup", "backups:backup", {"file": Arg("string", pattern=PATH, what="file")}, write=True,
         job="backup"),

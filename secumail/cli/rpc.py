@@ -92,6 +92,7 @@ METHODS: dict[str, Method] = {
     "dnsPlan": Method("dns-setup", expose=("domain",), fixed={"dry_run": True}),
     "dnsCheck": Method("dns-check"),
     "dnsApply": Method("dns-setup", expose=("domain", "force"), fixed={"dry_run": False}),
+    "getReports": Method("reports"),
     # certificates
     "getCertStatus": Method("ssl-status"),
     "certIssue": Method("ssl-setup", expose=("force", "staging")),

@@ -13,6 +13,7 @@ image from the shared cache (/var/cache/secumail-test, or $SECUMAIL_IMAGE_CACHE)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import imaplib
 import os
 import shutil
@@ -26,6 +27,7 @@ import uuid
 import pytest
 
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
@@ -281,6 +283,35 @@ def test_mail_to_an_alias_arrives_in_the_targets_inbox(appliance):
         smtp.sendmail("someone@outside.test", [f"team@{OTHER}"], message)
     assert token.encode() in _imap_find(f"alice@{OTHER}", SECOND_PW, token)
 
+
+
+def test_reports_mailed_to_postmaster_show_in_get_reports(appliance):
+    """The Reports page's method over the real plugin: a DMARC report and a hostile one mailed to the rua."""
+    assert appliance.call("userAdd", {"address": f"reports@{DOMAIN}", "password": SECOND_PW})["added"]
+    assert appliance.call("aliasAdd", {"source": f"postmaster@{DOMAIN}", "destinations": [f"reports@{DOMAIN}"]})
+    day0 = (int(time.time()) // 86400 - 1) * 86400
+    records = [{"ip": "198.51.100.9", "count": 3, "header_from": DOMAIN, "dkim": "fail", "spf": "fail"}]
+    laughs = rm.report_mail(to=f"postmaster@{DOMAIN}", sender="r@evil.example", subject="Report",
+                            when=dt.datetime.now(dt.timezone.utc), attachment=rm.BILLION_LAUGHS,
+                            filename="laughs.xml", content_type="text/xml")
+    with smtplib.SMTP(IP, 25, local_hostname="client.outside.test", timeout=20) as smtp:
+        smtp.sendmail("noreply-dmarc-support@google.com", [f"postmaster@{DOMAIN}"],
+                      rm.google_zip(DOMAIN, day0, records, to=f"postmaster@{DOMAIN}"))
+        smtp.sendmail("r@evil.example", [f"postmaster@{DOMAIN}"], laughs)
+    deadline = time.monotonic() + 30
+    while True:
+        reply = appliance.call("getReports", {"days": 7})
+        if reply["dmarc"]["reports"] == 1 and reply["refused"]:
+            break
+        assert time.monotonic() < deadline, f"the reports did not show within 30 s: {reply}"
+        time.sleep(0.5)
+    assert reply["mailboxes"][0]["address"] == f"reports@{DOMAIN}"
+    assert [(s["source_ip"], s["dmarc_fail"], s["orgs"]) for s in reply["dmarc"]["sources"]] == [
+        ("198.51.100.9", 3, ["google.com"])]
+    assert [line.split(": ", 1)[1] for line in reply["refused"]] == [
+        "laughs.xml: XML with a DOCTYPE (DTDs and entities are refused)"]
+    bad = appliance.call("getReports", {"days": 0}, ok=False)
+    assert bad == {"error": "days: 0 is out of range (1-366)", "code": 2}
 
 def test_logs_queue_and_flush(appliance):
     lines = appliance.call("getLogs", {"lines": 200})["result"]

@@ -34,6 +34,7 @@ var calls = {
 	dnsPlan: rpc.declare({ object: 'luci.mailserver', method: 'dnsPlan', params: [ 'domain' ] }),
 	dnsCheck: rpc.declare({ object: 'luci.mailserver', method: 'dnsCheck', params: [ 'domain' ] }),
 	dnsApply: rpc.declare({ object: 'luci.mailserver', method: 'dnsApply', params: [ 'domain', 'force' ] }),
+	getReports: rpc.declare({ object: 'luci.mailserver', method: 'getReports', params: [ 'days' ] }),
 	getCertStatus: rpc.declare({ object: 'luci.mailserver', method: 'getCertStatus' }),
 	certIssue: rpc.declare({ object: 'luci.mailserver', method: 'certIssue', params: [ 'force', 'staging' ] }),
 	certRenew: rpc.declare({ object: 'luci.mailserver', method: 'certRenew' }),
