@@ -74,16 +74,81 @@ def _host_network(settings: Settings) -> bool:
     return settings.container.network_mode == "host"
 
 
+RELAY_TLS_TRANSPORT = "relaytls"  # smtp client in TLS-wrapper mode (port 465) for `tls 'tls'` relays
+RELAY_TLS_SERVICE = (f"{RELAY_TLS_TRANSPORT} unix  -       -       n       -       -       smtp\n"
+                     "  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n"
+                     "  -o syslog_name=postfix/$service_name\n")
+
+
+def _relay_postfix(settings: Settings, values: dict[str, Any]) -> tuple[str, Files]:
+    """main.cf lines and table files for the smarthosts (`config relay`); ('', {}) without any.
+
+    STARTTLS relays are Postfix's relayhost / sender_dependent_relayhost_maps. A TLS-wrapper relay needs
+    its own transport, which only default_transport / sender_dependent_default_transport_maps can name:
+    once any relay uses it, every relay goes through those two (they take precedence over relayhost).
+    The TLS policy map requires TLS toward each relay (encrypt, or secure when verify is on), and SASL
+    is only ever offered over that TLS (noplaintext outside it; smtp_sasl_tls_security_options inside).
+    """
+    relays = settings.relays
+    if not relays:
+        return "", {}
+    from secumail.mail.relay import CONTAINER_MAP
+
+    generation = values["generation"]
+    default = settings.default_relay
+    per_domain = [relay for relay in relays if relay.sender_domain]
+    wrapper = any(relay.tls == "tls" for relay in relays)
+
+    def transport(relay: Any) -> str:
+        return f"{RELAY_TLS_TRANSPORT if relay.tls == 'tls' else 'smtp'}:{relay.nexthop}"
+
+    files: Files = {}
+    lines = ["", "# Smarthosts (config relay): TLS required toward each, SASL only inside that TLS."]
+    if wrapper:
+        lines.append("relayhost =")
+        if default is not None:
+            lines.append(f"default_transport = {transport(default)}")
+        if per_domain:
+            files["postfix/relay_transport"] = (
+                "".join(f"@{d} {transport(r)}\n" for r in per_domain for d in r.sender_domain), 0o644)
+            lines.append(f"sender_dependent_default_transport_maps = texthash:{generation}/postfix/relay_transport")
+    else:
+        lines.append(f"relayhost = {default.nexthop if default is not None else ''}".rstrip())
+        if per_domain:
+            files["postfix/relay_senders"] = (
+                "".join(f"@{d} {r.nexthop}\n" for r in per_domain for d in r.sender_domain), 0o644)
+            lines.append(f"sender_dependent_relayhost_maps = texthash:{generation}/postfix/relay_senders")
+    policy = {}
+    for relay in relays:
+        policy.setdefault(relay.nexthop, "secure" if relay.verify else "encrypt")
+    files["postfix/relay_tls"] = ("".join(f"{hop} {level}\n" for hop, level in policy.items()), 0o644)
+    lines += [
+        f"smtp_tls_policy_maps = texthash:{generation}/postfix/relay_tls",
+        "smtp_sasl_auth_enable = yes",
+        f"smtp_sasl_password_maps = texthash:{CONTAINER_MAP}",
+        "smtp_sasl_security_options = noanonymous, noplaintext",
+        "smtp_sasl_tls_security_options = noanonymous",
+        # a refused login is a temporary failure: the mail stays queued until the password is fixed
+        "smtp_sasl_auth_soft_bounce = yes",
+    ]
+    if per_domain:
+        lines.append("smtp_sender_dependent_authentication = yes")
+    return "\n".join(lines) + "\n", files
+
+
 def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
+    relay_block, relay_files = _relay_postfix(settings, values)
     smtp = f"{ports.smtp}      inet  n       -       n       -       -       smtpd\n" if ports.smtp else ""
     master = fill(_template("master.cf"), {
         "smtp_service": smtp,
         "submission_service": _submission("submission", ports.submission, wrapper=False),
         "smtps_service": _submission("smtps", ports.smtps, wrapper=True),
+        "relay_tls_service": RELAY_TLS_SERVICE if any(r.tls == "tls" for r in settings.relays) else "",
     })
     main = fill(_template("main.cf"), {
         **values,
+        "relay_block": relay_block,
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
         "milters": f"unix:{MILTER_SOCKET}" if settings.features.dkim else "",
         "mynetworks": "" if _host_network(settings) else "127.0.0.0/8 [::1]/128",
@@ -92,7 +157,7 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
                            "Only the container's own loopback may relay without authentication: never "
                            "the bridge."),
     })
-    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644)}
+    return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644), **relay_files}
 
 
 def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:

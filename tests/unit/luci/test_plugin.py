@@ -33,6 +33,9 @@ VALID = {
     "meshSync": {"direction": "push"},
     "meshRestore": {"snapshot": "0123456789ab"},
     "jobShow": {"id": "1"},
+    "relayAdd": {"name": "isp", "host": "smtp.isp.example", "user": "me", "password": "relay pass"},
+    "relayDel": {"name": "isp"},
+    "relayTest": {"name": "isp"},
 }
 
 EXPECTED_METHODS = {
@@ -43,6 +46,7 @@ EXPECTED_METHODS = {
     "getCertStatus", "certIssue", "certRenew",
     "getNodeId", "listPeers", "listDiscovered", "listSnapshots",
     "meshAddPeer", "meshRemovePeer", "meshBackup", "meshSync", "meshRestore", "jobShow", "jobList",
+    "listRelays", "relayAdd", "relayDel", "relayTest",
 }  # fmt: skip
 
 
