@@ -86,3 +86,10 @@ def test_relay_test_failure_is_one_line_and_exit_1(cli, confdir):
     assert r.code == 1
     assert r.out.startswith(f"relay lo: cannot connect to [127.0.0.1]:{port}: ") and r.out.count("\n") == 1
     assert PASSWORD not in r.out + r.err
+
+
+def test_a_password_option_cannot_be_put_in_uci(cli, confdir):
+    _add(cli)
+    r = cli("config", "set", "mailserver.isp.password", "x")
+    assert r.code == 2 and r.err.startswith("mailctl: mailserver.isp.password: unknown option (known: host, port,")
+    assert "option password" not in (confdir / "mailserver").read_text()
