@@ -43,8 +43,8 @@ def _row(relay: Any, data_path: str) -> dict[str, Any]:
             "password_stored": os.path.isfile(DataLayout(data_path).relay_password(relay.name))}
 
 
-def add(call: Call, name: str, host: str, port: int | None, tls: str, user: str, sender_domain: list[str] | None,
-        no_verify: bool, password: str) -> dict[str, Any]:
+def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: str,
+        sender_domain: list[str] | None, no_verify: bool, password: str) -> dict[str, Any]:
     """Add or replace `config relay '<name>'` and store its password; all or nothing."""
     from secumail.config import validate
     from secumail.config.settings import PACKAGE
