@@ -18,7 +18,7 @@ from tests.integration.relay import smarthost
 ROOT = "/var/tmp/secumail-relay-test"
 DATA, CONF, SAVE = f"{ROOT}/data", f"{ROOT}/uci", f"{ROOT}/uci-save"
 NAME, ISP_NAME, BRIDGE, SUBNET = "smrly", "smrlyisp", "smrly0", "10.243.0"
-USERS = {"alice@example.org": "alice-relay-secret"}
+USERS = {"alice@example.org": "alice-relay-secret", "carol@example.net": "carol-relay-secret"}
 
 
 @dataclass
@@ -71,6 +71,7 @@ def relayworld() -> Iterator[RelayWorld]:
         ):
             smarthost.configure(isp.container)
             ensure_selfsigned(DATA, settings.main.fqdn)
+            accounts.domain_add(settings, "example.net")
             for address, password in USERS.items():
                 accounts.user_add(settings, address, password)
             deploy.deploy(settings, appliance.container, hand_over=ownership.ContainerRuntime(settings).hand_over)

@@ -12,6 +12,7 @@ import time
 USER = "relayuser@isp.test"
 GOOD = "Corr3ct relay-pass"
 BAD = "wr0ng relay-pass"
+BIZ_USER, BIZ = "bizuser@isp.test", "B1z relay-pass"  # a second account, for mail of one sender domain
 HOSTNAME = "smtp.isp.test"
 
 MAIN_CF = f"""compatibility_level = 3.6
@@ -37,7 +38,12 @@ smtpd_recipient_restrictions = check_client_access static:HOLD
 
 MASTER_CF = """smtp      inet  n       -       n       -       -       smtpd
 587       inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/submission
   -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+465       inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -102,7 +108,7 @@ def configure(container) -> None:
     put(container, "/etc/postfix/master.cf", MASTER_CF)
     put(container, "/etc/dovecot/dovecot.conf", DOVECOT_CONF)
     # the ISP's user database (the smarthost's own secret, on stdin like every secret here)
-    put(container, "/etc/dovecot/relay-users", f"{USER}:{{PLAIN}}{GOOD}\n", "0640")
+    put(container, "/etc/dovecot/relay-users", f"{USER}:{{PLAIN}}{GOOD}\n{BIZ_USER}:{{PLAIN}}{BIZ}\n", "0640")
     container.exec(["chgrp", "dovecot", "/etc/dovecot/relay-users"], check=True)
     container.exec(["sh", "-c", SETUP], check=True, timeout=60)
 

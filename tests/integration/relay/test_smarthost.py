@@ -21,6 +21,7 @@ from tests.support.argvscan import ArgvScanner
 pytestmark = pytest.mark.integration
 
 SENDER = "alice@example.org"
+CAROL = "carol@example.net"
 OUTSIDE = "someone@outside.test"
 
 
@@ -34,17 +35,17 @@ def relay_add(world, password: str) -> subprocess.CompletedProcess:
                    "--password-stdin", stdin=password + "\n")
 
 
-def submit(world, rcpt: str = OUTSIDE) -> str:
-    """alice sends through the appliance's submission port (STARTTLS + AUTH); returns the message's token."""
+def submit(world, rcpt: str = OUTSIDE, sender: str = SENDER) -> str:
+    """A user sends through the appliance's submission port (STARTTLS + AUTH); returns the message's token."""
     token = uuid.uuid4().hex
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    msg = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: relay {token}\r\nMessage-ID: <{token}@example.org>\r\n\r\n"
-           f"token {token}\r\n")
+    msg = (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: relay {token}\r\nMessage-ID: <{token}@secumail.test>\r\n"
+           f"\r\ntoken {token}\r\n")
     with smtplib.SMTP(world.appliance.ip, 587, local_hostname="laptop.example.org", timeout=20) as smtp:
         smtp.starttls(context=ctx)
-        smtp.login(SENDER, USERS[SENDER])
-        smtp.sendmail(SENDER, [rcpt], msg)
+        smtp.login(sender, USERS[sender])
+        smtp.sendmail(sender, [rcpt], msg)
     return token
 
 
@@ -120,6 +121,37 @@ def test_mail_goes_out_through_the_smarthost_authenticated_and_a_wrong_password_
     assert "relay" in text.lower() or "postfix" in text  # the logs were read
     for secret in (smarthost.GOOD, smarthost.BAD):
         assert secret not in text and secret not in outputs
+
+
+def test_a_sender_domain_goes_through_its_own_relay_and_login_over_tls_from_the_first_byte(relayworld):
+    world = relayworld
+    with ArgvScanner((smarthost.GOOD, smarthost.BIZ)) as scanner:
+        assert relay_add(world, smarthost.GOOD).returncode == 0
+        added = mailctl(world, "relay", "add", "biz", world.isp_ip, "--tls", "tls", "--user", smarthost.BIZ_USER,
+                        "--sender-domain", "example.net", "--no-verify", "--password-stdin",
+                        stdin=smarthost.BIZ + "\n")
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.strip() == (f"relay biz: {smarthost.BIZ_USER} at [{world.isp_ip}]:465 (tls), "
+                                        "for example.net")
+        tested = mailctl(world, "relay", "test")
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        lines = tested.stdout.splitlines()
+        assert len(lines) == 2 and lines[1].startswith(f"relay biz: [{world.isp_ip}]:465 TLS (TLSv1.")
+        assert lines[1].endswith(f"AUTH as {smarthost.BIZ_USER} ok")
+
+        token_alice = submit(world)
+        token_carol = submit(world, sender=CAROL)
+        alice = smarthost.wait_held(world.isp.container, OUTSIDE, token_alice)
+        carol = smarthost.wait_held(world.isp.container, OUTSIDE, token_carol)
+    assert f"(Authenticated sender: {smarthost.USER})" in alice
+    assert f"(Authenticated sender: {smarthost.BIZ_USER})" in carol  # its own login, per sender domain
+    log = world.isp.container.exec(["cat", "/var/log/mail.log"]).stdout
+    # carol's mail came in on the smarthost's 465 (TLS from the first byte), logged in as the second account
+    assert any("postfix/smtps/smtpd" in line and f"sasl_username={smarthost.BIZ_USER}" in line
+               for line in log.splitlines()), log[-3000:]
+    assert scanner.seen == []
+    removed = mailctl(world, "relay", "del", "biz")
+    assert removed.returncode == 0 and removed.stdout.strip() == "relay biz deleted"
 
 
 def test_the_relay_is_refused_plaintext_auth(relayworld):
