@@ -33,6 +33,19 @@ def _apply(call: Call) -> bool:
     return True
 
 
+def _check_free(call: Call, name: str) -> None:
+    """`name` is a relay already or no section at all: replacing 'main' or a peer would wipe it."""
+    from secumail.config import ensure_config, open_uci
+    from secumail.config.settings import PACKAGE
+
+    ensure_config(call.confdir)
+    section = dict(open_uci(call.confdir).get_all(PACKAGE)).get(name)
+    kind = section.get(".type") if section else None
+    if kind not in (None, "relay"):
+        raise InputError(f"relay name {name!r} is taken by the section {PACKAGE}.{name} (config {kind}): "
+                         "choose another name")
+
+
 def _row(relay: Any, data_path: str) -> dict[str, Any]:
     import os
 
@@ -53,6 +66,7 @@ def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: s
 
     if not validate.RELAY_NAME.fullmatch(name):
         raise InputError(f"relay name {name!r}: letters, digits and '_' only, at most 32")
+    _check_free(call, name)
     secrets.check_password(password)
     data_path = call.settings.main.data_path
     if port is None:

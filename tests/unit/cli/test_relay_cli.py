@@ -93,3 +93,12 @@ def test_a_password_option_cannot_be_put_in_uci(cli, confdir):
     r = cli("config", "set", "mailserver.isp.password", "x")
     assert r.code == 2 and r.err.startswith("mailctl: mailserver.isp.password: unknown option (known: host, port,")
     assert "option password" not in (confdir / "mailserver").read_text()
+
+
+def test_a_relay_cannot_take_the_name_of_another_section(cli, confdir):
+    before = (confdir / "mailserver").read_text()
+    r = cli("relay", "add", "main", "smtp.isp.example", "--user", "me", "--password-stdin", stdin=PASSWORD + "\n")
+    assert r.code == 2
+    assert r.err == ("mailctl: relay name 'main' is taken by the section mailserver.main (config mailserver): "
+                     "choose another name\n")
+    assert (confdir / "mailserver").read_text() == before
