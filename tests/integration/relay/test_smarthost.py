@@ -89,6 +89,13 @@ def test_mail_goes_out_through_the_smarthost_authenticated_and_a_wrong_password_
         # the map inside the container: root's alone
         mode = world.appliance.container.exec(["stat", "-c", "%a %U %G", "/etc/postfix/sasl/relay_passwd"]).stdout
         assert mode.split() == ["600", "root", "root"]
+        for user in ("postfix", "dovecot", "vmail"):  # no service account reads it, nor the stored files
+            peek = world.appliance.container.exec(
+                ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "cat",
+                 "/etc/postfix/sasl/relay_passwd", "/srv/mailserver/relay/isp.password",
+                 "/srv/mailserver/relay/sasl_passwd"])
+            assert peek.returncode != 0 and smarthost.GOOD not in peek.stdout, (user, peek.stderr)
+            assert peek.stderr.count("Permission denied") == 3, (user, peek.stderr)
 
         token = submit(world)
         held = smarthost.wait_held(world.isp.container, OUTSIDE, token)
