@@ -108,6 +108,11 @@ METHODS: dict[str, Method] = {
     "meshSync": Method("mesh.sync", expose=("direction", "peer"), override={"direction": _DIRECTION}),
     "meshRestore": Method("mesh.restore", expose=("source",), rename={"snapshot": "source"},
                           override={"snapshot": Arg("string", required=True, pattern=SNAPSHOT, what="snapshot id")}),
+    # smarthosts (the password arrives in the stdin JSON, never in argv or a job's arguments)
+    "listRelays": Method("relay.list"),
+    "relayAdd": Method("relay.add"),
+    "relayDel": Method("relay.del"),
+    "relayTest": Method("relay.test", expose=("name",)),
     # secumaild's jobs (long work)
     "jobShow": Method(None, override={"id": Arg("string", required=True, pattern=TOKEN, what="job id")}),
     "jobList": Method(None),

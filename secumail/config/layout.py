@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
-CONFIG, MAIL, HOME, SSL, DKIM, SPOOL = "config", "mail", "home", "ssl", "dkim", "spool"
+CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
 
@@ -91,6 +91,20 @@ class DataLayout:
 
     def dkim_key(self, domain: str, selector: str) -> str:
         return self._at(DKIM, domain, f"{selector}.private")
+
+    # -- smarthost credentials (mode 0700 dir, 0600 files; the container's root reads them) -------
+    @property
+    def relay(self) -> str:
+        return self._at(RELAY)
+
+    def relay_password(self, name: str) -> str:
+        """The password of `config relay '<name>'` (never in UCI)."""
+        return self._at(RELAY, f"{name}.password")
+
+    @property
+    def relay_map(self) -> str:
+        """Postfix's SASL password map built from the relays (installed in the container 0600 root)."""
+        return self._at(RELAY, "sasl_passwd")
 
     # -- what the mail services write --------------------------------------------------------------
     @property

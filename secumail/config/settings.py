@@ -333,6 +333,11 @@ class Dns(Section):
         "https://api.ipify.org", v.public_ip_url,
         "What-is-my-address service for public_ipv4 'auto' (https://; answers the address as plain text).",
     )
+    spf_include: tuple = opt(
+        "", v.list_of(v.spf_mechanism),
+        "Domains whose SPF the published record includes (include:<domain>), e.g. the relay's "
+        "(docs/relay.md); empty: none.",
+    )
     spf_policy: str = opt("~all", v.choice("~all", "-all", "?all"), "SPF qualifier for everyone else.")
     dmarc_policy: str = opt("none", v.choice("none", "quarantine", "reject"), "DMARC p=.")
     dmarc_rua: str = opt("", v.optional(v.email_address), "DMARC aggregate reports; empty: postmaster.")
@@ -374,11 +379,40 @@ class Peer(Section):
     name: str = field(default="")  # the UCI section, '' for a peer pinned only in mesh.backup_peers
 
 
+@dataclass(frozen=True)
+class Relay(Section):
+    """A smarthost: a named `config relay '<name>'` section (docs/relay.md).
+
+    One without sender_domain is the default relayhost (all outbound mail); one with sender_domain
+    carries only mail whose envelope sender is in those domains. The password is not in UCI: it is in
+    data_path/relay/<name>.password (mode 0600), written by 'mailctl relay add'.
+    """
+
+    uci_type = "relay"
+    uci_name = "<name>"  # repeated
+    host: str = opt("", v.host, "Host name or IP address of the relay (required).")
+    port: int = opt("587", v.port, "Port: 587 (submission, STARTTLS) or 465 (tls).")
+    tls: str = opt("starttls", v.choice("starttls", "tls"),
+                   "'starttls' (required STARTTLS, port 587) or 'tls' (TLS from the first byte, port 465); "
+                   "never plain text.")
+    verify: bool = opt("1", v.boolean, "Check the relay's certificate and name (Postfix level 'secure'); "
+                       "0 only encrypts ('encrypt').")
+    user: str = opt("", v.sasl_user, "SASL login at the relay (required).")
+    sender_domain: tuple = opt("", v.list_of(v.domain_name),
+                               "Envelope sender domains this relay carries; empty: the default relayhost.")
+    name: str = field(default="")  # the UCI section
+
+    @property
+    def nexthop(self) -> str:
+        """Postfix's next-hop form: [host]:port (no MX lookup)."""
+        return f"[{self.host}]:{self.port}"
+
+
 SECTIONS: tuple[type[Section], ...] = (
     Main, Ports, Features, Protection, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
 )  # fmt: skip
 # sections of which there may be any number, each named by the user (none by default)
-REPEATED: tuple[type[Section], ...] = (Peer,)
+REPEATED: tuple[type[Section], ...] = (Peer, Relay)
 
 
 @dataclass(frozen=True)
@@ -396,6 +430,12 @@ class Settings:
     container: Container
     dns: Dns
     pinned_peers: tuple[Peer, ...] = ()  # every `config peer` section, then mesh.backup_peers not in one
+    relays: tuple[Relay, ...] = ()  # every `config relay` section, in file order
+
+    @property
+    def default_relay(self) -> Relay | None:
+        """The relay without sender_domain (all mail no other relay carries), if any."""
+        return next((relay for relay in self.relays if not relay.sender_domain), None)
 
     @property
     def layout(self) -> DataLayout:
@@ -438,7 +478,7 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
     for spec in SECTIONS:
         label, raw = find_section(package, spec)
         built[spec.uci_name] = spec.from_uci(raw, label)
-    settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), **built)
+    settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), relays=_relays(package), **built)
     _check_ports_unique(settings.ports)
     _check_scores(settings.protection)
     _check_clear_text(settings)
@@ -468,6 +508,38 @@ def _pinned_peers(package: Mapping[str, Mapping[str, Any]], mesh: Mesh) -> tuple
             by_id[node_id] = "mesh.backup_peers"
             peers.append(Peer(node_id=node_id, address="", port=mesh.port, name=""))
     return tuple(peers)
+
+
+def _relays(package: Mapping[str, Mapping[str, Any]]) -> tuple[Relay, ...]:
+    """The `config relay` sections in file order: at most one default, each sender domain in one relay."""
+    relays: list[Relay] = []
+    default: str | None = None
+    by_domain: dict[str, str] = {}
+    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
+    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == Relay.uci_type]
+    for position, (name, sect) in enumerate(sections):
+        label = f"@{Relay.uci_type}[{position}]" if sect.get(".anonymous") else name
+        if sect.get(".anonymous"):
+            raise ConfigError(f"{PACKAGE}.{label}", "", "a relay section needs a name (config relay 'isp')")
+        if not v.RELAY_NAME.fullmatch(name):
+            raise ConfigError(f"{PACKAGE}.{label}", name, "is not a relay name (letters, digits, '_', at most 32)")
+        relay = Relay.from_uci(sect, label, name=name)
+        if relay.tls == "starttls" and relay.port == 465:
+            raise ConfigError(f"{PACKAGE}.{label}.port", "465",
+                              "is the TLS-wrapper port: set tls 'tls' (or port 587 for STARTTLS)")
+        if not relay.sender_domain:
+            if default is not None:
+                raise ConfigError(f"{PACKAGE}.{label}.sender_domain", "",
+                                  f"is empty, and {PACKAGE}.{default} is already the default relay "
+                                  "(give one of them a sender_domain)")
+            default = label
+        for domain in relay.sender_domain:
+            if domain in by_domain:
+                raise ConfigError(f"{PACKAGE}.{label}.sender_domain", domain,
+                                  f"is already relayed by {PACKAGE}.{by_domain[domain]}")
+            by_domain[domain] = label
+        relays.append(relay)
+    return tuple(relays)
 
 
 def _check_clear_text(settings: Settings) -> None:

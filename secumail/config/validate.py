@@ -258,6 +258,7 @@ def ipv4_or_auto(raw: object) -> str:
         raise ValueError("is not an IPv4 address, 'auto' or empty") from None
 
 
+RELAY_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")  # a `config relay` section name (also its password file's)
 NODE_ID_CHARS = 32  # base32 characters of a mesh node id (160 bits of SHA-256 of its public key)
 
 
@@ -299,6 +300,27 @@ def name_word(raw: object) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
         raise ValueError("is not a valid name (letters, digits, '-', '_', '.')")
     return value
+
+
+def sasl_user(raw: object) -> str:
+    """A SASL login for a relay: printable, no space and no ':' (Postfix's password map is user:password)."""
+    value = _scalar(raw).strip()
+    if not value:
+        raise ValueError("is required (the login the relay gave you)")
+    if len(value) > 256 or not value.isprintable() or any(ch.isspace() or ch == ":" for ch in value):
+        raise ValueError("is not a valid login (printable, no spaces, no ':')")
+    return value
+
+
+def spf_mechanism(raw: object) -> str:
+    """A domain for an SPF include: mechanism (the relay's published SPF, e.g. 'spf.isp.example')."""
+    value = _scalar(raw).strip()
+    if value.lower().startswith("include:"):
+        value = value[len("include:"):]
+    try:
+        return domain_name(value)
+    except ValueError:
+        raise ValueError("is not a domain name for an SPF include (e.g. spf.isp.example)") from None
 
 
 def list_of(parser: Parser) -> Parser:

@@ -232,7 +232,9 @@ class Keys:
 
 
 def spf_value(settings: Settings) -> str:
-    return f"v=spf1 mx {settings.dns.spf_policy}"
+    """`mx`, then include: for each dns.spf_include (a relay's published senders), then the policy."""
+    includes = "".join(f" include:{domain}" for domain in settings.dns.spf_include)
+    return f"v=spf1 mx{includes} {settings.dns.spf_policy}"
 
 
 def dmarc_value(settings: Settings, domain: str) -> str:

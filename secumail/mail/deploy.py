@@ -183,13 +183,16 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
         final = layout.generation(gen_id)
         gen_path = render.container_path(settings, final)
         render.ensure_keys(settings, domains)
+        from secumail.mail import relay
+
+        relay.write_map(settings)  # secrets stay out of the generation (readable 0644 files)
         if files is None:
             files = render.render_all(settings, domains, gen_path)
         try:
             write_files(staging, files)
             os.rename(staging, final)
             if hand_over is not None:
-                hand_over("config", "dkim", "ssl")  # the container's root owns what it reads
+                hand_over("config", "dkim", "ssl", "relay")  # the container's root owns what it reads
             if executor is not None:
                 check(executor, gen_path, settings.features.dkim, settings.features.spam_filter)
         except BaseException:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from secumail.config.layout import CONFIG, DKIM, HOME, MAIL, SPOOL, SSL, DataLayout
+from secumail.config.layout import CONFIG, DKIM, HOME, MAIL, RELAY, SPOOL, SSL, DataLayout
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -35,6 +35,7 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(HOME, f"{CONTAINER_DATA}/{HOME}", False),
     DataMount(SSL, f"{CONTAINER_DATA}/{SSL}", True),
     DataMount(DKIM, f"{CONTAINER_DATA}/{DKIM}", True),
+    DataMount(RELAY, f"{CONTAINER_DATA}/{RELAY}", True),  # smarthost passwords: read by the reload script
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
 )
 

@@ -110,8 +110,71 @@ def _postscreen(settings: Settings, values: dict[str, Any]) -> tuple[str, Files]
     return block, {"postfix/postscreen_access.cidr": (access, 0o644)}
 
 
+RELAY_TLS_TRANSPORT = "relaytls"  # smtp client in TLS-wrapper mode (port 465) for `tls 'tls'` relays
+RELAY_TLS_SERVICE = (f"{RELAY_TLS_TRANSPORT} unix  -       -       n       -       -       smtp\n"
+                     "  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n"
+                     "  -o syslog_name=postfix/$service_name\n")
+
+
+def _relay_postfix(settings: Settings, values: dict[str, Any]) -> tuple[str, Files]:
+    """main.cf lines and table files for the smarthosts (`config relay`); ('', {}) without any.
+
+    STARTTLS relays are Postfix's relayhost / sender_dependent_relayhost_maps. A TLS-wrapper relay needs
+    its own transport, which only default_transport / sender_dependent_default_transport_maps can name:
+    once any relay uses it, every relay goes through those two (they take precedence over relayhost).
+    The TLS policy map requires TLS toward each relay (encrypt, or secure when verify is on), and SASL
+    is only ever offered over that TLS (noplaintext outside it; smtp_sasl_tls_security_options inside).
+    """
+    relays = settings.relays
+    if not relays:
+        return "", {}
+    from secumail.mail.relay import CONTAINER_MAP
+
+    generation = values["generation"]
+    default = settings.default_relay
+    per_domain = [relay for relay in relays if relay.sender_domain]
+    wrapper = any(relay.tls == "tls" for relay in relays)
+
+    def transport(relay: Any) -> str:
+        return f"{RELAY_TLS_TRANSPORT if relay.tls == 'tls' else 'smtp'}:{relay.nexthop}"
+
+    files: Files = {}
+    lines = ["", "# Smarthosts (config relay): TLS required toward each, SASL only inside that TLS."]
+    if wrapper:
+        lines.append("relayhost =")
+        if default is not None:
+            lines.append(f"default_transport = {transport(default)}")
+        if per_domain:
+            files["postfix/relay_transport"] = (
+                "".join(f"@{d} {transport(r)}\n" for r in per_domain for d in r.sender_domain), 0o644)
+            lines.append(f"sender_dependent_default_transport_maps = texthash:{generation}/postfix/relay_transport")
+    else:
+        lines.append(f"relayhost = {default.nexthop if default is not None else ''}".rstrip())
+        if per_domain:
+            files["postfix/relay_senders"] = (
+                "".join(f"@{d} {r.nexthop}\n" for r in per_domain for d in r.sender_domain), 0o644)
+            lines.append(f"sender_dependent_relayhost_maps = texthash:{generation}/postfix/relay_senders")
+    policy = {}
+    for relay in relays:
+        policy.setdefault(relay.nexthop, "secure" if relay.verify else "encrypt")
+    files["postfix/relay_tls"] = ("".join(f"{hop} {level}\n" for hop, level in policy.items()), 0o644)
+    lines += [
+        f"smtp_tls_policy_maps = texthash:{generation}/postfix/relay_tls",
+        "smtp_sasl_auth_enable = yes",
+        f"smtp_sasl_password_maps = texthash:{CONTAINER_MAP}",
+        "smtp_sasl_security_options = noanonymous, noplaintext",
+        "smtp_sasl_tls_security_options = noanonymous",
+        # a refused login is a temporary failure: the mail stays queued until the password is fixed
+        "smtp_sasl_auth_soft_bounce = yes",
+    ]
+    if per_domain:
+        lines.append("smtp_sender_dependent_authentication = yes")
+    return "\n".join(lines) + "\n", files
+
+
 def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     ports = settings.ports
+    relay_block, relay_files = _relay_postfix(settings, values)
     dkim = f"unix:{MILTER_SOCKET}" if settings.features.dkim else ""
     # Port 25: Rspamd alone when it runs (it checks DKIM too); OpenDKIM after it removed Rspamd's
     # Authentication-Results header. Without the filter OpenDKIM verifies there.
@@ -123,10 +186,12 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
         "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim,
                                      user_limit=ratelimit.submission_check(settings)),
         "policy_services": ratelimit.master_cf(settings),
+        "relay_tls_service": RELAY_TLS_SERVICE if any(r.tls == "tls" for r in settings.relays) else "",
     })
     postscreen, tables = _postscreen(settings, values)
     main = fill(_template("main.cf"), {
         **values,
+        "relay_block": relay_block,
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
         "milters": inbound,
         "local_milters": dkim,
@@ -142,7 +207,7 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     checks = (f"# Authentication-Results claiming to come from this server, written by someone else\n"
               f"/^Authentication-Results:[[:space:]]*{name}([[:space:];]|$)/ IGNORE\n")  # fmt: skip
     return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644),
-            "postfix/header_checks": (checks, 0o644), **tables}  # fmt: skip
+            "postfix/header_checks": (checks, 0o644), **tables, **relay_files}  # fmt: skip
 
 
 def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:

@@ -91,13 +91,14 @@ class LxcWorld:
         raise AssertionError(f"nothing answered on {self.ip}:{port} within {timeout} s: {last}")
 
 
-def _cleanup_stale(name: str, lxcpath: str, bridge: str) -> None:
+def _cleanup_stale(name: str, lxcpath: str, bridge: str | None) -> None:
     """Remove what a killed earlier run left: its container, its unpacked rootfs and the bridge's input
     policy table (the service makes it at start; a test that never runs `mailctl stop` leaves it)."""
     from secumail.mail import firewall
 
-    with contextlib.suppress(Exception):
-        firewall.remove_input_policy(bridge)
+    if bridge is not None:
+        with contextlib.suppress(Exception):
+            firewall.remove_input_policy(bridge)
     stale = Container(name, lxcpath)
     if stale.exists():
         with contextlib.suppress(Exception):
@@ -119,15 +120,18 @@ def lxc_world(
     start: bool = True,
     lxcpath: str | None = None,
     before_start: Callable[[LxcWorld], None] | None = None,
+    host_octet: int = 2,
 ) -> Iterator[LxcWorld]:
-    """Container `name` at <subnet>.2 on bridge `bridge` (<subnet>.1). See module doc.
-    `before_start(world)` runs once the rootfs and the config exist (e.g. to shift the mounted data)."""
+    """Container `name` at <subnet>.<host_octet> on bridge `bridge` (<subnet>.1). See module doc.
+    `before_start(world)` runs once the rootfs and the config exist (e.g. to shift the mounted data).
+    A second world on a bridge that another world made (host_octet 3, ...) leaves that bridge alone."""
     need_root()
     ensure_apt_packages()
     workdir = os.path.join(WORK_ROOT, name)
     lxcpath = lxcpath or os.path.join(workdir, "lxc")
     rootfs = os.path.join(lxcpath, name, "rootfs")
-    _cleanup_stale(name, lxcpath, bridge)
+    shares_bridge = host_octet != 2  # the .2 world owns the bridge and its input policy
+    _cleanup_stale(name, lxcpath, None if shares_bridge else bridge)
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(os.path.join(lxcpath, name), ignore_errors=True)
     os.makedirs(lxcpath, exist_ok=True)
@@ -138,7 +142,7 @@ def lxc_world(
         rootfs=rootfs,
         bridge=bridge,
         bridge_address=f"{subnet}.1/24",
-        address=f"{subnet}.2/24",
+        address=f"{subnet}.{host_octet}/24",
         memory_mb=memory_mb,
         mounts=tuple(mounts),
         masks=tuple(masks),
@@ -166,7 +170,7 @@ def lxc_world(
             subprocess.run(["lxc-stop", "-P", lxcpath, "-n", name, "-k"], capture_output=True, timeout=30)
             with contextlib.suppress(Exception):
                 world.container.destroy(timeout=10)
-        if bridge_made or network.bridge_exists(bridge):
+        if bridge_made or (not shares_bridge and network.bridge_exists(bridge)):
             with contextlib.suppress(Exception):
                 network.remove_bridge(bridge)
         shutil.rmtree(workdir, ignore_errors=True)

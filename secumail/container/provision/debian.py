@@ -30,6 +30,7 @@ SUITE = "bookworm"
 # orphans Postfix and Dovecot leave behind); minbase has no init at all.
 PACKAGES: tuple[str, ...] = (
     "postfix",
+    "libsasl2-modules",  # PLAIN/LOGIN for Postfix's SMTP client: AUTH at a smarthost (config relay)
     "dovecot-imapd",
     "dovecot-lmtpd",
     "dovecot-pop3d",

@@ -20,6 +20,14 @@ put() {  # copy, then rename: a daemon never reads half a file
 put "$GEN/postfix/main.cf" /etc/postfix/main.cf 0644
 put "$GEN/postfix/master.cf" /etc/postfix/master.cf 0644
 put "$GEN/dovecot/dovecot.conf" /etc/dovecot/dovecot.conf 0644
+# Smarthost passwords (secumail.mail.relay): root's alone; Postfix's SMTP client opens the map as
+# root before it drops privileges. Written from data_path/relay by the agent, never from the generation.
+install -d -o root -g root -m 0700 /etc/postfix/sasl
+if [ -f "$DATA/relay/sasl_passwd" ]; then
+    install -o root -g root -m 0600 "$DATA/relay/sasl_passwd" /etc/postfix/sasl/relay_passwd
+else
+    rm -f /etc/postfix/sasl/relay_passwd
+fi
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # Daemons must not keep our stdout/stderr: whoever runs this (lxc-attach) waits for them to close.
 launch() {

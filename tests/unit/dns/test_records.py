@@ -228,3 +228,21 @@ def test_relative_and_absolute_owner_names():
         "www.example.com",
         "example.com",
     ]
+
+
+def test_spf_includes_what_the_relay_needs():
+    settings = make_settings(dns={"spf_include": ("spf.isp.example", "_spf.other.example")})
+    got = by_key(desired_records(settings, "example.com", KEYS))
+    assert got[("example.com", "TXT")] == ('"v=spf1 mx include:spf.isp.example include:_spf.other.example ~all"',)
+
+
+def test_a_bad_spf_include_is_one_line_naming_the_option():
+    from secumail.config.settings import default_package, settings_from_package
+    from secumail.errors import ConfigError
+
+    package = default_package()
+    package["dns"]["spf_include"] = ("include:spf.isp.example", "ip4:192.0.2.1")
+    with pytest.raises(ConfigError, match=r"^mailserver.dns.spf_include: '.*ip4:192.0.2.1' is not a domain name for"):
+        settings_from_package(package)
+    package["dns"]["spf_include"] = ("include:spf.isp.example",)
+    assert settings_from_package(package).dns.spf_include == ("spf.isp.example",)

@@ -34,6 +34,9 @@ VALID = {
     "meshSync": {"direction": "push"},
     "meshRestore": {"snapshot": "0123456789ab"},
     "jobShow": {"id": "1"},
+    "relayAdd": {"name": "isp", "host": "smtp.isp.example", "user": "me", "password": "relay pass"},
+    "relayDel": {"name": "isp"},
+    "relayTest": {"name": "isp"},
 }
 
 EXPECTED_METHODS = {
@@ -44,6 +47,7 @@ EXPECTED_METHODS = {
     "getCertStatus", "certIssue", "certRenew",
     "getNodeId", "listPeers", "listDiscovered", "listSnapshots",
     "meshAddPeer", "meshRemovePeer", "meshBackup", "meshSync", "meshRestore", "jobShow", "jobList",
+    "listRelays", "relayAdd", "relayDel", "relayTest",
 }  # fmt: skip
 
 
@@ -235,3 +239,19 @@ def test_broken_config_is_one_error_line(world):
     reply = world.call("getStatus").data
     assert reply["code"] == 1 or reply["code"] == 2
     assert "mailserver.ports.smtp" in reply["error"] and "99999" in reply["error"]
+
+
+def test_relay_add_through_the_plugin_keeps_the_password_out_of_argv_and_uci(world):
+    secret = "Relay-Unique-Pw-9911"
+    reply = world.call("relayAdd", {"name": "isp", "host": "smtp.isp.example", "user": "me@isp.example",
+                                    "sender_domain": ["example.org"], "password": secret})
+    assert reply.data["name"] == "isp" and reply.data["password_stored"] is True, reply.data
+    assert reply.data["sender_domain"] == ["example.org"] and reply.data["port"] == 587
+    assert secret not in world.argv_log.read_text()  # every mailctl argv the plugin ran
+    assert secret not in (world.confdir / "mailserver").read_text()
+    listed = world.call("listRelays").data["result"]
+    assert [r["name"] for r in listed] == ["isp"] and secret not in json.dumps(listed)
+    bad = world.call("relayAdd", {"name": "isp", "host": "smtp.isp.example", "user": "me:x", "password": secret})
+    assert bad.data["code"] == 2 and "login" in bad.data["error"], bad.data
+    assert world.call("relayDel", {"name": "isp"}).data["deleted"] is True
+    assert world.call("listRelays").data["result"] == []

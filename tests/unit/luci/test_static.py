@@ -116,7 +116,7 @@ def test_menu_entries_point_at_existing_views_gated_by_the_acl():
 def _settings_sections() -> dict[str, tuple[str, dict[str, str | None]]]:
     """uci name → (uci type, {option: default}) as settings.js declares them."""
     text = _read(os.path.join(VIEWS, "settings.js"))
-    body = text[text.index("render: function()"):]
+    body = text[text.index("render: function("):]
     parts = re.split(r"s = m\.section\(form\.(\w+), '(\w+)'(?:, '(\w+)')?", body)[1:]
     found = {}
     for i in range(0, len(parts), 4):
@@ -145,6 +145,17 @@ def test_settings_form_has_every_uci_option_with_the_agents_default():
                 assert default == want, f"{spec.uci_name}.{name}: form {default!r}, agent {want!r}"
     text = _read(os.path.join(VIEWS, "settings.js"))
     assert "form.Map('mailserver'" in text and "form.GridSection, 'peer'" in text
+
+
+def test_settings_form_edits_every_relay_option_but_never_a_password():
+    from secumail.config.settings import Relay
+
+    text = _read(os.path.join(VIEWS, "settings.js"))
+    grid = text[text.index("form.GridSection, 'relay'"):]
+    grid = grid[: grid.index("m.render()")]
+    options = set(re.findall(r"s\.option\(form\.\w+, '(\w+)'", grid))
+    assert options == set(Relay.options())
+    assert "password" not in options  # set through relayAdd into a 0600 file, never UCI
 
 
 def test_translation_template_is_up_to_date():

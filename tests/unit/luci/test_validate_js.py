@@ -67,6 +67,11 @@ CASES = [
                             "a b", "-x.example", ""]),
     ("nodeId", None, v.node_id, ["ABCD" * 8, "abcd-" * 7 + "abcd", "ABCD" * 7, "ABC1" * 8, "", " " + "A2" * 16]),
     ("boolean", None, v.boolean, ["1", "yes", "On", "disabled", "2", "maybe"]),
+    ("host", None, v.host, ["smtp.isp.example", "192.0.2.7", "[2001:db8::1]", "2001:db8::1", "smtp.isp:587",
+                            "-x.example", "a b", ""]),
+    ("saslUser", None, v.sasl_user, ["me@isp.example", "user_1", "a:b", "a b", "", "x" * 257]),
+    ("spfInclude", None, v.spf_mechanism, ["spf.isp.example", "include:_spf.isp.example", "INCLUDE:a.example",
+                                           "a b", "", "ip4:1.2.3.4"]),
 ]
 
 

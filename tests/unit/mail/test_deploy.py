@@ -162,7 +162,7 @@ def test_domain_change_redeploys(settings, monkeypatch):
     runtime = FakeRuntime(fake)
     apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"], runtime)
     assert fake.calls[-1][0].endswith("/container/reload")
-    assert runtime.handed == [("config", "dkim", "ssl")]  # the new generation is the container root's
+    assert runtime.handed == [("config", "dkim", "ssl", "relay")]  # the new generation is the container root's
 
 
 def test_deploy_creates_missing_account_maps(settings):

@@ -38,6 +38,7 @@ def test_the_container_mounts_only_what_the_mail_services_use(tmp_path):
         "/srv/mailserver/home": (f"{data}/home", False),
         "/srv/mailserver/ssl": (f"{data}/ssl", True),
         "/srv/mailserver/dkim": (f"{data}/dkim", True),
+        "/srv/mailserver/relay": (f"{data}/relay", True),  # smarthost passwords (0600, container root's)
         "/var/spool/postfix": (f"{data}/spool", False),  # the queue outlives the image
     }
     assert spec.masks == ("/srv/mailserver/ssl/acme",)  # the ACME account keys

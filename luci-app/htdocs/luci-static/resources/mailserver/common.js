@@ -47,6 +47,10 @@ var calls = {
 	meshBackup: rpc.declare({ object: 'luci.mailserver', method: 'meshBackup' }),
 	meshSync: rpc.declare({ object: 'luci.mailserver', method: 'meshSync', params: [ 'direction', 'peer' ] }),
 	meshRestore: rpc.declare({ object: 'luci.mailserver', method: 'meshRestore', params: [ 'snapshot' ] }),
+	listRelays: rpc.declare({ object: 'luci.mailserver', method: 'listRelays' }),
+	relayAdd: rpc.declare({ object: 'luci.mailserver', method: 'relayAdd', params: [ 'name', 'host', 'port', 'tls', 'user', 'sender_domain', 'no_verify', 'password' ] }),
+	relayDel: rpc.declare({ object: 'luci.mailserver', method: 'relayDel', params: [ 'name' ] }),
+	relayTest: rpc.declare({ object: 'luci.mailserver', method: 'relayTest', params: [ 'name' ] }),
 	jobShow: rpc.declare({ object: 'luci.mailserver', method: 'jobShow', params: [ 'id' ] }),
 	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' })
 };

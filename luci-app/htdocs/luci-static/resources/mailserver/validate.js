@@ -316,6 +316,24 @@ var V = baseclass.extend({
 		return true;
 	},
 
+	/* A relay login: printable, no spaces, no ':' (validate.sasl_user). */
+	saslUser: function(value) {
+		var text = str(value).trim();
+		if (text === '')
+			return _('is required (the login the relay gave you)');
+		if (text.length > 256 || /[\s:\x00-\x1f\x7f]/.test(text))
+			return _('is not a valid login (printable, no spaces, no \':\')');
+		return true;
+	},
+
+	/* A domain for an SPF include: mechanism, with or without "include:" (validate.spf_mechanism). */
+	spfInclude: function(value) {
+		var text = str(value).trim().replace(/^include:/i, '');
+		if (V.prototype.domain(text) !== true)
+			return _('is not a domain name for an SPF include (e.g. spf.isp.example)');
+		return true;
+	},
+
 	text: function(value) {
 		return true;
 	},

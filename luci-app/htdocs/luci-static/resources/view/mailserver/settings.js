@@ -2,6 +2,8 @@
 'require view';
 'require form';
 'require uci';
+'require ui';
+'require mailserver.common as ms';
 'require mailserver.validate as V';
 
 /*
@@ -68,10 +70,55 @@ function list(s, name, title, validator, descr) {
 
 return view.extend({
 	load: function() {
-		return uci.load('mailserver');
+		return Promise.all([ uci.load('mailserver'), ms.fetch('listRelays') ]);
 	},
 
-	render: function() {
+	/* The relay's password (never in UCI): relayAdd with the saved section's values and the new password. */
+	relayPassword: function(relay) {
+		var pw1 = E('input', { 'type': 'password', 'class': 'cbi-input-text' });
+		var pw2 = E('input', { 'type': 'password', 'class': 'cbi-input-text' });
+		ui.showModal(_('Password for relay %s').format(relay.name), [
+			E('p', {}, [ _('Stored on the router in a file only root can read; never in /etc/config.') ]),
+			E('p', {}, [ _('Password'), ' ', pw1 ]),
+			E('p', {}, [ _('Password (again)'), ' ', pw2 ]),
+			E('div', { 'class': 'right' }, [
+				E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]), ' ',
+				E('button', { 'class': 'btn cbi-button-action', 'click': function() {
+					if (pw1.value !== pw2.value)
+						return ui.addNotification(null, E('p', {}, [ _('The two passwords differ; nothing was changed.') ]), 'danger');
+					ui.hideModal();
+					return ms.call('relayAdd', relay.name, relay.host, relay.port, relay.tls, relay.user,
+						relay.sender_domain.length ? relay.sender_domain : undefined, !relay.verify, pw1.value)
+						.then(function() { window.location.reload(); }, ms.notifyError);
+				} }, [ _('Save') ])
+			])
+		]);
+	},
+
+	relayRows: function(res) {
+		if (res && res.error)
+			return ms.errorBox(res.error);
+		var self = this;
+		return ms.table([ _('Relay'), _('Server'), _('Sender domains'), _('Password'), '' ], ms.list(res).map(function(r) {
+			var result = E('span', {});
+			return [ r.name, '[%s]:%d (%s)'.format(r.host, r.port, r.tls), r.sender_domain.join(', ') || _('(default)'),
+				r.password_stored ? _('stored') : _('missing'),
+				E('span', {}, [
+					ms.button(_('Set password…'), 'action', function() { return self.relayPassword(r); }), ' ',
+					E('button', { 'class': 'cbi-button', 'click': ui.createHandlerFn(self, function() {
+						return ms.fetch('relayTest', r.name).then(function(reply) {
+							var rows = ms.list(reply);
+							result.textContent = reply.error || (rows.length ? rows[0].message : '');
+						});
+					}) }, [ _('Test login') ]), ' ',
+					ms.button(_('Delete'), 'remove', function() {
+						return ms.call('relayDel', r.name).then(function() { window.location.reload(); }, ms.notifyError);
+					}), ' ', result
+				]) ];
+		}), _('No relay: mail goes straight to each recipient\'s MX.'));
+	},
+
+	render: function(data) {
 		var m, s, o;
 
 		m = new form.Map('mailserver', _('Mail Server settings'),
@@ -221,6 +268,8 @@ return view.extend({
 		value(s, 'wan_ttl', _('A/AAAA TTL while following'), '300', V.integer(30, 86400));
 		value(s, 'public_ip_url', _('Address service URL'), 'https://api.ipify.org', V.publicIpUrl);
 		value(s, 'public_ipv6', _('Public IPv6'), '', V.optional(V.ipAddress));
+		list(s, 'spf_include', _('SPF includes'), V.spfInclude,
+			_('Domains whose SPF the published record includes, e.g. your relay\'s (include:spf.isp.example).'));
 		choice(s, 'spf_policy', _('SPF policy'), '~all', [ '~all', '-all', '?all' ]);
 		choice(s, 'dmarc_policy', _('DMARC policy'), 'none', [ 'none', 'quarantine', 'reject' ]);
 		value(s, 'dmarc_rua', _('DMARC reports to'), '', V.optional(V.email));
@@ -248,6 +297,45 @@ return view.extend({
 		o.placeholder = uci.get('mailserver', 'mesh', 'port') || '7022';
 		o.validate = check(V.optional(V.port));
 
-		return m.render();
+		/* Smarthosts: the password is never in UCI; 'mailctl relay add' (or relayAdd) stores it 0600. */
+		s = m.section(form.GridSection, 'relay', _('Relays (smarthosts)'),
+			_('Outbound mail through your provider\'s server, SASL only over TLS. A relay without sender domains is the default relayhost. Set its password with "mailctl relay add" on the router; "mailctl relay test" checks the login.'));
+		s.addremove = true;
+		s.anonymous = false;
+		o = s.option(form.Value, 'host', _('Host'));
+		o.rmempty = false;
+		o.validate = check(V.host);
+		o = s.option(form.Value, 'port', _('Port'));
+		o.placeholder = '587';
+		o.default = '587';
+		o.validate = function(section_id, value) {
+			var res = V.port(value);
+			if (res !== true)
+				return '%s %s'.format(JSON.stringify(String(value)), res);
+			if (+String(value).trim() == 465 && this.section.formvalue(section_id, 'tls') != 'tls')
+				return _('465 is the TLS-wrapper port: set TLS mode "tls" (or port 587 for STARTTLS)');
+			return true;
+		};
+		o = s.option(form.ListValue, 'tls', _('TLS mode'));
+		o.value('starttls', _('STARTTLS (587)'));
+		o.value('tls', _('TLS from the first byte (465)'));
+		o.default = 'starttls';
+		o.validate = check(V.choice([ 'starttls', 'tls' ]));
+		o = s.option(form.Flag, 'verify', _('Check certificate'));
+		o.default = '1';
+		o.rmempty = false;
+		o = s.option(form.Value, 'user', _('Login'));
+		o.rmempty = false;
+		o.validate = check(V.saslUser);
+		o = s.option(form.DynamicList, 'sender_domain', _('Sender domains'),
+			_('Only mail from these domains; empty: all mail (the default relayhost).'));
+		o.validate = check(V.optional(V.domain));
+
+		var rows = this.relayRows(data[1]);
+		return m.render().then(function(node) {
+			node.appendChild(E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('Relay passwords and login test') ]), rows ]));
+			return node;
+		});
 	}
 });
