@@ -1,0 +1,35 @@
+"""Mail between two appliances on the simulated internet arrives authenticated (issue 15).
+
+World: tests/support/internet.py (routers A and B with full appliances for a.test and b.test, Knot
+and Unbound on sminet0, 198.51.100.0/24). The user submits at the router's WAN address (587,
+STARTTLS, AUTH), the appliance delivers to the other's MX through both routers' NAT, and the copy
+read over IMAPS from the receiving container is judged by dkimpy and pyspf against the same
+resolver the appliances use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.internet.mailer import fetch, submit
+from tests.support.authcheck import verdict
+from tests.support.internet import RESOLVER_IP
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("direction", ["a->b", "b->a"])
+def test_mail_between_appliances_passes_spf_dkim_and_dmarc_alignment(net, direction):
+    src, dst = (net.a, net.b) if direction == "a->b" else (net.b, net.a)
+    sender, rcpt = src.user("alice"), dst.user("bob")
+
+    token = submit(src, sender, rcpt)
+    raw = fetch(dst, rcpt, token)
+
+    v = verdict(raw, RESOLVER_IP)
+    assert v.client_ip == src.wan_ip  # it came over the internet, from the sender's router
+    assert v.helo == src.fqdn  # HELO is the published mail host name
+    assert v.spf == "pass", v
+    assert v.dkim, v
+    assert v.dmarc_aligned, v
+    assert v.from_domain == v.dkim_domain == v.spf_domain == src.domain
