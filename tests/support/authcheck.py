@@ -2,7 +2,7 @@
 
 An independent checker (dkimpy, pyspf) run against a given recursive resolver, used where the
 receiving appliance has no verifier of its own yet. It reads the client address and HELO from the
-receiver's own (topmost) Received header, the envelope sender from Return-Path.
+receiver's own Received header (the topmost with an address), the envelope sender from Return-Path.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def verdict(raw: bytes, resolver: str) -> Verdict:
     import spf
 
     message = email.message_from_bytes(raw)
-    received = RECEIVED.match(" ".join(str(message.get_all("Received", [""])[0]).split()))
+    # the receiver's own SMTP hop: the first Received with a client address (Dovecot's LMTP one has none)
+    hops = [RECEIVED.match(" ".join(str(h).split())) for h in message.get_all("Received", [])]
+    received = next((hop for hop in hops if hop), None)
     if received is None:
         raise AssertionError(f"no parseable Received header: {message.get_all('Received')}")
     envelope = email.utils.parseaddr(str(message.get("Return-Path", "")))[1]

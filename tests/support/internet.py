@@ -72,7 +72,7 @@ def netns_shell() -> str:
         for line in handle:
             source, target, fstype, options = line.split()[:4]
             if target.startswith("/sys/fs/cgroup"):
-                steps.append(f"mount -t {fstype} -o {options} {source} {target}")
+                steps.append(f"mkdir -p {target} && mount -t {fstype} -o {options} {source} {target}")
     return " && ".join([*steps, 'exec "$@"'])
 
 
