@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,11 @@ class Site:
         return os.path.join(self.workdir, "lxc")
 
     @property
+    def mailctl_script(self) -> str:
+        """A shell script running mailctl for this appliance on its router (for a person to use)."""
+        return os.path.join(self.workdir, "mailctl")
+
+    @property
     def credentials(self) -> str:
         return os.path.join(self.workdir, "dns.secret")
 
@@ -159,15 +165,20 @@ config dns 'dns'
     def in_ns(self, *args: str, check: bool = True, timeout: float = 120,
               input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
         """Run a command on the router: in its network namespace (see netns_shell)."""
-        return sh("nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--propagation", "private",
-                  "--", "sh", "-c", netns_shell(), "sh", *args, check=check, timeout=timeout, input=input)  # fmt: skip
+        return sh(*self.ns_argv(*args), check=check, timeout=timeout, input=input)
+
+    def ns_argv(self, *args: str) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--propagation", "private",
+                "--", "sh", "-c", netns_shell(), "sh", *args]  # fmt: skip
+
+    def mailctl_argv(self, *args: str) -> list[str]:
+        """`mailctl --confdir <own UCI dir> ...` as the router runs it."""
+        env = ["env", f"PYTHONPATH={REPO}", f"SECUMAIL_IMAGE_CACHE={IMAGE_CACHE}"]
+        return self.ns_argv(*env, sys.executable, "-m", "secumail.cli", "--confdir", self.confdir, *args)
 
     def mailctl(self, *args: str, check: bool = True, timeout: float = 300,
                 input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
-        """`mailctl --confdir <own UCI dir> ...` as the router runs it."""
-        env = ["env", f"PYTHONPATH={REPO}", f"SECUMAIL_IMAGE_CACHE={IMAGE_CACHE}"]
-        return self.in_ns(*env, sys.executable, "-m", "secumail.cli", "--confdir", self.confdir, *args,
-                          check=check, timeout=timeout, input=input)  # fmt: skip
+        return sh(*self.mailctl_argv(*args), check=check, timeout=timeout, input=input)
 
 
 SITE_A = Site("a.test", "smi-ra", f"{NET}.10", "10.246.0", "smia")
@@ -286,6 +297,9 @@ class Internet:
             handle.write(site.uci())
         assert self.knot is not None
         self.knot.credentials_file(site.credentials)
+        with open(site.mailctl_script, "w", encoding="utf-8") as handle:
+            handle.write(f'#!/bin/sh\nexec {shlex.join(site.mailctl_argv())} "$@"\n')
+        os.chmod(site.mailctl_script, 0o700)
         began = time.monotonic()
         site.mailctl("install", timeout=600)
         # A Linux bridge takes the lowest MAC of its ports unless one is set; OpenWrt's netifd sets
@@ -302,7 +316,7 @@ class Internet:
     def up(self) -> None:
         began = time.monotonic()
         self.down()
-        os.makedirs(WORK, exist_ok=True)
+        os.makedirs(WORK, mode=0o700, exist_ok=True)  # Knot's config holds the TSIG secret
         self._bridge()
         self._dns()
         for site in self.sites:

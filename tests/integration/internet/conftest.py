@@ -11,7 +11,7 @@ from tests.support.internet import internet
 
 
 @pytest.fixture(scope="session")
-def net():
+def inet():
     if os.geteuid() != 0:
         pytest.skip("the simulated internet needs root (namespaces, LXC, Knot on port 53)")
     if shutil.which("nsenter") is None:

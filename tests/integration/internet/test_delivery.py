@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.internet.mailer import fetch, submit
 from tests.support.authcheck import verdict
+from tests.support.inetmail import fetch, submit
 from tests.support.internet import RESOLVER_IP
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("direction", ["a->b", "b->a"])
-def test_mail_between_appliances_passes_spf_dkim_and_dmarc_alignment(net, direction):
-    src, dst = (net.a, net.b) if direction == "a->b" else (net.b, net.a)
+def test_mail_between_appliances_passes_spf_dkim_and_dmarc_alignment(inet, direction):
+    src, dst = (inet.a, inet.b) if direction == "a->b" else (inet.b, inet.a)
     sender, rcpt = src.user("alice"), dst.user("bob")
 
     token = submit(src, sender, rcpt)
