@@ -26,6 +26,7 @@ def main() -> int:
     from tests.support.internet import KNOT_IP, PASSWORD, RESOLVER_IP, WORK, internet
 
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     began = time.monotonic()
     try:
         with internet(log=lambda line: print(f"== {line}", flush=True)) as net:
@@ -52,7 +53,10 @@ Ctrl-C tears it all down.""", flush=True)
             while True:
                 signal.pause()
     except KeyboardInterrupt:
-        print("\n== tearing down", flush=True)
+        print("\n== torn down", flush=True)
+    except (RuntimeError, AssertionError, OSError) as exc:  # the world is already torn down here
+        print(f"demo-internet: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,6 +11,7 @@ The layout (all TEST-NET-2 addresses, only on the bridge and namespaces made her
                                                   reverse zone of 198.51.100.0/24, TSIG-signed updates
                                    198.51.100.54  Unbound: the recursive resolver every host uses (stub
                                                   zones to Knot; no DNSSEC)
+                                   198.51.100.55  pebble: the public ACME CA (DNS-01 through Unbound)
     smi-ra (router A netns)  wan   198.51.100.10  DNAT 25/465/587/143/993 -> 10.246.0.2, masquerade out
         smia0 (bridge)             10.246.0.1     container smia (10.246.0.2): appliance for a.test
     smi-rb (router B netns)  wan   198.51.100.20  same, -> 10.247.0.2, container smib: b.test
@@ -22,8 +23,8 @@ publishes MX, A,
 SPF, DKIM and DMARC through the rfc2136 provider on Knot. The only records the world writes itself
 are the ISP's: the delegations in `test.` and the PTR of each WAN address.
 
-Certificates: the self-signed one `mailctl install` makes (ACME by DNS-01 from pebble is not wired
-in yet). Outbound Postfix uses opportunistic TLS, so delivery works with it.
+Certificates: each appliance runs `mailctl ssl-setup` (ACME DNS-01 against pebble, the challenge
+published through the same rfc2136 provider), so every TLS port serves a chain to `net.ca_root()`.
 
 Teardown (also after any failure, and at the start for what a killed run left): containers
 stopped and destroyed, namespaces (with their veths, bridges and nft rules) deleted, Knot and
@@ -42,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tests.support import apt
 from tests.support.knot import Knot
@@ -49,15 +51,19 @@ from tests.support.paths import REPO
 from tests.support.procs import terminate
 from tests.support.wait import wait_until
 
+if TYPE_CHECKING:
+    from tests.integration.certs.world import Pebble
+
 NET = "198.51.100"
 BRIDGE = "sminet0"
 HOST_IP = f"{NET}.1"
 KNOT_IP = f"{NET}.53"
 RESOLVER_IP = f"{NET}.54"
+CA_IP = f"{NET}.55"
 FORGER = ("smi-fg", f"{NET}.66")
 WORK = "/var/tmp/secumail-inet"
 PORTS = (25, 465, 587, 143, 993)  # what fw4 redirects from wan to the container on OpenWrt
-APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "lxc", "debootstrap", "zstd", "nftables")
+APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
 IMAGE_CACHE = os.environ.get("SECUMAIL_IMAGE_CACHE") or "/var/cache/secumail-test"
 PASSWORD = "correct horse battery staple"
 
@@ -77,10 +83,13 @@ def netns_shell() -> str:
     return " && ".join([*steps, 'exec "$@"'])
 
 
-def sh(*args: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+def sh(*args: str, check: bool = True, timeout: float = 60, input: str | None = None,
+       label: str = "") -> subprocess.CompletedProcess:  # fmt: skip
+    """Run a command; with check, RuntimeError naming `label` (else the command) and its last words."""
     done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, input=input)
     if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        said = (done.stderr.strip() or done.stdout.strip())[-500:]
+        raise RuntimeError(f"{label or ' '.join(args)} failed ({done.returncode}): {said}")
     return done
 
 
@@ -151,6 +160,14 @@ config container 'container'
 	option gateway 'host'
 	list nameservers '{RESOLVER_IP}'
 
+config ssl 'ssl'
+	option type 'acme'
+
+config acme 'acme'
+	option directory 'https://{CA_IP}:14000/dir'
+	option ca_bundle '{os.path.join(WORK, "pebble", "listener-ca.pem")}'
+	option key_type 'ec256'
+
 config dns 'dns'
 	option provider 'rfc2136'
 	option server '{KNOT_IP}'
@@ -165,7 +182,8 @@ config dns 'dns'
     def in_ns(self, *args: str, check: bool = True, timeout: float = 120,
               input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
         """Run a command on the router: in its network namespace (see netns_shell)."""
-        return sh(*self.ns_argv(*args), check=check, timeout=timeout, input=input)
+        return sh(*self.ns_argv(*args), check=check, timeout=timeout, input=input,
+                  label=f"{' '.join(args)} on {self.netns}")  # fmt: skip
 
     def ns_argv(self, *args: str) -> list[str]:
         return ["nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--propagation", "private",
@@ -178,7 +196,8 @@ config dns 'dns'
 
     def mailctl(self, *args: str, check: bool = True, timeout: float = 300,
                 input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
-        return sh(*self.mailctl_argv(*args), check=check, timeout=timeout, input=input)
+        return sh(*self.mailctl_argv(*args), check=check, timeout=timeout, input=input,
+                  label=f"mailctl {' '.join(args)} on {self.netns}")  # fmt: skip
 
 
 SITE_A = Site("a.test", "smi-ra", f"{NET}.10", "10.246.0", "smia")
@@ -229,6 +248,7 @@ def _unbound_conf(workdir: str, zones: list[str]) -> str:
 class Internet:
     sites: tuple[Site, ...] = (SITE_A, SITE_B)
     knot: Knot | None = None
+    pebble: Pebble | None = None
     unbound: subprocess.Popen | None = None
     timings: dict[str, float] = field(default_factory=dict)
     log: Callable[[str], None] = field(default=lambda line: None)
@@ -245,7 +265,7 @@ class Internet:
 
     def _bridge(self) -> None:
         sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        for address in (HOST_IP, KNOT_IP, RESOLVER_IP):
+        for address in (HOST_IP, KNOT_IP, RESOLVER_IP, CA_IP):
             sh("ip", "addr", "add", f"{address}/24", "dev", BRIDGE)
         sh("ip", "link", "set", BRIDGE, "up")
 
@@ -291,6 +311,16 @@ class Internet:
         wait_until(lambda: self.resolve("ns.test", "A") == [KNOT_IP], timeout=20, proc=self.unbound,
                    what=f"Unbound to answer (see {workdir})")  # fmt: skip
 
+    def _ca(self) -> None:
+        from tests.integration.certs.world import start_pebble
+
+        self.pebble = start_pebble(os.path.join(WORK, "pebble"), f"{RESOLVER_IP}:53", address=CA_IP)
+
+    def ca_root(self) -> bytes:
+        """PEM of the root pebble issues under in this run."""
+        assert self.pebble is not None
+        return self.pebble.root_pem()
+
     def _install(self, site: Site) -> float:
         os.makedirs(site.confdir, exist_ok=True)
         with open(os.path.join(site.confdir, "mailserver"), "w", encoding="utf-8") as handle:
@@ -309,6 +339,7 @@ class Internet:
         for name in ("alice", "bob", "postmaster"):
             site.mailctl("user", "add", site.user(name), "--password-stdin", input=PASSWORD + "\n")
         site.mailctl("dns-setup")
+        site.mailctl("ssl-setup")
         return time.monotonic() - began
 
     # --- up and down -----------------------------------------------------------------------------
@@ -316,9 +347,11 @@ class Internet:
     def up(self) -> None:
         began = time.monotonic()
         self.down()
-        os.makedirs(WORK, mode=0o700, exist_ok=True)  # Knot's config holds the TSIG secret
+        os.makedirs(WORK, exist_ok=True)  # searchable: the unprivileged containers' rootfs are below it
+        os.makedirs(os.path.join(WORK, "knot"), mode=0o700)  # its config holds the TSIG secret
         self._bridge()
         self._dns()
+        self._ca()
         for site in self.sites:
             self._router(site)
         self._host(FORGER[0], FORGER[1], "eth0")
@@ -348,6 +381,9 @@ class Internet:
                 os.unlink(f"/tmp/{netns}-resolv.conf")
         terminate(self.unbound)
         self.unbound = None
+        if self.pebble is not None:
+            self.pebble.stop()
+            self.pebble = None
         if self.knot is not None:
             self.knot.stop()
             self.knot = None

@@ -33,3 +33,26 @@ def test_mail_between_appliances_passes_spf_dkim_and_dmarc_alignment(inet, direc
     assert v.dkim, v
     assert v.dmarc_aligned, v
     assert v.from_domain == v.dkim_domain == v.spf_domain == src.domain
+
+
+@pytest.mark.parametrize("site", ["a", "b"])
+def test_each_appliance_serves_a_certificate_from_the_public_ca(inet, site, tmp_path):
+    """ssl-setup ran by DNS-01 on the simulated internet: a client trusting only the CA's root
+    verifies the chain and the host name on IMAPS at the router's WAN address, and submission
+    (STARTTLS) serves the same certificate."""
+    import socket
+    import ssl
+
+    from secumail.certs.services import fetch_peer_cert
+
+    s = getattr(inet, site)
+    root = tmp_path / "root.pem"
+    root.write_bytes(inet.ca_root())
+    context = ssl.create_default_context(cafile=str(root))
+    with (
+        socket.create_connection((s.wan_ip, 993), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=s.fqdn) as tls,
+    ):
+        imaps = tls.getpeercert(binary_form=True)
+        assert ("DNS", s.fqdn) in tls.getpeercert()["subjectAltName"]
+    assert fetch_peer_cert(s.wan_ip, 587, starttls="smtp", server_name=s.fqdn) == imaps
