@@ -398,6 +398,15 @@ class Internet:
 
     # --- what tests use --------------------------------------------------------------------------
 
+    def forger_send(self, site: Site, sender: str, rcpt: str, token: str) -> None:
+        """The forger host delivers straight to `site`'s MX (port 25 at its WAN) claiming `sender`."""
+        message = f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {token}\r\n\r\ntoken {token}\r\n"
+        code = ("import smtplib, sys\n"
+                "with smtplib.SMTP(sys.argv[1], 25, local_hostname='forger.example', timeout=30) as s:\n"
+                "    s.sendmail(sys.argv[2], [sys.argv[3]], sys.stdin.read())\n")  # fmt: skip
+        sh("ip", "netns", "exec", FORGER[0], sys.executable, "-c", code, site.wan_ip, sender, rcpt, input=message,
+           label=f"the forger's delivery to {site.wan_ip}")  # fmt: skip
+
     def resolver(self):
         import dns.resolver
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.authcheck import verdict
 from tests.support.inetmail import fetch, submit
-from tests.support.internet import RESOLVER_IP
+from tests.support.internet import FORGER, RESOLVER_IP
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +56,17 @@ def test_each_appliance_serves_a_certificate_from_the_public_ca(inet, site, tmp_
         imaps = tls.getpeercert(binary_form=True)
         assert ("DNS", s.fqdn) in tls.getpeercert()["subjectAltName"]
     assert fetch_peer_cert(s.wan_ip, 587, starttls="smtp", server_name=s.fqdn) == imaps
+
+
+def test_mail_forged_by_a_third_host_fails_spf_and_carries_no_valid_signature(inet):
+    """The checker tells a forgery apart: the forger (198.51.100.66) claims alice@a.test to B.
+    B has no DMARC enforcement yet (issue 15, item 6 of the acceptance), so the copy arrives."""
+    import uuid
+
+    token = uuid.uuid4().hex
+    inet.forger_send(inet.b, inet.a.user("alice"), inet.b.user("bob"), token)
+    v = verdict(fetch(inet.b, inet.b.user("bob"), token), RESOLVER_IP)
+    assert v.client_ip == FORGER[1]
+    assert v.spf == "softfail", v  # "v=spf1 mx ~all" of a.test, published by A's dns-setup
+    assert not v.dkim
+    assert not v.dmarc_aligned
