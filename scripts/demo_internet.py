@@ -23,7 +23,7 @@ def main() -> int:
         return 1
     from tests.support.authcheck import verdict
     from tests.support.inetmail import fetch, submit
-    from tests.support.internet import KNOT_IP, PASSWORD, RESOLVER_IP, WORK, internet
+    from tests.support.internet import CA_IP, KNOT_IP, PASSWORD, RESOLVER_IP, WORK, internet
 
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
@@ -40,6 +40,7 @@ def main() -> int:
             print(f"""
 Where to look (as root, while this runs):
   resolver      dig @{RESOLVER_IP} MX {net.b.domain}    (authoritative: Knot at {KNOT_IP})
+  public CA     pebble at https://{CA_IP}:14000/dir (each appliance's certificate: ssl-setup, DNS-01)
   a user        IMAPS/submission at {net.a.wan_ip} (a.test) and {net.b.wan_ip} (b.test),
                 users alice@, bob@, postmaster@ with password '{PASSWORD}'
   router A      nsenter --net=/run/netns/{net.a.netns} nft list ruleset
