@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # so 4 workers on 2 cores (tests/support/worlds.py). PYTEST_PARALLEL= runs everything in one process.
 PYTEST_PARALLEL ?= -n 4 --dist loadgroup
 
-.PHONY: all deps venv test unit integration lint bench demo demo-stop docs clean
+.PHONY: all deps venv test unit integration lint bench demo demo-stop demo-internet docs clean
 
 all: test
 
@@ -64,3 +64,8 @@ clean:
 # Regenerate the option reference in docs/configuration.md from the settings schema.
 docs:
 	$(PYTHON) -c 'from secumail.config.defaults import update_reference_doc as u; u("docs/configuration.md")'
+
+# Two appliances (a.test, b.test) behind their own routers on a simulated internet in network
+# namespaces (tests/support/internet.py): sends a.test -> b.test, shows where to look, Ctrl-C ends it.
+demo-internet: deps venv
+	PYTHONPATH=$(CURDIR) $(PY) scripts/demo_internet.py

@@ -31,6 +31,7 @@ SECONDS = {
     "tests/integration/luci/test_plugin_appliance.py": 56,
     "tests/integration/service/test_appliance.py": 43,
     "knot": 27,
+    "inet": 45,
 }
 INTEGRATION = "tests/integration/"
 # Modules that measure their own process (tracemalloc peaks): a world of their own, started first on a
