@@ -51,7 +51,9 @@ def ingest(inbox: str, store: str, rel: str, node_id: str) -> bool:
     try:
         if _NAMED.match(base):
             if sha256_file(src) != base:
-                log.warning("peer %s pushed %s whose content does not match its name; kept in its inbox", node_id, rel)
+                # removed, not kept: a file in the inbox counts as sent, so it would never come again
+                log.warning("peer %s pushed %s whose content does not match its name; removed", node_id, rel)
+                os.unlink(src)
                 return False
             _place(src, os.path.join(store, rel))
             return True

@@ -147,6 +147,7 @@ class Server(paramiko.ServerInterface):
         self.access: Access | None = None
         self.usage: PeerUsage | None = None
         self.temps: set[str] = set()  # inbox temp files this connection made
+        self.broken: set[str] = set()  # temp files a write to was refused: never renamed to a final name
         self.last_activity = time.monotonic()
 
     def get_allowed_auths(self, username: str) -> str:
@@ -200,16 +201,24 @@ class _Handle(paramiko.SFTPHandle):
         if offset != self.size:
             log.warning("peer %s wrote at offset %d of %s (%d bytes long); refused",
                         self.jail.access.node, offset, os.path.basename(self.path), self.size)  # fmt: skip
-            return SFTP_PERMISSION_DENIED  # append-only: no holes, no rewriting what is there
+            return self._broken(SFTP_PERMISSION_DENIED)  # append-only: no holes, no rewriting what is there
         cost = layout.charge(self.size + len(data)) - layout.charge(self.size)
         if not self.jail.charge(cost):
-            return SFTP_FAILURE  # quota: the client reports it, nothing already written is touched
+            return self._broken(SFTP_FAILURE)  # quota: the client reports it, nothing already written is touched
         try:
             result = super().write(offset, data)
         except OSError:
-            return SFTP_FAILURE
-        if result == SFTP_OK:
-            self.size += len(data)
+            return self._broken(SFTP_FAILURE)
+        if result != SFTP_OK:
+            return self._broken(result)
+        self.size += len(data)
+        return result
+
+    def _broken(self, result: int) -> int:
+        # A refused write leaves a gap: the file may never be renamed to a final name. A client
+        # pipelining its writes can miss the error and ask for the rename anyway (seen with a full disk).
+        if self.jail is not None:
+            self.jail.server.broken.add(self.path)
         return result
 
 
@@ -230,10 +239,14 @@ class Jail(paramiko.SFTPServerInterface):
     def session_started(self) -> None:
         if self.access.recovery:
             return
+        from secumail.mesh.ingest import ingest_all
         from secumail.mesh.scrub import scrub
 
         # damaged files in the peer's copy go, so its next push sends them again
         scrub(self.access.roots["stored"])
+        # then what waits whole in the inbox (the disk was full when it landed) goes in before the
+        # peer lists what we hold: it is not sent again, and a verify sees it in the store
+        ingest_all(self.access.roots["inbox"], self.access.roots["stored"], self.access.node)
 
     def touch(self) -> None:
         self.server.last_activity = time.monotonic()
@@ -334,6 +347,11 @@ class Jail(paramiko.SFTPServerInterface):
         rel = self._inbox_rel(new[1])
         if not _inbox_temp(self._inbox_rel(old[1])) or not layout.inbox_file(rel):
             return SFTP_PERMISSION_DENIED  # only names of the repository layout land
+        if old[1] in self.server.broken:
+            with contextlib.suppress(OSError):
+                os.unlink(old[1])
+            self.server.temps.discard(old[1])
+            return SFTP_FAILURE  # a write to it was refused: incomplete, sent again next time
         if os.path.lexists(os.path.join(self.access.roots["stored"], rel)):
             return SFTP_PERMISSION_DENIED  # landed earlier and moved to the store: never overwritten
         try:

@@ -2,6 +2,7 @@
 within mesh.peer_quota across parallel connections; a connection that never
 authenticates is closed (docs/backup-format.md 12)."""
 
+import hashlib
 import os
 import socket
 import threading
@@ -73,6 +74,27 @@ def test_a_write_past_the_end_is_refused_and_makes_no_sparse_file(service):
         handle.write(b"Z")
         handle.flush()
     assert (inbox / "index" / ".tmp-near").read_bytes() == b"abc"
+
+
+def test_a_file_a_write_to_was_refused_never_gets_its_final_name(service):
+    """A client pipelining its writes may miss a refused one (a full disk) and rename anyway."""
+    session, inbox = service.session, service.inbox
+    sftp = session()
+    data = b"whole pack"
+    name = hashlib.sha256(data).hexdigest()
+    sftp.mkdir(f"/inbox/data/{name[:2]}")
+    handle = sftp.open(f"/inbox/data/{name[:2]}/.tmp-gap", "w")
+    handle.write(data[:5])
+    handle.flush()
+    handle.seek(7)  # a gap, as after a write the server could not take
+    with pytest.raises(OSError):
+        handle.write(data[7:])
+        handle.flush()
+    handle.close()
+    with pytest.raises(OSError) as refused:
+        sftp.rename(f"/inbox/data/{name[:2]}/.tmp-gap", f"/inbox/data/{name[:2]}/{name}")
+    assert not isinstance(refused.value, PermissionError)  # the client reports it, it does not count it as landed
+    assert [f for _, _, fs in os.walk(inbox) for f in fs] == []
 
 
 def test_parallel_connections_share_one_quota(service):
