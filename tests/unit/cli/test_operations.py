@@ -36,9 +36,10 @@ def test_each_operation_command_offers_the_operations_arguments():
 
 def test_operation_functions_exist():
     import importlib
+    import inspect
 
     for op in OPERATIONS.values():
         module, _, attr = op.function.partition(":")
         function = getattr(importlib.import_module(f"secumail.appliance.{module}"), attr)
-        params = list(function.__code__.co_varnames[1 : function.__code__.co_argcount])
+        params = list(inspect.signature(function).parameters)[1:]  # keyword-only ones too
         assert params == list(op.args), op.name
