@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import imaplib
 import smtplib
-import ssl
-import time
 import uuid
 
 from tests.integration.mail.world import PASSWORDS
+from tests.support.imapclient import imap_wait
 
 HELO = "client.outside.test"
-
-
-def tls_context() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the install-time self-signed certificate
-    return ctx
 
 
 def make_message(to: str, sender: str = "someone@outside.test", size: int = 0) -> tuple[str, str]:
@@ -35,15 +26,4 @@ def send25(ip: str, rcpt: str, sender: str = "someone@outside.test", size: int =
 
 
 def imap_find(ip: str, user: str, token: str, timeout: float = 20, folder: str = "INBOX") -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        with imaplib.IMAP4_SSL(ip, 993, ssl_context=tls_context(), timeout=10) as imap:
-            imap.login(user, PASSWORDS[user])
-            imap.select(folder, readonly=True)
-            _, found = imap.search(None, "BODY", token)
-            if found[0]:
-                _, data = imap.fetch(found[0].split()[-1], "(RFC822)")
-                return data[0][1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"message {token} did not arrive in {user}'s {folder} within {timeout} s")
-        time.sleep(0.3)
+    return imap_wait(ip, user=user, password=PASSWORDS[user], token=token, folder=folder, timeout=timeout)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from secumail.mail.fail2ban import Failure, parse_line
-from tests.integration.mail.client import tls_context
+from tests.support.imapclient import tls_context
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from secumail.mail import logrotate
-from tests.integration.mail.client import imap_find, send25, tls_context
+from tests.integration.mail.client import imap_find, send25
+from tests.support.imapclient import tls_context
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from tests.integration.mail.client import HELO, imap_find, make_message, send25, tls_context
+from tests.integration.mail.client import HELO, imap_find, make_message, send25
 from tests.integration.mail.world import PASSWORDS
+from tests.support.imapclient import tls_context
 
 pytestmark = pytest.mark.integration
 FAR = "far@away.test"  # no route out of this host: the message waits in the queue

@@ -136,7 +136,9 @@ def _uci_defaults(tmp_path, config: str) -> str:
     (confdir / "mailserver").write_text(config)
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    uci = f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m secumail.uci -c {confdir} "$@"\n'
+    # its own change dir too: the default /tmp/.uci is shared with tests running beside this one
+    delta = tmp_path / "delta"
+    uci = f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m secumail.uci -c {confdir} -t {delta} "$@"\n'
     (bindir / "uci").write_text(uci)
     (bindir / "uci").chmod(0o755)
     script = read(os.path.join(REPO, "files", "etc", "uci-defaults", "90-secumail"))
