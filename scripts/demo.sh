@@ -11,6 +11,8 @@ USER_ADDR=demo@$DOMAIN
 echo "== 1/5 configuring $DOMAIN in /etc/config/mailserver"
 mailctl config set mailserver.main.domain "$DOMAIN"
 mailctl config set mailserver.main.hostname mail
+# sized for what is on (Rspamd with the spam filter); a config left by an older demo may say 256
+mailctl config set mailserver.container.memory auto
 
 echo "== 2/5 installing: image (built once, about a minute), container, checked config, services"
 mailctl install
