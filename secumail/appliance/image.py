@@ -32,11 +32,11 @@ def ensure_image(settings: Settings, progress: Progress = quiet, idmap: IdMap | 
     container's mapped ids."""
     rootfs = rootfs_path(settings)
     idmap = idmap or container_idmap()
-    if os.path.exists(os.path.join(rootfs, "usr/sbin/postfix")):
+    c = settings.container
+    if os.path.exists(os.path.join(rootfs, "usr/sbin/postfix")) and not _outdated(settings, rootfs, progress):
         if idmap_mod.ensure_rootfs(rootfs, idmap):  # an image from before the id map
             progress(f"handed the image to the container's ids ({idmap.key})")
         return "present"
-    c = settings.container
     os.makedirs(os.path.dirname(rootfs), exist_ok=True)
     if c.provisioner == "debian":
         from secumail.container import cache
@@ -57,6 +57,30 @@ def ensure_image(settings: Settings, progress: Progress = quiet, idmap: IdMap | 
     idmap_mod.ensure_rootfs(rootfs, idmap)  # a no-op for the cached Debian image (already shifted)
     install_hooks(rootfs, idmap)
     return "made"
+
+
+def _outdated(settings: Settings, rootfs: str, progress: Progress) -> bool:
+    """An image built by an older agent that lacks packages this one configures is set aside (as
+    rootfs.old) so a current one is made. It holds no mail, queue or config (all in data_path); the
+    container is stopped for it if it runs."""
+    if settings.container.provisioner != "debian":
+        return False  # a tarball or Alpine image is the user's own choice
+    from secumail.container.provision import debian
+
+    missing = debian.missing_packages(rootfs)
+    if not missing:
+        return False
+    progress(f"the image lacks {', '.join(missing)} (built by an older version): replacing it; "
+             "mail, queue and config stay in data_path")  # fmt: skip
+    container = container_for(settings)
+    if container.exists() and container.running():
+        progress(f"stopping container {settings.main.container} to replace its image")
+        container.stop()
+    aside = rootfs + ".old"
+    if os.path.lexists(aside):
+        shutil.rmtree(aside)
+    os.rename(rootfs, aside)
+    return True
 
 
 def install_hooks(rootfs: str, idmap: IdMap | None = None) -> None:

@@ -174,6 +174,22 @@ def suite_sources(suite: str, sources: Sequence[AptSource], mirror: str) -> list
     return chosen
 
 
+def missing_packages(rootfs: str, packages: Sequence[str] = PACKAGES) -> list[str]:
+    """Which of `packages` the image at `rootfs` lacks (its dpkg status): an image built by an older
+    version of the agent may not carry what this one configures (e.g. rspamd)."""
+    try:
+        with open(os.path.join(rootfs, "var", "lib", "dpkg", "status"), encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return list(packages)
+    installed = {
+        stanza.get("package", "")
+        for stanza in _deb822_stanzas(text)
+        if stanza.get("status", "").endswith(" installed")
+    }
+    return [name for name in packages if name not in installed]
+
+
 def host_arch() -> str:
     """Debian name of this machine's architecture (dpkg when present, else uname)."""
     if which("dpkg"):
