@@ -42,7 +42,8 @@ def test_an_outdated_image_is_set_aside_and_a_current_one_made(tmp_path, monkeyp
 
     def fake_build(cache_dir, target, **kwargs):
         built.append(target)
-        os.makedirs(target)
+        os.makedirs(os.path.join(target, "usr", "sbin"))
+        open(os.path.join(target, "usr", "sbin", "postfix"), "w").close()
         _status(target, debian.PACKAGES)
 
     from secumail.container import cache
