@@ -25,7 +25,9 @@ install -d -o _rspamd -g postfix -m 0750 /var/spool/postfix/rspamd
 install -d -m 0755 /etc/dovecot/sieve /etc/dovecot/sieve/bin
 for f in spam-to-junk learn-spam learn-ham; do
     put "$GEN/dovecot/sieve/$f.sieve" "/etc/dovecot/sieve/$f.sieve" 0644
-    sievec "/etc/dovecot/sieve/$f.sieve"
+    # -c: the file just put there; without it sievec asks a running Dovecot, which still has the
+    # config of before (no IMAPSieve plugins when the filter was just turned on)
+    sievec -c /etc/dovecot/dovecot.conf "/etc/dovecot/sieve/$f.sieve"
 done
 put "$GEN/dovecot/sieve/bin/rspamd-learn" /etc/dovecot/sieve/bin/rspamd-learn 0755
 if running /run/rspamd/rspamd.pid; then

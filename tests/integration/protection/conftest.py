@@ -229,9 +229,13 @@ def protected() -> Iterator[ProtectedWorld]:
                 _ip("netns", "exec", NS, "ip", "link", "set", VETH_NS, "up")
                 _ip("netns", "exec", NS, "ip", "link", "set", "lo", "up")
                 ensure_selfsigned(DATA, settings.main.fqdn)
+                hand_over = ownership.ContainerRuntime(settings).hand_over
                 try:
-                    # starts the services: adding users reloads them
-                    deploy.deploy(settings, lxc.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
+                    # The services start without the filter first, as on an appliance that had it off:
+                    # turning it on must work with Dovecot already running on the old config.
+                    off = dc.replace(settings, features=dc.replace(settings.features, spam_filter=False))
+                    deploy.deploy(off, lxc.container, hand_over=hand_over)
+                    deploy.deploy(settings, lxc.container, hand_over=hand_over)
                 except Exception as exc:
                     logs = lxc.container.exec(["sh", "-c", "tail -n 20 /var/log/secumail-launch.log "
                                                "/var/log/rspamd.log /var/log/redis.log; ps aux"]).stdout
