@@ -41,6 +41,19 @@ def _port_up(host: str, port: int) -> bool:
         return False
 
 
+def _socket_up(path: str) -> bool:
+    """A milter answers on its Unix socket (a file left by a daemon that died does not count)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(path)
+            return True
+    except OSError:
+        return False
+
+
 def _memory(pid: int) -> dict[str, int] | None:
     """Used and limit bytes of the container's memory cgroup (v1 or v2), read from /sys."""
     try:
@@ -148,7 +161,9 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         services = {name: _port_up(host, port) for name, port in settings.ports.enabled().items()}
         spool = os.path.join(main.data_path, "spool")  # Postfix's queue dir (bind-mounted on /var/spool/postfix)
         if settings.features.dkim:
-            services["opendkim"] = os.path.exists(os.path.join(spool, "opendkim/opendkim.sock"))
+            services["opendkim"] = _socket_up(os.path.join(spool, "opendkim/opendkim.sock"))
+        if settings.features.spam_filter:
+            services["rspamd"] = _socket_up(os.path.join(spool, "rspamd/milter.sock"))
         memory = _memory(pid) if pid else None
         queue = _queue_size(spool)
         spool_seen = spool
