@@ -8,5 +8,8 @@ install -d -o opendkim -g opendkim -m 0700 /run/opendkim/keys
 if running /run/opendkim/opendkim.pid; then
     kill -USR1 "$(cat /run/opendkim/opendkim.pid)"
 else
+    # the spool outlives the image: a socket left by an image whose opendkim had another uid stops
+    # OpenDKIM ("socket cleanup failed: Permission denied") and submission mail would go out unsigned
+    rm -f /var/spool/postfix/opendkim/opendkim.sock
     launch opendkim -x /etc/opendkim.conf
 fi

@@ -13,6 +13,7 @@ import pytest
 from tests.integration.mail.client import HELO, imap_find, make_message, send25
 from tests.integration.mail.world import PASSWORDS
 from tests.support.imapclient import tls_context
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -154,6 +155,35 @@ def test_redeploy_and_restart_lose_nothing(mailworld):
     assert res.returncode == 0, res.stderr
     mailworld.lxc.wait_port(143, timeout=20)
     assert token.encode() in imap_find(mailworld.ip, "carol@example.net", token)
+
+
+def test_a_milter_socket_left_by_another_image_does_not_keep_opendkim_down(mailworld):
+    """The queue dir (and the milter sockets in it) outlives the image; after an image update the
+    socket left there belongs to a uid the new image's opendkim does not have."""
+    import socket
+
+    from secumail.appliance.status import _socket_up
+
+    container = mailworld.lxc.container
+    container.stop()
+    path = os.path.join(mailworld.data, "spool", "opendkim", "opendkim.sock")
+    if os.path.lexists(path):
+        os.unlink(path)
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(path)
+    mapping = mailworld.lxc.spec.idmap
+    os.chown(path, mapping.uid(4242), mapping.gid(4242))  # nobody of this image
+    container.start()
+    res = container.exec(["/srv/mailserver/config/live/container/start"])
+    assert res.returncode == 0, res.stderr
+    mailworld.lxc.wait_port(587, timeout=20)
+    wait_until(lambda: _socket_up(path), timeout=10, what="opendkim answering on its socket")
+    token, msg = make_message("bob@example.org", sender="alice@example.org")
+    with smtplib.SMTP(mailworld.ip, 587, local_hostname=HELO, timeout=20) as smtp:
+        smtp.starttls(context=tls_context())
+        smtp.login("alice@example.org", PASSWORDS["alice@example.org"])
+        smtp.sendmail("alice@example.org", ["bob@example.org"], msg)
+    assert b"DKIM-Signature:" in imap_find(mailworld.ip, "bob@example.org", token)
 
 
 def _sieve_session(ip: str, user: str, password: str, commands: list[bytes]) -> list[bytes]:
