@@ -488,10 +488,15 @@ class Internet:
     def move_wan(self, site: Site, address: str) -> Site:
         """A new lease: the router's WAN gets `address` instead of its current one (the port forwards
         and the masquerade follow by themselves: they name the interface). Returns the moved site."""
-        current = sh("ip", "-n", site.netns, "-4", "-o", "addr", "show", "dev", "wan").stdout.split()
+        shown = sh("ip", "-n", site.netns, "-4", "-o", "addr", "show", "dev", "wan").stdout.split()
+        old = shown[shown.index("inet") + 1].split("/")[0]
         sh("ip", "-n", site.netns, "addr", "flush", "dev", "wan")
         sh("ip", "-n", site.netns, "addr", "add", f"{address}/24", "dev", "wan")
-        assert current, "the WAN had no address"
+        # The old address leads nowhere now: others forget its MAC (else the router, whose port
+        # forwards name the interface, not the address, would still take what reaches that MAC).
+        sh("ip", "neigh", "flush", "to", old, "dev", BRIDGE, check=False)
+        for netns, ifname in [(s.netns, "wan") for s in self.sites if s.netns != site.netns] + [(FORGER[0], "eth0")]:
+            sh("ip", "-n", netns, "neigh", "flush", "to", old, "dev", ifname, check=False)
         return dataclasses.replace(site, wan_ip=address)
 
     # --- what tests use --------------------------------------------------------------------------
