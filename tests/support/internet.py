@@ -430,7 +430,9 @@ class Internet:
                 self.timings["isp"] = time.monotonic() - began
                 yield Isp(world)
             finally:
-                self._update(records, add=False)
+                # best effort: after Ctrl-C in a terminal knotd got the signal too, and its zones go with it
+                with contextlib.suppress(Exception):
+                    self._update(records, add=False)
 
     @staticmethod
     def _down_isp() -> None:
