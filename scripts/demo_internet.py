@@ -1,7 +1,8 @@
 """`make demo-internet`: bring the simulated internet up, send A -> B, show where to look, wait.
 
 Two routers (a.test, b.test) with a full secumail appliance each, Knot and Unbound on the bridge
-sminet0 (198.51.100.0/24): tests/support/internet.py. Ctrl-C (or SIGTERM) tears everything down.
+sminet0 (198.51.100.0/24), and the ISP's smarthost (smtp.isp.test): tests/support/internet.py.
+Ctrl-C (or SIGTERM) tears everything down.
 Run as root from the checkout: PYTHONPATH=. python scripts/demo_internet.py
 """
 
@@ -21,6 +22,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("demo-internet: run as root (namespaces, LXC containers, Knot on port 53)", file=sys.stderr)
         return 1
+    from tests.support import smarthost
     from tests.support.authcheck import verdict
     from tests.support.inetmail import fetch, submit
     from tests.support.internet import CA_IP, KNOT_IP, PASSWORD, RESOLVER_IP, WORK, internet
@@ -29,7 +31,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     began = time.monotonic()
     try:
-        with internet(log=lambda line: print(f"== {line}", flush=True)) as net:
+        with internet(log=lambda line: print(f"== {line}", flush=True)) as net, net.isp() as isp:
             print(f"== world up in {time.monotonic() - began:.1f} s")
             sender, rcpt = net.a.user("alice"), net.b.user("bob")
             token = submit(net.a, sender, rcpt)
@@ -48,6 +50,9 @@ Where to look (as root, while this runs):
                 mail log: {net.a.lxc_path}/{net.a.container}/rootfs/var/log/mail.log
   mailctl on A  {net.a.mailctl_script} status      (B: {net.b.mailctl_script})
   forger host   ip netns exec smi-fg <command>
+  ISP relay     {isp.hostname} at {isp.ip}:587 (STARTTLS, self-signed), login {smarthost.USER} / '{smarthost.GOOD}';
+                try: printf '%s\\n' '{smarthost.GOOD}' | {net.a.mailctl_script} relay add isp {isp.ip} \\
+                       --user {smarthost.USER} --no-verify --password-stdin
   everything    {WORK}
 
 Ctrl-C tears it all down.""", flush=True)

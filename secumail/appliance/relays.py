@@ -7,6 +7,7 @@ mail config is rendered again and, when the mail server is installed, made live.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from secumail.appliance.operations import Call, Reported
@@ -62,6 +63,7 @@ def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: s
     from secumail.config import validate
     from secumail.config.settings import PACKAGE
     from secumail.config.uci_paths import change
+    from secumail.mail import outbound
     from secumail.mail import relay as secrets
 
     if not validate.RELAY_NAME.fullmatch(name):
@@ -90,6 +92,7 @@ def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: s
         else:
             secrets.write_password(data_path, name, previous)
         raise
+    outbound.forget_relay_test(data_path, name)  # an old result says nothing about the new settings
     applied = _apply(call)
     return {**_row(_find(call, name), data_path), "applied": applied}
 
@@ -97,12 +100,14 @@ def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: s
 def delete(call: Call, name: str) -> dict[str, Any]:
     from secumail.config.settings import PACKAGE
     from secumail.config.uci_paths import change
+    from secumail.mail import outbound
     from secumail.mail import relay as secrets
 
     _find(call, name)
     data_path = call.settings.main.data_path
     change(call.confdir, [(f"{PACKAGE}.{name}", None)])
     secrets.delete_password(data_path, name)
+    outbound.forget_relay_test(data_path, name)
     return {"name": name, "deleted": True, "applied": _apply(call)}
 
 
@@ -113,6 +118,7 @@ def list_(call: Call) -> list[dict[str, Any]]:
 
 def test(call: Call, name: str | None, timeout: float) -> Any:
     """Log in to one relay (or every one) with the stored password; Reported when any login fails."""
+    from secumail.mail import outbound
     from secumail.mail import relay as secrets
     from secumail.mail.relaytest import probe
 
@@ -125,6 +131,8 @@ def test(call: Call, name: str | None, timeout: float) -> Any:
         result = probe(relay, secrets.read_password(data_path, relay.name), helo=call.settings.main.fqdn,
                        timeout=timeout)
         results.append({"name": result.relay, "ok": result.ok, "stage": result.stage, "message": result.message})
+        with contextlib.suppress(OSError):  # kept for `mailctl status` and dns-check; the result stands without
+            outbound.record_relay_test(data_path, relay.name, ok=result.ok, message=result.message)
     failed = [r for r in results if not r["ok"]]
     if failed:
         return Reported(results, message=failed[0]["message"])

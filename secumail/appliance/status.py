@@ -146,6 +146,15 @@ def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
     return out
 
 
+def _delivery(settings: Settings) -> dict[str, Any]:
+    """Outbound port 25 as the last dns-check found it, and each relay with its last login test
+    (recorded files only: status never probes)."""
+    from secumail.mail import outbound
+
+    delivery = outbound.delivery_status(settings)
+    return {**delivery, "notes": outbound.delivery_notes(settings, delivery)}
+
+
 def collect_status(settings: Settings) -> dict[str, Any]:
     main = settings.main
     state, pid = container_info(settings)
@@ -172,6 +181,8 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             notes.append(f"not answering: {', '.join(down)} (see 'mailctl logs')")
     if main.enabled and state not in ("RUNNING", "not installed"):
         notes.append(f"enabled but the container is {state}: run 'mailctl start'")
+    delivery = _delivery(settings)
+    notes.extend(delivery.pop("notes"))
     return {
         "config": {
             "enabled": main.enabled,
@@ -188,5 +199,6 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
         "protection": _protection(settings, spool_seen),
+        "delivery": delivery,
         "notes": notes,
     }

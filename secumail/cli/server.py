@@ -109,7 +109,34 @@ def status_text(data: dict[str, Any]) -> str:
     for index, item in enumerate(data.get("protection") or []):
         label = "Protection:   " if index == 0 else "              "
         lines.append(f"{label}{item['name']}: {item['state']} ({item['why']})")
+    lines.extend(_delivery_lines(data.get("delivery") or {}))
     for note in data.get("notes", []):
         lines.append(f"Note:         {note}")
     return "\n".join(lines)
 
+
+
+def _when(stamp: Any) -> str:
+    import time
+
+    try:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(stamp)))
+    except (TypeError, ValueError, OverflowError):
+        return "?"
+
+
+def _delivery_lines(delivery: dict[str, Any]) -> list[str]:
+    """Outbound port 25 (the last dns-check's probe) and the relays (their last login test)."""
+    port25 = delivery.get("port25")
+    if port25:
+        lines = [f"Port 25 out:  {port25['state']} (dns-check {_when(port25.get('checked'))}: {port25['detail']})"]
+    else:
+        lines = ["Port 25 out:  not probed yet (set dns.smtp_probe, then 'mailctl dns-check')"]
+    for index, relay in enumerate(delivery.get("relays") or []):
+        label = "Relay:        " if index == 0 else "              "
+        carries = "default relayhost" if relay["default"] else f"for {', '.join(relay['sender_domain'])}"
+        test = relay.get("last_test")
+        result = ("not tested yet ('mailctl relay test')" if test is None else
+                  f"last test {'ok' if test.get('ok') else 'FAILED'} {_when(test.get('tested'))}")  # fmt: skip
+        lines.append(f"{label}{relay['name']} {relay['nexthop']}, {carries}: {result}")
+    return lines

@@ -134,6 +134,16 @@ class DataLayout:
         """The record values we published (ownership for the next plan)."""
         return self._at(DNS, "state.json")
 
+    @property
+    def port25_state(self) -> str:
+        """The last outbound port-25 probe of dns-check (secumail.mail.outbound)."""
+        return self._at(DNS, "port25.json")
+
+    @property
+    def relay_tests(self) -> str:
+        """The last `mailctl relay test` result of each relay."""
+        return self._at(DNS, "relay-tests.json")
+
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
 

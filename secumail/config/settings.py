@@ -354,6 +354,11 @@ class Dns(Section):
     resolver: tuple = opt(
         "", v.list_of(v.server_address), "Recursive resolvers dns-check asks (IP or IP:port); empty skips them."
     )
+    smtp_probe: str = opt(
+        "", v.optional(v.host),
+        "Where dns-check probes outbound port 25 (one second, connect only): a domain you send to (its MX "
+        "is probed) or a mail host; empty: no probe.",
+    )
     timeout: int = opt(
         "10",
         v.integer(1, 300),

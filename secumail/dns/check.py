@@ -7,6 +7,7 @@ configured in mailserver.dns.resolver: never the system resolver.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,7 @@ def check(settings: Settings, domain: str | None = None) -> dict[str, Any]:
                     row["resolver"] = "no answer"
             rows.append(row)
         checks.extend(_extra_checks(settings, dom, keys, servers, published))
+    checks.extend(_delivery_checks(settings, servers))
     failed = sum(1 for r in rows if r["required"] and r["status"] != "ok")
     failed += sum(1 for c in checks if c["required"] and c["status"] == "fail")
     return {"ok": failed == 0, "failed": failed, "domains": domains, "records": rows, "checks": checks}
@@ -248,6 +250,45 @@ def _extra_checks(
                 have.extend(rr.values if rr else ())
         add(f"MX target {target}", bool(have), ", ".join(have) or problem)
     return out
+
+
+def _delivery_checks(settings: Settings, servers: Servers) -> list[dict[str, Any]]:
+    """Can mail leave the line: outbound port 25 (probed now, recorded for `mailctl status`) and each
+    relay's recorded state. Warnings only: the verdict of dns-check stays about the records."""
+    from secumail.mail import outbound
+
+    target = _port25_target(settings, servers)
+    result = outbound.probe(*target) if isinstance(target, tuple) else outbound.skipped(target)
+    with contextlib.suppress(OSError):  # not root, or no data path: the row below still says it
+        outbound.record_port25(settings.main.data_path, result)
+    status, detail = outbound.verdict(result, settings)
+    rows = [{"check": "outbound port 25", "status": status, "detail": detail, "required": False}]
+    for state in outbound.relay_states(settings):
+        status, detail = outbound.relay_verdict(state)
+        rows.append({"check": f"relay {state['name']} {state['nexthop']}", "status": status, "detail": detail,
+                     "required": False})  # fmt: skip
+    return rows
+
+
+def _port25_target(settings: Settings, servers: Servers) -> tuple[str, str] | str:
+    """(address, how it was found) for the port-25 probe, or why there is none: the lowest MX of
+    dns.smtp_probe when it has MX records, else its address."""
+    name = settings.dns.smtp_probe
+    if not name:
+        return "set mailserver.dns.smtp_probe to a domain you send to (its MX is probed) to check this"
+    try:
+        return str(ipaddress.ip_address(name)), "dns.smtp_probe"
+    except ValueError:
+        pass
+    if not servers.resolvers:
+        return f"set mailserver.dns.resolver to look up {name}"
+    try:
+        mx = servers.ask(servers.resolvers[0], name, "MX", True)
+        ranked = sorted((int(v.split()[0]), v.split()[1].rstrip(".")) for v in (mx.values if mx else ()))
+        host, label = (ranked[0][1], f"{ranked[0][1]}, MX of {name}") if ranked else (name, name)
+        return servers.asker.resolve_address(servers.resolvers, host), label
+    except (ProviderError, ValueError, IndexError) as exc:
+        return f"cannot look up {name}: {exc}"
 
 
 def _ptr_vs_helo(servers: Servers, ipv4: str, helo: str) -> tuple[bool, str]:

@@ -16,6 +16,13 @@ The layout (all TEST-NET-2 addresses, only on the bridge and namespaces made her
         smia0 (bridge)             10.246.0.1     container smia (10.246.0.2): appliance for a.test
     smi-rb (router B netns)  wan   198.51.100.20  same, -> 10.247.0.2, container smib: b.test
     smi-fg (forger netns)    eth0  198.51.100.66  a host that sends whatever it likes
+    smiisp (LXC container)   eth0  198.51.100.25  optional (`net.isp()`): the ISP's smarthost
+                                                  smtp.isp.test, a plain Postfix wanting SASL on 587
+                                                  (tests/support/smarthost.py), delivering by MX
+
+What an ISP does to a home line, for the tests that need it: `net.block_port25(site)` drops outbound
+TCP 25 leaving the router's WAN (an nft table in its namespace), `net.move_wan(site, address)` gives
+the router another WAN address (a new lease).
 
 Each appliance is installed as a user installs it: its own UCI dir, data_path, LXC path, bridge and
 container, `mailctl install` run inside the router's namespace (see netns_shell), then `mailctl dns-setup`
@@ -34,7 +41,9 @@ Unbound stopped, the bridge deleted, /var/tmp/secumail-inet removed. The image c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -45,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tests.support import apt
+from tests.support import apt, smarthost
 from tests.support.knot import Knot
 from tests.support.paths import REPO
 from tests.support.procs import terminate
@@ -53,6 +62,7 @@ from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     from tests.integration.certs.world import Pebble
+    from tests.integration.lxcworld import LxcWorld
 
 NET = "198.51.100"
 BRIDGE = "sminet0"
@@ -61,6 +71,7 @@ KNOT_IP = f"{NET}.53"
 RESOLVER_IP = f"{NET}.54"
 CA_IP = f"{NET}.55"
 FORGER = ("smi-fg", f"{NET}.66")
+ISP_NAME, ISP_IP, ISP_DOMAIN = "smiisp", f"{NET}.25", "isp.test"
 WORK = "/var/tmp/secumail-inet"
 PORTS = (25, 465, 587, 143, 993)  # what fw4 redirects from wan to the container on OpenWrt
 APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
@@ -374,6 +385,7 @@ class Internet:
                     site.in_ns("lxc-stop", "-P", site.lxc_path, "-n", site.container, "-k", check=False, timeout=30)
                 with contextlib.suppress(Exception):
                     site.in_ns("lxc-destroy", "-P", site.lxc_path, "-n", site.container, check=False, timeout=30)
+        self._down_isp()
         for netns in [s.netns for s in self.sites] + [FORGER[0]]:
             sh("ip", "netns", "del", netns, check=False)
             sh("ip", "link", "del", f"{netns}w", check=False)
@@ -395,6 +407,99 @@ class Internet:
                     os.kill(pid, 15)
         sh("ip", "link", "del", BRIDGE, check=False)
         shutil.rmtree(WORK, ignore_errors=True)
+
+    # --- optional parts and what an ISP does to a line --------------------------------------------
+
+    @contextlib.contextmanager
+    def isp(self) -> Iterator[Isp]:
+        """The ISP's smarthost at ISP_IP on the internet bridge, with its DNS (smtp.isp.test A and PTR,
+        the SPF of isp.test that customers include); all of it removed on exit."""
+        from tests.integration.lxcworld import lxc_world
+
+        reverse = f"100.51.{NET.split('.')[0]}.in-addr.arpa"
+        records = [("test", smarthost.HOSTNAME.removesuffix(".test"), "A", ISP_IP),
+                   ("test", ISP_DOMAIN.removesuffix(".test"), "TXT", f'"v=spf1 ip4:{ISP_IP} -all"'),
+                   (reverse, ISP_IP.rsplit(".", 1)[1], "PTR", f"{smarthost.HOSTNAME}.")]  # fmt: skip
+        began = time.monotonic()
+        with lxc_world(name=ISP_NAME, bridge=BRIDGE, subnet=NET, host_octet=int(ISP_IP.rsplit(".", 1)[1]),
+                       memory_mb=192) as world:  # fmt: skip
+            try:
+                self._update(records, add=True)
+                smarthost.configure(world.container, hold=False, resolver=RESOLVER_IP)
+                world.wait_port(587, timeout=30)
+                self.timings["isp"] = time.monotonic() - began
+                yield Isp(world)
+            finally:
+                # best effort: after Ctrl-C in a terminal knotd got the signal too, and its zones go with it
+                with contextlib.suppress(Exception):
+                    self._update(records, add=False)
+
+    @staticmethod
+    def _down_isp() -> None:
+        """The smarthost a killed run left (its own lxc_world cleans up after a normal run)."""
+        from tests.integration.lxcworld import WORK_ROOT
+
+        lxc_path = os.path.join(WORK_ROOT, ISP_NAME, "lxc")
+        if os.path.isdir(os.path.join(lxc_path, ISP_NAME)):
+            sh("lxc-stop", "-P", lxc_path, "-n", ISP_NAME, "-k", check=False, timeout=30)
+            sh("lxc-destroy", "-P", lxc_path, "-n", ISP_NAME, check=False, timeout=30)
+            shutil.rmtree(os.path.join(WORK_ROOT, ISP_NAME), ignore_errors=True)
+
+    def _update(self, records: list[tuple[str, str, str, str]], *, add: bool) -> None:
+        """Add (or delete) records in Knot by a TSIG-signed update, as the ISP's own DNS would hold them."""
+        import dns.query
+        import dns.tsigkeyring
+        import dns.update
+
+        assert self.knot is not None
+        keyring = dns.tsigkeyring.from_text({self.knot.tsig_name: self.knot.secret})
+        for zone in sorted({r[0] for r in records}):
+            update = dns.update.Update(zone, keyring=keyring, keyalgorithm="hmac-sha256")
+            for _zone, name, rtype, value in (r for r in records if r[0] == zone):
+                if add:
+                    update.replace(name, 60, rtype, value)
+                else:
+                    update.delete(name, rtype)
+            rcode = dns.query.tcp(update, KNOT_IP, timeout=5).rcode()
+            if rcode != 0:
+                raise RuntimeError(f"Knot refused the update of {zone}: rcode {rcode}")
+
+    @contextlib.contextmanager
+    def block_port25(self, site: Site) -> Iterator[None]:
+        """Outbound TCP 25 leaving `site`'s WAN dropped (no answer, as most ISPs do): from the router
+        itself and from the container behind it. Lifted on exit."""
+        rules = """table ip smi_isp25 {
+    chain out {
+        type filter hook postrouting priority filter; policy accept;
+        oifname "wan" tcp dport 25 counter drop
+    }
+}
+"""
+        sh("ip", "netns", "exec", site.netns, "nft", "-f", "-", input=rules)
+        try:
+            yield
+        finally:
+            sh("ip", "netns", "exec", site.netns, "nft", "delete", "table", "ip", "smi_isp25", check=False)
+
+    def dropped_port25(self, site: Site) -> int:
+        """Packets the port-25 block dropped so far (the counter of block_port25's rule)."""
+        out = sh("ip", "netns", "exec", site.netns, "nft", "list", "table", "ip", "smi_isp25").stdout
+        found = re.search(r"counter packets (\d+)", out)
+        return int(found.group(1)) if found else 0
+
+    def move_wan(self, site: Site, address: str) -> Site:
+        """A new lease: the router's WAN gets `address` instead of its current one (the port forwards
+        and the masquerade follow by themselves: they name the interface). Returns the moved site."""
+        shown = sh("ip", "-n", site.netns, "-4", "-o", "addr", "show", "dev", "wan").stdout.split()
+        old = shown[shown.index("inet") + 1].split("/")[0]
+        sh("ip", "-n", site.netns, "addr", "flush", "dev", "wan")
+        sh("ip", "-n", site.netns, "addr", "add", f"{address}/24", "dev", "wan")
+        # The old address leads nowhere now: others forget its MAC (else the router, whose port
+        # forwards name the interface, not the address, would still take what reaches that MAC).
+        sh("ip", "neigh", "flush", "to", old, "dev", BRIDGE, check=False)
+        for netns, ifname in [(s.netns, "wan") for s in self.sites if s.netns != site.netns] + [(FORGER[0], "eth0")]:
+            sh("ip", "-n", netns, "neigh", "flush", "to", old, "dev", ifname, check=False)
+        return dataclasses.replace(site, wan_ip=address)
 
     # --- what tests use --------------------------------------------------------------------------
 
@@ -424,6 +529,20 @@ class Internet:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         return sorted(r.to_text() for r in answer)
+
+
+@dataclass
+class Isp:
+    """The running smarthost (see Internet.isp)."""
+
+    world: LxcWorld
+    ip: str = ISP_IP
+    hostname: str = smarthost.HOSTNAME
+    spf_domain: str = ISP_DOMAIN
+
+    @property
+    def container(self):
+        return self.world.container
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pytest
 
 from secumail.appliance import datadir, ownership, spec
 from tests.integration.lxcworld import lxc_world
-from tests.integration.relay import smarthost
+from tests.support import smarthost
 
 ROOT = "/var/tmp/secumail-relay-test"
 DATA, CONF, SAVE = f"{ROOT}/data", f"{ROOT}/uci", f"{ROOT}/uci-save"

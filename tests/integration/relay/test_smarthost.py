@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from tests.integration.relay import smarthost
 from tests.integration.relay.conftest import USERS
+from tests.support import smarthost
 from tests.support.argvscan import ArgvScanner
 
 pytestmark = pytest.mark.integration

@@ -102,3 +102,19 @@ def test_a_relay_cannot_take_the_name_of_another_section(cli, confdir):
     assert r.err == ("mailctl: relay name 'main' is taken by the section mailserver.main (config mailserver): "
                      "choose another name\n")
     assert (confdir / "mailserver").read_text() == before
+
+
+def test_relay_test_records_its_result_and_a_changed_relay_forgets_it(cli, confdir, tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    add = ("relay", "add", "lo", "127.0.0.1", "--port", str(port), "--user", "me", "--password-stdin")
+    assert cli(*add, stdin=PASSWORD + "\n").code == 0
+    r = cli("relay", "test", "lo", "--timeout", "3")
+    assert r.code == 1
+    recorded = json.loads((tmp_path / "data" / "dns" / "relay-tests.json").read_text())
+    assert recorded["lo"]["ok"] is False and recorded["lo"]["message"] == r.out.strip()
+    assert PASSWORD not in json.dumps(recorded)
+    assert cli(*add, stdin=PASSWORD + "\n").code == 0  # changed: the old result says nothing any more
+    assert "lo" not in json.loads((tmp_path / "data" / "dns" / "relay-tests.json").read_text())

@@ -74,6 +74,21 @@ return view.extend({
 			_('selector %s, key present').format(dkim.selector) :
 			E('span', { 'class': 'label warning' }, [ _('selector %s, key MISSING (run Apply configuration)').format(dkim.selector) ]);
 
+		/* outbound port 25 as the last dns-check probed it, and each relay's last login test, as mailctl status */
+		var delivery = st.delivery || {};
+		var p25 = delivery.port25;
+		var p25Text = !p25 ? _('not probed yet (set dns.smtp_probe, then run the DNS check)') :
+			'%s: %s'.format(p25.state, p25.detail);
+		if (p25 && p25.state != 'open')
+			p25Text = E('span', { 'class': 'label warning' }, [ p25Text ]);
+		var relayRows = (delivery.relays || []).map(function(r, i) {
+			var t = r.last_test;
+			var text = '%s %s, %s: %s'.format(r.name, r.nexthop, r['default'] ? _('default relayhost') :
+				_('for %s').format((r.sender_domain || []).join(', ')),
+				!t ? _('not tested yet') : t.ok ? _('last test ok') : _('last test FAILED: %s').format(t.message));
+			return [ i ? '' : _('Relays'), (t && !t.ok) ? E('span', { 'class': 'label warning' }, [ text ]) : text ];
+		});
+
 		var mem = st.memory || (st.container && st.container.memory);
 		var memText = mem ? (typeof mem == 'object' ? (mem.limit ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : ms.size(mem.used)) : value(mem)) : '-';
 
@@ -88,8 +103,9 @@ return view.extend({
 			[ _('DKIM'), dkimText ],
 			[ _('DNS check'), dnsText ],
 			[ _('Last backup'), backupText ],
-			[ _('Mesh backup'), st.mesh.enabled ? _('enabled, %d peer(s)').format(st.mesh.peers) : _('disabled') ]
-		].concat((st.protection || []).map(function(item, i) {
+			[ _('Mesh backup'), st.mesh.enabled ? _('enabled, %d peer(s)').format(st.mesh.peers) : _('disabled') ],
+			[ _('Port 25 out'), p25Text ]
+		].concat(relayRows).concat((st.protection || []).map(function(item, i) {
 			/* one row per protection feature: state (on/off/refused/down) and why, as mailctl status */
 			var text = '%s: %s (%s)'.format(item.name, item.state, item.why);
 			return [ i ? '' : _('Protection'), (item.state == 'refused' || item.state == 'down') ?

@@ -282,6 +282,8 @@ return view.extend({
 		value(s, 'caa_issuer', _('CAA issuer'), '', V.optional(V.domain));
 		value(s, 'script', _('Exec provider script'), '', V.optional(V.absolutePath));
 		list(s, 'resolver', _('Resolvers for dns-check'), V.serverAddress);
+		value(s, 'smtp_probe', _('Port 25 probe'), '', V.optional(V.host),
+			_('A domain you send to (its MX) or a mail host: the DNS check tries port 25 there for one second.'));
 		value(s, 'timeout', _('Timeout (s)'), '10', V.integer(1, 300));
 
 		s = m.section(form.GridSection, 'peer', _('Pinned mesh peers'),

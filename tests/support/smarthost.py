@@ -1,7 +1,11 @@
-"""An ISP's smarthost for the relay tests: a plain Postfix that wants SASL (Dovecot's) on 587 after STARTTLS.
+"""An ISP's smarthost: a plain Postfix that wants SASL (Dovecot's) on 587 after STARTTLS (465: TLS).
 
-It runs in its own LXC container (the Debian mail image, nothing of secumail's config) on the
-appliance's bridge. Mail it accepts is put on hold, so a test reads it from the queue with postcat.
+It runs in its own LXC container (the Debian mail image, nothing of secumail's config). Two uses:
+- the relay world (tests/integration/relay): on the appliance's bridge, every accepted message is
+  put on hold, so a test reads it from the queue with postcat (`configure(container)`);
+- the simulated internet (tests/support/internet.py, `Internet.isp()`): it delivers what it accepts
+  to the recipient's MX, found through the internet's resolver (`configure(container, hold=False,
+  resolver=...)`).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ BAD = "wr0ng relay-pass"
 BIZ_USER, BIZ = "bizuser@isp.test", "B1z relay-pass"  # a second account, for mail of one sender domain
 HOSTNAME = "smtp.isp.test"
 
-MAIN_CF = f"""compatibility_level = 3.6
-myhostname = {HOSTNAME}
+MAIN_CF = """compatibility_level = 3.6
+myhostname = {hostname}
 mydestination =
 inet_interfaces = all
 inet_protocols = ipv4
@@ -32,9 +36,10 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_sasl_authenticated_header = yes
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
-# everything accepted waits in the hold queue: the test reads it there
-smtpd_recipient_restrictions = check_client_access static:HOLD
+smtp_tls_security_level = may
 """
+# everything accepted waits in the hold queue: the test reads it there
+HOLD = "smtpd_recipient_restrictions = check_client_access static:HOLD\n"
 
 MASTER_CF = """smtp      inet  n       -       n       -       -       smtpd
 587       inet  n       -       n       -       -       smtpd
@@ -103,8 +108,12 @@ def put(container, path: str, text: str, mode: str = "0644") -> None:
     container.exec(["sh", "-c", f"cat > {path} && chmod {mode} {path}"], input=text, check=True)
 
 
-def configure(container) -> None:
-    put(container, "/etc/postfix/main.cf", MAIN_CF)
+def configure(container, *, hold: bool = True, resolver: str | None = None) -> None:
+    """Set up and start Postfix and Dovecot; `hold` keeps every message, else it is delivered (by MX,
+    `resolver` being the container's name server)."""
+    if resolver is not None:
+        put(container, "/etc/resolv.conf", f"nameserver {resolver}\n")
+    put(container, "/etc/postfix/main.cf", MAIN_CF.format(hostname=HOSTNAME) + (HOLD if hold else ""))
     put(container, "/etc/postfix/master.cf", MASTER_CF)
     put(container, "/etc/dovecot/dovecot.conf", DOVECOT_CONF)
     # the ISP's user database (the smarthost's own secret, on stdin like every secret here)
