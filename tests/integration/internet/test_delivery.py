@@ -60,7 +60,8 @@ def test_each_appliance_serves_a_certificate_from_the_public_ca(inet, site, tmp_
 
 def test_mail_forged_by_a_third_host_fails_spf_and_carries_no_valid_signature(inet):
     """The checker tells a forgery apart: the forger (198.51.100.66) claims alice@a.test to B.
-    B has no DMARC enforcement yet (issue 15, item 6 of the acceptance), so the copy arrives."""
+    A publishes p=none, so B delivers the well-formed forgery to the inbox (test_dmarc_policy.py
+    covers quarantine and reject)."""
     import uuid
 
     token = uuid.uuid4().hex
