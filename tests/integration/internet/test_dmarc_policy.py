@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from tests.support.inetmail import fetch, tls_context
+from tests.support.imapclient import tls_context
+from tests.support.inetmail import fetch
 from tests.support.internet import PASSWORD, Internet, Site
 from tests.support.wait import wait_until
 
