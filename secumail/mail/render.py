@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import ratelimit, spam
+from secumail.mail import ratelimit, roles, spam
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def _relay_postfix(settings: Settings, values: dict[str, Any]) -> tuple[str, Fil
     return "\n".join(lines) + "\n", files
 
 
-def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
+def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> Files:
     ports = settings.ports
     relay_block, relay_files = _relay_postfix(settings, values)
     dkim = f"unix:{MILTER_SOCKET}" if settings.features.dkim else ""
@@ -206,8 +206,10 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     name = re.escape(settings.main.fqdn).replace("\\-", "-")
     checks = (f"# Authentication-Results claiming to come from this server, written by someone else\n"
               f"/^Authentication-Results:[[:space:]]*{name}([[:space:];]|$)/ IGNORE\n")  # fmt: skip
+    roles_map = roles.postfix_map(domains, settings.main.postmaster_address)
     return {"postfix/main.cf": (main, 0o644), "postfix/master.cf": (master, 0o644),
-            "postfix/header_checks": (checks, 0o644), **tables, **relay_files}  # fmt: skip
+            "postfix/header_checks": (checks, 0o644), "postfix/roles": (roles_map, 0o644),
+            **tables, **relay_files}  # fmt: skip
 
 
 def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
@@ -298,7 +300,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     }
     pairs = dkim_selectors(settings, domains)
     files: Files = {}
-    files.update(_postfix(settings, values))
+    files.update(_postfix(settings, values, domains))
     files.update(_dovecot(settings, values))
     files.update(_opendkim(settings, values, pairs))
     files.update(_scripts(settings, values, pairs))

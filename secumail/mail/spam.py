@@ -21,7 +21,7 @@ CONTROLLER_SOCKET = "/run/rspamd-learn/controller.sock"
 MODULES_OFF = ("neural", "history_redis", "replies", "reputation", "clickhouse", "elastic",
                "metric_exporter", "fuzzy_check")  # fmt: skip
 _LOCAL = ("actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf",
-          "greylist.conf")  # fmt: skip
+          "greylist.conf", "dmarc.conf")  # fmt: skip
 # override.d replaces the defaults' values (local.d would merge lists: local_addrs kept 10.0.0.0/8).
 _OVERRIDE = ("options.inc", "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
              "worker-fuzzy.inc", "logging.inc")  # fmt: skip

@@ -38,3 +38,11 @@ def fetch_any(site: Site, user: str, token: str, *, folders: tuple[str, ...], ti
         if time.monotonic() > deadline:
             raise AssertionError(f"message {token} did not reach {user}'s {' or '.join(folders)} within {timeout} s")
         time.sleep(0.5)
+
+
+def submit_raw(site: Site, sender: str, rcpt: str, message: bytes) -> None:
+    """Send a ready message through `site`'s submission port as `sender` (who logs in)."""
+    with smtplib.SMTP(site.wan_ip, 587, local_hostname="laptop.example", timeout=60) as smtp:
+        smtp.starttls(context=tls_context())
+        smtp.login(sender, PASSWORD)
+        smtp.sendmail(sender, [rcpt], message)

@@ -15,7 +15,8 @@ The layout (all TEST-NET-2 addresses, only on the bridge and namespaces made her
     smi-ra (router A netns)  wan   198.51.100.10  DNAT 25/465/587/143/993 -> 10.246.0.2, masquerade out
         smia0 (bridge)             10.246.0.1     container smia (10.246.0.2): appliance for a.test
     smi-rb (router B netns)  wan   198.51.100.20  same, -> 10.247.0.2, container smib: b.test
-    smi-fg (forger netns)    eth0  198.51.100.66  a host that sends whatever it likes
+    smi-fg (forger netns)    eth0  198.51.100.66  a host that sends whatever it likes: fg.test, with
+                                                  matching forward and reverse DNS like a rented server
     smiisp (LXC container)   eth0  198.51.100.25  optional (`net.isp()`): the ISP's smarthost
                                                   smtp.isp.test, a plain Postfix wanting SASL on 587
                                                   (tests/support/smarthost.py), delivering by MX
@@ -23,6 +24,9 @@ The layout (all TEST-NET-2 addresses, only on the bridge and namespaces made her
 What an ISP does to a home line, for the tests that need it: `net.block_port25(site)` drops outbound
 TCP 25 leaving the router's WAN (an nft table in its namespace), `net.move_wan(site, address)` gives
 the router another WAN address (a new lease).
+
+Knot also serves SPARE_ZONES (c.test), empty and delegated, for a second domain an appliance may
+host (`mailctl domain add`); the appliance publishes its records there as for its own.
 
 Each appliance is installed as a user installs it: its own UCI dir, data_path, LXC path, bridge and
 container, `mailctl install` run inside the router's namespace (see netns_shell), then `mailctl dns-setup`
@@ -72,6 +76,8 @@ RESOLVER_IP = f"{NET}.54"
 CA_IP = f"{NET}.55"
 FORGER = ("smi-fg", f"{NET}.66")
 ISP_NAME, ISP_IP, ISP_DOMAIN = "smiisp", f"{NET}.25", "isp.test"
+FORGER_NAME = "fg.test"  # its A and PTR records: a well-kept host, so only the forgery itself counts
+SPARE_ZONES = ("c.test",)  # served by Knot from the start, for an appliance's second hosted domain
 WORK = "/var/tmp/secumail-inet"
 PORTS = (25, 465, 587, 143, 993)  # what fw4 redirects from wan to the container on OpenWrt
 APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
@@ -215,19 +221,21 @@ SITE_A = Site("a.test", "smi-ra", f"{NET}.10", "10.246.0", "smia")
 SITE_B = Site("b.test", "smi-rb", f"{NET}.20", "10.247.0", "smib")
 
 
-def _zones(sites: tuple[Site, ...]) -> dict[str, str]:
+def _zones(sites: tuple[Site, ...], spare: tuple[str, ...] = SPARE_ZONES) -> dict[str, str]:
     serial = int(time.time())
 
     def soa(zone: str) -> str:
         # negative answers cached 1 s: the appliances publish right after the resolver first asks
         return f"$ORIGIN {zone}.\n$TTL 60\n@ SOA ns.test. hostmaster.test. {serial} 3600 600 86400 1\n@ NS ns.test.\n"
 
-    root = soa("test") + f"ns A {KNOT_IP}\nresolver A {RESOLVER_IP}\n"
-    root += "".join(f"{s.domain.split('.')[0]} NS ns.test.\n" for s in sites)
+    root = soa("test") + f"ns A {KNOT_IP}\nresolver A {RESOLVER_IP}\n{FORGER_NAME.split('.')[0]} A {FORGER[1]}\n"
+    domains = [s.domain for s in sites] + list(spare)
+    root += "".join(f"{d.split('.')[0]} NS ns.test.\n" for d in domains)
     reverse = soa(f"100.51.{NET.split('.')[0]}.in-addr.arpa")
     reverse += "".join(f"{s.wan_ip.rsplit('.', 1)[1]} PTR {s.fqdn}.\n" for s in sites)  # the ISP's PTR
+    reverse += f"{FORGER[1].rsplit('.', 1)[1]} PTR {FORGER_NAME}.\n"
     zones = {"test": root, f"100.51.{NET.split('.')[0]}.in-addr.arpa": reverse}
-    zones.update({s.domain: soa(s.domain) for s in sites})
+    zones.update({d: soa(d) for d in domains})
     return zones
 
 
@@ -505,12 +513,32 @@ class Internet:
 
     def forger_send(self, site: Site, sender: str, rcpt: str, token: str) -> None:
         """The forger host delivers straight to `site`'s MX (port 25 at its WAN) claiming `sender`."""
-        message = f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {token}\r\n\r\ntoken {token}\r\n"
+        code, said = self.forger_try(site, sender, rcpt, token)
+        if code != 250:
+            raise RuntimeError(f"the forger's delivery to {site.wan_ip} was refused: {code} {said}")
+
+    def forger_try(self, site: Site, sender: str, rcpt: str, token: str) -> tuple[int, str]:
+        """Like forger_send, but the server's final answer: (250, '') when accepted, else the code and
+        text of the refusal (at whichever SMTP stage it came). The message is well formed (Date,
+        Message-ID): a receiver's spam score alone does not give the forgery away."""
+        from email.utils import formatdate
+
+        message = (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: Meeting notes {token}\r\n"
+                   f"Date: {formatdate()}\r\nMessage-ID: <{token}@{sender.rpartition('@')[2]}>\r\n\r\n"
+                   f"Hello,\r\n\r\nthe notes of today's meeting are below.\r\n\r\ntoken {token}\r\n")  # fmt: skip
         code = ("import smtplib, sys\n"
-                "with smtplib.SMTP(sys.argv[1], 25, local_hostname='forger.example', timeout=30) as s:\n"
-                "    s.sendmail(sys.argv[2], [sys.argv[3]], sys.stdin.read())\n")  # fmt: skip
-        sh("ip", "netns", "exec", FORGER[0], sys.executable, "-c", code, site.wan_ip, sender, rcpt, input=message,
-           label=f"the forger's delivery to {site.wan_ip}")  # fmt: skip
+                "try:\n"
+                "    with smtplib.SMTP(sys.argv[1], 25, local_hostname=sys.argv[4], timeout=30) as s:\n"
+                "        s.sendmail(sys.argv[2], [sys.argv[3]], sys.stdin.read())\n"
+                "    print(250)\n"
+                "except smtplib.SMTPRecipientsRefused as exc:\n"
+                "    (c, m), = exc.recipients.values(); print(c, m.decode(errors='replace'))\n"
+                "except smtplib.SMTPResponseException as exc:\n"
+                "    print(exc.smtp_code, exc.smtp_error.decode(errors='replace'))\n")  # fmt: skip
+        done = sh("ip", "netns", "exec", FORGER[0], sys.executable, "-c", code, site.wan_ip, sender, rcpt,
+                  FORGER_NAME, input=message, label=f"the forger's delivery to {site.wan_ip}")  # fmt: skip
+        number, _, said = done.stdout.strip().partition(" ")
+        return int(number), said
 
     def resolver(self):
         import dns.resolver

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from secumail.mail.roles import role_aliases
 from secumail.mail.store import Accounts
 
 _MAX_HOPS = 64  # alias expansion steps: the account files refuse loops, this only bounds the walk
@@ -21,9 +22,10 @@ def rua_address(dmarc_rua: str, postmaster: str, domain: str) -> str:
     return dmarc_rua or f"{postmaster}@{domain}"
 
 
-def _step(accounts: Accounts, address: str) -> tuple[list[str], str | None]:
-    """One delivery step as Postfix takes it (virtual_alias_maps, recipient_delimiter "+"): the alias
-    targets of `address`, and the user whose mailbox it is when it stops at one."""
+def _step(accounts: Accounts, address: str, roles: dict[str, str]) -> tuple[list[str], str | None]:
+    """One delivery step as Postfix takes it (virtual_alias_maps: the account aliases, then the RFC 2142
+    roles, each key in both before the next; recipient_delimiter "+"): the alias targets of `address`,
+    and the user whose mailbox it is when it stops at one."""
     local, _, domain = address.rpartition("@")
     names = [address]
     if "+" in local:
@@ -34,13 +36,17 @@ def _step(accounts: Accounts, address: str) -> tuple[list[str], str | None]:
             return [t for t in targets if t != name], name if name in targets and name in accounts.users else None
         if name in accounts.users:
             return [], name
+        if name in roles:
+            return [roles[name]], None
     if domain in accounts.domains and f"@{domain}" in accounts.aliases:
         return accounts.aliases[f"@{domain}"], None
     return [], None
 
 
-def delivered_to(accounts: Accounts, address: str) -> list[str]:
-    """The local users mail to `address` ends up with (empty: external or unknown)."""
+def delivered_to(accounts: Accounts, address: str, roles: dict[str, str] | None = None) -> list[str]:
+    """The local users mail to `address` ends up with (empty: external or unknown). `roles`: the role
+    addresses Postfix knows besides the accounts (secumail.mail.roles.role_aliases)."""
+    roles = roles or {}
     users: list[str] = []
     seen: set[str] = set()
     todo = [address.lower()]
@@ -49,7 +55,7 @@ def delivered_to(accounts: Accounts, address: str) -> list[str]:
         if current in seen:
             continue
         seen.add(current)
-        targets, user = _step(accounts, current)
+        targets, user = _step(accounts, current, roles)
         if user is not None and user not in users:
             users.append(user)
         todo.extend(t.lower() for t in targets)
@@ -60,9 +66,10 @@ def report_mailboxes(accounts: Accounts, dmarc_rua: str, postmaster: str) -> tup
     """The mailboxes to read, and a note for every domain whose reports reach none of them."""
     boxes: dict[str, Mailbox] = {}
     notes: list[str] = []
+    roles = role_aliases(accounts.domains, f"{postmaster}@{accounts.primary}")
     for domain in accounts.domains:
         rua = rua_address(dmarc_rua, postmaster, domain)
-        users = delivered_to(accounts, rua)
+        users = delivered_to(accounts, rua, roles)
         if not users:
             rua_domain = rua.rpartition("@")[2].lower()
             if rua_domain in accounts.domains:

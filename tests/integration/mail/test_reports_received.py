@@ -20,7 +20,7 @@ from tests.support import reportmail as rm
 pytestmark = pytest.mark.integration
 
 # postmaster@example.org is the rua of example.org (no dns.dmarc_rua); the world's catch-all @example.org
-# delivers it to bob. example.net has no postmaster: a note says so.
+# delivers it to bob. example.net defines no postmaster: its RFC 2142 role leads to postmaster@example.org.
 RUA = "postmaster@example.org"
 MAILBOX = "bob@example.org"
 GOOD = [
@@ -79,7 +79,7 @@ def test_reports_mailed_to_the_rua_show_up_in_mailctl_reports(mailworld, tmp_pat
         assert time.monotonic() < deadline, f"reports did not arrive within 60 s: {data}"
         time.sleep(1)
 
-    assert [(b["address"], b["domains"]) for b in data["mailboxes"]] == [(MAILBOX, ["example.org"])]
+    assert [(b["address"], b["domains"]) for b in data["mailboxes"]] == [(MAILBOX, ["example.net", "example.org"])]
     assert [(s["source_ip"], s["messages"], s["dmarc_fail"]) for s in data["dmarc"]["sources"]] == [
         ("198.51.100.9", 3, 3), ("203.0.113.7", 24, 0)]
     assert [(o["org"], o["messages"]) for o in data["dmarc"]["orgs"]] == [("google.com", 15),
@@ -88,7 +88,7 @@ def test_reports_mailed_to_the_rua_show_up_in_mailctl_reports(mailworld, tmp_pat
     assert sorted(line.split(": ", 1)[1] for line in data["refused"]) == [
         f"bomb.xml.gz: gzip inflates to more than {32 * MiB} bytes",
         "laughs.xml: XML with a DOCTYPE (DTDs and entities are refused)"]
-    assert any(note.startswith("example.net: reports go to postmaster@example.net") for note in data["notes"])
+    assert data["notes"] == []
 
     # read as the host reads it: the files stay the container's, where they were
     box = os.path.join(mailworld.data, "mail", "example.org", "bob")

@@ -53,7 +53,11 @@ def _render(data: dict) -> list[str]:
 def test_reports_page_shows_sources_tls_failures_notes_and_refusals(tmp_path):
     data = tmp_path / "data"
     build_mailbox(data)
-    lines = _render(json.loads(json.dumps(collect(mail_settings(data), 30))))
+    result = json.loads(json.dumps(collect(mail_settings(data), 30)))
+    # every domain's rua reaches admin (example.net's through its RFC 2142 postmaster role): add a note to show
+    assert result["notes"] == []
+    result["notes"] = ["example.net: reports go to postmaster@example.net, which is no mailbox here"]
+    lines = _render(result)
     assert "Source address | Domain | Messages | SPF | DKIM | DMARC | Disposition | Reported by" in lines
     assert "198.51.100.9 | example.org | 3 | 0/3 | 0/3 | 0/3 | quarantine 3 | google.com" in lines
     assert "203.0.113.7 | example.org | 24 | 24/0 | 24/0 | 24/0 | none 24 | google.com, Enterprise Outlook" in lines

@@ -14,7 +14,8 @@ GEN = "/srv/mailserver/config/generated/g1"
 SPAM_FILES = {
     **{f"rspamd/local.d/{name}": 0o644 for name in (
         "actions.conf", "redis.conf", "classifier-bayes.conf", "milter_headers.conf", "greylist.conf",
-        "neural.conf", "history_redis.conf", "replies.conf", "reputation.conf", "clickhouse.conf", "elastic.conf",
+        "dmarc.conf", "neural.conf", "history_redis.conf", "replies.conf", "reputation.conf", "clickhouse.conf",
+        "elastic.conf",
         "metric_exporter.conf", "fuzzy_check.conf")},
     **{f"rspamd/override.d/{name}": 0o644 for name in (
         "options.inc", "worker-proxy.inc", "worker-controller.inc", "worker-normal.inc", "worker-fuzzy.inc",
@@ -52,7 +53,7 @@ def test_every_file_and_mode(files):
         "opendkim/SigningTable": 0o644, "opendkim/TrustedHosts": 0o644,
         "container/start": 0o755, "container/stop": 0o755, "container/reload": 0o755,
         **SPAM_FILES, "postfix/postscreen_access.cidr": 0o644, "postfix/ratelimit-policy": 0o755,
-        "postfix/header_checks": 0o644,
+        "postfix/header_checks": 0o644, "postfix/roles": 0o644,
     }
     for path, (content, _) in files.items():
         assert "{{" not in content, path
@@ -78,7 +79,8 @@ def test_postfix_security_settings(files):
     assert main["virtual_transport"] == "lmtp:unix:private/dovecot-lmtp"
     assert main["virtual_mailbox_domains"] == "texthash:/srv/mailserver/config/vdomains"
     assert main["virtual_mailbox_maps"] == "texthash:/srv/mailserver/config/vmailbox"
-    assert main["virtual_alias_maps"] == "texthash:/srv/mailserver/config/valias"
+    # the account aliases first, then the RFC 2142 roles of every domain (a mailbox or alias wins)
+    assert main["virtual_alias_maps"] == f"texthash:/srv/mailserver/config/valias, texthash:{GEN}/postfix/roles"
     assert main["mydestination"] == "localhost"
     assert main["relay_domains"] == ""
     # port 25: Rspamd alone (OpenDKIM after it dropped its Authentication-Results); local mail: OpenDKIM
@@ -203,6 +205,18 @@ def test_dkim_off_means_no_milter_and_no_opendkim(settings):
     assert not any(path.startswith("opendkim/") for path in files)
     assert "opendkim -x" not in files["container/reload"][0]
     assert "kill" in files["container/reload"][0]  # a running OpenDKIM is stopped
+
+
+def test_every_domain_has_postmaster_and_abuse(settings):
+    """RFC 2142: a domain added without mailboxes still receives postmaster@ and abuse@ (the server's
+    postmaster mailbox); the postmaster address itself is the mailbox, not an alias of itself."""
+    roles = render.render_all(settings, ["example.net"], GEN)["postfix/roles"][0]
+    lines = [line for line in roles.splitlines() if not line.startswith("#")]
+    assert lines == ["postmaster@example.net postmaster@example.org", "abuse@example.net postmaster@example.org",
+                     "abuse@example.org postmaster@example.org"]
+    moved = make_settings(settings.main.data_path, postmaster="admin")
+    roles = render.render_all(moved, [], GEN)["postfix/roles"][0]
+    assert roles.splitlines()[1:] == ["postmaster@example.org admin@example.org", "abuse@example.org admin@example.org"]
 
 
 def test_primary_domain_always_rendered(settings):

@@ -40,6 +40,16 @@ def test_defaults_filter_port_25_with_the_fewest_rspamd_processes(tmp_path):
     assert _ucl(files["rspamd/local.d/greylist.conf"][0]) == {"enabled": "false"}
 
 
+def test_dmarc_policies_of_senders_are_enforced(tmp_path):
+    """Rspamd's dmarc module only scores by default: p=reject must refuse, p=quarantine must reach Junk."""
+    dmarc = _render(tmp_path)["rspamd/local.d/dmarc.conf"][0]
+    body = re.search(r"^actions \{(.*?)^\}", dmarc, re.M | re.S)
+    assert body is not None
+    assert dict(re.findall(r'^\s+([a-z]+) = "([a-z_]+)";', body.group(1), re.M)) == {
+        "reject": "reject", "quarantine": "add_header"}  # add_header: "X-Spam: Yes", filed into Junk
+    assert "rspamd/local.d/dmarc.conf" not in _render(tmp_path, features={"spam_filter": "0"})
+
+
 def test_the_controller_has_no_tcp_port(tmp_path):
     controller = _render(tmp_path)["rspamd/override.d/worker-controller.inc"][0]
     sockets = re.findall(r'bind_socket = "([^"]*)"', controller)
