@@ -168,6 +168,11 @@ class Protection(Section):
         "Seconds Dovecot waits before answering a failed login (IMAP, POP3, SMTP AUTH); Dovecot adds its "
         "own penalty for addresses that keep failing.",
     )  # fmt: skip
+    sender_checks: bool = opt(
+        "1", v.boolean,
+        "With features.spam_filter 0, port 25 checks SPF (fail: refused), the sender's domain (unknown: "
+        "450) and DMARC (p=reject failures refused); 0: none of them (docs/protection.md).",
+    )  # fmt: skip
     test_patterns: bool = opt(
         "0", v.boolean,
         "Honour Rspamd's GTUBE variants (YJS...: add header → Junk) to try the filter; off in normal use, "
