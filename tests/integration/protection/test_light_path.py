@@ -67,13 +67,15 @@ def light(protected) -> Iterator[dict]:
     before = _memory(protected)
     on = protected.settings
     off = dataclasses.replace(on, features=dataclasses.replace(on.features, spam_filter=False))
+    state = {"spam_filter_1": before, "back_on": False}
     _deploy(protected, off)
     try:
         _wait_socket(protected, "/var/spool/postfix/opendmarc/opendmarc.sock")
-        yield {"spam_filter_1": before}
+        yield state
     finally:
-        _deploy(protected, on)
-        _wait_rspamd(protected)
+        if not state["back_on"]:  # the last test failed or did not run: the other modules need the filter
+            _deploy(protected, on)
+            _wait_rspamd(protected)
 
 
 def _send(world, *, sender: str, header_from: str, extra: str = "") -> tuple[str, dict]:
@@ -88,11 +90,11 @@ def _send(world, *, sender: str, header_from: str, extra: str = "") -> tuple[str
 
 
 def test_the_light_path_runs_without_rspamd_and_costs_a_few_mib(protected, light):
-    running = protected.exec(["ps", "-eo", "comm"]).stdout.split()
-    assert "opendmarc" in running and not [p for p in running if p.startswith(("rspamd", "redis"))], running
     time.sleep(SETTLE)
     after = _memory(protected)
-    print(f"\nspam_filter 1 idle: {light['spam_filter_1']}\nspam_filter 0 idle: {after}")
+    running = after["by_process_kib"]
+    assert "opendmarc" in running and not [p for p in running if p.startswith(("rspamd", "redis"))], running
+    print(f"\nspam_filter 1 idle (first start): {light['spam_filter_1']}\nspam_filter 0 idle: {after}")
     light_pss = after["by_process_kib"].get("opendmarc", 0)
     assert light_pss < LIGHT_PSS_KIB, after
     assert after["pss_mib"] < light["spam_filter_1"]["pss_mib"], (after, light["spam_filter_1"])
@@ -101,6 +103,9 @@ def test_the_light_path_runs_without_rspamd_and_costs_a_few_mib(protected, light
 def test_a_clean_message_lands_in_inbox_with_authentication_results(protected, light):
     token, out = _send(protected, sender="friend@stranger.test", header_from="friend@stranger.test")
     assert out["data"] == 250, out
+    # smtpd keeps its policy connection while it idles: the SPF service's cost while mail comes in
+    busy = {k: v for k, v in _memory(protected)["by_process_kib"].items() if k.startswith(("postfix-policy", "perl"))}
+    print(f"\nSPF policy service after one message (PSS KiB): {busy}")
     folder, raw = _find(protected, token)
     headers = _headers(raw)
     assert folder == "INBOX"
@@ -108,7 +113,7 @@ def test_a_clean_message_lands_in_inbox_with_authentication_results(protected, l
     verdicts = " ".join(results)
     assert "spf=pass smtp.mailfrom=stranger.test" in verdicts, headers
     assert "dmarc=pass" in verdicts and "header.from=stranger.test" in verdicts, headers
-    assert "Received-SPF: Pass" in headers  # the policy service's verdict at RCPT
+    assert "\nReceived-SPF: pass (" in headers, headers  # the policy service's verdict at RCPT
 
 
 def test_a_sender_failing_spf_minus_all_is_refused(protected, light):
@@ -129,3 +134,15 @@ def test_a_message_failing_a_published_dmarc_reject_policy_is_refused(protected,
 def test_an_unknown_sender_domain_is_temp_failed(protected, light):
     _, out = _send(protected, sender="someone@nosuch.stranger.test", header_from="someone@nosuch.stranger.test")
     assert out["rcpt"] == 450 and "Domain not found" in out["rcpt_text"], out
+
+
+def test_switching_the_filter_back_on_in_the_running_container_works(protected, light):
+    """Last in this module: it leaves the world as the other modules expect it. Dovecot's sieve
+    compiler used to read the running (filter off) config and refuse the learning scripts."""
+    _deploy(protected, protected.settings)
+    light["back_on"] = True
+    _wait_rspamd(protected)
+    time.sleep(SETTLE)
+    again = _memory(protected)
+    print(f"\nspam_filter 1 idle (restarted, Rspamd's cache in place): {again}")
+    assert "opendmarc" not in again["by_process_kib"] and "rspamd" in again["by_process_kib"], again
