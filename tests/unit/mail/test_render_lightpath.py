@@ -61,6 +61,8 @@ def test_filter_off_puts_opendmarc_after_opendkim_on_port_25_only(tmp_path):
     reload = files["container/reload"][0]
     assert "launch opendmarc -c /etc/opendmarc.conf" in reload
     assert 'usermod -a -G opendmarc postfix' in reload
+    assert 'kill "$(cat /run/opendmarc/opendmarc.pid)"' in files["container/stop"][0]
+    assert "/run/opendmarc/opendmarc.pid" in files["container/start"][0]  # a stale pid file is removed
 
 
 def test_network_mode_host_trusts_only_loopback(tmp_path):
