@@ -131,7 +131,7 @@ def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
     else:
         add("greylisting", "off", "protection.greylisting 0" if f.spam_filter else "needs the spam filter")
     if lightpath.on(settings):
-        if spool is not None and not os.path.exists(os.path.join(spool, "opendmarc/opendmarc.sock")):
+        if spool is not None and not _socket_up(os.path.join(spool, "opendmarc/opendmarc.sock")):
             add("sender checks", "down", "OpenDMARC's milter socket is missing: no DMARC reject "
                                          "(see 'mailctl logs'); SPF is still checked")  # fmt: skip
         else:
