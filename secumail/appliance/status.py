@@ -110,6 +110,7 @@ def _dkim(settings: Settings) -> dict[str, Any]:
 def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
     """Each protection feature with its state (on, off, refused, down) and why; `spool` is Postfix's
     queue dir on the host when the container runs (the milter sockets are there), else None."""
+    from secumail.mail import lightpath
     from secumail.mail.render import postscreen_on
 
     p, f = settings.protection, settings.features
@@ -129,6 +130,17 @@ def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
         add("greylisting", "on", "Rspamd temp-fails doubtful mail once")
     else:
         add("greylisting", "off", "protection.greylisting 0" if f.spam_filter else "needs the spam filter")
+    if lightpath.on(settings):
+        if spool is not None and not _socket_up(os.path.join(spool, "opendmarc/opendmarc.sock")):
+            add("sender checks", "down", "OpenDMARC's milter socket is missing: no DMARC reject "
+                                         "(see 'mailctl logs'); SPF is still checked")  # fmt: skip
+        else:
+            add("sender checks", "on", "port 25: SPF fail and DMARC p=reject refused, unknown sender "
+                                       "domains temp-failed")  # fmt: skip
+    elif f.spam_filter:
+        add("sender checks", "off", "Rspamd checks SPF, DKIM and DMARC instead")
+    else:
+        add("sender checks", "off", "protection.sender_checks 0" if settings.ports.smtp else "port 25 is off")
     if postscreen_on(settings):
         add("DNS blocklists", "on", f"postscreen asks {len(p.dnsbl)} list(s), refuses at weight {p.dnsbl_threshold}")
     else:

@@ -107,7 +107,8 @@ class Features(Section):
     spam_filter: bool = opt(
         "1", v.boolean,
         "Rspamd checks mail from other servers (SPF, DKIM, DMARC, ARC, scores, Bayes); spam goes to Junk "
-        "(protection.* tunes it, docs/protection.md).",
+        "(protection.* tunes it, docs/protection.md). 0: the light path (SPF and DMARC p=reject refused, "
+        "postscreen) in a few MiB.",
     )  # fmt: skip
     virus_scan: bool = opt("0", v.boolean, "Virus scanning (not shipped: ClamAV needs ~1 GiB RAM).")
     dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
@@ -167,6 +168,11 @@ class Protection(Section):
         "2", v.integer(0, 15),
         "Seconds Dovecot waits before answering a failed login (IMAP, POP3, SMTP AUTH); Dovecot adds its "
         "own penalty for addresses that keep failing.",
+    )  # fmt: skip
+    sender_checks: bool = opt(
+        "1", v.boolean,
+        "With features.spam_filter 0, port 25 checks SPF (fail: refused), the sender's domain (unknown: "
+        "450) and DMARC (p=reject failures refused); 0: none of them (docs/protection.md).",
     )  # fmt: skip
     test_patterns: bool = opt(
         "0", v.boolean,

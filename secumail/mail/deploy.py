@@ -11,6 +11,7 @@ real tools on the staged files:
     doveconf -c <gen>/dovecot/dovecot.conf -n
     opendkim -n -x <gen>/opendkim/opendkim.conf      (when DKIM is on)
     rspamadm --var=LOCAL_CONFDIR=<gen>/rspamd configtest   (when the spam filter is on)
+    opendmarc -n -c <gen>/opendmarc/opendmarc.conf          (the light path: filter off)
 
 Any error or warning fails the deploy with the tool's line, which names the
 file and line; the staged generation is removed and `live` is untouched.
@@ -74,7 +75,7 @@ def run_checked(executor: Executor, args: list[str]) -> Any:
     return res
 
 
-def check_commands(gen: str, dkim: bool, spam: bool = False) -> list[list[str]]:
+def check_commands(gen: str, dkim: bool, spam: bool = False, dmarc: bool = False) -> list[list[str]]:
     """The validation commands for generation `gen` (a container path)."""
     commands = [
         ["postconf", "-c", f"{gen}/postfix", "-n"],
@@ -87,12 +88,14 @@ def check_commands(gen: str, dkim: bool, spam: bool = False) -> list[list[str]]:
     if spam:  # the image's rspamd.conf with this generation's local.d/ and override.d/
         commands.append(["rspamadm", f"--var=LOCAL_CONFDIR={gen}/rspamd", "configtest", "-c",
                          "/etc/rspamd/rspamd.conf"])
+    if dmarc:
+        commands.append(["opendmarc", "-n", "-c", f"{gen}/opendmarc/opendmarc.conf"])
     return commands
 
 
-def check(executor: Executor, gen: str, dkim: bool, spam: bool = False) -> None:
+def check(executor: Executor, gen: str, dkim: bool, spam: bool = False, dmarc: bool = False) -> None:
     """Run every check; raise ConfigCheckFailed naming the tool's complaint (file and line)."""
-    for args in check_commands(gen, dkim, spam):
+    for args in check_commands(gen, dkim, spam, dmarc):
         res = executor.exec(args)
         problem = _complaint(res.stderr or "")
         if res.returncode != 0 or problem:
@@ -194,7 +197,10 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
             if hand_over is not None:
                 hand_over("config", "dkim", "ssl", "relay")  # the container's root owns what it reads
             if executor is not None:
-                check(executor, gen_path, settings.features.dkim, settings.features.spam_filter)
+                from secumail.mail import lightpath
+
+                check(executor, gen_path, settings.features.dkim, settings.features.spam_filter,
+                      lightpath.on(settings))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(final, ignore_errors=True)

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import ratelimit, roles, spam
+from secumail.mail import lightpath, ratelimit, roles, spam
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -178,7 +178,10 @@ def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> 
     dkim = f"unix:{MILTER_SOCKET}" if settings.features.dkim else ""
     # Port 25: Rspamd alone when it runs (it checks DKIM too); OpenDKIM after it removed Rspamd's
     # Authentication-Results header. Without the filter OpenDKIM verifies there.
-    inbound = f"unix:{spam.MILTER_SOCKET}" if settings.features.spam_filter else dkim
+    if settings.features.spam_filter:
+        inbound = f"unix:{spam.MILTER_SOCKET}"
+    else:  # the light path's DMARC milter reads OpenDKIM's verdict: it comes after it
+        inbound = ", ".join(m for m in (dkim, *lightpath.milters(settings)) if m)
     master = fill(_template("master.cf"), {
         "smtp_service": _smtp_service(settings),
         "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim,
@@ -186,6 +189,7 @@ def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> 
         "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim,
                                      user_limit=ratelimit.submission_check(settings)),
         "policy_services": ratelimit.master_cf(settings),
+        "light_services": lightpath.master_cf(settings),
         "relay_tls_service": RELAY_TLS_SERVICE if any(r.tls == "tls" for r in settings.relays) else "",
     })
     postscreen, tables = _postscreen(settings, values)
@@ -197,6 +201,9 @@ def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> 
         "local_milters": dkim,
         "postscreen": postscreen,
         "rate_limits": ratelimit.main_cf(settings),
+        "light_path": lightpath.main_cf(settings),
+        "sender_restrictions": lightpath.sender_restrictions(settings, values["generation"]),
+        "recipient_restrictions": lightpath.recipient_restrictions(settings, values["generation"]),
         "mynetworks": "" if _host_network(settings) else "127.0.0.0/8 [::1]/128",
         "mynetworks_why": ("The router's loopback is shared (network_mode host): nobody relays without "
                            "authentication." if _host_network(settings) else
@@ -282,7 +289,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
         "container/stop": (_template("stop.sh"), 0o755),
         "container/reload": (fill(_template("reload.sh"), {
             **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
-            "spam_block": spam.reload_block(settings, fill, _template)}), 0o755),
+            "spam_block": spam.reload_block(settings, fill, _template),
+            "light_block": lightpath.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -306,6 +314,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
     files.update(ratelimit.files(settings, _template))
+    files.update(lightpath.files(settings, fill, _template, values))
     return files
 
 

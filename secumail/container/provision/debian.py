@@ -42,6 +42,12 @@ PACKAGES: tuple[str, ...] = (
     # protection.bayes_memory); installed always, started only when the filter is on.
     "rspamd",
     "redis-server",
+    # features.spam_filter 0 (the light path): SPF as a Postfix policy (Perl, spawned per connection)
+    # and OpenDMARC as a milter rejecting p=reject failures. dbconfig-no-thanks: opendmarc's optional
+    # report database would otherwise pull a MySQL client.
+    "postfix-policyd-spf-perl",
+    "opendmarc",
+    "dbconfig-no-thanks",
     "ca-certificates",
     "tini",
 )

@@ -3,6 +3,7 @@
 postfix stop 2>/dev/null
 doveadm stop 2>/dev/null
 if [ -f /run/opendkim/opendkim.pid ]; then kill "$(cat /run/opendkim/opendkim.pid)" 2>/dev/null; fi
+if [ -f /run/opendmarc/opendmarc.pid ]; then kill "$(cat /run/opendmarc/opendmarc.pid)" 2>/dev/null; fi
 if [ -f /run/rspamd/rspamd.pid ]; then kill "$(cat /run/rspamd/rspamd.pid)" 2>/dev/null; fi
 if [ -f /run/redis/redis.pid ]; then kill "$(cat /run/redis/redis.pid)" 2>/dev/null; fi
 exit 0

@@ -29,10 +29,11 @@ def mailworld() -> Iterator[MailWorld]:
 
     shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
     os.makedirs(DATA)
-    # Postfix/Dovecot behaviour only: the spam filter and postscreen have their own world
-    # (tests/integration/protection), where a Knot answers their DNS questions.
+    # Postfix/Dovecot behaviour only: the spam filter, postscreen and the light path's SPF/DMARC checks
+    # have their own world (tests/integration/protection), where a Knot answers their DNS questions;
+    # here no DNS answers for the senders' test domains.
     settings = make_settings(DATA, hostname="mail", container=NAME, features={"spam_filter": "0"},
-                             protection={"dnsbl": ()})
+                             protection={"dnsbl": (), "sender_checks": "0"})
     datadir.ensure_layout(settings)
     with lxc_world(name=NAME, bridge=BRIDGE, subnet="10.232.0", memory_mb=256,
                    mounts=spec.data_mounts(DATA), masks=spec.data_masks(),

@@ -4,6 +4,7 @@ Own world: container smprot on bridge smprot0 (10.242.0.0/24). The container's o
 Knot on the bridge address (10.242.0.1:53) serving, as an Internet would:
   - stranger.test: the outside sender's domain (A/MX for mx.stranger.test, SPF, DMARC p=none) and
     the reverse zone of the bridge subnet (PTR of the stranger's addresses);
+  - strict.test: a domain publishing SPF -all and DMARC p=reject (the light path's tests);
   - dnsbl.test: the test blocklist postscreen asks (protection.dnsbl 'dnsbl.test*3').
 The stranger is a network namespace on the bridge with four addresses: LISTED (.50, in dnsbl.test
 unless a test takes it out), FRESH (.51, never listed), UNSEEN (.52, never listed and used by one
@@ -70,6 +71,12 @@ class Knot:
                 mx2 A {FRESH}
                 mx3 A {UNSEEN}
                 mx4 A {BURST}
+                """),
+            # a domain whose mail never comes from these addresses and that asks for rejection
+            "strict.test": head("strict.test") + textwrap.dedent("""\
+                @ MX 10 mx.stranger.test.
+                @ TXT "v=spf1 -all"
+                _dmarc TXT "v=DMARC1; p=reject"
                 """),
             "dnsbl.test": head("dnsbl.test") + "".join(
                 f"{_reverse(ip)} A 127.0.0.2\n{_reverse(ip)} TXT \"listed for the test\"\n" for ip in listed),

@@ -145,12 +145,21 @@ def test_status_shows_each_protection_feature_with_its_state_and_why(cli, confdi
     assert states == {
         "spam filter": ("on", "Rspamd on port 25: Junk from score 6, refused from 15, learning global"),
         "greylisting": ("off", "protection.greylisting 0"),
+        "sender checks": ("off", "Rspamd checks SPF, DKIM and DMARC instead"),
         "DNS blocklists": ("on", "postscreen asks 3 list(s), refuses at weight 3"),
         "virus scan": ("refused", "ClamAV is not shipped yet (issue 19); nothing scans for viruses"),
         "connections per client": ("on", "60/min on port 25"),
         "messages per client": ("on", "30/min on port 25"),
         "recipients per user": ("off", "protection.user_recipients_per_hour 0"),
     }
+    assert cli("config", "set", "mailserver.features.spam_filter", "0").code == 0
+    states = {i["name"]: (i["state"], i["why"]) for i in json.loads(cli("--json", "status").out)["protection"]}
+    assert states["sender checks"] == ("on", "port 25: SPF fail and DMARC p=reject refused, unknown sender domains "
+                                             "temp-failed")  # fmt: skip
+    assert cli("config", "set", "mailserver.protection.sender_checks", "0").code == 0
+    states = {i["name"]: (i["state"], i["why"]) for i in json.loads(cli("--json", "status").out)["protection"]}
+    assert states["sender checks"] == ("off", "protection.sender_checks 0")
+    assert cli("config", "set", "mailserver.features.spam_filter", "1").code == 0
     text = cli("status").out
     assert "Protection:   spam filter: on (Rspamd on port 25" in text
     assert "              virus scan: refused (ClamAV is not shipped yet" in text

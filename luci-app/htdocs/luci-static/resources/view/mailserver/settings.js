@@ -170,6 +170,8 @@ return view.extend({
 		list(s, 'dnsbl', _('DNS blocklists'), V.dnsblSite,
 			_('zone[=reply filter][*weight]; a negative weight allows. Empty: no lookups.'));
 		value(s, 'dnsbl_threshold', _('Blocklist weight that refuses'), '3', V.integer(1, 100));
+		flag(s, 'sender_checks', _('SPF, sender domain and DMARC checks'), '1',
+			_('With the spam filter off: SPF fail and DMARC p=reject failures are refused on port 25.'));
 		flag(s, 'greylisting', _('Greylisting'), '0', _('Doubtful mail is temp-failed once (Rspamd).'));
 		value(s, 'junk_score', _('Junk from score'), '6', V.decimal(0, 1000));
 		value(s, 'reject_score', _('Refuse from score'), '15', V.decimal(0, 1000));
