@@ -192,7 +192,7 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
             write_files(staging, files)
             os.rename(staging, final)
             if hand_over is not None:
-                hand_over("config", "dkim", "ssl", "relay")  # the container's root owns what it reads
+                hand_over("config", "dkim", "ssl", "relay", "clamav")  # the container's root owns what it reads
             if executor is not None:
                 check(executor, gen_path, settings.features.dkim, settings.features.spam_filter)
         except BaseException:

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import ratelimit, spam
+from secumail.mail import ratelimit, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -179,11 +179,15 @@ def _postfix(settings: Settings, values: dict[str, Any]) -> Files:
     # Port 25: Rspamd alone when it runs (it checks DKIM too); OpenDKIM after it removed Rspamd's
     # Authentication-Results header. Without the filter OpenDKIM verifies there.
     inbound = f"unix:{spam.MILTER_SOCKET}" if settings.features.spam_filter else dkim
+    # ClamAV first, on every port mail enters by SMTP: infected mail is refused before the others work.
+    clamav = virus.milter(settings)
+    inbound = ",".join(m for m in (clamav, inbound) if m)
+    outbound = ",".join(m for m in (clamav, dkim) if m)
     master = fill(_template("master.cf"), {
         "smtp_service": _smtp_service(settings),
-        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim,
+        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=outbound,
                                           user_limit=ratelimit.submission_check(settings)),
-        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim,
+        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=outbound,
                                      user_limit=ratelimit.submission_check(settings)),
         "policy_services": ratelimit.master_cf(settings),
         "relay_tls_service": RELAY_TLS_SERVICE if any(r.tls == "tls" for r in settings.relays) else "",
@@ -280,7 +284,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
         "container/stop": (_template("stop.sh"), 0o755),
         "container/reload": (fill(_template("reload.sh"), {
             **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
-            "spam_block": spam.reload_block(settings, fill, _template)}), 0o755),
+            "spam_block": spam.reload_block(settings, fill, _template),
+            "virus_block": virus.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -303,6 +308,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_opendkim(settings, values, pairs))
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
+    files.update(virus.files(settings, fill, _template))
     files.update(ratelimit.files(settings, _template))
     return files
 

@@ -42,6 +42,11 @@ PACKAGES: tuple[str, ...] = (
     # protection.bayes_memory); installed always, started only when the filter is on.
     "rspamd",
     "redis-server",
+    # features.virus_scan: clamd, clamav-milter (Postfix's milter) and freshclam; installed always,
+    # started only when scanning is on (signatures in data_path/clamav, not in the image).
+    "clamav-daemon",
+    "clamav-milter",
+    "clamav-freshclam",
     "ca-certificates",
     "tini",
 )

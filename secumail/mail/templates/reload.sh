@@ -39,5 +39,6 @@ launch() {
 {{dkim_block}}
 {{ratelimit_block}}
 {{spam_block}}
+{{virus_block}}
 if postfix status >/dev/null 2>&1; then launch postfix reload; else launch postfix start; fi
 if running /run/dovecot/master.pid; then launch doveadm reload; else launch dovecot; fi

@@ -162,7 +162,8 @@ def test_domain_change_redeploys(settings, monkeypatch):
     runtime = FakeRuntime(fake)
     apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"], runtime)
     assert fake.calls[-1][0].endswith("/container/reload")
-    assert runtime.handed == [("config", "dkim", "ssl", "relay")]  # the new generation is the container root's
+    # the new generation (and seeded signatures) are the container root's
+    assert runtime.handed == [("config", "dkim", "ssl", "relay", "clamav")]
 
 
 def test_deploy_creates_missing_account_maps(settings):
