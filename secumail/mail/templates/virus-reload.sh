@@ -4,7 +4,7 @@ install -d -o clamav -g clamav -m 0755 /run/clamav /var/log/clamav
 install -d -o clamav -g clamav -m 0750 /var/spool/postfix/clamav
 id -nG postfix | grep -qw clamav || usermod -a -G clamav postfix
 # Seeded files were handed to the container's root by the agent: freshclam replaces them as clamav.
-chown -R clamav:clamav /var/lib/clamav
+chown -R clamav:clamav /var/lib/clamav 2>/dev/null || true  # files of unmapped ids stay as they are
 signatures() { ls /var/lib/clamav 2>/dev/null | grep -E '\.({{signature_types}})$'; }
 restart_clamd=no
 restart_milter=no
