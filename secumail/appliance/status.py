@@ -107,6 +107,30 @@ def _dkim(settings: Settings) -> dict[str, Any]:
     return {"enabled": settings.features.dkim, "selector": settings.dkim.selector, "key_present": present}
 
 
+def _virus_scan(settings: Settings, spool: str | None) -> tuple[str, str]:
+    """The state of virus scanning and why: off, refused (the host's memory is below ClamAV's need),
+    down (no signatures yet, or clamd/clamav-milter not running), on."""
+    from secumail.config.settings import virus_scan_refusal
+    from secumail.mail import virus
+
+    if not settings.features.virus_scan:
+        return "off", "features.virus_scan 0"
+    refusal = virus_scan_refusal(settings)
+    if refusal:
+        return "refused", refusal
+    try:
+        names = os.listdir(settings.layout.clamav)
+    except OSError:
+        names = []
+    if not virus.has_signatures(names):
+        return "down", (f"no ClamAV signatures in {settings.layout.clamav} yet: freshclam fetches them when "
+                        "the Internet answers, or copy them there (docs/protection.md); mail arrives unscanned")
+    if spool is not None and not os.path.exists(os.path.join(spool, "clamav/clamav-milter.ctl")):
+        return "down", "clamav-milter's socket is missing: mail arrives unscanned (see 'mailctl logs')"
+    return "on", (f"ClamAV on every SMTP port: mail carrying a virus is refused (5xx); "
+                  f"{settings.container.memory} MiB container limit")
+
+
 def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
     """Each protection feature with its state (on, off, refused, down) and why; `spool` is Postfix's
     queue dir on the host when the container runs (the milter sockets are there), else None."""
@@ -145,10 +169,7 @@ def _protection(settings: Settings, spool: str | None) -> list[dict[str, str]]:
         add("DNS blocklists", "on", f"postscreen asks {len(p.dnsbl)} list(s), refuses at weight {p.dnsbl_threshold}")
     else:
         add("DNS blocklists", "off", "protection.dnsbl is empty" if settings.ports.smtp else "port 25 is off")
-    if f.virus_scan:
-        add("virus scan", "refused", "ClamAV is not shipped yet (issue 19); nothing scans for viruses")
-    else:
-        add("virus scan", "off", "features.virus_scan 0")
+    add("virus scan", *_virus_scan(settings, spool))
     limits = (("connections per client", p.smtp_connection_rate, "/min on port 25", "smtp_connection_rate"),
               ("messages per client", p.smtp_message_rate, "/min on port 25", "smtp_message_rate"),
               ("recipients per user", p.user_recipients_per_hour, "/hour on submission",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
+CLAMAV = "clamav"
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
 
@@ -127,6 +128,12 @@ class DataLayout:
     def spool(self) -> str:
         """The Postfix queue (bind-mounted on the image's queue directory)."""
         return self._at(SPOOL)
+
+    @property
+    def clamav(self) -> str:
+        """ClamAV's signatures (features.virus_scan): freshclam's downloads, or files seeded by hand;
+        bind-mounted on the image's /var/lib/clamav."""
+        return self._at(CLAMAV)
 
     # -- DNS ---------------------------------------------------------------------------------------
     @property

@@ -110,7 +110,11 @@ class Features(Section):
         "(protection.* tunes it, docs/protection.md). 0: the light path (SPF and DMARC p=reject refused, "
         "postscreen) in a few MiB.",
     )  # fmt: skip
-    virus_scan: bool = opt("0", v.boolean, "Virus scanning (not shipped: ClamAV needs ~1 GiB RAM).")
+    virus_scan: bool = opt(
+        "0", v.boolean,
+        "ClamAV (clamd + clamav-milter) refuses mail carrying a virus at SMTP time; needs about 1.3 GiB "
+        "more memory (refused on a smaller host or container limit; docs/protection.md).",
+    )  # fmt: skip
     dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
     spf: bool = opt("1", v.boolean, "Publish SPF.")
     dmarc: bool = opt("1", v.boolean, "Publish DMARC.")
@@ -128,6 +132,10 @@ class Features(Section):
 # starts in. Measured: tests/integration/protection/test_memory.py, docs/protection.md "Memory".
 BASE_MEMORY_MB = 256
 SPAM_FILTER_MEMORY_MB = 384
+# What clamd adds with the official signatures (main, daily, bytecode): ClamAV's documentation gives
+# "upwards of 1.2 GiB" to load them; reloads are not concurrent here (no second engine), so this is
+# also the peak. Not measured here (no Internet to fetch them); the test database costs ~20 MiB.
+VIRUS_SCAN_MEMORY_MB = 1280
 
 DEFAULT_DNSBL = ("zen.spamhaus.org=127.0.0.[2..11]*3", "bl.spamcop.net*2", "list.dnswl.org=127.0.[0..255].[2..3]*-2")
 
@@ -284,7 +292,8 @@ class Container(Section):
     memory: int = opt(
         "auto", v.memory_limit,
         "Memory limit of the container, MiB; 'auto' is what the enabled features need (docs/protection.md): "
-        f"{SPAM_FILTER_MEMORY_MB} with features.spam_filter, {BASE_MEMORY_MB} without.",
+        f"{SPAM_FILTER_MEMORY_MB} with features.spam_filter, {BASE_MEMORY_MB} without, "
+        f"{VIRUS_SCAN_MEMORY_MB} more with features.virus_scan.",
     )  # fmt: skip
     network_mode: str = opt("bridge", v.choice("bridge", "host"), "Own namespace on a bridge, or host.")
     bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
@@ -566,14 +575,44 @@ def _check_clear_text(settings: Settings) -> None:
                           "is not an https:// URL (http:// only to this machine: 127.0.0.1, ::1, localhost)")
 
 
+def memory_need(features: Features) -> int:
+    """MiB the container needs for the enabled features (what `container.memory auto` resolves to)."""
+    need = SPAM_FILTER_MEMORY_MB if features.spam_filter else BASE_MEMORY_MB
+    return need + (VIRUS_SCAN_MEMORY_MB if features.virus_scan else 0)
+
+
+def virus_scan_refusal(settings: Settings, host_mb: int | None = None) -> str | None:
+    """Why virus scanning cannot run on this host (its memory is below the container's need), or None.
+
+    `host_mb` is the host's memory (MiB); None reads it. The container's own limit is checked when the
+    settings are built (_resolve_memory)."""
+    if not settings.features.virus_scan:
+        return None
+    if host_mb is None:
+        from secumail.system.memory import host_memory_mb
+
+        host_mb = host_memory_mb()
+    need = memory_need(settings.features)
+    if host_mb is None or host_mb >= need:
+        return None
+    return (f"{PACKAGE}.features.virus_scan: '1' needs {need} MiB of memory (ClamAV with the official "
+            f"signatures and the other services), this host has {host_mb} MiB")
+
+
 def _resolve_memory(settings: Settings) -> Settings:
     """container.memory 'auto' (parsed as 0) becomes what the enabled features need; a set limit the
-    spam filter cannot start in is refused (Rspamd was OOM-killed at 256 MiB while loading its rules)."""
-    container = settings.container
-    need = SPAM_FILTER_MEMORY_MB if settings.features.spam_filter else BASE_MEMORY_MB
+    enabled features cannot start in is refused (Rspamd was OOM-killed at 256 MiB while loading its
+    rules; clamd loads ClamAV's signatures into memory)."""
+    container, features = settings.container, settings.features
+    need = memory_need(features)
     if container.memory == 0:
         return dataclasses.replace(settings, container=dataclasses.replace(container, memory=need))
-    if settings.features.spam_filter and container.memory < SPAM_FILTER_MEMORY_MB:
+    if features.virus_scan and container.memory < need:
+        raise ConfigError(f"{PACKAGE}.container.memory", str(container.memory),
+                          f"MiB is too small for features.virus_scan 1: ClamAV and the other services need "
+                          f"{need} MiB, the limit is {container.memory} MiB: set it to 'auto' or {need}, or "
+                          f"set features.virus_scan 0")  # fmt: skip
+    if features.spam_filter and container.memory < SPAM_FILTER_MEMORY_MB:
         raise ConfigError(f"{PACKAGE}.container.memory", str(container.memory),
                           f"MiB is too small for features.spam_filter 1 (Rspamd and Redis need at least "
                           f"{SPAM_FILTER_MEMORY_MB}): set it to 'auto' or {SPAM_FILTER_MEMORY_MB}, or set "

@@ -17,7 +17,7 @@ from typing import Any
 
 from secumail.config import confdir as resolve_confdir
 from secumail.config import ensure_config, open_uci, savedir, uci_module
-from secumail.config.settings import PACKAGE, REPEATED, SECTIONS, settings_from_package
+from secumail.config.settings import PACKAGE, REPEATED, SECTIONS, settings_from_package, virus_scan_refusal
 from secumail.errors import ConfigError, InputError, SecumailError
 
 _NAME = re.compile(r"^(@[A-Za-z0-9_]*\[-?[0-9]+\]|[A-Za-z0-9_]+)$")
@@ -90,6 +90,18 @@ def _validation_error(package: dict[str, dict[str, Any]]) -> str | None:
     return None
 
 
+def _host_memory_problem(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> str | None:
+    """Turning virus scanning on needs the host to have the memory ClamAV needs (the container's limit
+    is checked with the rest of the settings)."""
+    try:
+        new, old = settings_from_package(after), settings_from_package(before)
+    except ConfigError:
+        return None
+    if not new.features.virus_scan or old.features.virus_scan:
+        return None
+    return virus_scan_refusal(new)
+
+
 def set_value(config_dir: str | None, path: str, value: Any) -> None:
     """Validate then save and commit `path = value` (a tuple makes a UCI list)."""
     change(config_dir, [(path, value)])
@@ -128,6 +140,9 @@ def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
             after = dict(trial.get_all(PACKAGE))
         problem = _validation_error(after)
         if problem and problem != _validation_error(before):
+            raise InputError(problem + "; nothing was saved")
+        problem = _host_memory_problem(before, after)
+        if problem:
             raise InputError(problem + "; nothing was saved")
         os.makedirs(real_savedir, exist_ok=True)
         uci = open_uci(config_dir)

@@ -25,6 +25,7 @@ Everything runs through an Executor: `exec(args, input=None) -> Result`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -157,6 +158,18 @@ def write_files(directory: str, files: render.Files) -> None:
         atomic_write(path, content, mode=mode)
 
 
+def _within_host_memory(settings: Settings) -> Settings:
+    """The settings this host can run: virus scanning on a host with less memory than ClamAV needs (a
+    config written by hand or restored onto a smaller router) stays off; status says why."""
+    from secumail.config.settings import virus_scan_refusal
+
+    refusal = virus_scan_refusal(settings) if settings.features.virus_scan else None
+    if refusal is None:
+        return settings
+    log.warning("virus scanning stays off: %s", refusal)
+    return dataclasses.replace(settings, features=dataclasses.replace(settings.features, virus_scan=False))
+
+
 def deploy(settings: Settings, executor: Executor | None, files: render.Files | None = None,
            domains: list[str] | None = None, *, hand_over: HandOver | None = None) -> dict[str, Any]:
     """Render (or take `files`), stage, check, swap, reload. Returns what happened.
@@ -171,6 +184,7 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
     from secumail.mail import store
     from secumail.system.files import file_lock
 
+    settings = _within_host_memory(settings)
     data_path = settings.main.data_path
     with store.lock(data_path):  # every map the config names must exist (fresh install, new map names)
         accounts = store.load(data_path, settings.main.domain)
@@ -195,7 +209,7 @@ def deploy(settings: Settings, executor: Executor | None, files: render.Files | 
             write_files(staging, files)
             os.rename(staging, final)
             if hand_over is not None:
-                hand_over("config", "dkim", "ssl", "relay")  # the container's root owns what it reads
+                hand_over("config", "dkim", "ssl", "relay", "clamav")  # the container's root owns what it reads
             if executor is not None:
                 from secumail.mail import lightpath
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from secumail.config.layout import CONFIG, DKIM, HOME, MAIL, RELAY, SPOOL, SSL, DataLayout
+from secumail.config.layout import CLAMAV, CONFIG, DKIM, HOME, MAIL, RELAY, SPOOL, SSL, DataLayout
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -37,6 +37,7 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(DKIM, f"{CONTAINER_DATA}/{DKIM}", True),
     DataMount(RELAY, f"{CONTAINER_DATA}/{RELAY}", True),  # smarthost passwords: read by the reload script
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
+    DataMount(CLAMAV, "/var/lib/clamav", False),  # ClamAV's signatures: freshclam writes them
 )
 
 # Below a mounted dir but never for the container: an empty read-only tmpfs is mounted over it.

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import lightpath, ratelimit, roles, spam
+from secumail.mail import lightpath, ratelimit, roles, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -181,12 +181,17 @@ def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> 
     if settings.features.spam_filter:
         inbound = f"unix:{spam.MILTER_SOCKET}"
     else:  # the light path's DMARC milter reads OpenDKIM's verdict: it comes after it
-        inbound = ", ".join(m for m in (dkim, *lightpath.milters(settings)) if m)
+        inbound = ",".join(m for m in (dkim, *lightpath.milters(settings)) if m)
+    # ClamAV first, on every port mail enters by SMTP: infected mail is refused before the others work.
+    # (No spaces: master.cf's -o values end at a space.)
+    clamav = virus.milter(settings)
+    inbound = ",".join(m for m in (clamav, inbound) if m)
+    outbound = ",".join(m for m in (clamav, dkim) if m)
     master = fill(_template("master.cf"), {
         "smtp_service": _smtp_service(settings),
-        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=dkim,
+        "submission_service": _submission("submission", ports.submission, wrapper=False, milters=outbound,
                                           user_limit=ratelimit.submission_check(settings)),
-        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=dkim,
+        "smtps_service": _submission("smtps", ports.smtps, wrapper=True, milters=outbound,
                                      user_limit=ratelimit.submission_check(settings)),
         "policy_services": ratelimit.master_cf(settings),
         "light_services": lightpath.master_cf(settings),
@@ -290,7 +295,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
         "container/reload": (fill(_template("reload.sh"), {
             **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
             "spam_block": spam.reload_block(settings, fill, _template),
-            "light_block": lightpath.reload_block(settings, fill, _template)}), 0o755),
+            "light_block": lightpath.reload_block(settings, fill, _template),
+            "virus_block": virus.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -313,6 +319,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_opendkim(settings, values, pairs))
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
+    files.update(virus.files(settings, fill, _template))
     files.update(ratelimit.files(settings, _template))
     files.update(lightpath.files(settings, fill, _template, values))
     return files

@@ -48,6 +48,11 @@ PACKAGES: tuple[str, ...] = (
     "postfix-policyd-spf-perl",
     "opendmarc",
     "dbconfig-no-thanks",
+    # features.virus_scan: clamd, clamav-milter (Postfix's milter) and freshclam; installed always,
+    # started only when scanning is on (signatures in data_path/clamav, not in the image).
+    "clamav-daemon",
+    "clamav-milter",
+    "clamav-freshclam",
     "ca-certificates",
     "tini",
 )

@@ -162,7 +162,8 @@ def test_domain_change_redeploys(settings, monkeypatch):
     runtime = FakeRuntime(fake)
     apply.on_accounts_changed(settings, "domain", ["vdomains", "domains"], runtime)
     assert fake.calls[-1][0].endswith("/container/reload")
-    assert runtime.handed == [("config", "dkim", "ssl", "relay")]  # the new generation is the container root's
+    # the new generation (and seeded signatures) are the container root's
+    assert runtime.handed == [("config", "dkim", "ssl", "relay", "clamav")]
 
 
 def test_deploy_creates_missing_account_maps(settings):
@@ -170,3 +171,21 @@ def test_deploy_creates_missing_account_maps(settings):
     config = os.path.join(settings.main.data_path, "config")
     for name in ("vdomains", "vmailbox", "valias", "vsenders", "users"):
         assert os.path.isfile(os.path.join(config, name)), name
+
+
+def test_virus_scanning_stays_off_on_a_host_with_less_memory_than_clamav_needs(tmp_path, monkeypatch, caplog):
+    from secumail.system import memory
+
+    settings = make_settings(tmp_path / "data", features={"virus_scan": "1"})
+    monkeypatch.setattr(memory, "host_memory_mb", lambda: 1000)
+    deploy.deploy(settings, FakeExecutor())
+    live = _live(settings)
+    assert not os.path.exists(os.path.join(live, "clamav"))
+    with open(os.path.join(live, "container", "reload")) as handle:
+        assert "features.virus_scan is off" in handle.read()  # stops a ClamAV left running
+    with open(os.path.join(live, "postfix", "main.cf")) as handle:
+        assert "clamav" not in handle.read()
+    assert "virus scanning stays off: mailserver.features.virus_scan: '1' needs 1664 MiB" in caplog.text
+    monkeypatch.setattr(memory, "host_memory_mb", lambda: 4096)  # enough: scanning is rendered
+    deploy.deploy(settings, FakeExecutor())
+    assert os.path.isfile(os.path.join(live, "clamav", "clamd.conf"))

@@ -153,7 +153,7 @@ return view.extend({
 		s = m.section(form.NamedSection, 'features', 'features', _('Features'));
 		s.addremove = false;
 		flag(s, 'spam_filter', _('Spam filter'), '1', _('Rspamd checks mail from other servers; spam goes to Junk.'));
-		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV needs about 1 GiB of RAM.'));
+		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV refuses mail carrying a virus; it needs about 1.3 GiB more memory and is refused on a smaller router.'));
 		flag(s, 'dkim', _('DKIM signing'), '1');
 		flag(s, 'spf', _('Publish SPF'), '1');
 		flag(s, 'dmarc', _('Publish DMARC'), '1');
