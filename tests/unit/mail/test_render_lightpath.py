@@ -44,7 +44,7 @@ def test_filter_off_checks_spf_and_the_sender_domain_on_port_25(tmp_path):
 def test_filter_off_puts_opendmarc_after_opendkim_on_port_25_only(tmp_path):
     files = _render(tmp_path, features={"spam_filter": "0"})
     main = _params(files["postfix/main.cf"][0])
-    assert main["smtpd_milters"] == f"{DKIM_SOCK}, {DMARC_SOCK}"
+    assert main["smtpd_milters"] == f"{DKIM_SOCK},{DMARC_SOCK}"
     assert main["non_smtpd_milters"] == DKIM_SOCK  # local mail is ours: signed, never DMARC-checked
     services = _services(files["postfix/master.cf"][0])
     for name in ("587", "465"):  # their own milters and restrictions: no SPF, no DMARC

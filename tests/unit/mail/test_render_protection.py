@@ -94,7 +94,7 @@ def test_spam_filter_off_renders_no_rspamd_and_stops_it(tmp_path):
     files = _render(tmp_path, features={"spam_filter": "0"})
     assert not [p for p in files if p.startswith(("rspamd/", "redis/", "dovecot/sieve/"))]
     main = _params(files["postfix/main.cf"][0])
-    assert main["smtpd_milters"] == ("unix:/var/spool/postfix/opendkim/opendkim.sock, "
+    assert main["smtpd_milters"] == ("unix:/var/spool/postfix/opendkim/opendkim.sock,"
                                      "unix:/var/spool/postfix/opendmarc/opendmarc.sock")  # the light path
     conf = files["dovecot/dovecot.conf"][0]
     assert "imap_sieve" not in conf and "sieve_before" not in conf

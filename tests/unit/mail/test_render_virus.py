@@ -39,9 +39,9 @@ def test_clamav_milter_is_the_first_milter_on_every_smtp_port(tmp_path):
     services = _services(files["postfix/master.cf"][0])
     for name in ("587", "465"):
         assert f"-o smtpd_milters={CLAMAV},{OPENDKIM}" in services[name]
-    # the spam filter off: ClamAV then OpenDKIM (which verifies on port 25 then)
+    # the spam filter off: ClamAV, then OpenDKIM (which verifies on port 25 then) and the light path's OpenDMARC
     main = _params(_render(tmp_path, features={"virus_scan": "1", "spam_filter": "0"})["postfix/main.cf"][0])
-    assert main["smtpd_milters"] == f"{CLAMAV},{OPENDKIM}"
+    assert main["smtpd_milters"] == f"{CLAMAV},{OPENDKIM},unix:/var/spool/postfix/opendmarc/opendmarc.sock"
 
 
 def test_infected_mail_is_refused_and_clamd_keeps_one_engine(tmp_path):
