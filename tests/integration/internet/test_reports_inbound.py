@@ -72,11 +72,18 @@ def test_reports_mailed_to_the_rua_show_up_and_hostile_ones_are_refused(inet):
             content_type=ctype, when=dt.datetime.now(dt.timezone.utc)))
 
     deadline = time.monotonic() + 90
+    flushed = time.monotonic()
     while True:
         data = _reports(a)
         if (data["dmarc"]["reports"], data["tls"]["reports"], len(data["refused"])) == (1, 1, 2):
             break
-        assert time.monotonic() < deadline, f"the reports did not arrive within 90 s: {data}"
+        if time.monotonic() - flushed > 10:
+            # B may still back off from a.test after an earlier test in this world moved A's address
+            b.mailctl("queue", "flush", check=False)
+            flushed = time.monotonic()
+        if time.monotonic() > deadline:
+            queue = b.mailctl("queue", "list", check=False).stdout
+            raise AssertionError(f"the reports did not arrive within 90 s: {data}\nB's queue: {queue}")
         time.sleep(2)
 
     assert [s["address"] for s in data["mailboxes"]] == [a.user("postmaster")]
