@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import smtplib
-import time
 import uuid
 
 from tests.support.imapclient import imap_wait, tls_context
@@ -27,17 +25,6 @@ def fetch(site: Site, user: str, token: str, timeout: float = 60, folder: str = 
     """The message carrying `token` from `user`'s folder on `site` (IMAPS at its WAN address)."""
     return imap_wait(site.wan_ip, user=user, password=PASSWORD, token=token, folder=folder, timeout=timeout, poll=0.5)
 
-
-def fetch_any(site: Site, user: str, token: str, *, folders: tuple[str, ...], timeout: float = 60) -> bytes:
-    """The message carrying `token` from whichever of `folders` it was filed in."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for folder in folders:
-            with contextlib.suppress(AssertionError):
-                return fetch(site, user, token, timeout=0, folder=folder)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"message {token} did not reach {user}'s {' or '.join(folders)} within {timeout} s")
-        time.sleep(0.5)
 
 
 def submit_raw(site: Site, sender: str, rcpt: str, message: bytes) -> None:
