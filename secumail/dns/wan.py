@@ -150,18 +150,14 @@ def fetch_public_ipv4(url: str, timeout: float) -> str:
     import urllib.request
 
     from secumail.config.validate import loopback_http_ok
+    from secumail.system.nofollow import OPENER
 
     if not loopback_http_ok(url):
         raise SecumailError(f"dns.public_ip_url {url!r} is not an https:// URL")
 
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's
-            return None  # a redirect could lead to plain http: urllib raises HTTPError with the 3xx
-
-    opener = urllib.request.build_opener(NoRedirect)
     request = urllib.request.Request(url, headers={"User-Agent": "secumail", "Accept": "text/plain"})  # noqa: S310
     try:
-        with opener.open(request, timeout=timeout) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             raw = response.read(MAX_ANSWER + 1)
     except urllib.error.HTTPError as exc:
         raise SecumailError(f"{url} answered HTTP {exc.code}; no address learnt") from None

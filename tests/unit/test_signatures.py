@@ -15,8 +15,7 @@ PACKAGES = ("config", "mesh", "certs", "dns", "system", "uci", "mail", "containe
 MAX_POSITIONAL = 5
 EXEMPT = {
     # urllib.request.HTTPRedirectHandler's own signature, overridden
-    ("dns/providers/http.py", "redirect_request"),
-    ("dns/wan.py", "redirect_request"),
+    ("system/nofollow.py", "redirect_request"),
     # the backup's per-file cache write, called once per file in its hot loop: positional for speed
     ("mesh/index.py", "remember_file"),
 }

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from secumail.dns.providers.base import DnsProvider
 from secumail.errors import InputError, ProviderError
+from secumail.system.nofollow import OPENER
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,6 @@ def check_api_url(url: str, option: str) -> None:
     if not loopback_http_ok(url):
         raise InputError(f"{option}: {url!r} is not an https:// URL (http:// only to this machine: 127.0.0.1, "
                          "::1, localhost)")  # fmt: skip
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
-        return None  # urllib then raises HTTPError with the 3xx status
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class HttpClient:
@@ -75,7 +68,7 @@ class HttpClient:
         for attempt in range(RETRIES + 1):
             req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
             try:
-                with _OPENER.open(req, timeout=self.timeout) as resp:
+                with OPENER.open(req, timeout=self.timeout) as resp:
                     raw = resp.read(MAX_RESPONSE + 1)
                 if len(raw) > MAX_RESPONSE:
                     raise ProviderError(f"DNS provider {self.provider}: {method} {path} answered more than "
