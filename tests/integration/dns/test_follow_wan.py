@@ -10,18 +10,17 @@ for the "what is my address" service (the one http exception the option allows).
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from tests.integration.daemon.secumaild import Daemon
 from tests.integration.dns.servers import KNOT_ADDR, TSIG_SECRET, ensure, need_root, resolve, zone_text
+from tests.support.httpanswer import answering_service
 from tests.support.knot import TSIG_NAME, Knot
 from tests.support.paths import REPO
 from tests.support.procs import descendants
@@ -225,31 +224,14 @@ def test_the_a_record_follows_the_wan_address_and_nothing_else_moves(router, sit
 # --- dns.public_ipv4 auto --------------------------------------------------------------------------
 
 
-class _Service(http.server.BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def what_is_my_address():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with answering_service() as answer:
+        yield answer
 
 
 def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_my_address, sites, tmp_path):
-    url = f"http://127.0.0.1:{what_is_my_address.server_port}/ip"
-    _Service.body = b"203.0.113.5\n"
+    url = what_is_my_address(b"203.0.113.5\n")
     d = write_site(sites, tmp_path / "site", KNOT_ADDR, wan_check_interval="3600", public_ipv4="auto",
                    public_ip_url=url)
     first = mailctl(d, "dns-setup")
@@ -265,7 +247,7 @@ def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_m
         return d.wait_job(reply["job"])
 
     d.wait_for(lambda: not any(j["state"] in ("queued", "running") for j in d.call("jobs.list")), what="start")
-    _Service.body = b"198.51.100.40"
+    what_is_my_address(b"198.51.100.40")
     job = check_now()
     assert job["state"] == "done", job
     assert a_record(KNOT_ADDR) == (300, ["198.51.100.40"])
@@ -280,7 +262,7 @@ def test_auto_asks_the_service_and_refuses_hostile_answers(fresh_knot, what_is_m
                           (b"<html>your IP is 198.51.100.41</html>",
                            "answered: '<html>your IP is 198.51.100.41</html>' is not an IPv4 address; refused"),
                           (b"10.0.0.7", "answered: 10.0.0.7 is a private address; refused")]:  # fmt: skip
-        _Service.body = body
+        what_is_my_address(body)
         job = check_now()
         assert job["state"] == "failed" and problem in job["error"] and "\n" not in job["error"], job
         assert a_record(KNOT_ADDR)[1] == ["198.51.100.40"]  # nothing published

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
-import threading
 
 import pytest
 
@@ -16,6 +14,7 @@ from secumail.dns.providers.base import DnsProvider
 from secumail.dns.records import RRset
 from secumail.dns.setup import update_addresses
 from secumail.errors import SecumailError
+from tests.support.httpanswer import answering_service
 
 # --- which addresses may stand in an A record ---------------------------------------------------
 
@@ -101,36 +100,10 @@ def test_openwrt_asks_ubus_for_the_logical_interface(tmp_path, monkeypatch):
 # --- the web service (public_ipv4 auto) -----------------------------------------------------------
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    body = b""
-    status = 200
-    location = ""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.send_response(self.status)
-        if self.location:
-            self.send_header("Location", self.location)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def service():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def answer(body: bytes, status: int = 200, location: str = "") -> str:
-        _Answer.body, _Answer.status, _Answer.location = body, status, location
-        return f"http://127.0.0.1:{server.server_port}/ip"
-
-    yield answer
-    server.shutdown()
-    server.server_close()
+    with answering_service() as answer:
+        yield answer
 
 
 def test_auto_takes_one_public_address_from_the_service(service):
