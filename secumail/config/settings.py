@@ -330,10 +330,15 @@ class Dns(Section):
         "Address for the A record; empty: the address of dns.wan_interface; 'auto': ask dns.public_ip_url "
         "(the router is behind another NAT).",
     )
-    public_ipv6: str = opt("", v.optional(v.ip_address), "Address for the AAAA record; empty skips it.")
+    public_ipv6: str = opt(
+        "", v.ipv6_or_wan,
+        "Address for the AAAA record; empty skips it; 'wan': the global IPv6 address of dns.wan_interface "
+        "(OpenWrt: its '6' twin, e.g. wan6), followed like IPv4 with follow_wan.",
+    )
     follow_wan: bool = opt(
         "0", v.boolean,
-        "Watch the public IPv4 address and update the A record when it changes (A/AAAA only, TTL wan_ttl).",
+        "Watch the public address and update the A record (and AAAA with public_ipv6 'wan') when it "
+        "changes (A/AAAA only, TTL wan_ttl).",
     )
     wan_check_interval: int = opt(
         "300", v.integer(30, 86400), "Seconds between two checks of the public address (follow_wan).",

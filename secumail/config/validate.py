@@ -258,6 +258,17 @@ def ipv4_or_auto(raw: object) -> str:
         raise ValueError("is not an IPv4 address, 'auto' or empty") from None
 
 
+def ipv6_or_wan(raw: object) -> str:
+    """'' (no AAAA record), 'wan' (the WAN interface's global address) or an IPv6 address."""
+    value = _scalar(raw).strip()
+    if value in ("", "wan"):
+        return value
+    try:
+        return str(ipaddress.IPv6Address(value))
+    except ValueError:
+        raise ValueError("is not an IPv6 address, 'wan' or empty") from None
+
+
 RELAY_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")  # a `config relay` section name (also its password file's)
 NODE_ID_CHARS = 32  # base32 characters of a mesh node id (160 bits of SHA-256 of its public key)
 

@@ -102,7 +102,8 @@ def wan_update(ctx: TaskContext) -> Any:
     from secumail.dns.setup import update_addresses
 
     ipv4 = str(ctx.args.get("ipv4") or "") or wan.public_ipv4(ctx.settings)
-    result = update_addresses(ctx.settings, ipv4)
+    ipv6 = ctx.args.get("ipv6")  # None: not followed, or unreadable (the AAAA record is left alone)
+    result = update_addresses(ctx.settings, ipv4, ipv6=str(ipv6) if ipv6 else None)
     if result["conflicts"]:
         raise ReportedProblems("an A record we did not publish is there; 'mailctl dns-setup --force' replaces it",
                                result)  # fmt: skip

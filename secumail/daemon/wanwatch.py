@@ -1,4 +1,5 @@
-"""secumaild's WAN follower: when the public IPv4 address changes, update the A record (dns.follow_wan).
+"""secumaild's WAN follower: when the public IPv4 address changes, update the A record (dns.follow_wan);
+with dns.public_ipv6 'wan' the AAAA record follows the WAN's global IPv6 address the same way.
 
 The check runs every dns.wan_check_interval seconds, and at once on SIGUSR1 or the control method
 `wan.check` (OpenWrt's iface hotplug sends it when the WAN comes up: files/etc/hotplug.d/iface).
@@ -40,6 +41,7 @@ class WanFollower:
     failures: dict[str, int]
 
     wan_note = ""  # the last "not following" reason logged (each is logged once, not every check)
+    wan_note6 = ""  # the same for the IPv6 address
 
     def _backoff(self, key: str, cap: float) -> float:  # the Daemon's
         raise NotImplementedError
@@ -69,24 +71,52 @@ class WanFollower:
         from secumail.dns import wan  # not secumail.dns.records: its hashlib would load libcrypto here
 
         fqdn = s.main.fqdn.strip().lower().rstrip(".")
-        published = wan.published_ipv4(s.main.data_path, fqdn)
+        published = wan.published_address(s.main.data_path, fqdn)
         if s.dns.provider == "manual":
             return self._not_following("dns.provider is manual: the A record cannot be updated automatically")
         if published is None:
             return self._not_following(f"no A record of {fqdn} published yet: run 'mailctl dns-setup' first")
+        ipv6, published6 = self._wan_ipv6(s, fqdn)
         if s.dns.public_ipv4 == "auto":
-            job = self.jobs.start(JOB, {"ipv4": ""}, origin="wan")
+            job = self.jobs.start(JOB, {"ipv4": "", **self._v6(ipv6)}, origin="wan")
             return {"result": "asking", "job": job.id, "published": published}
         try:
             current = s.dns.public_ipv4 or wan.local_ipv4(s.dns.wan_interface)
         except SecumailError as exc:
             return self._not_following(f"public address unknown: {exc}")
         self.wan_note = ""
-        if current == published:
+        moved6 = ipv6 is not None and ipv6 != published6
+        if current == published and not moved6:
             return {"result": "unchanged", "address": current}
-        logger.info("public address changed from %s to %s: updating A records of %s", published, current, fqdn)
-        job = self.jobs.start(JOB, {"ipv4": current, "_logged": True}, origin="wan")
+        if current != published:
+            logger.info("public address changed from %s to %s: updating A records of %s", published, current, fqdn)
+        if moved6:
+            logger.info("public IPv6 address changed from %s to %s: updating AAAA records of %s",
+                        published6 or "none", ipv6, fqdn)  # fmt: skip
+        job = self.jobs.start(JOB, {"ipv4": current, **self._v6(ipv6), "_logged": True}, origin="wan")
         return {"result": "updating", "job": job.id, "from": published, "to": current}
+
+    @staticmethod
+    def _v6(ipv6: str | None) -> dict[str, str]:
+        return {"ipv6": ipv6} if ipv6 is not None else {}  # no key: the job leaves the AAAA record alone
+
+    def _wan_ipv6(self, s: Settings, fqdn: str) -> tuple[str | None, str | None]:
+        """(the WAN's global IPv6 address now, the AAAA value we published) with dns.public_ipv6
+        'wan'; the address is None when it is not followed or cannot be read (then the AAAA
+        record stays as it is, and the reason is logged once)."""
+        from secumail.dns import wan
+
+        if s.dns.public_ipv6 != "wan":
+            return None, None
+        published6 = wan.published_address(s.main.data_path, fqdn, "AAAA")
+        try:
+            return wan.local_ipv6(s.dns.wan_interface), published6
+        except SecumailError as exc:
+            note = f"public IPv6 address unknown, AAAA left as it is: {exc}"
+            if note != self.wan_note6:
+                logger.warning("follow_wan: %s", note)
+                self.wan_note6 = note
+            return None, published6
 
     def _not_following(self, note: str) -> dict[str, Any]:
         if note != self.wan_note:
@@ -100,8 +130,13 @@ class WanFollower:
             self.failures.pop(JOB, None)
             self.not_before.pop(JOB, None)
             if result.get("changed") and not job.args.get("_logged"):
-                logger.info("public address changed from %s to %s: updating A records of %s",
-                            result.get("from"), result.get("to"), ", ".join(result.get("names") or []))  # fmt: skip
+                names = ", ".join(result.get("names") or [])
+                if result.get("from") != result.get("to"):
+                    logger.info("public address changed from %s to %s: updating A records of %s",
+                                result.get("from"), result.get("to"), names)  # fmt: skip
+                if result.get("from6") != result.get("to6"):
+                    logger.info("public IPv6 address changed from %s to %s: updating AAAA records of %s",
+                                result.get("from6") or "none", result.get("to6"), names)  # fmt: skip
             return
         interval = self.settings.dns.wan_check_interval if self.settings is not None else 300
         delay = self._backoff(JOB, float(interval))

@@ -6,8 +6,6 @@ Kept apart from records.py so that desired_records() stays a pure function.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -61,37 +59,11 @@ def select_domains(settings: Settings, wanted: str | None) -> list[str]:
     return [name]
 
 
-def wan_addresses() -> tuple[str, str]:
-    """(IPv4, IPv6) of OpenWrt's wan/wan6 interfaces via ubus; ('', '') where ubus is absent."""
-    from secumail.system.proc import run, which
-
-    if which("ubus") is None:
-        return "", ""
-    found = []
-    for iface, key in (("wan", "ipv4-address"), ("wan6", "ipv6-address")):
-        result = run(["ubus", "call", f"network.interface.{iface}", "status"], check=False, timeout=10)
-        address = ""
-        if result.ok:
-            try:
-                entries = json.loads(result.stdout).get(key) or []
-            except ValueError:
-                entries = []
-            for entry in entries:
-                candidate = str(entry.get("address", ""))
-                try:
-                    if ipaddress.ip_address(candidate).is_global:
-                        address = candidate
-                        break
-                except ValueError:
-                    continue
-        found.append(address)
-    return found[0], found[1]
-
-
 def public_addresses(settings: Settings) -> tuple[str, str]:
     """The A/AAAA addresses: dns.public_ipv4 (an address, 'auto' or the WAN interface's, see
-    secumail.dns.wan) and dns.public_ipv6. An IPv4 address that cannot be learnt is '' (the
-    reason is logged; desired_records() then refuses the A record in one line)."""
+    secumail.dns.wan) and dns.public_ipv6 (an address, or 'wan'). An address that cannot be
+    learnt is '' (the reason is logged; desired_records() then refuses the A record in one line,
+    and leaves the AAAA record out)."""
     from secumail.dns import wan
 
     ipv4, ipv6 = settings.dns.public_ipv4, settings.dns.public_ipv6
@@ -101,6 +73,12 @@ def public_addresses(settings: Settings) -> tuple[str, str]:
         except SecumailError as exc:
             logger.warning("no address for the A record: %s", exc)
             ipv4 = ""
+    if ipv6 == "wan":
+        try:
+            ipv6 = wan.public_ipv6(settings)
+        except SecumailError as exc:
+            logger.warning("no address for the AAAA record: %s", exc)
+            ipv6 = ""
     return ipv4, ipv6
 
 

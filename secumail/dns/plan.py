@@ -12,9 +12,11 @@ host) is a conflict: reported, not overwritten, unless force=True.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +91,20 @@ def save_state(data_path: str, state: dict[Key, tuple[str, ...]]) -> None:
     os.makedirs(os.path.dirname(state_path(data_path)), mode=0o700, exist_ok=True)
     data = {"version": 1, "published": {f"{n} {t}": list(v) for (n, t), v in sorted(state.items()) if v}}
     atomic_write(state_path(data_path), json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+
+
+@contextlib.contextmanager
+def state_lock(data_path: str) -> Iterator[None]:
+    """One plan-and-apply at a time per data path (data_path/dns/state.json.lock).
+
+    `mailctl dns-setup` and secumaild's WAN follower both read the provider, plan, apply and
+    rewrite state.json: interleaved, the later apply would put back the address or ownership
+    the other had just replaced."""
+    from secumail.system.files import file_lock
+
+    os.makedirs(os.path.dirname(state_path(data_path)), mode=0o700, exist_ok=True)
+    with file_lock(state_path(data_path) + ".lock"):
+        yield
 
 
 # --- planning -----------------------------------------------------------------------------------

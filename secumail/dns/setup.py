@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from secumail.dns import local
-from secumail.dns.plan import apply_plan, make_plan
+from secumail.dns.plan import apply_plan, make_plan, state_lock
 from secumail.dns.providers.base import get_provider
 from secumail.dns.records import desired_records, mta_sts_policy
 
@@ -48,6 +48,13 @@ def setup(
     provider = provider or get_provider(settings.dns)
     if not dry_run:
         ensure_dkim_keys(settings, domains)
+    with state_lock(settings.main.data_path):
+        return _plan_and_apply(settings, domains, domain=domain, dry_run=dry_run, force=force, provider=provider)
+
+
+def _plan_and_apply(
+    settings: Settings, domains: list[str], *, domain: str | None, dry_run: bool, force: bool, provider: Any
+) -> dict[str, Any]:
     keys = local.gather_all(settings, domains)
     rrsets = [rr for domain in domains for rr in desired_records(settings, domain, keys[domain])]
     keep = set(domains) | {settings.main.fqdn} if domain else None
@@ -80,29 +87,47 @@ def setup(
 ADDRESS_TYPES = {"A", "AAAA"}
 
 
-def update_addresses(settings: Settings, ipv4: str, *, provider: Any = None) -> dict[str, Any]:
+def update_addresses(settings: Settings, ipv4: str, *, ipv6: str | None = None, provider: Any = None) -> dict[str, Any]:
     """The DNS plan for the mail host's A/AAAA only (what secumaild runs when the WAN address changed).
 
-    MX, TXT, DKIM and the other records are neither read nor touched. Returns what was published
-    before, the new address, the names and the changes; `changed` is False when the provider
-    already held it.
+    MX, TXT, DKIM and the other records are neither read nor touched. `ipv6`: the AAAA value
+    learnt from the WAN (dns.public_ipv6 'wan'); None takes a fixed dns.public_ipv6, and with
+    'wan' leaves the AAAA record as it is (the address could not be read: a renumbering under
+    way is no reason to delete it). Returns what was published before, the new addresses, the
+    names and the changes; `changed` is False when the provider already held them.
     """
-    from secumail.dns import wan
-    from secumail.dns.records import Keys, check_name
+    from secumail.dns.records import check_name
     from secumail.errors import SecumailError
 
-    fqdn = check_name(settings.main.fqdn)
-    before = wan.published_ipv4(settings.main.data_path, fqdn)
+    check_name(settings.main.fqdn)
     if getattr(provider, "prints_only", False) or (provider is None and settings.dns.provider == "manual"):
         raise SecumailError("dns.provider manual cannot update the A record by itself: "
                             "choose a provider with an API (docs/dns-providers.md)")  # fmt: skip
     provider = provider or get_provider(settings.dns)
-    keys = Keys(ipv4=ipv4, ipv6=settings.dns.public_ipv6)
-    rrsets = [rr for rr in desired_records(settings, settings.main.domain, keys) if rr.type in ADDRESS_TYPES]
-    plan = make_plan(provider, rrsets, settings.main.data_path, keep_names={fqdn}, types=ADDRESS_TYPES)
+    types = set(ADDRESS_TYPES)
+    if ipv6 is None:
+        ipv6 = "" if settings.dns.public_ipv6 == "wan" else settings.dns.public_ipv6
+        if settings.dns.public_ipv6 == "wan":
+            types.discard("AAAA")
+    with state_lock(settings.main.data_path):
+        return _update_addresses(settings, ipv4, ipv6, types=types, provider=provider)
+
+
+def _update_addresses(settings: Settings, ipv4: str, ipv6: str, *, types: set[str], provider: Any) -> dict[str, Any]:
+    from secumail.dns import wan
+    from secumail.dns.records import Keys
+
+    fqdn = settings.main.fqdn
+    before = wan.published_address(settings.main.data_path, fqdn)
+    before6 = wan.published_address(settings.main.data_path, fqdn, "AAAA")
+    keys = Keys(ipv4=ipv4, ipv6=ipv6)
+    rrsets = [rr for rr in desired_records(settings, settings.main.domain, keys) if rr.type in types]
+    plan = make_plan(provider, rrsets, settings.main.data_path, keep_names={fqdn}, types=types)
     result: dict[str, Any] = {
         "from": before,
         "to": ipv4,
+        "from6": before6,
+        "to6": ipv6 if "AAAA" in types else before6,
         "names": sorted({rr.name for rr in rrsets}),
         "changed": not plan.empty,
         **plan.to_dict(),

@@ -1,5 +1,7 @@
-"""Where the public IPv4 address comes from: a fixed dns.public_ipv4, the WAN interface, or an
+"""Where the public addresses come from. IPv4: a fixed dns.public_ipv4, the WAN interface, or an
 HTTPS "what is my address" service (dns.public_ipv4 'auto', for a router behind another NAT).
+IPv6: a fixed dns.public_ipv6, or the WAN's global address (dns.public_ipv6 'wan': a home line's
+delegated prefix changes like its IPv4 address; there is no NAT to see through).
 
 secumaild calls `local_ipv4()` at every check, so it stays cheap and light: the standard library
 only (no ssl, no dnspython), one ubus call on OpenWrt, a file read and an ioctl elsewhere. Asking
@@ -42,6 +44,29 @@ def publishable_ipv4(text: str) -> str:
         raise ValueError(f"{address} is a private address")
     if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified or (
         address.is_reserved or address in ipaddress.IPv4Network("0.0.0.0/8")
+    ):
+        raise ValueError(f"{address} is not a public address")
+    return str(address)
+
+
+def publishable_ipv6(text: str) -> str:
+    """`text` as an IPv6 address that may stand in an AAAA record; ValueError says why not.
+
+    Refused: unique local (fc00::/7), link-local, loopback, multicast, unspecified, IPv4-mapped
+    and site-local addresses. The documentation prefix 2001:db8::/32 passes, as 192.0.2/24 does.
+    """
+    try:
+        address = ipaddress.IPv6Address(text.strip())
+    except ValueError:
+        raise ValueError(f"{_shown(text)} is not an IPv6 address") from None
+    if address in ipaddress.IPv6Network("fc00::/7"):
+        raise ValueError(f"{address} is a unique local address (not reachable from the internet)")
+    if (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or (address.ipv4_mapped is not None or address.is_site_local)
     ):
         raise ValueError(f"{address} is not a public address")
     return str(address)
@@ -140,6 +165,98 @@ def interface_ipv4(device: str) -> str | None:
     return socket.inet_ntoa(raw[20:24])
 
 
+# --- IPv6: the WAN's global address (dns.public_ipv6 wan) --------------------------------------
+
+# /proc/net/if_inet6 flags of addresses not to publish: temporary (privacy), DAD failed,
+# deprecated (the old prefix after a renumbering), tentative (DAD not finished).
+_SKIP_FLAGS = 0x01 | 0x08 | 0x20 | 0x40
+
+
+def local_ipv6(interface: str, *, root: str = "/") -> str:
+    """The global IPv6 address of the WAN: OpenWrt's `<interface>6` (wan6) or `interface` through
+    ubus, else the kernel interface `interface`, else the one holding the IPv6 default route.
+    SecumailError (one line) when there is none."""
+    from secumail.system.proc import which
+
+    if which("ubus") is not None:
+        return _ipv6_from_ubus(interface)
+    device = interface if os.path.isdir(os.path.join(root, "sys/class/net", interface)) else default_route6_device(root)
+    if device is None:
+        raise SecumailError(f"no interface {interface} and no IPv6 default route: cannot read the WAN IPv6 address")
+    found = interface_ipv6(device, root=root)
+    if found is None:
+        raise SecumailError(f"{device} has no global IPv6 address")
+    return found
+
+
+def _ipv6_from_ubus(interface: str) -> str:
+    from secumail.system.proc import run
+
+    for name in (f"{interface}6", interface):
+        result = run(["ubus", "call", f"network.interface.{name}", "status"], check=False, timeout=10)
+        if not result.ok:
+            continue
+        try:
+            entries = json.loads(result.stdout).get("ipv6-address") or []
+        except (ValueError, AttributeError):
+            entries = []
+        for entry in entries:
+            try:
+                return publishable_ipv6(str(entry.get("address", "")))
+            except (ValueError, AttributeError):
+                continue
+    raise SecumailError(f"no global IPv6 address on {interface}6 or {interface} (ubus network.interface)")
+
+
+def default_route6_device(root: str = "/") -> str | None:
+    """The interface of the IPv6 default route with the lowest metric (/proc/net/ipv6_route)."""
+    try:
+        with open(os.path.join(root, "proc/net/ipv6_route"), encoding="ascii") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 10 or fields[0] != "0" * 32 or fields[1] != "00" or fields[9] == "lo":
+            continue  # not ::/0 (the kernel's unreachable ::/0 sits on lo)
+        try:
+            metric = int(fields[5], 16)
+        except ValueError:
+            continue
+        if best is None or metric < best[0]:
+            best = (metric, fields[9])
+    return best[1] if best else None
+
+
+def interface_ipv6(device: str, *, root: str = "/") -> str | None:
+    """The first stable global IPv6 address of `device` (/proc/net/if_inet6), None when it has none."""
+    try:
+        with open(os.path.join(root, "proc/net/if_inet6"), encoding="ascii") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 6 or fields[5] != device or fields[3] != "00":  # scope 00: global
+            continue
+        try:
+            if int(fields[4], 16) & _SKIP_FLAGS:
+                continue
+            text = ":".join(fields[0][i : i + 4] for i in range(0, 32, 4))
+            return publishable_ipv6(text)
+        except ValueError:
+            continue
+    return None
+
+
+def public_ipv6(settings: Settings) -> str:
+    """The address the AAAA record should hold now: '' for none (dns.public_ipv6 empty)."""
+    if settings.dns.public_ipv6 == "wan":
+        return local_ipv6(settings.dns.wan_interface)
+    return settings.dns.public_ipv6
+
+
 # --- the web service (dns.public_ipv4 auto) -------------------------------------------------------
 
 
@@ -184,16 +301,16 @@ def public_ipv4(settings: Settings) -> str:
     return local_ipv4(dns.wan_interface)
 
 
-def published_ipv4(data_path: str, fqdn: str) -> str | None:
-    """The A record value of `fqdn` that our last DNS apply published (data_path/dns/state.json,
-    written by secumail.dns.plan), None when we published none. Read with json only: the daemon
-    calls this at every check."""
+def published_address(data_path: str, fqdn: str, rtype: str = "A") -> str | None:
+    """The A (or `rtype`) record value of `fqdn` that our last DNS apply published
+    (data_path/dns/state.json, written by secumail.dns.plan), None when we published none. Read
+    with json only: the daemon calls this at every check."""
     from secumail.config.layout import DataLayout
 
     try:
         with open(DataLayout(data_path).dns_state, encoding="utf-8") as handle:
             data = json.load(handle)
-        values = data.get("published", {}).get(f"{fqdn} A") or []
+        values = data.get("published", {}).get(f"{fqdn} {rtype}") or []
     except (OSError, ValueError, AttributeError):
         return None
     return str(values[0]) if values else None

@@ -221,6 +221,54 @@ def test_the_a_record_follows_the_wan_address_and_nothing_else_moves(router, sit
     assert d.stop() == 0
 
 
+def aaaa_record(server: str) -> list[str]:
+    import dns.message
+    import dns.query
+
+    answer = dns.query.tcp(dns.message.make_query(FQDN + ".", "AAAA"), server, timeout=3).answer
+    return sorted(r.to_text() for r in answer[0]) if answer else []
+
+
+def set_wan6(address: str) -> None:
+    """A new delegated prefix: the old address goes, the new one comes (nodad: no 1 s wait)."""
+    sh("ip", "-n", NS, "-6", "addr", "flush", "dev", "wan0", "scope", "global")
+    sh("ip", "-n", NS, "-6", "addr", "add", f"{address}/64", "dev", "wan0", "nodad")
+    sh("ip", "-n", NS, "-6", "route", "replace", "default", "dev", "wan0")
+
+
+def test_the_aaaa_record_follows_the_wan_ipv6_prefix(router, sites, tmp_path):
+    d = write_site(sites, tmp_path / "site", HOST_ADDR, wan_check_interval="3600", public_ipv6="wan",
+                   _prefix=("ip", "netns", "exec", NS))  # fmt: skip
+    set_wan6("2001:db8:1::25")
+    first = mailctl(d, "dns-setup")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert aaaa_record(HOST_ADDR) == ["2001:db8:1::25"] and a_record(HOST_ADDR)[1] == ["203.0.113.5"]
+    before = zone_records(HOST_ADDR)
+    d.start()
+    d.wait_for(lambda: "wan-check" in d.call("daemon.info")["timers"], what="the WAN timer")
+
+    set_wan6("2001:db8:2::25")  # the ISP hands out another prefix; the IPv4 address stays
+    hotplug(d, tmp_path)
+    d.wait_for(lambda: aaaa_record(HOST_ADDR) == ["2001:db8:2::25"], timeout=60, what="AAAA 2001:db8:2::25 in Knot")
+    after = zone_records(HOST_ADDR)
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert changed == {(f"mail.{ZONE}.", "AAAA")}
+    assert after[(f"mail.{ZONE}.", "AAAA")][0] == 300
+    d.wait_for(lambda: "public IPv6 address changed from 2001:db8:1::25 to 2001:db8:2::25" in d.logtext(),
+               what="the log line")  # fmt: skip
+    assert "public address changed" not in d.logtext()
+
+    # The WAN loses its global IPv6 address (a renumbering under way): the AAAA record stays, said once.
+    sh("ip", "-n", NS, "-6", "addr", "flush", "dev", "wan0", "scope", "global")
+    hotplug(d, tmp_path)
+    d.call("wan.check")
+    d.wait_for(lambda: "public IPv6 address unknown, AAAA left as it is" in d.logtext(), what="the warning")
+    assert d.logtext().count("public IPv6 address unknown") == 1
+    assert aaaa_record(HOST_ADDR) == ["2001:db8:2::25"]
+    d.signal(signal.SIGTERM)
+    assert d.stop() == 0
+
+
 # --- dns.public_ipv4 auto --------------------------------------------------------------------------
 
 

@@ -109,6 +109,34 @@ def test_auto_asks_in_the_job_and_logs_when_it_changed(tmp_path, caplog):
         "public address changed from 192.0.2.10 to 203.0.113.9: updating A records of mail.example.com"]
 
 
+def test_a_changed_wan_ipv6_address_moves_the_aaaa_record_alone(tmp_path, monkeypatch, caplog):
+    from secumail.errors import SecumailError
+
+    caplog.set_level(logging.INFO, "secumaild")
+    s = following(tmp_path, public_ipv6="wan")
+    with open(os.path.join(s.main.data_path, "dns", "state.json"), "w", encoding="utf-8") as handle:
+        json.dump({"published": {"mail.example.com A": ["192.0.2.10"], "mail.example.com AAAA": ["2001:db8:1::25"]}},
+                  handle)  # fmt: skip
+    agent = Agent(s)
+    monkeypatch.setattr("secumail.dns.wan.local_ipv4", lambda interface: "192.0.2.10")
+    monkeypatch.setattr("secumail.dns.wan.local_ipv6", lambda interface: "2001:db8:1::25")
+    assert agent.wan_check()["result"] == "unchanged"
+    monkeypatch.setattr("secumail.dns.wan.local_ipv6", lambda interface: "2001:db8:2::25")
+    assert agent.wan_check()["result"] == "updating"
+    assert agent.jobs.started == [("wan-update", {"ipv4": "192.0.2.10", "ipv6": "2001:db8:2::25", "_logged": True})]
+    assert caplog.messages == [
+        "public IPv6 address changed from 2001:db8:1::25 to 2001:db8:2::25: updating AAAA records of mail.example.com"]
+
+    def unknown(interface):
+        raise SecumailError("wan0 has no global IPv6 address")
+
+    monkeypatch.setattr("secumail.dns.wan.local_ipv6", unknown)
+    caplog.clear()
+    assert agent.wan_check()["result"] == "unchanged" and agent.wan_check()["result"] == "unchanged"
+    assert caplog.messages == [
+        "follow_wan: public IPv6 address unknown, AAAA left as it is: wan0 has no global IPv6 address"]
+
+
 def test_a_failed_update_backs_off_the_timer_but_not_a_hotplug_event(tmp_path, monkeypatch, caplog):
     agent = Agent(following(tmp_path))
     monkeypatch.setattr("secumail.dns.wan.local_ipv4", lambda interface: "203.0.113.77")

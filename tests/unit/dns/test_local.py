@@ -37,18 +37,18 @@ def test_configured_address_wins_and_nothing_detected_means_empty(settings_facto
     assert "no interface nosuchif0 and no default route" in caplog.text
 
 
-def test_wan_address_from_ubus(settings_factory, tmp_path, monkeypatch):
+def test_wan_addresses_from_ubus(settings_factory, tmp_path, monkeypatch):
     ubus = tmp_path / "bin" / "ubus"
     ubus.parent.mkdir()
     ubus.write_text(
         '#!/bin/sh\ncase "$2" in\n *wan6) echo \'{"ipv6-address":[{"address":"fe80::1"},'
-        '{"address":"2001:4860::5"}]}\';;\n *wan) echo \'{"ipv4-address":[{"address":"10.0.0.2"},'
+        '{"address":"fd00::7"},{"address":"2001:4860::5"}]}\';;\n *wan) echo \'{"ipv4-address":[{"address":"10.0.0.2"},'
         '{"address":"8.8.4.4","mask":24}]}\';;\nesac\n'
     )
     ubus.chmod(0o755)
     monkeypatch.setenv("PATH", f"{ubus.parent}:{os.environ['PATH']}")
-    assert local.wan_addresses() == ("8.8.4.4", "2001:4860::5")
     assert local.public_addresses(settings_factory()) == ("8.8.4.4", "")
+    assert local.public_addresses(settings_factory(dns={"public_ipv6": "wan"})) == ("8.8.4.4", "2001:4860::5")
 
 
 def test_dkim_values_come_from_the_mail_package(settings_factory, tmp_path):

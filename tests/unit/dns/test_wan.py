@@ -74,6 +74,52 @@ def test_named_interface_first_then_the_default_route(tmp_path, monkeypatch):
         wan.local_ipv4("wan", root=str(tmp_path))
 
 
+@pytest.mark.parametrize(("text", "problem"), [
+    ("2001:db8:1::25", None), ("2a01:4f8::1", None),
+    ("fd12:3456::1", "is a unique local address"), ("fe80::1", "is not a public address"),
+    ("::1", "is not a public address"), ("ff02::1", "is not a public address"), ("::", "is not a public address"),
+    ("::ffff:192.0.2.1", "is not a public address"), ("192.0.2.1", "'192.0.2.1' is not an IPv6 address"),
+])  # fmt: skip
+def test_which_ipv6_addresses_may_stand_in_an_aaaa_record(text, problem):
+    if problem is None:
+        assert wan.publishable_ipv6(text) == text
+        return
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        wan.publishable_ipv6(text)
+
+
+def test_the_wan_ipv6_address_is_a_stable_global_one(tmp_path, monkeypatch):
+    """/proc/net/if_inet6: privacy (temporary), deprecated (the old prefix after a renumbering),
+    tentative and link-local addresses are not published; the IPv6 default route names the device."""
+    monkeypatch.setattr("secumail.system.proc.which", lambda prog: None)
+    (tmp_path / "proc/net").mkdir(parents=True)
+    (tmp_path / "proc/net/if_inet6").write_text(
+        "fe800000000000000000000000000001 02 40 20 80     eth1\n"  # link-local
+        "20010db8000100000000000000000099 02 40 00 01     eth1\n"  # temporary
+        "20010db8000100000000000000000042 02 40 00 a0     eth1\n"  # deprecated
+        "20010db8000100000000000000000007 02 40 00 c0     eth1\n"  # tentative
+        "fd000000000000000000000000000005 02 40 00 80     eth1\n"  # unique local
+        "20010db8000200000000000000000025 02 40 00 80     eth1\n"  # the one
+        "20010db8000300000000000000000001 03 40 00 80     lan0\n"
+    )
+    (tmp_path / "proc/net/ipv6_route").write_text(
+        "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+        "fe800000000000000000000000000001 00000400 00000001 00000000 00000003     eth1\n"
+        "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+        "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+    )
+    assert wan.default_route6_device(str(tmp_path)) == "eth1"
+    assert wan.local_ipv6("wan", root=str(tmp_path)) == "2001:db8:2::25"
+    (tmp_path / "sys/class/net/lan0").mkdir(parents=True)
+    assert wan.local_ipv6("lan0", root=str(tmp_path)) == "2001:db8:3::1"
+    (tmp_path / "proc/net/ipv6_route").write_text("")
+    with pytest.raises(SecumailError, match="^no interface wan and no IPv6 default route"):
+        wan.local_ipv6("wan", root=str(tmp_path))
+    (tmp_path / "sys/class/net/eth2").mkdir(parents=True)
+    with pytest.raises(SecumailError, match="^eth2 has no global IPv6 address$"):
+        wan.local_ipv6("eth2", root=str(tmp_path))
+
+
 def test_the_kernel_is_asked_for_a_real_interface():
     assert wan.interface_ipv4("lo") == "127.0.0.1"
     assert wan.interface_ipv4("nosuchif0") is None
@@ -202,14 +248,14 @@ def published(settings_factory, **dns):
 def test_a_only_plan_changes_the_a_record_with_the_short_ttl_and_nothing_else(settings_factory):
     s, zone = published(settings_factory)
     before = dict(zone.data)
-    assert wan.published_ipv4(s.main.data_path, "mail.example.com") == "192.0.2.10"
+    assert wan.published_address(s.main.data_path, "mail.example.com") == "192.0.2.10"
     result = update_addresses(s, "203.0.113.77", provider=zone)
     assert (result["from"], result["to"], result["names"], result["changed"]) == (
         "192.0.2.10", "203.0.113.77", ["mail.example.com"], True)
     assert zone.data[("mail.example.com", "A")] == RRset.make("mail.example.com", "A", 120, ["203.0.113.77"])
     assert {k: v for k, v in zone.data.items() if k[1] != "A"} == {k: v for k, v in before.items() if k[1] != "A"}
     assert zone.asked == ["mail.example.com"] * 2  # the plan's read and apply's read-back: one name only
-    assert wan.published_ipv4(s.main.data_path, "mail.example.com") == "203.0.113.77"
+    assert wan.published_address(s.main.data_path, "mail.example.com") == "203.0.113.77"
     state = load_state(s.main.data_path)
     assert state[("example.com", "MX")] == ("10 mail.example.com.",)  # the rest of the state is kept
     assert state[("mail.example.com", "CAA")] == ('0 issue "letsencrypt.org"',)
@@ -247,9 +293,40 @@ def test_full_setup_uses_the_short_ttl_for_addresses_only_while_following(settin
 
 
 def test_state_file_is_read_without_the_plan(tmp_path):
-    assert wan.published_ipv4(str(tmp_path), "mail.example.com") is None
+    assert wan.published_address(str(tmp_path), "mail.example.com") is None
     os.makedirs(tmp_path / "dns")
     (tmp_path / "dns" / "state.json").write_text("{broken")
-    assert wan.published_ipv4(str(tmp_path), "mail.example.com") is None
+    assert wan.published_address(str(tmp_path), "mail.example.com") is None
     (tmp_path / "dns" / "state.json").write_text(json.dumps({"published": {"mail.example.com A": ["192.0.2.1"]}}))
-    assert wan.published_ipv4(str(tmp_path), "mail.example.com") == "192.0.2.1"
+    assert wan.published_address(str(tmp_path), "mail.example.com") == "192.0.2.1"
+
+
+def test_the_address_update_waits_while_a_dns_setup_holds_the_state(settings_factory):
+    """dns-setup and the WAN follower both rewrite state.json: interleaved, one would undo the other."""
+    import threading
+
+    from secumail.dns.plan import state_lock
+
+    s, zone = published(settings_factory)
+    with state_lock(s.main.data_path):
+        worker = threading.Thread(target=update_addresses, args=(s, "203.0.113.77"), kwargs={"provider": zone})
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive() and zone.asked == [] and zone.requests == 0
+    worker.join(10)
+    assert not worker.is_alive()
+    assert zone.data[("mail.example.com", "A")].values == ("203.0.113.77",)
+
+
+def test_the_aaaa_record_follows_the_wan_ipv6_and_is_left_alone_when_unknown(settings_factory):
+    s, zone = published(settings_factory, public_ipv6="wan")
+    zone.data[("mail.example.com", "AAAA")] = RRset.make("mail.example.com", "AAAA", 3600, ["2001:db8:1::25"])
+    save_state(s.main.data_path, {**load_state(s.main.data_path), ("mail.example.com", "AAAA"): ("2001:db8:1::25",)})
+    result = update_addresses(s, "192.0.2.10", ipv6="2001:db8:2::25", provider=zone)
+    assert (result["from6"], result["to6"], result["changed"]) == ("2001:db8:1::25", "2001:db8:2::25", True)
+    assert zone.data[("mail.example.com", "AAAA")] == RRset.make("mail.example.com", "AAAA", 120, ["2001:db8:2::25"])
+    assert wan.published_address(s.main.data_path, "mail.example.com", "AAAA") == "2001:db8:2::25"
+    # The WAN's IPv6 address could not be read: the A record still follows, the AAAA record stays.
+    result = update_addresses(s, "203.0.113.77", provider=zone)
+    assert result["to6"] == "2001:db8:2::25" and zone.data[("mail.example.com", "AAAA")].values == ("2001:db8:2::25",)
+    assert zone.data[("mail.example.com", "A")].values == ("203.0.113.77",)
