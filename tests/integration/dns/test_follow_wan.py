@@ -257,6 +257,8 @@ def test_the_aaaa_record_follows_the_wan_ipv6_prefix(router, sites, tmp_path):
     d.wait_for(lambda: "public IPv6 address changed from 2001:db8:1::25 to 2001:db8:2::25" in d.logtext(),
                what="the log line")  # fmt: skip
     assert "public address changed" not in d.logtext()
+    d.wait_for(lambda: [j["state"] for j in d.call("jobs.list") if j["name"] == "wan-update"] == ["done"],
+               what="the update job done")  # fmt: skip
 
     # The WAN loses its global IPv6 address (a renumbering under way): the AAAA record stays, said once.
     sh("ip", "-n", NS, "-6", "addr", "flush", "dev", "wan0", "scope", "global")
