@@ -61,6 +61,24 @@ def user_quota(call: Call, address: str, size: str) -> dict[str, Any]:
     return accounts.user_quota(call.settings, address, size, runtime=_runtime(call))
 
 
+def app_password_add(call: Call, address: str, name: str, scope: str | None) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_add(call.settings, address, name, scope=scope, runtime=_runtime(call))
+
+
+def app_password_list(call: Call, address: str | None) -> list[dict[str, Any]]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_list(call.settings, address)
+
+
+def app_password_del(call: Call, address: str, name: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_del(call.settings, address, name, runtime=_runtime(call))
+
+
 def alias_add(call: Call, source: str, destinations: list[str]) -> dict[str, Any]:
     from secumail.mail import accounts
 
