@@ -130,6 +130,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("address")
     p.add_argument("name")
 
+    p = operation(users, "profile", "user.profile",
+                  "print the Apple configuration profile (.mobileconfig) of a mailbox, or write it to a file",
+                  text=lambda d: d["profile"] if "written" not in d else f"profile of {d['address']} written to "
+                  f"{d['written']}" + (f" with the new app password {d['app_password']}" if d["app_password"] else ""))
+    p.add_argument("address")
+    p.add_argument("--output", "-o", metavar="FILE", dest="file", help="write it to FILE (e.g. alice.mobileconfig)")
+    p.add_argument("--app-password", metavar="NAME", dest="app_password",
+                   help="make a new app password NAME (IMAP and SMTP) and put it inside; the file is then 0600")
+
     aliases = group(sub, "alias", "manage aliases, forwards and catch-alls")
     p = operation(aliases, "add", "alias.add", "add an alias: SOURCE (or @domain for catch-all) → DEST...",
                   text=_done)
