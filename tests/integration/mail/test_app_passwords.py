@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import imaplib
 import poplib
 import smtplib
 import time
@@ -12,7 +11,7 @@ import pytest
 from tests.integration.mail.client import HELO, imap_find, make_message
 from tests.integration.mail.test_mail_roundtrip import _sieve_session
 from tests.integration.mail.world import PASSWORDS
-from tests.support.imapclient import tls_context
+from tests.support.imapclient import imap_login_ok, tls_context
 
 pytestmark = pytest.mark.integration
 USER = "alice@example.org"
@@ -44,13 +43,7 @@ def apps(mailworld):
 
 
 def _imap_ok(ip: str, password: str) -> bool:
-    with imaplib.IMAP4_SSL(ip, 993, ssl_context=tls_context(), timeout=15) as imap:
-        try:
-            imap.login(USER, password)
-        except imaplib.IMAP4.error:
-            return False
-        imap.logout()
-        return True
+    return imap_login_ok(ip, USER, password)
 
 
 def _submit(ip: str, password: str) -> str:
