@@ -58,8 +58,9 @@ def on_accounts_changed(settings: Settings, what: str, changed: list[str], runti
         # (on the host: config/ is read-only in the container).
         runtime.hand_over("config")
         # Dovecot re-reads a passwd-file at most once a second: flushing the auth cache in the
-        # second of the write could re-cache the old password for auth_cache_ttl. After the flush a
-        # changed or revoked password is refused at once.
+        # second of the write could re-cache the old password for auth_cache_ttl. Past that second
+        # the next login reads the new file: a changed or revoked password is refused at once
+        # (tests/integration/mail/test_app_passwords.py; passwd-file lookups are not cached in 2.3).
         for name in passwords:
             _wait_past_mtime(os.path.join(settings.layout.config, name))
         deploy.run_checked(executor, ["doveadm", "auth", "cache", "flush"])
