@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import imaplib
+import json
 import os
 import shutil
 import smtplib
@@ -274,6 +275,20 @@ def test_mail_to_an_alias_arrives_in_the_targets_inbox(appliance):
         smtp.sendmail("someone@outside.test", [f"team@{OTHER}"], message)
     assert token.encode() in _imap_find(f"alice@{OTHER}", SECOND_PW, token)
 
+
+
+def test_an_app_password_revoked_in_luci_stops_logging_in_at_once(appliance):
+    env = appliance.plugin.env
+    made = subprocess.run([env["SECUMAIL_MAILCTL"], "--json", "user", "app-password", "add", f"alice@{OTHER}",
+                           "phone"], env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    token = json.loads(made.stdout)["password"]
+    assert imap_login_ok(IP, f"alice@{OTHER}", token)
+    listed = appliance.call("listAppPasswords", {"address": f"alice@{OTHER}"})["result"]
+    assert [(a["name"], a["scopes"]) for a in listed] == [("phone", ["imap", "smtp"])]
+    assert token not in json.dumps(listed)
+    assert appliance.call("appPasswordDel", {"address": f"alice@{OTHER}", "name": "phone"})["revoked"]
+    assert not imap_login_ok(IP, f"alice@{OTHER}", token), "the revoked app password still logs in"
+    assert imap_login_ok(IP, f"alice@{OTHER}", SECOND_PW)
 
 
 def test_reports_mailed_to_postmaster_show_in_get_reports(appliance):
