@@ -61,6 +61,42 @@ def user_quota(call: Call, address: str, size: str) -> dict[str, Any]:
     return accounts.user_quota(call.settings, address, size, runtime=_runtime(call))
 
 
+def app_password_add(call: Call, address: str, name: str, scope: str | None) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_add(call.settings, address, name, scope=scope, runtime=_runtime(call))
+
+
+def app_password_list(call: Call, address: str | None) -> list[dict[str, Any]]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_list(call.settings, address)
+
+
+def app_password_del(call: Call, address: str, name: str) -> dict[str, Any]:
+    from secumail.mail import accounts
+
+    return accounts.app_password_del(call.settings, address, name, runtime=_runtime(call))
+
+
+def user_profile(call: Call, address: str, app_password: str | None, file: str | None) -> dict[str, Any]:
+    """The profile as text, or written to `file` (0600 when it holds a password)."""
+    import os
+
+    from secumail.errors import InputError
+    from secumail.mail import accounts
+    from secumail.system.files import atomic_write
+
+    if file is not None and not os.access(os.path.dirname(os.path.abspath(file)), os.W_OK):
+        # checked first: an app password made for a file that cannot be written would be lost
+        raise InputError(f"{file}: cannot write in {os.path.dirname(os.path.abspath(file))}; nothing was changed")
+    data = accounts.user_profile(call.settings, address, app_password=app_password, runtime=_runtime(call))
+    if file is None:
+        return data
+    atomic_write(file, data["profile"], mode=0o600 if app_password else 0o644)
+    return {"address": data["address"], "app_password": app_password, "written": os.path.abspath(file)}
+
+
 def alias_add(call: Call, source: str, destinations: list[str]) -> dict[str, Any]:
     from secumail.mail import accounts
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from secumail.appliance.schema import (
     ADDRESS,
+    APP_NAME,
     DOMAIN,
     HOST,
     HOSTPORT,
@@ -31,6 +32,7 @@ from secumail.appliance.schema import (
     PEER,
     QUEUE_ID,
     RELAY_NAME,
+    SCOPES,
     SIZE,
     SOURCE,
     TOKEN,
@@ -123,6 +125,7 @@ FLAG = Arg("bool", default=False)
 OPT_DOMAIN = Arg("string", pattern=DOMAIN, what="domain name")
 NODE_ID = Arg("string", required=True, pattern=TOKEN, what="node id")
 RECOVERY_KEY = Arg("string", secret=True, what="recovery key")
+APP_NAME_ARG = Arg("string", required=True, pattern=APP_NAME, what="app password name (letters, digits, . _ -)")
 
 _TABLE = (
     # the server as a whole
@@ -166,6 +169,21 @@ _TABLE = (
     _op("user.quota", "accounts:user_quota",
         {"address": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"),
          "size": Arg("string", required=True, pattern=SIZE, what="size (like 500M or 2G)")}, write=True),
+    # app passwords (docs/clients.md): the token is in the add result only
+    _op("user.app-password.add", "accounts:app_password_add",
+        {"address": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"),
+         "name": APP_NAME_ARG,
+         "scope": Arg("string", pattern=SCOPES, what="scopes (imap,smtp,dav)")}, write=True),
+    _op("user.app-password.list", "accounts:app_password_list",
+        {"address": Arg("string", pattern=ADDRESS, what="e-mail address")}),
+    _op("user.app-password.del", "accounts:app_password_del",
+        {"address": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"), "name": APP_NAME_ARG},
+        write=True),
+    _op("user.profile", "accounts:user_profile",
+        {"address": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"),
+         "app_password": Arg("string", pattern=APP_NAME, what="app password name (letters, digits, . _ -)"),
+         "file": Arg("string", pattern=PATH, what="file")},
+        write=True, read_when=("app_password", None)),
     _op("alias.add", "accounts:alias_add",
         {"source": Arg("string", required=True, pattern=SOURCE, what="alias address (or @domain)"),
          "destinations": Arg("array", required=True, pattern=ADDRESS, what="e-mail address")}, write=True),

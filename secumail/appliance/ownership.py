@@ -17,6 +17,7 @@ from secumail.config.settings import Settings
 from secumail.container import idmap as idmap_mod
 from secumail.container.idmap import IdMap
 from secumail.mail import layout
+from secumail.mail.store import DOVECOT_FILES
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 def hand_over(settings: Settings, *subs: str) -> None:
     """Give files the host agent wrote below data_path/<sub> to the container's root (its id map),
     so the services inside can read them: a config generation, DKIM keys, the certificate and key.
-    Nothing to do for a container without an id map. Then `users` gets Dovecot's group."""
+    Nothing to do for a container without an id map. Then the password files (`users`, the app passwords
+    per service) get Dovecot's group."""
     data = settings.main.data_path
     rootfs = rootfs_path(settings)
     mapping = idmap_mod.rootfs_map(rootfs)
@@ -35,13 +37,14 @@ def hand_over(settings: Settings, *subs: str) -> None:
                     idmap_mod.shift_tree(os.path.join(data, "ssl", name), mapping)
             else:
                 idmap_mod.shift_tree(os.path.join(data, sub), mapping)
-    users = os.path.join(data, "config", "users")
     group = idmap_mod.image_id(rootfs, "dovecot")
-    if group is not None and os.path.isfile(users):
-        # Dovecot's auth process runs as user dovecot and reads the passwords through its group.
-        owner = mapping.uid(0) if mapping else 0
-        os.chown(users, owner, mapping.gid(group) if mapping else group)
-        os.chmod(users, 0o640)
+    for name in DOVECOT_FILES:
+        path = os.path.join(settings.layout.config, name)
+        if group is not None and os.path.isfile(path):
+            # Dovecot's auth process runs as user dovecot and reads the passwords through its group.
+            owner = mapping.uid(0) if mapping else 0
+            os.chown(path, owner, mapping.gid(group) if mapping else group)
+            os.chmod(path, 0o640)
 
 
 def shift_data(settings: Settings, idmap: IdMap, old: IdMap | None = None) -> int:

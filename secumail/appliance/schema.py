@@ -21,6 +21,8 @@ HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.:-]{0,252})(:
 PEER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,127}@\S{1,260}$")
 HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+|[A-Za-z0-9\u00a0-\uffff][A-Za-z0-9\u00a0-\uffff.-]{0,252})$")
 RELAY_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+SCOPES = re.compile(r"^[a-z]{1,8}(,[a-z]{1,8}){0,7}$")
 LOGIN = re.compile(r"^[^\s:]{1,256}$")
 QUEUE_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 SNAPSHOT = re.compile(r"^[0-9a-f]{6,64}$")

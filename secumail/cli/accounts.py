@@ -43,6 +43,17 @@ def _alias_table(rows: list[dict[str, Any]]) -> str:
     return table(shown, ["source", "destinations"])
 
 
+def _new_app_password(data: dict[str, Any]) -> str:
+    return (f"app password {data['name']} for {data['address']} ({', '.join(data['scopes'])}):\n\n"
+            f"    {data['password']}\n\n"
+            f"Log in as {data['address']} with it. It is shown only now: only its hash is kept.")
+
+
+def _app_table(rows: list[dict[str, Any]]) -> str:
+    shown = [{**row, "scopes": ",".join(row["scopes"])} for row in rows]
+    return table(shown, ["address", "name", "scopes", "created"])
+
+
 def _done(data: dict[str, Any]) -> str:
     """One line saying what changed."""
     if "source" in data and "destinations" in data:
@@ -102,6 +113,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = operation(users, "quota", "user.quota", "set a mailbox quota (0 for none)", text=_done)
     p.add_argument("address")
     p.add_argument("size")
+
+    apps = group(users, "app-password", "extra passwords for mail clients, one per app, revocable one by one")
+    p = operation(apps, "add", "user.app-password.add",
+                  "make an app password (shown once) for IMAP/POP3 and SMTP, or the --scope given",
+                  text=_new_app_password)
+    p.add_argument("address")
+    p.add_argument("name", help="what it is for, e.g. phone or thunderbird (letters, digits, . _ -)")
+    p.add_argument("--scope", metavar="LIST",
+                   help="comma-separated: imap (IMAP and POP3), smtp (sending), dav (default: imap,smtp)")
+    p = operation(apps, "list", "user.app-password.list", "list app passwords (names and scopes, never tokens)",
+                  text=_app_table)
+    p.add_argument("address", nargs="?")
+    p = operation(apps, "del", "user.app-password.del", "revoke an app password (refused at once)",
+                  text=lambda d: f"app password {d['name']} of {d['address']} revoked")
+    p.add_argument("address")
+    p.add_argument("name")
+
+    p = operation(users, "profile", "user.profile",
+                  "print the Apple configuration profile (.mobileconfig) of a mailbox, or write it to a file",
+                  text=lambda d: d["profile"] if "written" not in d else f"profile of {d['address']} written to "
+                  f"{d['written']}" + (f" with the new app password {d['app_password']}" if d["app_password"] else ""))
+    p.add_argument("address")
+    p.add_argument("--output", "-o", metavar="FILE", dest="file", help="write it to FILE (e.g. alice.mobileconfig)")
+    p.add_argument("--app-password", metavar="NAME", dest="app_password",
+                   help="make a new app password NAME (IMAP and SMTP) and put it inside; the file is then 0600")
 
     aliases = group(sub, "alias", "manage aliases, forwards and catch-alls")
     p = operation(aliases, "add", "alias.add", "add an alias: SOURCE (or @domain for catch-all) → DEST...",

@@ -82,6 +82,8 @@ METHODS: dict[str, Method] = {
     "userDel": Method("user.del"),
     "userPasswd": Method("user.passwd"),
     "userQuota": Method("user.quota"),
+    "listAppPasswords": Method("user.app-password.list"),
+    "appPasswordDel": Method("user.app-password.del"),
     "aliasAdd": Method("alias.add"),
     "aliasDel": Method("alias.del"),
     # queue

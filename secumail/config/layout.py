@@ -16,7 +16,7 @@ from dataclasses import dataclass
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
 CLAMAV = "clamav"
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
+MESH, BACKUP, DNS, MTA_STS, AUTOCONFIG = "mesh", "backup", "dns", "mta-sts", "autoconfig"
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,11 @@ class DataLayout:
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
+
+    def autoconfig(self, domain: str) -> str:
+        """The document root of https://autoconfig.<domain>/ and https://autodiscover.<domain>/
+        (secumail.mail.clientconfig: Thunderbird's config-v1.1.xml, Outlook's autodiscover.xml)."""
+        return self._at(AUTOCONFIG, domain)
 
     # -- mesh: node identity, keys and rebuildable state (part of every backup, except state/) -----
     @property

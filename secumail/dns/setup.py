@@ -41,6 +41,25 @@ def write_mta_sts_policies(settings: Settings, domains: list[str]) -> list[str]:
     return paths
 
 
+def write_autoconfig_files(settings: Settings, domains: list[str]) -> list[str]:
+    """data_path/autoconfig/<domain>/...: what autoconfig.<domain> and autodiscover.<domain> serve
+    (dns.autoconfig publishes those names; the files list the servers the SRV records name)."""
+    from secumail.mail.clientconfig import autoconfig_files
+    from secumail.system.files import atomic_write
+
+    if not settings.dns.autoconfig:
+        return []
+    paths = []
+    for domain in domains:
+        root = settings.layout.autoconfig(domain)
+        for relative, content in autoconfig_files(settings, domain).items():
+            path = os.path.join(root, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write(path, content)
+            paths.append(path)
+    return paths
+
+
 def setup(
     settings: Settings, domain: str | None = None, dry_run: bool = False, force: bool = False, provider: Any = None
 ) -> dict[str, Any]:
@@ -66,6 +85,7 @@ def _plan_and_apply(
         **plan.to_dict(),
         "zone_lines": None,
         "mta_sts_policies": [],
+        "autoconfig_files": [],
     }
     if dry_run:
         missing = [d for d in domains if local.missing_dkim(settings, keys[d])]
@@ -80,6 +100,7 @@ def _plan_and_apply(
         return result
     apply_plan(provider, plan, settings.main.data_path)
     result["mta_sts_policies"] = write_mta_sts_policies(settings, domains)
+    result["autoconfig_files"] = write_autoconfig_files(settings, domains)
     result["requests"] = provider.requests
     return result
 

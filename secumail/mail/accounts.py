@@ -16,7 +16,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from secumail.errors import InputError
-from secumail.mail import store
+from secumail.mail import apppasswords, store
 from secumail.mail.apply import MailRuntime
 from secumail.mail.passwords import hash_password
 from secumail.mail.store import Accounts, User, normalize_address, normalize_domain, split_address
@@ -249,6 +249,70 @@ def user_quota(settings: Settings, address: str, size: str, *, runtime: MailRunt
         accounts.users[address].quota = quota_text
         _commit(settings, accounts, "quota", runtime)
     return {"address": address, "quota": quota_text or "none"}
+
+
+# ---- app passwords (secumail.mail.apppasswords) -------------------------------------------------
+
+
+def app_password_add(settings: Settings, address: str, name: str, *, scope: str | None = None,
+                     runtime: MailRuntime | None = None) -> dict[str, Any]:
+    """A new app password for `address`; the token is in the result and nowhere else (only its hash is kept)."""
+    import datetime as dt
+
+    name = apppasswords.check_name(name)
+    scopes = apppasswords.parse_scopes(scope)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = _existing_user(accounts, address)
+        mine = [a for a in accounts.app_passwords if a.address == address]
+        if any(a.name == name for a in mine):
+            raise InputError(f"{address} has an app password named {name!r} already "
+                             f"(revoke it first: mailctl user app-password del {address} {name})")
+        if len(mine) >= apppasswords.MAX_PER_USER:
+            raise InputError(f"{address} has {len(mine)} app passwords, the most one mailbox may have; revoke one")
+        selector, token = apppasswords.new_token({a.selector for a in mine})
+        created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        accounts.app_passwords.append(apppasswords.AppPassword(
+            address, name, selector, scopes, created, hash_password(token)))
+        _commit(settings, accounts, "app password", runtime)
+    return {"address": address, "name": name, "scopes": list(scopes), "created": created, "password": token}
+
+
+def app_password_list(settings: Settings, address: str | None = None) -> list[dict[str, Any]]:
+    accounts = _load(settings)
+    if address is not None:
+        address = _existing_user(accounts, address)
+    return [a.row() for a in sorted(accounts.app_passwords, key=lambda a: (a.address, a.name))
+            if a.address in accounts.users and address in (None, a.address)]
+
+
+def app_password_del(settings: Settings, address: str, name: str,
+                     *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+    """Revoke one app password: refused from the moment this returns (the auth cache is flushed)."""
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = _existing_user(accounts, address)
+        kept = [a for a in accounts.app_passwords if not (a.address == address and a.name == name)]
+        if len(kept) == len(accounts.app_passwords):
+            raise InputError(f"{address} has no app password named {name!r} "
+                             f"(see mailctl user app-password list {address})")
+        accounts.app_passwords = kept
+        _commit(settings, accounts, "app password", runtime)
+    return {"address": address, "name": name, "revoked": True}
+
+
+def user_profile(settings: Settings, address: str, *, app_password: str | None = None,
+                 runtime: MailRuntime | None = None) -> dict[str, Any]:
+    """The Apple configuration profile of a mailbox; with `app_password` a new app password (IMAP and SMTP)
+    of that name is made and put inside, so the device needs no typing."""
+    from secumail.mail import clientconfig
+
+    address = _existing_user(_load(settings), address)
+    token = None
+    if app_password is not None:
+        token = app_password_add(settings, address, app_password, runtime=runtime)["password"]
+    profile = clientconfig.apple_profile(settings, address, password=token)
+    return {"address": address, "app_password": app_password, "profile": profile.decode("utf-8")}
 
 
 # ---- aliases -------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from secumail.mail.store import DOVECOT_FILES
+
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
@@ -50,13 +52,17 @@ def on_accounts_changed(settings: Settings, what: str, changed: list[str], runti
         return
     if any(name in MAPS for name in changed):
         deploy.run_checked(executor, ["postfix", "reload"])
-    if "users" in changed:
-        # A users file made while the container ran is root-only: give Dovecot's group read access
+    passwords = [name for name in changed if name in DOVECOT_FILES]
+    if passwords:
+        # A password file made while the container ran is root-only: give Dovecot's group read access
         # (on the host: config/ is read-only in the container).
         runtime.hand_over("config")
         # Dovecot re-reads a passwd-file at most once a second: flushing the auth cache in the
-        # second of the write could re-cache the old password for auth_cache_ttl.
-        _wait_past_mtime(os.path.join(settings.main.data_path, "config", "users"))
+        # second of the write could re-cache the old password for auth_cache_ttl. Past that second
+        # the next login reads the new file: a changed or revoked password is refused at once
+        # (tests/integration/mail/test_app_passwords.py; passwd-file lookups are not cached in 2.3).
+        for name in passwords:
+            _wait_past_mtime(os.path.join(settings.layout.config, name))
         deploy.run_checked(executor, ["doveadm", "auth", "cache", "flush"])
 
 

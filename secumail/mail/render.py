@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import lightpath, ratelimit, roles, spam, virus
+from secumail.mail import apppasswords, lightpath, ratelimit, roles, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -247,6 +247,7 @@ def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
         "imap_sieve": " imap_sieve" if settings.features.spam_filter else "",
         "spam_plugin": spam.dovecot_plugin(settings),
         "auth_failure_delay": settings.protection.auth_failure_delay,
+        "selector_chars": apppasswords.SELECTOR_CHARS,
     })
     when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
                  else "new mail is returned to its senders")

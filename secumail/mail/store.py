@@ -7,6 +7,9 @@
     vsenders  Postfix smtpd_sender_login_maps   "address login1,login2": who may send as whom
     users     Dovecot passwd-file (0600)        "user@d:{BLF-CRYPT}$2y$..:5000:5000::::<extra fields>"
               extra fields: userdb_quota_rule=*:storage=500M
+    app-passwords          every app password (0600)  "user@d NAME SELECTOR imap,smtp CREATED {BLF-CRYPT}$2y$..."
+    app-passwords.SERVICE  Dovecot passwd-file per     "user@d/SELECTOR:{BLF-CRYPT}$2y$..." (secumail.mail.apppasswords)
+                           service (imap pop3 smtp dav)
 
 The Postfix maps are read as `texthash:` tables, which need no postmap: a
 change takes effect on `postfix reload`, and editing accounts needs no
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 
 from secumail.config.layout import DataLayout
 from secumail.errors import InputError, SecumailError
+from secumail.mail.apppasswords import APP_PASSWORDS, SERVICE_FILES, AppPassword, parse_line, service_lines
 from secumail.system.files import file_lock, fsync_dir
 
 VMAIL_UID = 5000
@@ -37,7 +41,9 @@ HEADER = "# Managed by mailctl (secumail): change it with 'mailctl {what}', not 
 
 # File name → mode. users holds password hashes: owner only. Maps: group-readable (postfix reads as root).
 FILES = {"domains": 0o644, "vdomains": 0o644, "vmailbox": 0o640, "valias": 0o640, "vsenders": 0o640,
-         "users": 0o600}
+         "users": 0o600, APP_PASSWORDS: 0o600, **dict.fromkeys(SERVICE_FILES, 0o600)}
+# The password files Dovecot's auth process reads (through its group, secumail.appliance.ownership).
+DOVECOT_FILES = ("users", *SERVICE_FILES)
 
 # Local parts become maildir paths and map keys: letters, digits and . _ + - only, starting with a letter,
 # digit or _ (never a dot or an option-like '-'), no '..' and no trailing dot.
@@ -115,6 +121,7 @@ class Accounts:
     extra_domains: list[str] = field(default_factory=list)
     users: dict[str, User] = field(default_factory=dict)
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    app_passwords: list[AppPassword] = field(default_factory=list)
 
     @property
     def domains(self) -> list[str]:
@@ -207,6 +214,12 @@ def load(data_path: str, primary: str) -> Accounts:
         if destinations == [source] and source in accounts.users:
             continue  # the identity entry written for every mailbox; regenerated on save
         accounts.aliases[source] = destinations
+
+    for number, line in _lines(os.path.join(directory, APP_PASSWORDS)):
+        try:
+            accounts.app_passwords.append(parse_line(line))
+        except InputError as exc:
+            raise bad(APP_PASSWORDS, number, str(exc)) from None
     return accounts
 
 
@@ -231,6 +244,12 @@ def render(accounts: Accounts) -> dict[str, str]:
         extra = f"userdb_quota_rule=*:storage={user.quota}" if user.quota else ""
         user_lines.append(f"{user.address}:{user.password_hash}:{VMAIL_UID}:{VMAIL_GID}::::{extra}\n")
     out["users"] = HEADER.format(what="user add|del|passwd|quota") + "".join(user_lines)
+    # A deleted mailbox takes its app passwords with it (a new mailbox of the same name never inherits them).
+    apps = sorted((a for a in accounts.app_passwords if a.address in accounts.users),
+                  key=lambda a: (a.address, a.name))
+    out[APP_PASSWORDS] = HEADER.format(what="user app-password add|del") + "".join(a.line() for a in apps)
+    for name, lines in service_lines(apps).items():
+        out[name] = HEADER.format(what="user app-password add|del") + "".join(lines)
     return out
 
 

@@ -30,3 +30,14 @@ def imap_wait(host: str, *, user: str, password: str, token: str, folder: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"message {token} did not arrive in {user}'s {folder} at {host} within {timeout} s")
         time.sleep(poll)
+
+
+def imap_login_ok(host: str, user: str, password: str) -> bool:
+    """Whether `host`:993 accepts `user`'s `password` (a refusal is False, anything else raises)."""
+    with imaplib.IMAP4_SSL(host, 993, ssl_context=tls_context(), timeout=15) as imap:
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        imap.logout()
+        return True

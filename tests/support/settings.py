@@ -22,14 +22,15 @@ def make_settings(tmp_path: object = None, **sections: dict) -> Settings:
 
 
 def mail_settings(data: object, *, features: dict | None = None, protection: dict | None = None,
-                  **main: object) -> Settings:
+                  ports: dict | None = None, **main: object) -> Settings:
     """Settings as `load_settings` would give them for the UCI file of tests/unit/mail/conftest.py
     (example.org, 1024-bit DKIM, lxc_path beside `data`), without the UCI backend; `features` and
-    `protection` update those sections (UCI text values)."""
+    `protection`, `ports` update those sections (UCI text values)."""
     package = default_package()
     package["main"].update({"domain": "example.org", "data_path": str(data), **main})
     package["features"].update(features or {})
     package["protection"].update(protection or {})
+    package["ports"].update(ports or {})
     package["dkim"].update({"key_bits": "1024"})
     # Never the host's /srv/lxc: a demo appliance running there must not receive the tests' reloads.
     package["container"].update({"lxc_path": os.path.join(os.path.dirname(str(data)), "lxc")})

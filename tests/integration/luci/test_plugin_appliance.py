@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import imaplib
+import json
 import os
 import shutil
 import smtplib
@@ -29,6 +30,7 @@ import pytest
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
 from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
+from tests.support.imapclient import imap_login_ok
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
 from tests.support.procs import terminate
@@ -191,16 +193,6 @@ def _tls() -> ssl.SSLContext:
     return ctx
 
 
-def _imap_login(user: str, password: str) -> bool:
-    with imaplib.IMAP4_SSL(IP, 993, ssl_context=_tls(), timeout=10) as imap:
-        try:
-            imap.login(user, password)
-        except imaplib.IMAP4.error:
-            return False
-        imap.logout()
-        return True
-
-
 def _imap_find(user: str, password: str, token: str, timeout: float = 20) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
@@ -255,13 +247,13 @@ def test_accounts_with_passwords_in_stdin_json_and_imaps_logins(appliance):
     assert OTHER in [d["domain"] if isinstance(d, dict) else d for d in appliance.call("listDomains")["result"]]
     added = appliance.call("userAdd", {"address": f"alice@{OTHER}", "password": FIRST_PW, "quota": "50M"})
     assert added["added"], added
-    assert _imap_login(f"alice@{OTHER}", FIRST_PW)
-    assert not _imap_login(f"alice@{OTHER}", "not-" + FIRST_PW)
+    assert imap_login_ok(IP, f"alice@{OTHER}", FIRST_PW)
+    assert not imap_login_ok(IP, f"alice@{OTHER}", "not-" + FIRST_PW)
 
     changed = appliance.call("userPasswd", {"address": f"alice@{OTHER}", "password": SECOND_PW})
     assert changed["password_changed"], changed
-    assert not _imap_login(f"alice@{OTHER}", FIRST_PW), "the old password still logs in"
-    assert _imap_login(f"alice@{OTHER}", SECOND_PW)
+    assert not imap_login_ok(IP, f"alice@{OTHER}", FIRST_PW), "the old password still logs in"
+    assert imap_login_ok(IP, f"alice@{OTHER}", SECOND_PW)
 
     again = appliance.call("userAdd", {"address": f"alice@{OTHER}", "password": FIRST_PW}, ok=False)
     assert again["code"] == 2 and FIRST_PW not in again["error"], again
@@ -283,6 +275,20 @@ def test_mail_to_an_alias_arrives_in_the_targets_inbox(appliance):
         smtp.sendmail("someone@outside.test", [f"team@{OTHER}"], message)
     assert token.encode() in _imap_find(f"alice@{OTHER}", SECOND_PW, token)
 
+
+
+def test_an_app_password_revoked_in_luci_stops_logging_in_at_once(appliance):
+    env = appliance.plugin.env
+    made = subprocess.run([env["SECUMAIL_MAILCTL"], "--json", "user", "app-password", "add", f"alice@{OTHER}",
+                           "phone"], env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    token = json.loads(made.stdout)["password"]
+    assert imap_login_ok(IP, f"alice@{OTHER}", token)
+    listed = appliance.call("listAppPasswords", {"address": f"alice@{OTHER}"})["result"]
+    assert [(a["name"], a["scopes"]) for a in listed] == [("phone", ["imap", "smtp"])]
+    assert token not in json.dumps(listed)
+    assert appliance.call("appPasswordDel", {"address": f"alice@{OTHER}", "name": "phone"})["revoked"]
+    assert not imap_login_ok(IP, f"alice@{OTHER}", token), "the revoked app password still logs in"
+    assert imap_login_ok(IP, f"alice@{OTHER}", SECOND_PW)
 
 
 def test_reports_mailed_to_postmaster_show_in_get_reports(appliance):
@@ -340,7 +346,7 @@ def test_stop_and_start_are_jobs_and_stick(appliance):
     assert started["state"] == "done" and started["result"]["container"] == "RUNNING", started
     status = _wait_state(appliance, "RUNNING")
     assert status["config"]["enabled"] is True
-    assert _imap_login(f"alice@{OTHER}", SECOND_PW)  # accounts survived the restart
+    assert imap_login_ok(IP, f"alice@{OTHER}", SECOND_PW)  # accounts survived the restart
 
 
 def test_install_is_a_job_with_progress(appliance):
@@ -349,7 +355,7 @@ def test_install_is_a_job_with_progress(appliance):
     assert job["result"]["result"] == "ok" and job["result"]["container"] == "RUNNING", job["result"]
     assert job["result"]["image"] == "present"
     assert job["progress"]["percent"] == 100 and job["messages"], job
-    assert _imap_login(f"alice@{OTHER}", SECOND_PW)  # a re-install loses no account
+    assert imap_login_ok(IP, f"alice@{OTHER}", SECOND_PW)  # a re-install loses no account
     assert all(seconds < FAST for _, seconds in appliance.calls)
     slowest: dict[str, float] = {}
     for method, seconds in appliance.calls:

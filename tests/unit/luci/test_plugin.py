@@ -23,6 +23,8 @@ VALID = {
     "userQuota": {"address": "alice@example.org", "size": "1G"},
     "aliasAdd": {"source": "info@example.org", "destinations": ["alice@example.org"]},
     "aliasDel": {"source": "info@example.org"},
+    "listAppPasswords": {"address": "alice@example.org"},
+    "appPasswordDel": {"address": "alice@example.org", "name": "phone"},
     "queueDelete": {"queue_id": "4F2A1B3C"},
     "dnsPlan": {"domain": "example.org"},
     "dnsCheck": {},
@@ -43,6 +45,7 @@ EXPECTED_METHODS = {
     "getStatus", "getLogs", "getQueue", "serviceAction", "install", "applyConfig",
     "listDomains", "listUsers", "listAliases", "domainAdd", "domainDel",
     "userAdd", "userDel", "userPasswd", "userQuota", "aliasAdd", "aliasDel",
+    "listAppPasswords", "appPasswordDel",
     "queueFlush", "queueDelete", "queueDeleteAll", "dnsPlan", "dnsCheck", "dnsApply", "getReports",
     "getCertStatus", "certIssue", "certRenew",
     "getNodeId", "listPeers", "listDiscovered", "listSnapshots",
@@ -166,6 +169,19 @@ def test_accounts_crud_through_the_plugin(world):
     assert refused["code"] == 2 and "alice@example.net exists already" in refused["error"]
     assert world.call("userDel", {"address": "alice@example.net"}).data["deleted"] is True
     assert world.call("listUsers").data["result"] == []
+
+
+def test_app_passwords_are_listed_and_revoked_through_the_plugin(world):
+    world.call("userAdd", {"address": "alice@example.org", "password": "s3cret pass phrase"})
+    for name in ("phone", "laptop"):
+        _mailctl(world, "user", "app-password", "add", "alice@example.org", name, "--scope", "imap")
+    rows = world.call("listAppPasswords", {"address": "alice@example.org"}).data["result"]
+    assert [(r["name"], r["scopes"]) for r in rows] == [("laptop", ["imap"]), ("phone", ["imap"])]
+    assert all("password" not in r for r in rows)  # the token is shown once, by mailctl, never listed
+    assert world.call("appPasswordDel", {"address": "alice@example.org", "name": "phone"}).data["revoked"]
+    assert [r["name"] for r in world.call("listAppPasswords").data["result"]] == ["laptop"]
+    refused = world.call("appPasswordDel", {"address": "alice@example.org", "name": "../x"}).data
+    assert refused["code"] == 2 and "app password name" in refused["error"]
 
 
 def test_mailctl_refusal_is_passed_through(world):

@@ -26,6 +26,8 @@ var calls = {
 	userDel: rpc.declare({ object: 'luci.mailserver', method: 'userDel', params: [ 'address', 'purge' ] }),
 	userPasswd: rpc.declare({ object: 'luci.mailserver', method: 'userPasswd', params: [ 'address', 'password' ] }),
 	userQuota: rpc.declare({ object: 'luci.mailserver', method: 'userQuota', params: [ 'address', 'size' ] }),
+	listAppPasswords: rpc.declare({ object: 'luci.mailserver', method: 'listAppPasswords', params: [ 'address' ] }),
+	appPasswordDel: rpc.declare({ object: 'luci.mailserver', method: 'appPasswordDel', params: [ 'address', 'name' ] }),
 	aliasAdd: rpc.declare({ object: 'luci.mailserver', method: 'aliasAdd', params: [ 'source', 'destinations' ] }),
 	aliasDel: rpc.declare({ object: 'luci.mailserver', method: 'aliasDel', params: [ 'source' ] }),
 	queueFlush: rpc.declare({ object: 'luci.mailserver', method: 'queueFlush' }),

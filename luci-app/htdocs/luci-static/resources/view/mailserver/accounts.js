@@ -3,7 +3,8 @@
 'require ui';
 'require mailserver.common as ms';
 
-/* Accounts: domains, mailboxes (with quota usage), aliases and catch-alls. */
+/* Accounts: domains, mailboxes (with quota usage), app passwords (listed and revoked here; made with
+   `mailctl user app-password add`, which shows the token once), aliases and catch-alls. */
 
 function field(label, input) {
 	return E('div', { 'class': 'cbi-value' }, [
@@ -23,7 +24,8 @@ function val(id) {
 
 return view.extend({
 	load: function() {
-		return Promise.all([ ms.fetch('listDomains'), ms.fetch('listUsers'), ms.fetch('listAliases') ]);
+		return Promise.all([ ms.fetch('listDomains'), ms.fetch('listUsers'), ms.fetch('listAliases'),
+			ms.fetch('listAppPasswords') ]);
 	},
 
 	reload: function() {
@@ -122,6 +124,10 @@ return view.extend({
 		});
 	},
 
+	revokeApp: function(app) {
+		return this.act(ms.call('appPasswordDel', app.address, app.name));
+	},
+
 	delAlias: function(source) {
 		return this.act(ms.call('aliasDel', source));
 	},
@@ -134,7 +140,7 @@ return view.extend({
 
 	renderBody: function(data) {
 		var self = this, w = ms.writable();
-		var domains = data[0], users = data[1], aliases = data[2];
+		var domains = data[0], users = data[1], aliases = data[2], apps = data[3];
 		var actions = function(list) { return w ? E('div', {}, list) : ''; };
 		var headers = function(list) { return w ? list.concat([ '' ]) : list; };
 		var withActions = function(row, buttons) { return w ? row.concat([ actions(buttons) ]) : row; };
@@ -161,6 +167,15 @@ return view.extend({
 						]);
 					}), _('No mailboxes yet')),
 				ms.button(_('Add mailbox'), 'add', L.bind(this.addUser, this))
+			]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('App passwords') ]),
+				apps.error ? ms.errorBox(apps.error) : ms.table(headers([ _('Address'), _('Name'), _('For'), _('Created') ]),
+					ms.list(apps).map(function(a) {
+						return withActions([ a.address, a.name, (a.scopes || []).join(', '), a.created ], [
+							ms.button(_('Revoke'), 'remove', L.bind(self.revokeApp, self, a))
+						]);
+					}), _('No app passwords (mailctl user app-password add ADDRESS NAME makes one)'))
 			]),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Aliases and catch-alls') ]),
