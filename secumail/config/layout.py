@@ -16,7 +16,7 @@ from dataclasses import dataclass
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
 CLAMAV = "clamav"
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
+MESH, BACKUP, DNS, MTA_STS, IMPORT = "mesh", "backup", "dns", "mta-sts", "import"
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,23 @@ class DataLayout:
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
+
+    # -- IMAP imports (docs/import.md): mode 0700, host only ------------------------------------------
+    @property
+    def imports(self) -> str:
+        return self._at(IMPORT)
+
+    def import_state(self, name: str) -> str:
+        """What import `name` copied: per folder of the old server, UIDVALIDITY and the last UID."""
+        return self._at(IMPORT, f"{name}.json")
+
+    def import_password(self, name: str) -> str:
+        """The old server's password of sync job `name` (0600; never in UCI)."""
+        return self._at(IMPORT, f"{name}.password")
+
+    def import_lock(self, name: str) -> str:
+        """Held while import `name` runs: one run at a time."""
+        return self._at(IMPORT, f"{name}.lock")
 
     # -- mesh: node identity, keys and rebuildable state (part of every backup, except state/) -----
     @property
