@@ -67,18 +67,26 @@ class ImportBusy(SecumailError):
     """Another run of the same import holds its lock."""
 
 
+LOCK_WAIT = 30.0  # seconds a run waits for another run of the same import (a scheduled sync) to end
+
+
 @contextlib.contextmanager
-def _locked(path: str, name: str) -> Iterator[None]:
+def _locked(path: str, name: str, wait: float = LOCK_WAIT) -> Iterator[None]:
     import fcntl
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ImportBusy(f"import {name} is running already; wait for it to end (mailctl import show {name})") \
-                from None  # fmt: skip
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ImportBusy(f"import {name} is running already; try again when it has ended "
+                                     f"(mailctl import show {name})") from None  # fmt: skip
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)
@@ -117,8 +125,10 @@ def run(job: Job, *, layout: DataLayout, spawner: Spawner, report: Report | None
             message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
             current.last_run = {"started": started, "finished": _now(), "ok": False, "error": message,
                                 **_counts(plans)}  # fmt: skip
-            with contextlib.suppress(OSError):
-                state.write(layout.import_state(job.name), current)
+            path = layout.import_state(job.name)
+            if current.folders or os.path.exists(path):  # a first run that copied nothing leaves nothing
+                with contextlib.suppress(OSError):
+                    state.write(path, current)
             raise
         seconds = time.monotonic() - clock
         totals = _counts(plans)
@@ -152,7 +162,6 @@ class _Run:
     def copy(self, spawner: Spawner, plans: list[_Plan]) -> None:
         """Fill `plans` (the caller's list: counts survive a failure) and copy what they name."""
         job = self.job
-        _say(self.report, f"connecting to {job.source.host}:{job.source.port}")
         imap = source.connect(job.source, job.password, ca_file=job.ca_file, verify=job.verify)
         try:
             mailbox = Mailbox(spawner, job.user)
