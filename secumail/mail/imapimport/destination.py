@@ -100,7 +100,6 @@ class Mailbox:
             self.close()
             raise DestinationError(f"Dovecot did not log {user} in (state {self.imap.state})")
         self.delimiter = folders.DELIMITER
-        self.selected: str | None = None
 
     def _stderr(self) -> str:
         self._errors.seek(0)
@@ -145,27 +144,27 @@ class Mailbox:
                 raise self._failed(f"CREATE {path}", exc) from None
             existing.add(path)
 
-    def select(self, name: str) -> None:
-        if self.selected == name:
-            return
+    def select(self, name: str) -> int:
+        """Open folder `name`; how many messages it holds."""
         try:
             typ, data = self.imap.select(wire.quote(mutf7.encode(name)))
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
             raise self._failed(f"SELECT {name}", exc) from None
         if typ != "OK":
             raise DestinationError(f"{name}: this server's Dovecot would not open it: {_reason(data)}")
-        self.selected = name
+        return int(data[0] or 0)
 
     def present(self, name: str) -> collections.Counter:
         """What folder `name` holds, as (Message-ID, size, internal date) keys: which messages are there."""
-        self.select(name)
+        keys: collections.Counter = collections.Counter()
+        if not self.select(name):
+            return keys
         try:
             typ, data = self.imap.uid("FETCH", "1:*", f"(RFC822.SIZE INTERNALDATE {_MESSAGE_ID})")
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
             raise self._failed(f"FETCH in {name}", exc) from None
         if typ != "OK":
             raise DestinationError(f"{name}: this server's Dovecot would not list it: {_reason(data)}")
-        keys: collections.Counter = collections.Counter()
         for item in wire.fetch_items(data):
             try:
                 when = wire.internal_date(wire.text(item.get("INTERNALDATE")))

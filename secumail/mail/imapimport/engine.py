@@ -185,7 +185,7 @@ class _Run:
         plans = []
         for folder in chosen:
             try:
-                validity = source.examine(imap, folder)
+                validity, count = source.examine(imap, folder)
             except source.SourceError as exc:
                 log.warning("%s (skipped)", exc)
                 continue
@@ -202,7 +202,7 @@ class _Run:
             elif known.in_flight is not None:
                 check_upto = known.in_flight
             known.target = known.target or folders.target(folder, prefix=prefix, ours=ours)
-            messages = source.sizes_after(imap, known.last_uid)
+            messages = source.sizes_after(imap, known.last_uid) if count else []
             plans.append(_Plan(folder, known.target, known, messages, check_upto))
         return plans
 
@@ -214,9 +214,9 @@ class _Run:
         existing = {folder.name for folder in mailbox.folders()}
         for plan in plans:
             self.current.folders[plan.folder.name] = plan.folder_state
+            mailbox.ensure(plan.target, existing)  # an empty folder too: it is part of the account
             if not plan.messages:
                 continue
-            mailbox.ensure(plan.target, existing)
             source.examine(imap, plan.folder)
             there = mailbox.present(plan.target) if plan.messages[0][0] <= plan.check_upto else None
             meter.show(plan.folder.name, force=True)

@@ -97,6 +97,10 @@ def connect(url: ImapUrl, password: str, *, ca_file: str = "", verify: bool = Tr
             raise SourceError(f"{url.host} takes only ASCII passwords (no AUTH=PLAIN)")
         else:
             imap.login(url.login, password)
+        # what the server offers once logged in (NAMESPACE, SPECIAL-USE) is more than before
+        typ, data = imap.capability()
+        if typ == "OK" and data and data[-1]:
+            imap.capabilities = tuple(wire.text(data[-1]).upper().split())
     except imaplib.IMAP4.error as exc:
         close(imap)
         raise SourceError(f"{url.host} refused the login of {url.login}: {_reason(exc)}") from None
@@ -133,14 +137,14 @@ def list_folders(imap: imaplib.IMAP4) -> tuple[list[Folder], str]:
     return folders.from_list(wire.list_entries(data)), prefix
 
 
-def examine(imap: imaplib.IMAP4, folder: Folder) -> int:
-    """Open `folder` read-only; its UIDVALIDITY."""
+def examine(imap: imaplib.IMAP4, folder: Folder) -> tuple[int, int]:
+    """Open `folder` read-only; its UIDVALIDITY and how many messages it holds."""
     status, data = imap.select(wire.quote(folder.wire), readonly=True)
     if status != "OK":
         raise SourceError(f"{folder.name}: the old server would not open it: {wire.text(data[0] if data else '')}")
     _, validity = imap.response("UIDVALIDITY")
     try:
-        return int(validity[0])
+        return int(validity[0]), int(data[0] or 0)
     except (TypeError, ValueError, IndexError):
         raise SourceError(f"{folder.name}: the old server gave no UIDVALIDITY") from None
 
