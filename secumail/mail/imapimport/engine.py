@@ -240,8 +240,11 @@ class _Run:
 
 def _one(plan: _Plan, mailbox: Mailbox, message: source.Message, there: Any) -> None:
     if there is not None:
-        key = _key(message.body, message.internal_date)
-        if there[key] > 0:
+        try:
+            key = _key(message.body, message.internal_date)
+        except ValueError:  # a date we cannot read is never matched: the message is appended
+            key = None
+        if key is not None and there[key] > 0:
             there[key] -= 1
             plan.present += 1
             return
