@@ -560,19 +560,30 @@ def _pinned_peers(package: Mapping[str, Mapping[str, Any]], mesh: Mesh) -> tuple
     return tuple(peers)
 
 
+def _named_sections(package: Mapping[str, Mapping[str, Any]], spec: type[Section], kind: str,
+                    example: str) -> list[tuple[str, str, Mapping[str, Any]]]:  # fmt: skip
+    """(label, name, section) of each `config <type> '<name>'` of `spec`, in file order. Each needs a name
+    of letters, digits and '_': it names files below data_path (a password, a state)."""
+    found = []
+    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
+    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == spec.uci_type]
+    for position, (name, sect) in enumerate(sections):
+        label = f"@{spec.uci_type}[{position}]" if sect.get(".anonymous") else name
+        if sect.get(".anonymous"):
+            raise ConfigError(f"{PACKAGE}.{label}", "",
+                              f"{kind} section needs a name (config {spec.uci_type} '{example}')")  # fmt: skip
+        if not v.RELAY_NAME.fullmatch(name):
+            raise ConfigError(f"{PACKAGE}.{label}", name, f"is not {kind} name (letters, digits, '_', at most 32)")
+        found.append((label, name, sect))
+    return found
+
+
 def _relays(package: Mapping[str, Mapping[str, Any]]) -> tuple[Relay, ...]:
     """The `config relay` sections in file order: at most one default, each sender domain in one relay."""
     relays: list[Relay] = []
     default: str | None = None
     by_domain: dict[str, str] = {}
-    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
-    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == Relay.uci_type]
-    for position, (name, sect) in enumerate(sections):
-        label = f"@{Relay.uci_type}[{position}]" if sect.get(".anonymous") else name
-        if sect.get(".anonymous"):
-            raise ConfigError(f"{PACKAGE}.{label}", "", "a relay section needs a name (config relay 'isp')")
-        if not v.RELAY_NAME.fullmatch(name):
-            raise ConfigError(f"{PACKAGE}.{label}", name, "is not a relay name (letters, digits, '_', at most 32)")
+    for label, name, sect in _named_sections(package, Relay, "a relay", "isp"):
         relay = Relay.from_uci(sect, label, name=name)
         if relay.tls == "starttls" and relay.port == 465:
             raise ConfigError(f"{PACKAGE}.{label}.port", "465",
@@ -595,14 +606,7 @@ def _relays(package: Mapping[str, Mapping[str, Any]]) -> tuple[Relay, ...]:
 def _imports(package: Mapping[str, Mapping[str, Any]]) -> tuple[Import, ...]:
     """The `config import` sections in file order; each needs a name (it names its password and state)."""
     imports = []
-    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
-    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == Import.uci_type]
-    for position, (name, sect) in enumerate(sections):
-        label = f"@{Import.uci_type}[{position}]" if sect.get(".anonymous") else name
-        if sect.get(".anonymous"):
-            raise ConfigError(f"{PACKAGE}.{label}", "", "an import section needs a name (config import 'alice_old')")
-        if not v.IMPORT_NAME.fullmatch(name):
-            raise ConfigError(f"{PACKAGE}.{label}", name, "is not an import name (letters, digits, '_', at most 32)")
+    for label, name, sect in _named_sections(package, Import, "an import", "alice_old"):
         for required in ("user", "source"):
             if not str(sect.get(required, "")).strip():
                 raise ConfigError(f"{PACKAGE}.{label}.{required}", "", "is required")

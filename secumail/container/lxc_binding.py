@@ -123,7 +123,6 @@ class BindingBackend:
     def attach(self, args: Sequence[str], *, env: Mapping[str, str], input: str | bytes | None,
                timeout: float) -> Result:
         """Run `args` in the container with only `env` set; rc/stdout/stderr of the command."""
-        lxc = self._lxc
         data = input.encode() if isinstance(input, str) else input
         ours: list[int] = []  # parent ends, ours to read/write and close
         theirs: list[int] = []  # child ends, closed here once the child has them
@@ -140,18 +139,10 @@ class BindingBackend:
             err_r, err_w = os.pipe()
             ours += [out_r, err_r]
             theirs += [out_w, err_w]
-            # the child runs only this C function (execvp), no Python code of ours
-            pid = self._container().attach(
-                lxc.attach_run_command, (args[0], list(args)),
-                env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
-                extra_env_vars=[f"{key}={value}" for key, value in env.items()],
-                stdin=stdin, stdout=out_w, stderr=err_w,
-            )  # fmt: skip
+            pid = self._attach(args, env, stdin=stdin, stdout=out_w, stderr=err_w)
             for fd in theirs:
                 os.close(fd)
             theirs.clear()
-            if pid <= 0:
-                raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
             ours.remove(out_r)
             ours.remove(err_r)
             if stdin_w is not None:
@@ -162,9 +153,22 @@ class BindingBackend:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
+    def _attach(self, args: Sequence[str], env: Mapping[str, str], *, stdin: int, stdout: int, stderr: int) -> int:
+        """Start `args` in the container on these descriptors; its pid (our child). The child runs only the
+        binding's C function (execvp), no Python code of ours."""
+        lxc = self._lxc
+        pid = self._container().attach(
+            lxc.attach_run_command, (args[0], list(args)),
+            env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+            extra_env_vars=[f"{key}={value}" for key, value in env.items()],
+            stdin=stdin, stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        if pid <= 0:
+            raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
+        return pid
+
     def spawn(self, args: Sequence[str], *, env: Mapping[str, str], stderr: IO[bytes] | None) -> Attached:
         """`args` in the container with pipes on stdin and stdout, read and written by the caller."""
-        lxc = self._lxc
         theirs: list[int] = []
         ours: list[int] = []
         try:
@@ -179,14 +183,7 @@ class BindingBackend:
                 theirs.append(err)
             for fd in ours:
                 os.set_inheritable(fd, False)
-            pid = self._container().attach(
-                lxc.attach_run_command, (args[0], list(args)),
-                env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
-                extra_env_vars=[f"{key}={value}" for key, value in env.items()],
-                stdin=stdin_r, stdout=out_w, stderr=err,
-            )  # fmt: skip
-            if pid <= 0:
-                raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
+            pid = self._attach(args, env, stdin=stdin_r, stdout=out_w, stderr=err)
             process = Attached(pid, os.fdopen(stdin_w, "wb"), os.fdopen(out_r, "rb"))
             ours.clear()
             return process

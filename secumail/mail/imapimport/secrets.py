@@ -10,7 +10,7 @@ import contextlib
 import os
 
 from secumail.config.layout import DataLayout
-from secumail.errors import InputError, SecumailError
+from secumail.errors import InputError
 
 
 def check_password(password: str) -> str:
@@ -29,14 +29,9 @@ def write_password(layout: DataLayout, name: str, password: str) -> None:
 
 
 def read_password(layout: DataLayout, name: str) -> str:
-    path = layout.import_password(name)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.readline().rstrip("\r\n")
-    except FileNotFoundError:
-        raise SecumailError(f"import {name}: no password stored ({path}); add the job again") from None
-    except OSError as exc:
-        raise SecumailError(f"import {name}: cannot read {path}: {exc.strerror}") from None
+    from secumail.system.files import read_secret
+
+    return read_secret(layout.import_password(name), f"import {name}", "add the job again (mailctl import --every)")
 
 
 def forget(layout: DataLayout, name: str) -> list[str]:

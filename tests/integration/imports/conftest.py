@@ -54,7 +54,7 @@ def _uci(data: str, lxc_path: str) -> str:
 
 @pytest.fixture(scope="module")
 def importworld() -> Iterator[ImportWorld]:
-    from secumail.appliance.operations import Call
+    from secumail.config import load_settings
     from secumail.mail import accounts, deploy
     from secumail.mail.selfsigned import ensure_selfsigned
 
@@ -65,15 +65,7 @@ def importworld() -> Iterator[ImportWorld]:
     with open(os.path.join(agent.confdir, "mailserver"), "w") as handle:
         handle.write(_uci(agent.data_path, agent.lxc_path))
     os.makedirs(agent.data_path)
-    saved = os.environ.get("SECUMAIL_SAVEDIR")
-    os.environ["SECUMAIL_SAVEDIR"] = agent.env["SECUMAIL_SAVEDIR"]  # never the machine's pending UCI changes
-    try:
-        settings = Call(agent.confdir).settings
-    finally:
-        if saved is None:
-            del os.environ["SECUMAIL_SAVEDIR"]
-        else:
-            os.environ["SECUMAIL_SAVEDIR"] = saved
+    settings = load_settings(agent.confdir, agent.env["SECUMAIL_SAVEDIR"])  # never the machine's pending changes
     datadir.ensure_layout(settings)
     try:
         with (
