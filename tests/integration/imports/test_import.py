@@ -25,7 +25,7 @@ from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
-NAME = "olduser_10_229_0_3"  # the default name: <login>_<host>
+NAME = "alice_10_229_0_3"  # the default name: <local part here>_<host>
 BIG = 10 * 1024 * 1024
 # wire name at the old server → wire name here (modified UTF-7), and what the folder holds
 FOLDERS = {
