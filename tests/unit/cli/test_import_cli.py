@@ -42,6 +42,12 @@ def test_list_is_empty_then_shows_a_kept_one_off_import(cli, confdir, tmp_path):
     state.write(DataLayout(str(tmp_path / "data")).import_state("alice_old"), kept)
     r = cli("import", "list")
     assert r.code == 0 and "alice_old" in r.out and "once" in r.out and "ok: 3 copied" in r.out, r.out
+    kept.folders["Ärger"] = state.FolderState(7, last_uid=12, target="Ärger", refused=[3])
+    state.write(DataLayout(str(tmp_path / "data")).import_state("alice_old"), kept)
+    r = cli("import", "show", "alice_old")
+    assert r.code == 0 and r.out.splitlines()[0] == "import alice_old: alice@example.org ← " \
+        "imaps://alice@old.example:993 (every once)", r.out  # fmt: skip
+    assert r.out.splitlines()[-1].split() == ["Ärger", "Ärger", "7", "12", "1"]
     r = cli("import", "del", "alice_old")
     assert r.code == 0 and r.out == "import alice_old deleted\n"
     assert json.loads(cli("import", "list", "--json").out) == []
