@@ -171,16 +171,17 @@ def delete(call: Call, name: str) -> dict[str, Any]:
 
     from secumail.config.settings import PACKAGE
     from secumail.config.uci_paths import change
-    from secumail.mail.imapimport import secrets
+    from secumail.mail.imapimport import engine, secrets
 
     sections = [job for job in call.settings.imports if job.name == name]
     layout = call.settings.layout
     if not sections and not os.path.exists(layout.import_state(name)):
         raise InputError(f"no import named {name!r} (see 'mailctl import list')")
     if sections:
-        change(call.confdir, [(f"{PACKAGE}.{name}", None)])
+        change(call.confdir, [(f"{PACKAGE}.{name}", None)])  # first: secumaild starts no new run
         call.reload()
-    secrets.forget(layout, name)
+    with engine.locked(layout.import_lock(name), name):  # a run going on ends first: it would write its state
+        secrets.forget(layout, name)
     return {"name": name, "deleted": True}
 
 

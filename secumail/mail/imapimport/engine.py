@@ -71,7 +71,8 @@ LOCK_WAIT = 30.0  # seconds a run waits for another run of the same import (a sc
 
 
 @contextlib.contextmanager
-def _locked(path: str, name: str, wait: float = LOCK_WAIT) -> Iterator[None]:
+def locked(path: str, name: str, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold import `name`'s lock, waiting up to `wait` s for a run that holds it; ImportBusy after that."""
     import fcntl
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -115,7 +116,7 @@ def load_state(layout: DataLayout, job: Job) -> state.ImportState:
 
 def run(job: Job, *, layout: DataLayout, spawner: Spawner, report: Report | None = None) -> dict[str, Any]:
     """Copy what is new; the summary, or SecumailError with one line (the state says how far it got)."""
-    with _locked(layout.import_lock(job.name), job.name):
+    with locked(layout.import_lock(job.name), job.name):
         current = load_state(layout, job)
         started, clock = _now(), time.monotonic()
         plans: list[_Plan] = []
