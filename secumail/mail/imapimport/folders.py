@@ -110,9 +110,11 @@ def use_of(folder: Folder, prefix: str = "") -> str | None:
 
 
 def _clean(part: str) -> str:
-    """One level of a name as our maildir layout takes it: '.' separates levels on disk."""
-    cleaned = part.replace(DELIMITER, "_").replace(".", "_")
-    return cleaned or "_"
+    """One level of a name as our Dovecot takes it: '.' separates levels on disk, '*' and '%' are LIST
+    wildcards (both refused in a name)."""
+    for refused in (DELIMITER, ".", "*", "%"):
+        part = part.replace(refused, "_")
+    return part or "_"
 
 
 def target(folder: Folder, *, prefix: str = "", ours: dict[str, str] | None = None) -> str:

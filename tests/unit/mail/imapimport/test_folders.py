@@ -67,6 +67,7 @@ def test_names_without_attributes_are_mapped_by_well_known_names_at_top_level_on
 def test_non_ascii_and_dots_in_names():
     assert folders.target(folder("Ärger/Über 2.0")) == "Ärger/Über 2_0"
     assert folders.target(folder("INBOX/Child")) == "INBOX/Child"
+    assert folders.target(folder("100% *wild*/..")) == "100_ _wild_/__"
 
 
 def test_our_uses_and_the_namespace_prefix():
