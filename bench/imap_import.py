@@ -93,8 +93,8 @@ def main() -> None:
             with open(cafile, "w") as handle:
                 handle.write(cert)
             ensure_selfsigned(DATA, settings.main.fqdn)
-            accounts.user_add(settings, USER, "bench-pass")
-            accounts.user_add(settings, PEER_USER, "peer-pass")
+            accounts.user_add(settings, USER, "bench-password")
+            accounts.user_add(settings, PEER_USER, "peer-password")
             deploy.deploy(settings, mail.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
             wait_port(mail.ip, 993)
             wait_port(old.ip, 993)
