@@ -57,7 +57,7 @@ def seed(ip: str, cafile: str) -> tuple[int, int]:
 
 
 PEER = """set -eu
-cp /dev/stdin /etc/dovecot/old-ca.pem
+cat > /etc/dovecot/old-ca.pem
 doveadm -o imapc_host=$1 -o imapc_port=993 -o imapc_ssl=imaps -o ssl_client_ca_file=/etc/dovecot/old-ca.pem \
   -o imapc_user=olduser -o imapc_password="$2" -o mail_prefetch_count=20 -o imapc_features="rfc822.size fetch-headers" \
   backup -R -u "$3" imapc:
