@@ -25,8 +25,11 @@ from secumail.appliance.schema import (
     ADDRESS,
     APP_NAME,
     DOMAIN,
+    DURATION,
+    FOLDER,
     HOST,
     HOSTPORT,
+    IMAP_URL,
     LOGIN,
     PATH,
     PEER,
@@ -77,7 +80,8 @@ class Call:
         """Forget the settings: the operation changed UCI."""
         self._settings = None
 
-    def progress(self, line: str) -> None:
+    def progress(self, line: str, percent: int | None = None) -> None:
+        """A line saying how far the operation is (`percent` for callers that draw a bar: secumaild's jobs)."""
         if self._progress is not None:
             self._progress(line)
 
@@ -126,6 +130,18 @@ OPT_DOMAIN = Arg("string", pattern=DOMAIN, what="domain name")
 NODE_ID = Arg("string", required=True, pattern=TOKEN, what="node id")
 RECOVERY_KEY = Arg("string", secret=True, what="recovery key")
 APP_NAME_ARG = Arg("string", required=True, pattern=APP_NAME, what="app password name (letters, digits, . _ -)")
+
+IMPORT_NAME = Arg("string", pattern=RELAY_NAME, what="import name (letters, digits, '_')")
+IMPORT_ARGS = {
+    "user": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"),
+    "source": Arg("string", required=True, pattern=IMAP_URL, what="IMAP URL (imaps://LOGIN@HOST[:PORT])"),
+    "folders": Arg("array", pattern=FOLDER, what="folder name or pattern", spaces=True),
+    "exclude": Arg("array", pattern=FOLDER, what="folder name or pattern", spaces=True),
+    "ca_file": Arg("string", pattern=PATH, what="file"),
+    "insecure": FLAG,
+    "name": IMPORT_NAME,
+    "password": Arg("string", required=True, secret=True, what="password"),
+}
 
 _TABLE = (
     # the server as a whole
@@ -244,6 +260,17 @@ _TABLE = (
     _op("relay.list", "relays:list_"),
     _op("relay.test", "relays:test", {"name": Arg("string", pattern=RELAY_NAME, what="relay name"),
                                       "timeout": Arg("number", low=1, high=60, default=10.0)}),
+    # IMAP import and sync jobs (config import; a job's password kept in data_path/import, never in UCI)
+    _op("import.run", "imports:run", IMPORT_ARGS, write=True, job="import"),
+    _op("import.add", "imports:add",
+        {**{k: v for k, v in IMPORT_ARGS.items() if k in ("user", "source")},
+         "every": Arg("string", required=True, pattern=DURATION, what="interval (like 15m, 1h)"),
+         **{k: v for k, v in IMPORT_ARGS.items() if k not in ("user", "source")}}, write=True),
+    _op("import.list", "imports:list_"),
+    _op("import.show", "imports:show", {"name": Arg("string", required=True, pattern=RELAY_NAME,
+                                                    what="import name")}),
+    _op("import.del", "imports:delete", {"name": Arg("string", required=True, pattern=RELAY_NAME,
+                                                     what="import name")}, write=True),
     # UCI
     _op("config.get", "uciconfig:get", {"path": Arg("string", required=True, pattern=PATH, what="path")}),
     _op("config.set", "uciconfig:set_",

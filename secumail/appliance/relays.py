@@ -34,19 +34,6 @@ def _apply(call: Call) -> bool:
     return True
 
 
-def _check_free(call: Call, name: str) -> None:
-    """`name` is a relay already or no section at all: replacing 'main' or a peer would wipe it."""
-    from secumail.config import ensure_config, open_uci
-    from secumail.config.settings import PACKAGE
-
-    ensure_config(call.confdir)
-    section = dict(open_uci(call.confdir).get_all(PACKAGE)).get(name)
-    kind = section.get(".type") if section else None
-    if kind not in (None, "relay"):
-        raise InputError(f"relay name {name!r} is taken by the section {PACKAGE}.{name} (config {kind}): "
-                         "choose another name")
-
-
 def _row(relay: Any, data_path: str) -> dict[str, Any]:
     import os
 
@@ -62,13 +49,13 @@ def add(call: Call, name: str, host: str, *, port: int | None, tls: str, user: s
     """Add or replace `config relay '<name>'` and store its password; all or nothing."""
     from secumail.config import validate
     from secumail.config.settings import PACKAGE
-    from secumail.config.uci_paths import change
+    from secumail.config.uci_paths import change, claim_section_name
     from secumail.mail import outbound
     from secumail.mail import relay as secrets
 
     if not validate.RELAY_NAME.fullmatch(name):
         raise InputError(f"relay name {name!r}: letters, digits and '_' only, at most 32")
-    _check_free(call, name)
+    claim_section_name(call.confdir, name, "relay")
     secrets.check_password(password)
     data_path = call.settings.main.data_path
     if port is None:

@@ -27,6 +27,9 @@ LOGIN = re.compile(r"^[^\s:]{1,256}$")
 QUEUE_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 SNAPSHOT = re.compile(r"^[0-9a-f]{6,64}$")
 PATH = re.compile(r"^[^\0\r\n]{1,4096}$")
+IMAP_URL = re.compile(r"^imaps?://\S{3,600}$", re.IGNORECASE)
+DURATION = re.compile(r"^[0-9]{1,7}[smhd]?$", re.IGNORECASE)
+FOLDER = re.compile(r"^[^\0\r\n]{1,1000}$")
 
 _SAMPLES = {"string": "str", "bool": True, "int": 0, "number": 0, "array": []}
 
@@ -47,6 +50,7 @@ class Arg:
     low: float | None = None
     high: float | None = None
     secret: bool = False  # never in argv or job arguments: stdin only
+    spaces: bool = False  # a string that may hold spaces (a folder name: 'Sent Items')
     default: Any = None
 
     def sample(self) -> Any:
@@ -88,7 +92,8 @@ class Arg:
             return value
         value = value.strip()
         # Nothing a command line could read as an option, nor a second line.
-        if not value or value.startswith("-") or any(ch.isspace() for ch in value):
+        inner = (lambda ch: ch in "\r\n\t\v\f") if self.spaces else str.isspace
+        if not value or value.startswith("-") or any(inner(ch) for ch in value):
             raise Invalid(f"{name}: {value!r} is not a valid {self.what}")
         if self.choices and value not in self.choices:
             raise Invalid(f"{name}: {value!r} is not one of: {', '.join(self.choices)}")

@@ -15,8 +15,8 @@ from secumail.errors import SecumailError
 
 # Command groups, in the order `mailctl --help` lists them. Each module's
 # register() adds its commands; modules import heavy code only inside handlers.
-COMMAND_MODULES = ("server", "accounts", "queue", "certs", "dns", "reports", "mesh", "webmail", "relay", "config",
-                   "image", "agent_jobs", "rpc")
+COMMAND_MODULES = ("server", "accounts", "queue", "certs", "dns", "reports", "mesh", "webmail", "relay", "imports",
+                   "config", "image", "agent_jobs", "rpc")
 
 
 def build_parser() -> Parser:
@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from secumail.system.files import tighten_umask
 
     tighten_umask()
-    args_list = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    from secumail.cli.imports import default_command
+
+    args_list = default_command(_hoist_global_flags(list(sys.argv[1:] if argv is None else argv)))
     debug = "--debug" in args_list
     ctx = Context(json="--json" in args_list, debug=debug)
     try:

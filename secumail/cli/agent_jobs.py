@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = group(sub, "jobs", "start and follow long jobs in the agent (secumaild)")
     p = command(cmds, "start", start, "start a job; prints its id (--wait: follow it to the end)", text=_start_text)
     p.add_argument("name", help="install, ssl-setup, ssl-renew, dns-setup, dns-check, backup, sync, restore, "
-                                 "configure, start, stop, domain-add, domain-del")
+                                 "configure, start, stop, domain-add, domain-del, import")
     p.add_argument("--args", metavar="JSON", default="{}", help='job arguments as a JSON object: \'{"force": true}\'')
     p.add_argument("--stdin", action="store_true", help="pass stdin to the job (a recovery key), never in --args")
     p.add_argument("--wait", action="store_true", help="follow the job's progress until it ends")
@@ -49,6 +49,12 @@ def start(ctx: Context, args: argparse.Namespace) -> Any:
 
 
 def _follow(ctx: Context, job_id: str) -> Any:
+    job = follow(ctx, job_id)
+    return job if job["state"] == "done" else Failed(job)
+
+
+def follow(ctx: Context, job_id: str) -> dict[str, Any]:
+    """Show a job's progress lines on stderr (not with --json) until it ends; the job as it ended."""
     shown = None
     delay = 0.1
     while True:
@@ -59,7 +65,7 @@ def _follow(ctx: Context, job_id: str) -> Any:
             sys.stderr.write(f"{job['name']}: {line}" + (f" ({percent}%)" if percent is not None else "") + "\n")
             shown = line
         if job["state"] in ("done", "failed"):
-            return job if job["state"] == "done" else Failed(job)
+            return job
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 

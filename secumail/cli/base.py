@@ -138,8 +138,9 @@ def emit(ctx: Context, data: Any, text: TextFormatter | None) -> None:
         sys.stdout.write(rendered.rstrip("\n") + "\n")
 
 
-def read_password(args: argparse.Namespace, prompt: str = "Password") -> str:
-    """From stdin with --password-stdin, else an interactive prompt typed twice; never argv."""
+def read_password(args: argparse.Namespace, prompt: str = "Password", *, confirm: bool = True) -> str:
+    """From stdin with --password-stdin, else an interactive prompt (typed twice for a new one: `confirm`);
+    never argv."""
     if getattr(args, "password_stdin", False):
         line = sys.stdin.readline()
         password = line.rstrip("\r\n")
@@ -149,7 +150,7 @@ def read_password(args: argparse.Namespace, prompt: str = "Password") -> str:
         import getpass
 
         password = getpass.getpass(f"{prompt}: ")
-        if getpass.getpass(f"{prompt} (again): ") != password:
+        if confirm and getpass.getpass(f"{prompt} (again): ") != password:
             raise InputError("the two passwords differ; nothing was changed")
     if not password:
         raise InputError("empty password; nothing was changed")

@@ -115,6 +115,12 @@ METHODS: dict[str, Method] = {
     "relayAdd": Method("relay.add"),
     "relayDel": Method("relay.del"),
     "relayTest": Method("relay.test", expose=("name",)),
+    # IMAP import (the old server's password arrives in the stdin JSON; a run is the secumaild job `import`)
+    "listImports": Method("import.list"),
+    "importShow": Method("import.show"),
+    "importRun": Method("import.run"),
+    "importAdd": Method("import.add"),
+    "importDel": Method("import.del"),
     # secumaild's jobs (long work)
     "jobShow": Method(None, override={"id": Arg("string", required=True, pattern=TOKEN, what="job id")}),
     "jobList": Method(None),
@@ -180,7 +186,11 @@ def _run(ctx: Context, name: str, method: Method, values: dict[str, Any]) -> Any
     defaults = {key: arg.default for key, arg in method.override.items() if arg.default is not None}
     args = {**{method.rename.get(k, k): v for k, v in defaults.items()}, **args}
     if op.job:
-        return call("jobs.start", {"name": op.job, "args": args})
+        params: dict[str, Any] = {"name": op.job, "args": args}
+        secret = op.secret()
+        if secret is not None and secret in args:
+            params["stdin"] = args.pop(secret)  # the job reads it on stdin, never in its arguments
+        return call("jobs.start", params)
     if op.name == "status":
         from secumail.cli.server import status_from_daemon
 

@@ -17,6 +17,7 @@ CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "
 CLAMAV = "clamav"
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, MTA_STS, AUTOCONFIG = "mesh", "backup", "dns", "mta-sts", "autoconfig"
+IMPORT = "import"
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,23 @@ class DataLayout:
         """The document root of https://autoconfig.<domain>/ and https://autodiscover.<domain>/
         (secumail.mail.clientconfig: Thunderbird's config-v1.1.xml, Outlook's autodiscover.xml)."""
         return self._at(AUTOCONFIG, domain)
+
+    # -- IMAP imports (docs/import.md): mode 0700, host only ------------------------------------------
+    @property
+    def imports(self) -> str:
+        return self._at(IMPORT)
+
+    def import_state(self, name: str) -> str:
+        """What import `name` copied: per folder of the old server, UIDVALIDITY and the last UID."""
+        return self._at(IMPORT, f"{name}.json")
+
+    def import_password(self, name: str) -> str:
+        """The old server's password of sync job `name` (0600; never in UCI)."""
+        return self._at(IMPORT, f"{name}.password")
+
+    def import_lock(self, name: str) -> str:
+        """Held while import `name` runs: one run at a time."""
+        return self._at(IMPORT, f"{name}.lock")
 
     # -- mesh: node identity, keys and rebuildable state (part of every backup, except state/) -----
     @property

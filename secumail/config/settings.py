@@ -433,11 +433,39 @@ class Relay(Section):
         return f"[{self.host}]:{self.port}"
 
 
+@dataclass(frozen=True)
+class Import(Section):
+    """An IMAP sync job: a named `config import '<name>'` section (docs/import.md).
+
+    secumaild copies what is new at `source` into `user`'s mailbox every `interval`. The password
+    is not in UCI: it is in data_path/import/<name>.password (mode 0600), written by
+    'mailctl import --every'.
+    """
+
+    uci_type = "import"
+    uci_name = "<name>"  # repeated
+    enabled: bool = opt("1", v.boolean, "Run this sync job on its interval.")
+    user: str = opt("", v.email_address, "Mailbox on this server the messages are copied into (required).")
+    source: str = opt("", v.imap_url,
+                      "The old server: imaps://LOGIN@HOST[:PORT], or imap:// with STARTTLS required; no password "
+                      "(required).")
+    interval: int = opt("15m", v.duration(60, 7 * 86400), "Time between the end of a sync and the next: 30m, 1h, 1d.")
+    folders: tuple = opt("", v.folder_patterns,
+                         "Only these folders of the old server (names or glob patterns, one per list item); empty: "
+                         "all but the views \\All, \\Flagged and \\Important.")
+    exclude: tuple = opt("", v.folder_patterns, "Folders of the old server never copied (names or glob patterns).")
+    ca_file: str = opt("", v.optional(v.absolute_path),
+                       "PEM file of the CA (or the self-signed certificate) to trust for the old server; empty: "
+                       "the system's CAs.")
+    verify: bool = opt("1", v.boolean, "Check the old server's certificate and name; 0 only encrypts.")
+    name: str = field(default="")  # the UCI section
+
+
 SECTIONS: tuple[type[Section], ...] = (
     Main, Ports, Features, Protection, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
 )  # fmt: skip
 # sections of which there may be any number, each named by the user (none by default)
-REPEATED: tuple[type[Section], ...] = (Peer, Relay)
+REPEATED: tuple[type[Section], ...] = (Peer, Relay, Import)
 
 
 @dataclass(frozen=True)
@@ -456,6 +484,7 @@ class Settings:
     dns: Dns
     pinned_peers: tuple[Peer, ...] = ()  # every `config peer` section, then mesh.backup_peers not in one
     relays: tuple[Relay, ...] = ()  # every `config relay` section, in file order
+    imports: tuple[Import, ...] = ()  # every `config import` section (sync jobs), in file order
 
     @property
     def default_relay(self) -> Relay | None:
@@ -503,7 +532,8 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
     for spec in SECTIONS:
         label, raw = find_section(package, spec)
         built[spec.uci_name] = spec.from_uci(raw, label)
-    settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), relays=_relays(package), **built)
+    settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), relays=_relays(package),
+                        imports=_imports(package), **built)  # fmt: skip
     _check_ports_unique(settings.ports)
     _check_scores(settings.protection)
     _check_clear_text(settings)
@@ -535,19 +565,30 @@ def _pinned_peers(package: Mapping[str, Mapping[str, Any]], mesh: Mesh) -> tuple
     return tuple(peers)
 
 
+def _named_sections(package: Mapping[str, Mapping[str, Any]], spec: type[Section], kind: str,
+                    example: str) -> list[tuple[str, str, Mapping[str, Any]]]:  # fmt: skip
+    """(label, name, section) of each `config <type> '<name>'` of `spec`, in file order. Each needs a name
+    of letters, digits and '_': it names files below data_path (a password, a state)."""
+    found = []
+    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
+    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == spec.uci_type]
+    for position, (name, sect) in enumerate(sections):
+        label = f"@{spec.uci_type}[{position}]" if sect.get(".anonymous") else name
+        if sect.get(".anonymous"):
+            raise ConfigError(f"{PACKAGE}.{label}", "",
+                              f"{kind} section needs a name (config {spec.uci_type} '{example}')")  # fmt: skip
+        if not v.RELAY_NAME.fullmatch(name):
+            raise ConfigError(f"{PACKAGE}.{label}", name, f"is not {kind} name (letters, digits, '_', at most 32)")
+        found.append((label, name, sect))
+    return found
+
+
 def _relays(package: Mapping[str, Mapping[str, Any]]) -> tuple[Relay, ...]:
     """The `config relay` sections in file order: at most one default, each sender domain in one relay."""
     relays: list[Relay] = []
     default: str | None = None
     by_domain: dict[str, str] = {}
-    ordered = sorted(package.items(), key=lambda item: item[1].get(".index", 0))
-    sections = [(name, sect) for name, sect in ordered if sect.get(".type") == Relay.uci_type]
-    for position, (name, sect) in enumerate(sections):
-        label = f"@{Relay.uci_type}[{position}]" if sect.get(".anonymous") else name
-        if sect.get(".anonymous"):
-            raise ConfigError(f"{PACKAGE}.{label}", "", "a relay section needs a name (config relay 'isp')")
-        if not v.RELAY_NAME.fullmatch(name):
-            raise ConfigError(f"{PACKAGE}.{label}", name, "is not a relay name (letters, digits, '_', at most 32)")
+    for label, name, sect in _named_sections(package, Relay, "a relay", "isp"):
         relay = Relay.from_uci(sect, label, name=name)
         if relay.tls == "starttls" and relay.port == 465:
             raise ConfigError(f"{PACKAGE}.{label}.port", "465",
@@ -565,6 +606,17 @@ def _relays(package: Mapping[str, Mapping[str, Any]]) -> tuple[Relay, ...]:
             by_domain[domain] = label
         relays.append(relay)
     return tuple(relays)
+
+
+def _imports(package: Mapping[str, Mapping[str, Any]]) -> tuple[Import, ...]:
+    """The `config import` sections in file order; each needs a name (it names its password and state)."""
+    imports = []
+    for label, name, sect in _named_sections(package, Import, "an import", "alice_old"):
+        for required in ("user", "source"):
+            if not str(sect.get(required, "")).strip():
+                raise ConfigError(f"{PACKAGE}.{label}.{required}", "", "is required")
+        imports.append(Import.from_uci(sect, label, name=name))
+    return tuple(imports)
 
 
 def _check_clear_text(settings: Settings) -> None:

@@ -157,6 +157,18 @@ def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
         raise InputError(f"{failing}: {exc}") from None
 
 
+def claim_section_name(config_dir: str | None, name: str, kind: str) -> None:
+    """`name` is a `config <kind>` section already or no section at all: replacing 'main' or a peer with
+    a section of another type would wipe it. InputError naming the section otherwise."""
+    ensure_config(config_dir)
+    section = dict(open_uci(config_dir).get_all(PACKAGE)).get(name)
+    other = section.get(".type") if section else None
+    if other not in (None, kind):
+        raise InputError(
+            f"{kind} name {name!r} is taken by the section {PACKAGE}.{name} (config {other}): choose another name"
+        )
+
+
 def replace_package(config_dir: str | None, content: bytes, mode: int) -> None:
     """Put a whole `mailserver` file in place (a restored copy), atomically, with `mode`.
 

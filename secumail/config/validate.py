@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from typing import Callable
+from typing import Callable, NamedTuple
 
 Raw = "str | tuple[str, ...]"
 Parser = Callable[[object], object]
@@ -379,3 +379,85 @@ def dnsbl_site(raw: object) -> str:
     except ValueError:
         raise ValueError("does not start with a DNS zone name (like zen.spamhaus.org)") from None
     return value
+
+
+IMPORT_NAME = RELAY_NAME  # the same rule: a UCI section name that is also a file name below data_path
+_DURATION = re.compile(r"([0-9]{1,7})\s*([smhd]?)", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(minimum: int, maximum: int) -> Parser:
+    """Seconds from '900', '15m', '1h', '2d'; the range is in seconds."""
+
+    def parse(raw: object) -> int:
+        match = _DURATION.fullmatch(_scalar(raw).strip())
+        if not match:
+            raise ValueError("is not a duration (like 30m, 1h or 1d)")
+        seconds = int(match.group(1)) * _UNITS[match.group(2).lower()]
+        if not minimum <= seconds <= maximum:
+            raise ValueError(f"is out of range ({duration_text(minimum)}-{duration_text(maximum)})")
+        return seconds
+
+    return parse
+
+
+def duration_text(seconds: int) -> str:
+    """The shortest spelling `duration` reads back: 900 → '15m'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class ImapUrl(NamedTuple):
+    """Where an import reads: imaps:// (TLS from the first byte) or imap:// (STARTTLS required)."""
+
+    scheme: str  # "imaps" or "imap"
+    login: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        import urllib.parse
+
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{urllib.parse.quote(self.login, safe='@!$&()*+,;=.-_~')}@{host}:{self.port}"
+
+
+_IMAP_URL = re.compile(r"(imaps?)://(.+)@(\[[0-9A-Fa-f:.]+\]|[^@/:\[\]]+)(?::([0-9]{1,5}))?/?", re.IGNORECASE)
+
+
+def parse_imap_url(raw: object) -> ImapUrl:
+    """imaps://LOGIN@HOST[:PORT] or imap://...; the last '@' ends the login (it may hold one, or %40)."""
+    import urllib.parse
+
+    value = _scalar(raw).strip()
+    match = _IMAP_URL.fullmatch(value)
+    if not match:
+        raise ValueError("is not an IMAP URL: imaps://LOGIN@HOST[:PORT] (or imap://LOGIN@HOST[:PORT] with STARTTLS)")
+    scheme, userinfo, host_text, port_text = match.groups()
+    login = urllib.parse.unquote(userinfo)
+    if ":" in userinfo:
+        raise ValueError("holds a password: give it on stdin (--password-stdin), never in the URL")
+    if not login or not login.isprintable() or any(ch.isspace() for ch in login):
+        raise ValueError("has no valid login before the '@'")
+    scheme = scheme.lower()
+    number = port(port_text) if port_text else (993 if scheme == "imaps" else 143)
+    return ImapUrl(scheme, login, host(host_text), number)
+
+
+def imap_url(raw: object) -> str:
+    """An IMAP URL in its normal form (the port always written)."""
+    return str(parse_imap_url(raw))
+
+
+def folder_patterns(raw: object) -> tuple:
+    """Folder names or glob patterns, one per UCI list item (a name may hold spaces: 'Sent Items')."""
+    items = raw if isinstance(raw, (tuple, list)) else ((raw,) if str(raw).strip() else ())
+    patterns = []
+    for item in items:
+        value = str(item).strip()
+        if not value or not value.isprintable() or len(value) > 1000:
+            raise ValueError(f"{value!r} is not a folder name or pattern")
+        patterns.append(value)
+    return tuple(patterns)

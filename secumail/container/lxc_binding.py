@@ -28,7 +28,7 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from secumail.errors import ContainerError
 from secumail.system.proc import Result
@@ -123,7 +123,6 @@ class BindingBackend:
     def attach(self, args: Sequence[str], *, env: Mapping[str, str], input: str | bytes | None,
                timeout: float) -> Result:
         """Run `args` in the container with only `env` set; rc/stdout/stderr of the command."""
-        lxc = self._lxc
         data = input.encode() if isinstance(input, str) else input
         ours: list[int] = []  # parent ends, ours to read/write and close
         theirs: list[int] = []  # child ends, closed here once the child has them
@@ -140,18 +139,10 @@ class BindingBackend:
             err_r, err_w = os.pipe()
             ours += [out_r, err_r]
             theirs += [out_w, err_w]
-            # the child runs only this C function (execvp), no Python code of ours
-            pid = self._container().attach(
-                lxc.attach_run_command, (args[0], list(args)),
-                env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
-                extra_env_vars=[f"{key}={value}" for key, value in env.items()],
-                stdin=stdin, stdout=out_w, stderr=err_w,
-            )  # fmt: skip
+            pid = self._attach(args, env, stdin=stdin, stdout=out_w, stderr=err_w)
             for fd in theirs:
                 os.close(fd)
             theirs.clear()
-            if pid <= 0:
-                raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
             ours.remove(out_r)
             ours.remove(err_r)
             if stdin_w is not None:
@@ -159,6 +150,45 @@ class BindingBackend:
             return _communicate(pid, stdin_w, out_r, err_r, data=data or b"", timeout=timeout, program=args[0])
         finally:
             for fd in ours + theirs:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _attach(self, args: Sequence[str], env: Mapping[str, str], *, stdin: int, stdout: int, stderr: int) -> int:
+        """Start `args` in the container on these descriptors; its pid (our child). The child runs only the
+        binding's C function (execvp), no Python code of ours."""
+        lxc = self._lxc
+        pid = self._container().attach(
+            lxc.attach_run_command, (args[0], list(args)),
+            env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+            extra_env_vars=[f"{key}={value}" for key, value in env.items()],
+            stdin=stdin, stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        if pid <= 0:
+            raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
+        return pid
+
+    def spawn(self, args: Sequence[str], *, env: Mapping[str, str], stderr: IO[bytes] | None) -> Attached:
+        """`args` in the container with pipes on stdin and stdout, read and written by the caller."""
+        theirs: list[int] = []
+        ours: list[int] = []
+        try:
+            stdin_r, stdin_w = os.pipe()
+            out_r, out_w = os.pipe()
+            theirs += [stdin_r, out_w]
+            ours += [stdin_w, out_r]
+            if stderr is not None:
+                err = stderr.fileno()
+            else:
+                err = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                theirs.append(err)
+            for fd in ours:
+                os.set_inheritable(fd, False)
+            pid = self._attach(args, env, stdin=stdin_r, stdout=out_w, stderr=err)
+            process = Attached(pid, os.fdopen(stdin_w, "wb"), os.fdopen(out_r, "rb"))
+            ours.clear()
+            return process
+        finally:
+            for fd in theirs + ours:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
@@ -170,6 +200,41 @@ class BindingBackend:
 
     def addresses(self) -> list[str]:
         return list(self._container().get_ips())
+
+
+class Attached:
+    """A spawned command (our child: liblxc attaches with CLONE_PARENT), as much of subprocess.Popen as
+    runtime.Process names."""
+
+    def __init__(self, pid: int, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+                if done:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            deadline = time.monotonic() + (timeout if timeout is not None else 10**9)
+            try:
+                self.returncode = os.waitstatus_to_exitcode(_reap(self.pid, deadline))
+            except TimeoutError:
+                import subprocess
+
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0) from None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
 
 def _communicate(pid: int, stdin_w: int | None, out_r: int, err_r: int, *, data: bytes, timeout: float,

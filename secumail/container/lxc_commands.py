@@ -12,6 +12,7 @@ importable or SECUMAIL_LXC_BACKEND=commands. Facts it works around:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import IO, Any
 
 from secumail.errors import ContainerError, SecumailError
 from secumail.system.proc import Result, run, which
@@ -78,6 +79,22 @@ class CommandsBackend:
         for key, value in env.items():
             opts += ["-v", f"{key}={value}"]
         return self._lxc("lxc-attach", *opts, "--", *args, check=False, timeout=timeout, input=input)
+
+    def spawn(self, args: Sequence[str], *, env: Mapping[str, str], stderr: IO[bytes] | None) -> Any:
+        """`args` in the container with pipes on stdin and stdout (a subprocess.Popen of lxc-attach)."""
+        import subprocess
+
+        if not which("lxc-attach"):
+            raise ContainerError("lxc-attach not found: install lxc (apt-get install lxc / opkg install lxc)")
+        opts: list[str] = ["--clear-env"]
+        for key, value in env.items():
+            opts += ["-v", f"{key}={value}"]
+        try:
+            return subprocess.Popen(["lxc-attach", "-P", self._lxcpath, "-n", self._name, *opts, "--", *args],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=stderr if stderr is not None else subprocess.DEVNULL, close_fds=True)
+        except OSError as exc:
+            raise ContainerError(f"lxc-attach {self._name}: {exc.strerror}") from None
 
     def cgroup_get(self, key: str) -> str:
         return self._lxc("lxc-cgroup", key).stdout.strip()

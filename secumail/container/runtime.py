@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from secumail.errors import ContainerError
 
@@ -60,8 +60,22 @@ class Backend(Protocol):
     def stop(self, timeout: float) -> str | None: ...
     def attach(self, args: Sequence[str], *, env: Mapping[str, str], input: str | bytes | None,
                timeout: float) -> Result: ...
+    def spawn(self, args: Sequence[str], *, env: Mapping[str, str], stderr: IO[bytes] | None) -> Process: ...
     def cgroup_get(self, key: str) -> str: ...
     def addresses(self) -> list[str]: ...
+
+
+class Process(Protocol):
+    """A command running in the container with our pipes on its stdin and stdout (subprocess.Popen's
+    names): a conversation, such as an IMAP session, rather than one exchange."""
+
+    pid: int
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
 
 
 def backend_name(wanted: str | None = None) -> str:
@@ -274,6 +288,17 @@ class Container:
                 f"{detail[-1] if detail else 'no output'}"
             )
         return res
+
+    def spawn(self, args: Sequence[str], *, env: Mapping[str, str] | None = None,
+              stderr: IO[bytes] | None = None) -> Process:  # fmt: skip
+        """Start `args` inside the running container and return it with pipes to its stdin and stdout
+        (the caller talks to it, then closes stdin and waits). Environment as exec(); `stderr` is a
+        file of the caller's (never a pipe nobody reads), or /dev/null."""
+        if not args:
+            raise ContainerError("spawn: empty command")
+        variables = {"PATH": DEFAULT_PATH, "LC_ALL": "C", "HOME": "/root"}
+        variables.update(env or {})
+        return self.backend.spawn(list(args), env=variables, stderr=stderr)
 
     def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
         """Write `data` to `path` inside the container through stdin (never argv),

@@ -37,6 +37,7 @@ DAY = 86400.0
 FIRST_SSL_RENEW = 300.0
 FIRST_DNS_CHECK = 900.0
 RETRY_BASE = 60.0
+IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
 # Sections whose change means the mail services' config must be rendered again.
@@ -230,6 +231,32 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         if not new.mesh.enabled:
             self.timers.cancel("mesh")
         self._schedule_wan(old, new)
+        self._schedule_imports(old, new)
+
+    def _schedule_imports(self, old: Settings | None, new: Settings) -> None:
+        """A timer import:<name> per enabled sync job (`config import`), due `interval` after its last run
+        ended (at once when it never ran); armed when the job appears or its interval changes, else left
+        to the finished job (_job_finished) to re-arm."""
+        before = {job.name: job for job in (old.imports if old is not None else ())}
+        for job in new.imports:
+            timer = IMPORT_TIMER + job.name
+            if not job.enabled:
+                self.timers.cancel(timer)
+                continue
+            prev = before.get(job.name)
+            if prev is not None and prev.enabled and prev.interval == job.interval:
+                continue
+            self.timers.after(timer, self._import_due(new, job.name, job.interval) / self.scale)
+        for name in set(before) - {job.name for job in new.imports}:
+            self.timers.cancel(IMPORT_TIMER + name)
+
+    @staticmethod
+    def _import_due(settings: Settings, name: str, interval: int) -> float:
+        """Seconds until sync job `name` is due: `interval` after its last run ended, 1 s if it never ran."""
+        from secumail.mail.imapimport.state import last_finished
+
+        last = last_finished(settings.layout.import_state(name))
+        return 1.0 if last is None else max(1.0, last + interval - time.time())
 
     # -- timers ----------------------------------------------------------------------
 
@@ -248,6 +275,10 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             self.wan_check()
         elif name == "mesh":
             self._scheduled_job("mesh-backup", {}, "mesh")
+        elif name.startswith(IMPORT_TIMER):
+            job = self._import_job(name)
+            if job is not None and job.enabled:  # a job deleted or disabled meanwhile is not run
+                self._scheduled_job("import-sync", {"name": job.name}, name)
         elif name == "mesh-discovery":
             if self.mesh is not None:
                 self._after_discovery(self.mesh.ensure_discovery())
@@ -274,9 +305,16 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         job = self.jobs.start(name, args, origin=f"schedule:{timer}")
         logger.debug("scheduled job %s (%s)", job.id, name)
 
+    def _import_job(self, timer: str) -> Any:
+        name = timer[len(IMPORT_TIMER) :]
+        return next((job for job in self.settings.imports if job.name == name), None) if self.settings else None
+
     def _interval(self, timer: str) -> float:
         if timer == "mesh" and self.settings is not None:
             return float(self.settings.mesh.sync_interval)
+        if timer.startswith(IMPORT_TIMER):
+            job = self._import_job(timer)
+            return float(job.interval) if job is not None else DAY
         for name, interval in self.schedule_extra:
             if name == timer:
                 return interval

@@ -32,7 +32,10 @@ logger = logging.getLogger(__name__)
 # What `jobs start` accepts (the API): the operations that name a job (secumail.appliance.operations).
 API_JOBS = tuple(JOBS)
 # Started by the daemon itself only (reconcile).
-INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync", "wan-update")
+INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync", "wan-update", "import-sync")
+# Jobs allowed longer than the manager's timeout: a first import of a big mailbox takes hours (and a
+# killed one resumes at its next run, docs/import.md).
+LONG_JOBS = {"import": 24 * 3600.0, "import-sync": 24 * 3600.0}
 KEEP_FINISHED = 50
 LINE_LIMIT = 1024 * 1024
 STDERR_TAIL = 4096
@@ -152,8 +155,9 @@ class JobManager:
             if job.proc is None:
                 continue
             if job.deadline is not None and t > job.deadline and job.proc.poll() is None:
-                logger.error("job %s (%s) ran longer than %d s: stopping it", job.id, job.name, self.timeout)
-                job.error = f"{job.name} did not finish within {self.timeout:.0f} s"
+                limit = self._timeout(job.name)
+                logger.error("job %s (%s) ran longer than %d s: stopping it", job.id, job.name, limit)
+                job.error = f"{job.name} did not finish within {limit:.0f} s"
                 self._signal(job, signal.SIGKILL)
             if job.proc.poll() is not None:
                 self._finish(job)
@@ -186,6 +190,9 @@ class JobManager:
 
     # -- internals ----------------------------------------------------------------
 
+    def _timeout(self, name: str) -> float:
+        return max(self.timeout, LONG_JOBS.get(name, 0.0))
+
     def _fill(self) -> None:
         while self._queue and len(self.running()) < self.max_workers:
             self._spawn(self._queue.popleft())
@@ -215,7 +222,7 @@ class JobManager:
         job.state = "running"
         job.started = now()
         job.progress = {"message": "started", "percent": None}
-        job.deadline = time.monotonic() + self.timeout
+        job.deadline = time.monotonic() + self._timeout(job.name)
         job.stdin = None  # the secret is handed over; do not keep it
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(json.dumps(request).encode() + b"\n")  # type: ignore[union-attr]

@@ -29,6 +29,9 @@ class TaskContext(Call):
         self.stdin = stdin
         self.report = progress
 
+    def progress(self, line: str, percent: int | None = None) -> None:
+        self.report(line, percent)
+
 
 class ReportedProblems(SecumailError):
     """The job ran and returned data that says something is wrong (dns-check drift, conflicts)."""
@@ -43,10 +46,9 @@ def job_arguments(op: Operation, args: dict[str, Any], stdin: str | None) -> dic
     secret = op.secret()
     if secret is not None and secret in args:
         raise InputError(f"{op.job}: {secret} is read from the job's stdin, never from its arguments")
-    values = op.check(args)
     if secret is not None and stdin is not None:
-        values[secret] = stdin.strip()
-    return values
+        args = {**args, secret: stdin.rstrip("\r\n")}  # only the line end goes: a password may end with a space
+    return op.check(args)
 
 
 def run_operation(ctx: TaskContext) -> Any:
@@ -95,6 +97,13 @@ def mesh_sync(ctx: TaskContext) -> Any:
     return run_sync(ctx.settings, direction, progress=_mesh_progress(ctx), only=str(only) if only else None)
 
 
+def import_sync(ctx: TaskContext) -> Any:
+    """One scheduled run of a sync job (`config import`; secumaild's timer import:<name> starts it)."""
+    from secumail.appliance import imports
+
+    return imports.sync(ctx, str(ctx.args.get("name", "")))
+
+
 def wan_update(ctx: TaskContext) -> Any:
     """The A/AAAA records follow the public address (secumail.daemon.wanwatch starts it). The address
     comes with the job, or with dns.public_ipv4 'auto' is asked here (a worker may wait and load ssl)."""
@@ -133,7 +142,7 @@ def _test_fail(ctx: TaskContext) -> Any:
 
 TASKS: dict[str, Callable[[TaskContext], Any]] = {name: run_operation for name in JOBS}
 TASKS.update({"container-up": container_up, "container-down": container_down, "mesh-backup": mesh_backup,
-              "mesh-sync": mesh_sync, "wan-update": wan_update})  # fmt: skip
+              "mesh-sync": mesh_sync, "wan-update": wan_update, "import-sync": import_sync})  # fmt: skip
 TEST_TASKS: dict[str, Callable[[TaskContext], Any]] = {
     "_test-crash": _test_crash,
     "_test-sleep": _test_sleep,

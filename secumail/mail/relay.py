@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from secumail.config.layout import DataLayout
-from secumail.errors import InputError, SecumailError
+from secumail.errors import InputError
 
 if TYPE_CHECKING:
     from secumail.config.settings import Relay, Settings
@@ -47,14 +47,9 @@ def write_password(data_path: str, name: str, password: str) -> str:
 
 
 def read_password(data_path: str, name: str) -> str:
-    path = DataLayout(data_path).relay_password(name)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.readline().rstrip("\r\n")
-    except FileNotFoundError:
-        raise SecumailError(f"relay {name}: no password stored ({path}); run 'mailctl relay add' again") from None
-    except OSError as exc:
-        raise SecumailError(f"relay {name}: cannot read {path}: {exc.strerror}") from None
+    from secumail.system.files import read_secret
+
+    return read_secret(DataLayout(data_path).relay_password(name), f"relay {name}", "run 'mailctl relay add' again")
 
 
 def delete_password(data_path: str, name: str) -> bool:

@@ -53,6 +53,20 @@ def fsync_dir(directory: str) -> None:
             os.close(fd)
 
 
+def read_secret(path: str, owner: str, fix: str) -> str:
+    """The first line of a secret file (a password kept 0600); SecumailError "<owner>: no password stored
+    (<path>); <fix>" when it is missing."""
+    from secumail.errors import SecumailError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    except FileNotFoundError:
+        raise SecumailError(f"{owner}: no password stored ({path}); {fix}") from None
+    except OSError as exc:
+        raise SecumailError(f"{owner}: cannot read {path}: {exc.strerror}") from None
+
+
 @contextlib.contextmanager
 def file_lock(path: str, shared: bool = False) -> Iterator[None]:
     """Hold an flock on `path` (created if missing) for the duration of the block."""

@@ -41,3 +41,20 @@ def imap_login_ok(host: str, user: str, password: str) -> bool:
             return False
         imap.logout()
         return True
+
+
+def folder_contents(imap: imaplib.IMAP4, wire_name: str) -> list[tuple[bytes, frozenset, int]]:
+    """Every message of a folder as a client sees it: (whole message, flags but \\Recent, internal date as
+    seconds), sorted; read-only, parsed with imaplib's own helpers. [] when the folder does not exist."""
+    typ, _ = imap.select('"' + wire_name.replace("\\", "\\\\").replace('"', '\\"') + '"', readonly=True)
+    if typ != "OK":
+        return []
+    typ, found = imap.uid("SEARCH", None, "ALL")
+    contents = []
+    for uid in found[0].split():
+        _, meta = imap.uid("FETCH", uid, "(FLAGS INTERNALDATE)")
+        _, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+        flags = frozenset(f.decode() for f in imaplib.ParseFlags(meta[0])) - {"\\Recent"}
+        when = int(time.mktime(imaplib.Internaldate2tuple(meta[0])))
+        contents.append((data[0][1], flags, when))
+    return sorted(contents, key=lambda item: (item[0], item[2]))

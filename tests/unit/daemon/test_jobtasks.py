@@ -11,14 +11,14 @@ from secumail.errors import InputError
 
 # The job names are an API (`mailctl jobs start NAME`, LuCI): they stay as they were.
 EXPECTED_JOBS = {"install", "ssl-setup", "ssl-renew", "dns-setup", "dns-check", "backup", "sync", "restore",
-                 "configure", "start", "stop", "domain-add", "domain-del"}  # fmt: skip
+                 "configure", "start", "stop", "domain-add", "domain-del", "import"}  # fmt: skip
 
 
 def test_every_api_job_is_an_operation():
     assert set(API_JOBS) == EXPECTED_JOBS == set(JOBS)
     for name in API_JOBS:
         assert jobtasks.lookup(name) is jobtasks.run_operation
-    for name in ("container-up", "container-down", "mesh-backup", "mesh-sync"):
+    for name in ("container-up", "container-down", "mesh-backup", "mesh-sync", "import-sync"):
         assert jobtasks.lookup(name) is not None and name not in JOBS
 
 
@@ -47,6 +47,10 @@ def test_malformed_args_are_one_line_input_errors(name, args, expected):
 def test_the_secret_comes_from_stdin():
     values = jobtasks.job_arguments(JOBS["restore"], {"source": "abc123", "from_node": "N1"}, "KEY-LINE\n")
     assert values == {"source": "abc123", "from_node": "N1", "recovery_key": "KEY-LINE"}
+    # only the line end goes: a password may begin or end with a space
+    values = jobtasks.job_arguments(JOBS["import"], {"user": "a@example.org", "source": "imaps://a@h",
+                                                     "folders": ["Sent Items"]}, " pw \n")  # fmt: skip
+    assert values == {"user": "a@example.org", "source": "imaps://a@h", "folders": ["Sent Items"], "password": " pw "}
 
 
 def test_a_job_runs_the_operation_function(monkeypatch):

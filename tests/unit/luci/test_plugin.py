@@ -39,6 +39,11 @@ VALID = {
     "relayAdd": {"name": "isp", "host": "smtp.isp.example", "user": "me", "password": "relay pass"},
     "relayDel": {"name": "isp"},
     "relayTest": {"name": "isp"},
+    "importShow": {"name": "alice_old"},
+    "importRun": {"user": "alice@example.org", "source": "imaps://alice@old.example", "password": "old pass"},
+    "importAdd": {"user": "alice@example.org", "source": "imaps://alice@old.example", "every": "1h",
+                  "password": "old pass"},
+    "importDel": {"name": "alice_old"},
 }
 
 EXPECTED_METHODS = {
@@ -51,6 +56,7 @@ EXPECTED_METHODS = {
     "getNodeId", "listPeers", "listDiscovered", "listSnapshots",
     "meshAddPeer", "meshRemovePeer", "meshBackup", "meshSync", "meshRestore", "jobShow", "jobList",
     "listRelays", "relayAdd", "relayDel", "relayTest",
+    "listImports", "importShow", "importRun", "importAdd", "importDel",
 }  # fmt: skip
 
 

@@ -53,6 +53,11 @@ var calls = {
 	relayAdd: rpc.declare({ object: 'luci.mailserver', method: 'relayAdd', params: [ 'name', 'host', 'port', 'tls', 'user', 'sender_domain', 'no_verify', 'password' ] }),
 	relayDel: rpc.declare({ object: 'luci.mailserver', method: 'relayDel', params: [ 'name' ] }),
 	relayTest: rpc.declare({ object: 'luci.mailserver', method: 'relayTest', params: [ 'name' ] }),
+	listImports: rpc.declare({ object: 'luci.mailserver', method: 'listImports' }),
+	importShow: rpc.declare({ object: 'luci.mailserver', method: 'importShow', params: [ 'name' ] }),
+	importRun: rpc.declare({ object: 'luci.mailserver', method: 'importRun', params: [ 'user', 'source', 'folders', 'exclude', 'ca_file', 'insecure', 'name', 'password' ] }),
+	importAdd: rpc.declare({ object: 'luci.mailserver', method: 'importAdd', params: [ 'user', 'source', 'every', 'folders', 'exclude', 'ca_file', 'insecure', 'name', 'password' ] }),
+	importDel: rpc.declare({ object: 'luci.mailserver', method: 'importDel', params: [ 'name' ] }),
 	jobShow: rpc.declare({ object: 'luci.mailserver', method: 'jobShow', params: [ 'id' ] }),
 	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' })
 };
