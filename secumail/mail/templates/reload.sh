@@ -41,5 +41,6 @@ launch() {
 {{spam_block}}
 {{light_block}}
 {{virus_block}}
+{{mtasts_block}}
 if postfix status >/dev/null 2>&1; then launch postfix reload; else launch postfix start; fi
 if running /run/dovecot/master.pid; then launch doveadm reload; else launch dovecot; fi
