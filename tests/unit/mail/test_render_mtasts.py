@@ -55,7 +55,8 @@ def test_enforce_serves_each_domains_policy_on_443_with_the_appliance_certificat
     assert 'ssl.pemfile = "/srv/mailserver/ssl/fullchain.pem"' in conf
     assert 'ssl.privkey = "/srv/mailserver/ssl/privkey.pem"' in conf
     for domain in DOMAINS:
-        assert f'$HTTP["host"] == "mta-sts.{domain}" {{\n    server.document-root = "/srv/mailserver/mta-sts/{domain}"' in conf
+        root = f'server.document-root = "/srv/mailserver/mta-sts/{domain}"'
+        assert f'$HTTP["host"] == "mta-sts.{domain}" {{\n    {root}' in conf
     assert '$HTTP["url"] != "/.well-known/mta-sts.txt"' in conf and 'url.access-deny = ("")' in conf
     assert 'mimetype.assign = (".txt" => "text/plain")' in conf  # RFC 8461 3.2: the policy is text/plain
     assert "launch lighttpd -f /etc/lighttpd/secumail.conf" in files["container/reload"][0]
@@ -114,7 +115,8 @@ def test_dane_asks_for_dnssec_and_uses_level_dane(tmp_path):
 
 def test_status_shows_the_mta_sts_state_in_one_line():
     base = {"config": {"fqdn": "mail.example.org", "domain": "example.org", "enabled": True},
-            "container": {"name": "mailserver", "state": "RUNNING"}, "ports": {}, "mesh": {"enabled": False}}  # fmt: skip
+            "container": {"name": "mailserver", "state": "RUNNING"},
+            "ports": {}, "mesh": {"enabled": False}}  # fmt: skip
     served = status_text({**base, "mta_sts": {"mode": "enforce", "served": True, "outbound": True, "dane": False}})
     line = next(line for line in served.splitlines() if line.startswith("MTA-STS:"))
     assert line == "MTA-STS:      policy enforce, served on 443, answering; checks other domains' policies; DANE off"
