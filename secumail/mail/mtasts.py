@@ -66,7 +66,6 @@ server.pid-file = "/run/lighttpd.pid"
 server.errorlog = "/var/log/lighttpd-error.log"
 server.max-connections = 32
 server.tag = ""
-server.dir-listing = "disable"
 # Another name than mta-sts.<domain> gets 404: there is no policy below this root.
 server.document-root = "{data}/mta-sts"
 ssl.engine = "enable"
