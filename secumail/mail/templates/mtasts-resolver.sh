@@ -5,12 +5,7 @@ cmp -s "$GEN/mta-sts/mta-sts-daemon.yml" /etc/mta-sts-daemon.yml || restart_sts=
 put "$GEN/mta-sts/mta-sts-daemon.yml" /etc/mta-sts-daemon.yml 0644
 touch /var/log/mta-sts.log
 chown _mta-sts:_mta-sts /var/log/mta-sts.log
-if [ "$restart_sts" = yes ] && running /run/mta-sts.pid; then
-    pid="$(cat /run/mta-sts.pid)"
-    kill "$pid"
-    n=0
-    while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-fi
+if [ "$restart_sts" = yes ]; then stop_pid /run/mta-sts.pid; fi
 if ! running /run/mta-sts.pid; then
     setsid sh -c 'echo $$ >/run/mta-sts.pid
         exec setpriv --reuid=_mta-sts --regid=_mta-sts --clear-groups \

@@ -4,10 +4,5 @@ restart_web=no
 cmp -s "$GEN/lighttpd/lighttpd.conf" /etc/lighttpd/secumail.conf || restart_web=yes
 if [ -f /run/lighttpd.pid ] && [ "$DATA/ssl/fullchain.pem" -nt /run/lighttpd.pid ]; then restart_web=yes; fi
 put "$GEN/lighttpd/lighttpd.conf" /etc/lighttpd/secumail.conf 0644
-if [ "$restart_web" = yes ] && running /run/lighttpd.pid; then
-    pid="$(cat /run/lighttpd.pid)"
-    kill "$pid"
-    n=0
-    while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
-fi
+if [ "$restart_web" = yes ]; then stop_pid /run/lighttpd.pid; fi
 running /run/lighttpd.pid || launch lighttpd -f /etc/lighttpd/secumail.conf
