@@ -63,7 +63,7 @@ server.port = {HTTPS_PORT}
 server.username = "www-data"
 server.groupname = "www-data"
 server.pid-file = "/run/lighttpd.pid"
-server.errorlog = "/var/log/lighttpd-error.log"
+server.errorlog = "/var/log/lighttpd/error.log"
 server.max-connections = 32
 server.tag = ""
 # Another name than mta-sts.<domain> gets 404: there is no policy below this root.

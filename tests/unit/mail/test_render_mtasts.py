@@ -59,7 +59,7 @@ def test_enforce_serves_each_domains_policy_on_443_with_the_appliance_certificat
         assert f'$HTTP["host"] == "mta-sts.{domain}" {{\n    {root}' in conf
     assert '$HTTP["url"] != "/.well-known/mta-sts.txt"' in conf and 'url.access-deny = ("")' in conf
     assert 'mimetype.assign = (".txt" => "text/plain")' in conf  # RFC 8461 3.2: the policy is text/plain
-    assert "launch lighttpd -f /etc/lighttpd/secumail.conf" in files["container/reload"][0]
+    assert "! lighttpd -f /etc/lighttpd/secumail.conf" in files["container/reload"][0]
     redirect = firewall.desired(settings)["secumail_mta_sts"]
     assert (redirect["src_dport"], redirect["dest_port"], redirect["target"]) == ("443", "443", "DNAT")
 
