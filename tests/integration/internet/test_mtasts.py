@@ -14,6 +14,7 @@ end (B back to mta_sts none with its CA certificate, A without the resolver).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 
@@ -48,8 +49,9 @@ def _cgroup_memory(site) -> dict[str, int]:
     """The container's memory cgroup (v2), read on the host: current and peak bytes, the limit, OOM kills."""
     pid = site.in_ns("lxc-info", "-P", site.lxc_path, "-n", site.container, "-p", "-H").stdout.strip()
     path = "/sys/fs/cgroup" + _read(f"/proc/{pid}/cgroup").split("::", 1)[1]
-    while _read(f"{path}/memory.max") == "max":  # init may sit in a leaf below the limited cgroup
-        path = path.rsplit("/", 1)[0]
+    while not os.path.exists(f"{path}/memory.max") or _read(f"{path}/memory.max") == "max":
+        path = path.rsplit("/", 1)[0]  # init may sit in a leaf below the limited cgroup
+        assert path != "/sys/fs/cgroup", f"no memory limit above {site.container}'s init"
     values = {name: int(_read(f"{path}/memory.{name}")) for name in ("current", "peak", "max")}
     events = dict(line.split() for line in _read(f"{path}/memory.events").splitlines())
     values["oom_kill"] = int(events.get("oom_kill", 0))
@@ -166,8 +168,10 @@ def test_the_resolver_fits_in_what_container_memory_auto_gives(inet, sts):
     rss = _rss_kib(a, "/run/mta-sts.pid")
     web = _rss_kib(b, "/run/lighttpd.pid")
     mib = {key: round(value / 2**20) for key, value in memory.items() if key != "oom_kill"}
-    print(f"\nA's container (MiB): {mib}, OOM kills {memory['oom_kill']}; mta-sts-daemon RSS {rss // 1024} MiB; "
-          f"B's lighttpd RSS {web // 1024} MiB")
+    print(
+        f"\nA's container (MiB): {mib}, OOM kills {memory['oom_kill']}; mta-sts-daemon RSS {rss // 1024} MiB; "
+        f"B's lighttpd RSS {web // 1024} MiB"
+    )
     assert memory["max"] == (SPAM_FILTER_MEMORY_MB + MTA_STS_RESOLVER_MEMORY_MB) * 2**20
     assert memory["oom_kill"] == 0, memory
     assert rss // 1024 < MTA_STS_RESOLVER_MEMORY_MB
