@@ -8,14 +8,20 @@ chown _mta-sts:_mta-sts /var/log/mta-sts.log
 if [ "$restart_sts" = yes ]; then stop_pid /run/mta-sts.pid; fi
 if ! running /run/mta-sts.pid; then
     setsid sh -c 'echo $$ >/run/mta-sts.pid
-        exec setpriv --reuid=_mta-sts --regid=_mta-sts --clear-groups \
+        exec env HOME=/var/lib/mta-sts setpriv --reuid=_mta-sts --regid=_mta-sts --clear-groups \
             mta-sts-daemon -c /etc/mta-sts-daemon.yml -l /var/log/mta-sts.log' </dev/null >/dev/null 2>&1 &
-    # Postfix's first lookup should find it listening (a few seconds: Python loads aiohttp)
-    python3 -c 'import socket, time
+    # (HOME: aiohttp looks for ~/.netrc, and root's is not readable.) Postfix's first lookup should find it
+    # listening (a few seconds: Python loads aiohttp).
+    if ! python3 -c 'import socket, sys, time
 for _ in range(150):
     try:
         socket.create_connection(("127.0.0.1", {{resolver_port}}), 1).close()
-        break
+        sys.exit(0)
     except OSError:
-        time.sleep(0.1)'
+        time.sleep(0.1)
+sys.exit(1)'; then
+        echo "the MTA-STS resolver did not start:" >&2
+        tail -n 3 /var/log/mta-sts.log >&2
+        exit 1
+    fi
 fi
