@@ -14,7 +14,6 @@ end (B back to mta_sts none with its CA certificate, A without the resolver).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 
@@ -26,6 +25,7 @@ from tests.support.wait import wait_until
 pytestmark = pytest.mark.integration
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
+V1_FILES = ("usage_in_bytes", "max_usage_in_bytes", "limit_in_bytes")  # current, peak, limit (cgroup v1)
 
 
 def _mailctl_json(site, *args: str):
@@ -46,14 +46,21 @@ def _read(path: str) -> str:
 
 
 def _cgroup_memory(site) -> dict[str, int]:
-    """The container's memory cgroup (v2), read on the host: current and peak bytes, the limit, OOM kills."""
+    """The container's memory cgroup, read on the host (v1 or v2): current and peak bytes (the peak since
+    the container started), the limit, and how many processes the kernel OOM-killed in it."""
     pid = site.in_ns("lxc-info", "-P", site.lxc_path, "-n", site.container, "-p", "-H").stdout.strip()
-    path = "/sys/fs/cgroup" + _read(f"/proc/{pid}/cgroup").split("::", 1)[1]
-    while not os.path.exists(f"{path}/memory.max") or _read(f"{path}/memory.max") == "max":
+    lines = [line.split(":", 2) for line in _read(f"/proc/{pid}/cgroup").splitlines()]
+    v1 = [path for _, controllers, path in lines if "memory" in controllers.split(",")]
+    if v1:
+        base, path, names, oom = "/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory" + v1[0], V1_FILES, "oom_control"
+    else:
+        unified = next(path for _, controllers, path in lines if controllers == "")
+        base, path, names, oom = "/sys/fs/cgroup", "/sys/fs/cgroup" + unified, ("current", "peak", "max"), "events"
+    limit = 1 << 50  # v1 writes "no limit" as a huge number, v2 as "max"
+    while path != base and int(_read(f"{path}/memory.{names[2]}").replace("max", str(limit))) >= limit:
         path = path.rsplit("/", 1)[0]  # init may sit in a leaf below the limited cgroup
-        assert path != "/sys/fs/cgroup", f"no memory limit above {site.container}'s init"
-    values = {name: int(_read(f"{path}/memory.{name}")) for name in ("current", "peak", "max")}
-    events = dict(line.split() for line in _read(f"{path}/memory.events").splitlines())
+    values = {key: int(_read(f"{path}/memory.{name}")) for key, name in zip(("current", "peak", "max"), names)}
+    events = dict(line.split() for line in _read(f"{path}/memory.{oom}").splitlines())
     values["oom_kill"] = int(events.get("oom_kill", 0))
     return values
 
