@@ -188,6 +188,20 @@ def _delivery(settings: Settings) -> dict[str, Any]:
     return {**delivery, "notes": outbound.delivery_notes(settings, delivery)}
 
 
+def _mta_sts(settings: Settings, host: str | None) -> dict[str, Any]:
+    """Our policy mode and whether lighttpd answers on 443; the outbound checks (MTA-STS, DANE).
+    `host` is the container's address when it runs (then 443 is probed), else None."""
+    from secumail.mail import mtasts
+
+    serving = mtasts.serving(settings)
+    return {
+        "mode": settings.dns.mta_sts,
+        "served": (_port_up(host, mtasts.HTTPS_PORT) if host and serving else None),
+        "outbound": settings.features.mta_sts_outbound,
+        "dane": settings.features.dane,
+    }
+
+
 def collect_status(settings: Settings) -> dict[str, Any]:
     main = settings.main
     state, pid = container_info(settings)
@@ -196,6 +210,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     memory = None
     queue = None
     spool_seen = None
+    host = None
     if state == "not installed":
         notes.append("the container is not installed: run 'mailctl install'")
     elif state == "RUNNING":
@@ -233,5 +248,6 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
         "protection": _protection(settings, spool_seen),
         "delivery": delivery,
+        "mta_sts": _mta_sts(settings, host),
         "notes": notes,
     }

@@ -40,9 +40,18 @@ def cert_paths(settings: Settings) -> CertPaths:
 
 
 def cert_names(settings: Settings) -> list[str]:
-    """The mail host first, then the extra names, without duplicates (case-insensitive)."""
+    """The mail host first, then mta-sts.<domain> of every mail domain while the appliance serves
+    MTA-STS policies (dns.mta_sts testing|enforce), then the extra names; without duplicates
+    (case-insensitive)."""
+    from secumail.mail.mtasts import policy_host, serving
+
+    policy_hosts: list[str] = []
+    if serving(settings):
+        from secumail.dns.local import mail_domains
+
+        policy_hosts = [policy_host(domain) for domain in mail_domains(settings)]
     names: list[str] = []
-    for name in (settings.main.fqdn, *settings.acme.extra_names):
+    for name in (settings.main.fqdn, *policy_hosts, *settings.acme.extra_names):
         name = name.rstrip(".").lower()
         if name and name not in names:
             names.append(name)

@@ -110,6 +110,8 @@ def status_text(data: dict[str, Any]) -> str:
         label = "Protection:   " if index == 0 else "              "
         lines.append(f"{label}{item['name']}: {item['state']} ({item['why']})")
     lines.extend(_delivery_lines(data.get("delivery") or {}))
+    if data.get("mta_sts"):
+        lines.append(_mta_sts_line(data["mta_sts"]))
     for note in data.get("notes", []):
         lines.append(f"Note:         {note}")
     return "\n".join(lines)
@@ -123,6 +125,17 @@ def _when(stamp: Any) -> str:
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(stamp)))
     except (TypeError, ValueError, OverflowError):
         return "?"
+
+
+def _mta_sts_line(sts: dict[str, Any]) -> str:
+    """Our policy (mode, served on 443 or not) and the outbound checks, in one line."""
+    if sts["mode"] == "none":
+        served = "policy none, nothing served on 443"
+    else:
+        up = {True: ", answering", False: ", NOT answering", None: ""}[sts.get("served")]
+        served = f"policy {sts['mode']}, served on 443{up}"
+    outbound = "checks other domains' policies" if sts.get("outbound") else "other domains' policies not checked"
+    return f"MTA-STS:      {served}; {outbound}; DANE {'on' if sts.get('dane') else 'off'}"
 
 
 def _delivery_lines(delivery: dict[str, Any]) -> list[str]:

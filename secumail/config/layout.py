@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
-CLAMAV = "clamav"
+CLAMAV, MTA_STS = "clamav", "mta-sts"
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, MTA_STS, AUTOCONFIG = "mesh", "backup", "dns", "mta-sts", "autoconfig"
+MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
 IMPORT = "import"
 
 
@@ -151,6 +151,11 @@ class DataLayout:
     def relay_tests(self) -> str:
         """The last `mailctl relay test` result of each relay."""
         return self._at(DNS, "relay-tests.json")
+
+    @property
+    def mta_sts(self) -> str:
+        """Our MTA-STS policies, one directory per domain (what lighttpd in the container serves)."""
+        return self._at(MTA_STS)
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")

@@ -100,6 +100,15 @@ class Ports(Section):
         return {name: value for name, value in dataclasses.asdict(self).items() if value}
 
 
+# Container memory limits (MiB) `container.memory auto` resolves to, and the least the spam filter
+# starts in. Measured: tests/integration/protection/test_memory.py, docs/protection.md "Memory".
+BASE_MEMORY_MB = 256
+SPAM_FILTER_MEMORY_MB = 384
+# What features.mta_sts_outbound adds: postfix-mta-sts-resolver (Python, aiohttp) with its policy cache,
+# measured in the container (docs/mta-sts.md "Memory"); lighttpd serving our own policy is in the margin.
+MTA_STS_RESOLVER_MEMORY_MB = 48
+
+
 @dataclass(frozen=True)
 class Features(Section):
     uci_type = "features"
@@ -116,6 +125,16 @@ class Features(Section):
         "more memory (refused on a smaller host or container limit; docs/protection.md).",
     )  # fmt: skip
     dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
+    mta_sts_outbound: bool = opt(
+        "0", v.boolean,
+        "Postfix honours other domains' MTA-STS policies (postfix-mta-sts-resolver, a Python daemon of "
+        f"about {MTA_STS_RESOLVER_MEMORY_MB} MiB, added to container.memory auto; docs/mta-sts.md).",
+    )  # fmt: skip
+    dane: bool = opt(
+        "0", v.boolean,
+        "Postfix uses DANE (TLSA records) toward domains whose DNSSEC the container's resolver validates; "
+        "turn on only when that resolver validates (docs/mta-sts.md).",
+    )  # fmt: skip
     spf: bool = opt("1", v.boolean, "Publish SPF.")
     dmarc: bool = opt("1", v.boolean, "Publish DMARC.")
     fail2ban: bool = opt("1", v.boolean, "Ban addresses with repeated authentication failures.")
@@ -128,10 +147,6 @@ class Features(Section):
     )
 
 
-# Container memory limits (MiB) `container.memory auto` resolves to, and the least the spam filter
-# starts in. Measured: tests/integration/protection/test_memory.py, docs/protection.md "Memory".
-BASE_MEMORY_MB = 256
-SPAM_FILTER_MEMORY_MB = 384
 # What clamd adds with the official signatures (main, daily, bytecode): ClamAV's documentation gives
 # "upwards of 1.2 GiB" to load them; reloads are not concurrent here (no second engine), so this is
 # also the peak. Not measured here (no Internet to fetch them); the test database costs ~20 MiB.
@@ -293,7 +308,8 @@ class Container(Section):
         "auto", v.memory_limit,
         "Memory limit of the container, MiB; 'auto' is what the enabled features need (docs/protection.md): "
         f"{SPAM_FILTER_MEMORY_MB} with features.spam_filter, {BASE_MEMORY_MB} without, "
-        f"{VIRUS_SCAN_MEMORY_MB} more with features.virus_scan.",
+        f"{VIRUS_SCAN_MEMORY_MB} more with features.virus_scan, {MTA_STS_RESOLVER_MEMORY_MB} more with "
+        "features.mta_sts_outbound.",
     )  # fmt: skip
     network_mode: str = opt("bridge", v.choice("bridge", "host"), "Own namespace on a bridge, or host.")
     bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
@@ -361,7 +377,12 @@ class Dns(Section):
     spf_policy: str = opt("~all", v.choice("~all", "-all", "?all"), "SPF qualifier for everyone else.")
     dmarc_policy: str = opt("none", v.choice("none", "quarantine", "reject"), "DMARC p=.")
     dmarc_rua: str = opt("", v.optional(v.email_address), "DMARC aggregate reports; empty: postmaster.")
-    mta_sts: str = opt("none", v.choice("none", "testing", "enforce"), "MTA-STS policy mode.")
+    mta_sts: str = opt(
+        "none", v.choice("none", "testing", "enforce"),
+        "MTA-STS policy mode of our domains: testing or enforce publishes _mta-sts and mta-sts.<domain>, "
+        "puts that name on the certificate and serves the policy on port 443 (docs/mta-sts.md); none: "
+        "nothing listens on 443.",
+    )  # fmt: skip
     tls_rpt: bool = opt("1", v.boolean, "Publish _smtp._tls (TLS-RPT).")
     caa: bool = opt("1", v.boolean, "Publish CAA for the configured CA.")
     srv: bool = opt("1", v.boolean, "Publish RFC 6186/8314 SRV records.")
@@ -635,6 +656,7 @@ def _check_clear_text(settings: Settings) -> None:
 def memory_need(features: Features) -> int:
     """MiB the container needs for the enabled features (what `container.memory auto` resolves to)."""
     need = SPAM_FILTER_MEMORY_MB if features.spam_filter else BASE_MEMORY_MB
+    need += MTA_STS_RESOLVER_MEMORY_MB if features.mta_sts_outbound else 0
     return need + (VIRUS_SCAN_MEMORY_MB if features.virus_scan else 0)
 
 

@@ -40,8 +40,9 @@ RETRY_BASE = 60.0
 IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
-# Sections whose change means the mail services' config must be rendered again.
-CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container")
+# Sections whose change means the mail services' config must be rendered again (dns: dns.mta_sts
+# decides whether lighttpd serves our MTA-STS policy).
+CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container", "dns")
 
 
 def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> str:

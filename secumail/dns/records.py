@@ -313,6 +313,9 @@ def desired_records(settings: Settings, domain: str, keys: Keys) -> list[RRset]:
     if dns.mta_sts != "none":
         policy_id = mta_sts_id(mta_sts_policy(settings, domain))
         add(f"_mta-sts.{domain}", "TXT", txt_quote(f"v=STSv1; id={policy_id}"))
+        # where senders fetch the policy: the mail host, whose lighttpd serves it (secumail.mail.mtasts)
+        if f"mta-sts.{domain}" != fqdn:
+            add(f"mta-sts.{domain}", "CNAME", f"{fqdn}.")
     if dns.tls_rpt:
         add(f"_smtp._tls.{domain}", "TXT", txt_quote(tls_rpt_value(settings, domain)))
     return out

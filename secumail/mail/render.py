@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import apppasswords, lightpath, ratelimit, roles, spam, virus
+from secumail.mail import apppasswords, lightpath, mtasts, ratelimit, roles, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -159,7 +159,6 @@ def _relay_postfix(settings: Settings, values: dict[str, Any]) -> tuple[str, Fil
         policy.setdefault(relay.nexthop, "secure" if relay.verify else "encrypt")
     files["postfix/relay_tls"] = ("".join(f"{hop} {level}\n" for hop, level in policy.items()), 0o644)
     lines += [
-        f"smtp_tls_policy_maps = texthash:{generation}/postfix/relay_tls",
         "smtp_sasl_auth_enable = yes",
         f"smtp_sasl_password_maps = texthash:{CONTAINER_MAP}",
         "smtp_sasl_security_options = noanonymous, noplaintext",
@@ -170,6 +169,13 @@ def _relay_postfix(settings: Settings, values: dict[str, Any]) -> tuple[str, Fil
     if per_domain:
         lines.append("smtp_sender_dependent_authentication = yes")
     return "\n".join(lines) + "\n", files
+
+
+def _tls_policy_maps(settings: Settings, generation: str) -> str:
+    """smtp_tls_policy_maps: the relays' table first (TLS required toward each), then MTA-STS."""
+    maps = [f"texthash:{generation}/postfix/relay_tls"] if settings.relays else []
+    maps += mtasts.policy_maps(settings)
+    return f"smtp_tls_policy_maps = {', '.join(maps)}\n" if maps else ""
 
 
 def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> Files:
@@ -201,6 +207,9 @@ def _postfix(settings: Settings, values: dict[str, Any], domains: list[str]) -> 
     main = fill(_template("main.cf"), {
         **values,
         "relay_block": relay_block,
+        "smtp_tls_level": mtasts.outbound_level(settings),
+        "tls_policy_maps": _tls_policy_maps(settings, values["generation"]),
+        "dane": mtasts.main_cf(settings),
         "message_size_limit": settings.main.message_size_limit * 1024 * 1024,
         "milters": inbound,
         "local_milters": dkim,
@@ -297,7 +306,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
             **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
             "spam_block": spam.reload_block(settings, fill, _template),
             "light_block": lightpath.reload_block(settings, fill, _template),
-            "virus_block": virus.reload_block(settings, fill, _template)}), 0o755),
+            "virus_block": virus.reload_block(settings, fill, _template),
+            "mtasts_block": mtasts.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -321,6 +331,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
     files.update(virus.files(settings, fill, _template))
+    files.update(mtasts.files(settings, values, domains))
     files.update(ratelimit.files(settings, _template))
     files.update(lightpath.files(settings, fill, _template, values))
     return files

@@ -79,7 +79,9 @@ ISP_NAME, ISP_IP, ISP_DOMAIN = "smiisp", f"{NET}.25", "isp.test"
 FORGER_NAME = "fg.test"  # its A and PTR records: a well-kept host, so only the forgery itself counts
 SPARE_ZONES = ("c.test",)  # served by Knot from the start, for an appliance's second hosted domain
 WORK = "/var/tmp/secumail-inet"
-PORTS = (25, 465, 587, 143, 993)  # what fw4 redirects from wan to the container on OpenWrt
+# what fw4 redirects from wan to the container on OpenWrt (443 only while dns.mta_sts serves the policy;
+# here always: with nothing listening in the container the connection is refused there)
+PORTS = (25, 465, 587, 143, 993, 443)
 APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
 IMAGE_CACHE = os.environ.get("SECUMAIL_IMAGE_CACHE") or "/var/cache/secumail-test"
 PASSWORD = "correct horse battery staple"
@@ -210,6 +212,19 @@ config dns 'dns'
         """`mailctl --confdir <own UCI dir> ...` as the router runs it."""
         env = ["env", f"PYTHONPATH={REPO}", f"SECUMAIL_IMAGE_CACHE={IMAGE_CACHE}"]
         return self.ns_argv(*env, sys.executable, "-m", "secumail.cli", "--confdir", self.confdir, *args)
+
+    def configure(self) -> None:
+        """Apply changed settings as secumaild's configure job does after a UCI change (render, check, swap,
+        reload in the running container): the world runs no secumaild."""
+        code = ("import sys\nfrom secumail.config import load_settings\n"
+                "from secumail.appliance.lifecycle import configure\n"
+                "configure(load_settings(sys.argv[1]))\n")  # fmt: skip
+        self.in_ns("env", f"PYTHONPATH={REPO}", sys.executable, "-c", code, self.confdir, timeout=300)
+
+    def attach(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command inside the appliance's container (as root there)."""
+        return self.in_ns("lxc-attach", "-P", self.lxc_path, "-n", self.container, "--", *args, input=input,
+                          check=check)  # fmt: skip
 
     def mailctl(self, *args: str, check: bool = True, timeout: float = 300,
                 input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip

@@ -53,6 +53,12 @@ PACKAGES: tuple[str, ...] = (
     "clamav-daemon",
     "clamav-milter",
     "clamav-freshclam",
+    # dns.mta_sts testing|enforce: lighttpd (with its TLS module) serves our MTA-STS policies on 443;
+    # features.mta_sts_outbound: postfix-mta-sts-resolver checks other domains' (docs/mta-sts.md). Both
+    # installed always, started only when their option is on.
+    "lighttpd",
+    "lighttpd-mod-openssl",
+    "postfix-mta-sts-resolver",
     "ca-certificates",
     "tini",
 )

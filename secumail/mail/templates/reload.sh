@@ -36,10 +36,20 @@ launch() {
         exit 1
     fi
 }
+stop_pid() {  # stop the daemon of pid file $1 and wait for it (at most 20 s)
+    if running "$1"; then
+        pid="$(cat "$1")"
+        kill "$pid"
+        n=0
+        while kill -0 "$pid" 2>/dev/null && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
+    fi
+    rm -f "$1"
+}
 {{dkim_block}}
 {{ratelimit_block}}
 {{spam_block}}
 {{light_block}}
 {{virus_block}}
+{{mtasts_block}}
 if postfix status >/dev/null 2>&1; then launch postfix reload; else launch postfix start; fi
 if running /run/dovecot/master.pid; then launch doveadm reload; else launch dovecot; fi

@@ -9,4 +9,7 @@ if [ -f /run/redis/redis.pid ]; then kill "$(cat /run/redis/redis.pid)" 2>/dev/n
 for f in wait clamav-milter clamd freshclam; do
     if [ -f "/run/clamav/$f.pid" ]; then kill "$(cat "/run/clamav/$f.pid")" 2>/dev/null; fi
 done
+for f in /run/lighttpd.pid /run/mta-sts.pid; do
+    if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null; fi
+done
 exit 0

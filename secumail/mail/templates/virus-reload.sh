@@ -13,15 +13,6 @@ cmp -s "$GEN/clamav/clamav-milter.conf" /etc/clamav/clamav-milter.conf || restar
 put "$GEN/clamav/clamd.conf" /etc/clamav/clamd.conf 0644
 put "$GEN/clamav/clamav-milter.conf" /etc/clamav/clamav-milter.conf 0644
 put "$GEN/clamav/freshclam.conf" /etc/clamav/freshclam.conf 0644
-stop_pid() {  # stop the daemon of pid file $1 and wait for it (at most 20 s)
-    if running "$1"; then
-        pid="$(cat "$1")"
-        kill "$pid"
-        n=0
-        while kill -0 "$pid" 2>/dev/null && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
-    fi
-    rm -f "$1"
-}
 running /run/clamav/freshclam.pid || launch freshclam -d --config-file=/etc/clamav/freshclam.conf
 if [ -n "$(signatures)" ]; then
     if [ "$restart_clamd" = yes ]; then stop_pid /run/clamav/clamd.pid; fi

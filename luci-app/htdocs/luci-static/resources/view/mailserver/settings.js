@@ -155,6 +155,10 @@ return view.extend({
 		flag(s, 'spam_filter', _('Spam filter'), '1', _('Rspamd checks mail from other servers; spam goes to Junk.'));
 		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV refuses mail carrying a virus; it needs about 1.3 GiB more memory and is refused on a smaller router.'));
 		flag(s, 'dkim', _('DKIM signing'), '1');
+		flag(s, 'mta_sts_outbound', _('Check other domains\' MTA-STS'), '0',
+			_('Postfix honours the MTA-STS policies of the domains it sends to; about 48 MiB more memory.'));
+		flag(s, 'dane', _('DANE'), '0',
+			_('Postfix enforces TLSA records of DNSSEC-signed destinations; only with a validating resolver.'));
 		flag(s, 'spf', _('Publish SPF'), '1');
 		flag(s, 'dmarc', _('Publish DMARC'), '1');
 		flag(s, 'fail2ban', _('Ban repeated authentication failures'), '1');
@@ -275,7 +279,8 @@ return view.extend({
 		choice(s, 'spf_policy', _('SPF policy'), '~all', [ '~all', '-all', '?all' ]);
 		choice(s, 'dmarc_policy', _('DMARC policy'), 'none', [ 'none', 'quarantine', 'reject' ]);
 		value(s, 'dmarc_rua', _('DMARC reports to'), '', V.optional(V.email));
-		choice(s, 'mta_sts', _('MTA-STS'), 'none', [ 'none', 'testing', 'enforce' ]);
+		choice(s, 'mta_sts', _('MTA-STS'), 'none', [ 'none', 'testing', 'enforce' ],
+			_('testing or enforce: the policy is published and served at https://mta-sts.<domain>/ (port 443).'));
 		flag(s, 'tls_rpt', _('TLS-RPT'), '1');
 		flag(s, 'caa', _('CAA'), '1');
 		flag(s, 'srv', _('SRV records'), '1');
