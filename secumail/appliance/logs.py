@@ -46,6 +46,9 @@ def rotate_logs(settings: Settings) -> list[str]:
     max_bytes = settings.main.log_size_limit * 1024 * 1024
     if not logrotate.due(rootfs, max_bytes):
         return []
+    from secumail.appliance.metrics import count_logs
+
+    count_logs(settings)  # the metrics' counters read up to here first: a second rotation would lose lines
     container = container_for(settings)
     executor = container if container.exists() and container.running() else None
     return logrotate.rotate(rootfs, max_bytes, executor)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
 CLAMAV = "clamav"
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, MTA_STS = "mesh", "backup", "dns", "mta-sts"
+MESH, BACKUP, DNS, MTA_STS, METRICS = "mesh", "backup", "dns", "mta-sts", "metrics"
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,11 @@ class DataLayout:
     def relay_tests(self) -> str:
         """The last `mailctl relay test` result of each relay."""
         return self._at(DNS, "relay-tests.json")
+
+    @property
+    def metrics_state(self) -> str:
+        """The metrics' log counters: totals and how far each mail log was read (docs/operating.md)."""
+        return self._at(METRICS, "state.json")
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
