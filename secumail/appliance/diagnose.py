@@ -112,16 +112,40 @@ class _Run:
         if self.result is not None:
             return self.result
         if self.error is not None:
-            return [Check(self.ident, self.name, "warn", f"could not check: {self.error}",
-                          "run it again with --debug, or see the check's own command in docs/operating.md")]
-        return [Check(self.ident, self.name, "warn", f"did not finish within {self.timeout:g} s",
-                      "a server it asks does not answer: see the detail of 'mailctl dns-check' or the logs")]
+            return [
+                Check(
+                    self.ident,
+                    self.name,
+                    "warn",
+                    f"could not check: {self.error}",
+                    "run it again with --debug, or see the check's own command in docs/operating.md",
+                )
+            ]
+        return [
+            Check(
+                self.ident,
+                self.name,
+                "warn",
+                f"did not finish within {self.timeout:g} s",
+                "a server it asks does not answer: see the detail of 'mailctl dns-check' or the logs",
+            )
+        ]
 
 
 # --- from mailctl status ------------------------------------------------------------------------
 
-_DAEMON = {"smtp": "Postfix", "submission": "Postfix", "smtps": "Postfix", "imap": "Dovecot", "imaps": "Dovecot",
-           "pop3": "Dovecot", "pop3s": "Dovecot", "sieve": "Dovecot", "opendkim": "OpenDKIM", "rspamd": "Rspamd"}
+_DAEMON = {
+    "smtp": "Postfix",
+    "submission": "Postfix",
+    "smtps": "Postfix",
+    "imap": "Dovecot",
+    "imaps": "Dovecot",
+    "pop3": "Dovecot",
+    "pop3s": "Dovecot",
+    "sieve": "Dovecot",
+    "opendkim": "OpenDKIM",
+    "rspamd": "Rspamd",
+}
 
 
 def _container_rows(settings: Settings, status: dict[str, Any]) -> Result:
@@ -144,8 +168,15 @@ def _container_rows(settings: Settings, status: dict[str, Any]) -> Result:
         else:
             ident, label = f"service.{service}", f"{daemon} milter"
             said = f"{daemon}'s milter socket answers" if up else f"{daemon}'s milter socket does not answer"
-        rows.append(Check(ident, label, "ok" if up else "fail", said,
-                          "" if up else f"see 'mailctl logs' for why {daemon} stopped, then 'mailctl restart'"))
+        rows.append(
+            Check(
+                ident,
+                label,
+                "ok" if up else "fail",
+                said,
+                "" if up else f"see 'mailctl logs' for why {daemon} stopped, then 'mailctl restart'",
+            )
+        )
     rows.extend(_memory_rows(status["container"].get("memory")))
     return rows
 
@@ -178,11 +209,25 @@ def _certificate_rows(settings: Settings) -> Result:
         return [Check("certificate", "certificate", "fail", "no certificate", f"run 'mailctl ssl-setup'{last_error}")]
     ends = cert["certificate"]["not_after"]
     if cert["expired"]:
-        return [Check("certificate", "certificate", "fail", f"expired {ends}{last_error}",
-                      f"renew it now: {renew}; clients and servers refuse it")]
+        return [
+            Check(
+                "certificate",
+                "certificate",
+                "fail",
+                f"expired {ends}{last_error}",
+                f"renew it now: {renew}; clients and servers refuse it",
+            )
+        ]
     if cert["missing_names"]:
-        return [Check("certificate", "certificate", "warn", f"does not cover {', '.join(cert['missing_names'])}",
-                      "run 'mailctl ssl-setup --force' for a certificate with every name")]
+        return [
+            Check(
+                "certificate",
+                "certificate",
+                "warn",
+                f"does not cover {', '.join(cert['missing_names'])}",
+                "run 'mailctl ssl-setup --force' for a certificate with every name",
+            )
+        ]
     if cert["warning"] or cert["failures"]:
         detail = f"{cert['days_left']:g} days left, {cert['failures']} failed renewal(s){last_error}"
         return [Check("certificate", "certificate", "warn", detail, f"fix the renewal error, then {renew}")]
@@ -229,8 +274,15 @@ def _backup_rows(settings: Settings) -> Result:
         age = time.time() - own["last"]
         said = f"{_ago(age)} ago, repository {own['bytes'] / 2**20:.1f} MiB"
         late = age > 2 * interval
-        rows.append(Check("backup", "last backup", "warn" if late else "ok", said,
-                          "is secumaild running? see 'mailctl jobs' and 'mailctl mesh backup'" if late else ""))
+        rows.append(
+            Check(
+                "backup",
+                "last backup",
+                "warn" if late else "ok",
+                said,
+                "is secumaild running? see 'mailctl jobs' and 'mailctl mesh backup'" if late else "",
+            )
+        )
     peers = state.peer_rows(settings)
     if not peers:
         rows.append(Check("peers", "backup peers", "warn", "no pinned peer: the backups stay on this router",
@@ -265,30 +317,56 @@ def _dns_rows(settings: Settings, status: dict[str, Any]) -> Result:
     try:
         result = check(settings)
     except SecumailError as exc:
-        rows: Result = [Check("dns.records", "DNS records", "warn", f"dns-check could not run: {exc}",
-                              "check mailserver.dns (server, resolver) and that they answer: 'mailctl dns-check'")]
+        rows: Result = [
+            Check(
+                "dns.records",
+                "DNS records",
+                "warn",
+                f"dns-check could not run: {exc}",
+                "check mailserver.dns (server, resolver) and that they answer: 'mailctl dns-check'",
+            )
+        ]
         return rows + _recorded_port25(settings, status)
     bad = [r for r in result["records"] if r["status"] != "ok"]
     bad_checks = [c for c in result["checks"] if c["required"] and c["status"] == "fail"]
     if bad or bad_checks:
         shown = [f"{r['type']} {r['name']} {r['status']}" for r in bad] + [c["check"] for c in bad_checks]
         state = "fail" if result["failed"] else "warn"
-        rows = [Check("dns.records", "DNS records", state, "; ".join(shown[:4]) + (" …" if len(shown) > 4 else ""),
-                      "run 'mailctl dns-setup' (or publish what 'mailctl dns-setup --dry-run' lists)")]
+        rows = [
+            Check(
+                "dns.records",
+                "DNS records",
+                state,
+                "; ".join(shown[:4]) + (" …" if len(shown) > 4 else ""),
+                "run 'mailctl dns-setup' (or publish what 'mailctl dns-setup --dry-run' lists)",
+            )
+        ]
     else:
         rows = [Check("dns.records", "DNS records", "ok", f"{len(result['records'])} records as expected")]
     for row in result["checks"]:
         if row["check"].startswith("PTR "):
-            rows.append(_from_dns_check("dns.ptr", "PTR vs HELO", row,
-                                        "ask the line's provider to set the address's PTR to the mail host name"))
+            rows.append(
+                _from_dns_check(
+                    "dns.ptr",
+                    "PTR vs HELO",
+                    row,
+                    "ask the line's provider to set the address's PTR to the mail host name",
+                )
+            )
         elif row["check"] == "outbound port 25":
             relay = settings.default_relay
             hint = ("configure a relay for outbound mail (docs/relay.md)" if relay is None else
                     f"mail goes through relay {relay.name}; nothing to do if it works")  # fmt: skip
             rows.append(_from_dns_check("outbound.port25", "outbound port 25", row, hint))
         elif row["check"].startswith("relay "):
-            rows.append(_from_dns_check(f"relay.{row['check'].split()[1]}", row["check"], row,
-                                        "run 'mailctl relay test' and check its login"))
+            rows.append(
+                _from_dns_check(
+                    f"relay.{row['check'].split()[1]}",
+                    row["check"],
+                    row,
+                    "run 'mailctl relay test' and check its login",
+                )
+            )
     return rows
 
 
@@ -341,11 +419,25 @@ def _dnsbl_rows(settings: Settings) -> Result:
         if codes:
             listed.append(f"{zone} ({', '.join(codes)})")
     if listed:
-        return [Check("dnsbl", "DNS blocklists", "fail", f"{ipv4} is listed on {'; '.join(listed)}",
-                      "mail to others is refused: find out why on the list's web site and ask for delisting")]
+        return [
+            Check(
+                "dnsbl",
+                "DNS blocklists",
+                "fail",
+                f"{ipv4} is listed on {'; '.join(listed)}",
+                "mail to others is refused: find out why on the list's web site and ask for delisting",
+            )
+        ]
     if silent:
-        return [Check("dnsbl", "DNS blocklists", "warn", f"no answer from {', '.join(silent)} for {ipv4}",
-                      "check mailserver.dns.resolver (public resolvers are refused by some lists)")]
+        return [
+            Check(
+                "dnsbl",
+                "DNS blocklists",
+                "warn",
+                f"no answer from {', '.join(silent)} for {ipv4}",
+                "check mailserver.dns.resolver (public resolvers are refused by some lists)",
+            )
+        ]
     return [Check("dnsbl", "DNS blocklists", "ok", f"{ipv4} is on none of {', '.join(lists)}")]
 
 
@@ -374,12 +466,25 @@ def _open_relay_rows(settings: Settings) -> Result:
         smtp.rset()
     text = said.decode("utf-8", "replace")
     if code == 250:
-        return [Check("relay.open", "open relay", "fail", f"a stranger's mail to another domain was accepted "
-                                                         f"({code} {text})",
-                      "stop the server now: spammers find open relays in hours; check smtpd_relay_restrictions")]
+        return [
+            Check(
+                "relay.open",
+                "open relay",
+                "fail",
+                f"a stranger's mail to another domain was accepted ({code} {text})",
+                "stop the server now: spammers find open relays in hours; check smtpd_relay_restrictions",
+            )
+        ]
     state = "ok" if 500 <= code < 600 else "warn"
-    return [Check("relay.open", "open relay", state, f"relaying refused to a stranger ({code} {text})",
-                  "" if state == "ok" else "the refusal was temporary: see 'mailctl logs'")]
+    return [
+        Check(
+            "relay.open",
+            "open relay",
+            state,
+            f"relaying refused to a stranger ({code} {text})",
+            "" if state == "ok" else "the refusal was temporary: see 'mailctl logs'",
+        )
+    ]
 
 
 def _queue_rows(settings: Settings) -> Result:
@@ -420,10 +525,24 @@ def _clock_rows(confdir: str | None) -> Result:
             problems.append(f"{server}: {exc}")
             continue
         state = "fail" if abs(skew) >= SKEW_FAIL else "warn" if abs(skew) >= SKEW_WARN else "ok"
-        return [Check("clock", "clock", state, f"{skew:+.2f} s from {server}",
-                      "" if state == "ok" else "is sysntpd running? ('/etc/init.d/sysntpd restart')")]
-    return [Check("clock", "clock", "warn", "no NTP server answered: " + "; ".join(problems),
-                  "check UCI system.ntp.server and that UDP port 123 goes out")]
+        return [
+            Check(
+                "clock",
+                "clock",
+                state,
+                f"{skew:+.2f} s from {server}",
+                "" if state == "ok" else "is sysntpd running? ('/etc/init.d/sysntpd restart')",
+            )
+        ]
+    return [
+        Check(
+            "clock",
+            "clock",
+            "warn",
+            "no NTP server answered: " + "; ".join(problems),
+            "check UCI system.ntp.server and that UDP port 123 goes out",
+        )
+    ]
 
 
 def _ntp_servers(confdir: str | None) -> list[str]:

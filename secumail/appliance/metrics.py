@@ -162,6 +162,7 @@ def _number(value: float) -> str:
 def _labels(labels: dict[str, str]) -> str:
     if not labels:
         return ""
+
     def escaped(value: str) -> str:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 

@@ -92,10 +92,9 @@ def own_backup(data_path: str) -> dict[str, Any]:
     written (None: never) and the bytes the repository takes; for diagnose and the metrics."""
     repository = DataLayout(data_path).repository
     newest = None
-    with contextlib.suppress(OSError):
-        with os.scandir(os.path.join(repository, "snapshots")) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    mtime = entry.stat(follow_symlinks=False).st_mtime
-                    newest = mtime if newest is None else max(newest, mtime)
+    with contextlib.suppress(OSError), os.scandir(os.path.join(repository, "snapshots")) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+                newest = mtime if newest is None else max(newest, mtime)
     return {"last": newest, "bytes": stored_bytes(repository)}
