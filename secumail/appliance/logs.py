@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -48,7 +49,10 @@ def rotate_logs(settings: Settings) -> list[str]:
         return []
     from secumail.appliance.metrics import count_logs
 
-    count_logs(settings)  # the metrics' counters read up to here first: a second rotation would lose lines
+    try:  # the metrics' counters read up to here first: a second rotation would lose lines
+        count_logs(settings)
+    except OSError as exc:  # the counters may miss lines; the logs must not grow without bound
+        logging.getLogger(__name__).warning("metrics: cannot count the logs before rotating them: %s", exc)
     container = container_for(settings)
     executor = container if container.exists() and container.running() else None
     return logrotate.rotate(rootfs, max_bytes, executor)

@@ -47,7 +47,7 @@ def _ensure_agent(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def diagnose_text(data: dict[str, Any]) -> str:
-    width = max((len(c["name"]) for c in data["checks"]), default=0)
+    width = max((len(c["name"]) for c in data["checks"] + data["skipped"]), default=0)
     marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
     lines = []
     for check in data["checks"]:
