@@ -125,6 +125,36 @@ def test_an_expired_certificate_is_named(site):
         os.replace(path + ".keep", path)
 
 
+def test_a_full_disk_is_named(site):
+    """The same appliance seen through a small tmpfs data_path (what the host-side checks read copied
+    onto it, the queue bind-mounted), then filled up."""
+    full, conf = os.path.join(site.workdir, "full"), os.path.join(site.workdir, "full-conf")
+    os.makedirs(full)
+    sh("mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", full)
+    try:
+        for name in ("config", "ssl", "dkim", "dns"):
+            shutil.copytree(os.path.join(site.data, name), os.path.join(full, name), symlinks=True)
+        os.makedirs(os.path.join(full, "spool"))
+        sh("mount", "--bind", os.path.join(site.data, "spool"), os.path.join(full, "spool"))
+        shutil.copytree(site.confdir, conf)
+        site.mailctl("--confdir", conf, "config", "set", "mailserver.main.data_path", full)
+        with open(os.path.join(full, "filler"), "wb") as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+        proc = site.mailctl("--confdir", conf, "--json", "diagnose", check=False, timeout=60)
+        report = json.loads(proc.stdout)
+        bad = not_ok(report)
+        assert set(bad) == {"disk"}, bad
+        assert bad["disk"]["status"] == "fail" and "100 % used" in bad["disk"]["detail"], bad
+        assert full in bad["disk"]["hint"] and proc.returncode == 1
+    finally:
+        sh("umount", os.path.join(full, "spool"), check=False)
+        sh("umount", full, check=False)
+        shutil.rmtree(conf, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(full)
+
+
 def test_blocked_outbound_port_25_is_named(inet, site):
     with inet.block_port25(site):
         report, _ = diagnose(site)
