@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from secumail.config.settings import Settings
+from secumail.errors import SecumailError
 
 STATE_VERSION = 1
 MAX_READS = 256  # 1 MiB per log per read: a bound, not a limit in practice
@@ -54,18 +55,29 @@ def _load(path: str) -> dict[str, Any]:
             data = json.load(handle)
     except (OSError, ValueError):
         return {"version": STATE_VERSION, "files": {}, "totals": {}}
-    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != STATE_VERSION
+        or not all(isinstance(data.get(key), dict) for key in ("files", "totals"))
+    ):
         return {"version": STATE_VERSION, "files": {}, "totals": {}}
     return data
 
 
 def count_logs(settings: Settings) -> dict[str, int]:
     """Read the mail logs from where the last call stopped, add to the totals, save; return them."""
+    path = settings.layout.metrics_state
+    try:
+        return _count(settings, path)
+    except OSError as exc:
+        raise SecumailError(f"metrics: cannot keep the counters in {path}: {exc.strerror or exc}") from None
+
+
+def _count(settings: Settings, path: str) -> dict[str, int]:
     from secumail.mail import logcount
     from secumail.mail.fail2ban import LogFollower, container_logs
     from secumail.system.files import atomic_write, file_lock
 
-    path = settings.layout.metrics_state
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with file_lock(path + ".lock"):
         state = _load(path)
