@@ -4,8 +4,8 @@ Run as root: python bench/diagnose.py (brings up the simulated internet of tests
 a few minutes; hold /tmp/sm-integration.lock on a shared machine). Appliance a.test as in
 tests/integration/internet/test_operate.py (dns.smtp_probe b.test, protection.dnsbl bl.test*3), then
 N runs of `mailctl --json diagnose` in its router's namespace: as is (every check answers), and with
-UDP and TCP port 53 dropped on the router (the DNS checks give up at their own timeouts; the goal is
-the issue's 15 s). N from $DIAGNOSE_BENCH_RUNS (5).
+the DNS answers (UDP and TCP from port 53) dropped on the router: the servers fall silent (the DNS
+checks give up at their own timeouts; the goal is the issue's 15 s). N from $DIAGNOSE_BENCH_RUNS (5).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from tests.support.internet import internet, sh  # noqa: E402
 
 RUNS = int(os.environ.get("DIAGNOSE_BENCH_RUNS", "5"))
 NO_DNS = """table ip smi_nodns {
-    chain out {
-        type filter hook output priority filter; policy accept;
-        udp dport 53 drop
-        tcp dport 53 drop
+    chain answers {
+        type filter hook input priority filter; policy accept;
+        udp sport 53 drop
+        tcp sport 53 drop
     }
 }
 """
@@ -73,7 +73,7 @@ postscreen, the outbound port-25 probe, the queue (`postqueue -j`), disk, memory
 | case | wall time | checks |
 | --- | --- | --- |
 | healthy | {summary(healthy)} | {len(report["checks"])} checks, states {sorted(states)}; elapsed {slowest} s |
-| UDP/TCP 53 dropped on the router | {summary(silent)} | not ok: {", ".join(warned)} |
+| every DNS answer dropped on the router | {summary(silent)} | not ok: {", ".join(warned)} |
 
 Goal ≤ 15 s in both cases (total deadline 14 s, checks in parallel threads, each with its own timeout).
 """
