@@ -67,8 +67,8 @@ def main() -> None:
     body = f"""
 `python bench/diagnose.py`: `mailctl --json diagnose` (whole process, in the router's namespace) on
 appliance a.test of the simulated internet (tests/support/internet.py): container and 8 ports, dns-check
-against Knot and Unbound, PTR, the certificate, DNSBL (bl.test), the open-relay self-test through
-postscreen, the outbound port-25 probe, the queue (`postqueue -j`), disk, memory.
+against Knot and Unbound, PTR, the certificate, DNSBL (bl.test), the open-relay self-test on
+port 25, the outbound port-25 probe, the queue (`postqueue -j`), disk, memory.
 
 | case | wall time | checks |
 | --- | --- | --- |
