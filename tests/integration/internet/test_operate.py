@@ -60,7 +60,8 @@ def test_a_healthy_appliance_is_ok_everywhere(site):
     ids = {c["id"] for c in report["checks"]}
     assert ids >= HEALTHY, HEALTHY - ids
     assert {c["id"] for c in report["checks"] if c["id"].startswith("port.")} == {
-        f"port.{name}" for name in ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "sieve")}
+        f"port.{name}" for name in ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "sieve")
+    }
     assert {s["id"] for s in report["skipped"]} == {"clock", "backup", "peers"}, report["skipped"]
     assert report["ok"] and took < 15, took
     text = site.mailctl("diagnose").stdout
@@ -212,8 +213,9 @@ def _metrics(site) -> dict[str, float]:
 
 
 def _fail_login(site) -> None:
-    with imaplib.IMAP4_SSL(site.wan_ip, 993, ssl_context=tls_context(), timeout=30) as imap, contextlib.suppress(
-        imaplib.IMAP4.error
+    with (
+        imaplib.IMAP4_SSL(site.wan_ip, 993, ssl_context=tls_context(), timeout=30) as imap,
+        contextlib.suppress(imaplib.IMAP4.error),
     ):
         imap.login(site.user("alice"), "not the password")
 
