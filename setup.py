@@ -30,6 +30,7 @@ setup(
             "checkdmarc>=5",
             "dkimpy>=1.1",
             "pyspf>=2.0.14",
+            "prometheus_client>=0.16",  # parses `mailctl metrics` (tests/unit/appliance/test_metrics.py)
         ],
     },
     entry_points={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -46,6 +47,13 @@ def rotate_logs(settings: Settings) -> list[str]:
     max_bytes = settings.main.log_size_limit * 1024 * 1024
     if not logrotate.due(rootfs, max_bytes):
         return []
+    from secumail.appliance.metrics import count_logs
+    from secumail.errors import SecumailError
+
+    try:  # the metrics' counters read up to here first: a second rotation would lose lines
+        count_logs(settings)
+    except SecumailError as exc:  # the counters may miss lines; the logs must not grow without bound
+        logging.getLogger(__name__).warning("metrics: cannot count the logs before rotating them: %s", exc)
     container = container_for(settings)
     executor = container if container.exists() and container.running() else None
     return logrotate.rotate(rootfs, max_bytes, executor)

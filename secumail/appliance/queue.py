@@ -13,9 +13,9 @@ from secumail.errors import InputError, SecumailError
 _QUEUE_ID = re.compile(r"^[0-9A-Za-z]{5,20}$")
 
 
-def queue_list(settings: Settings) -> list[dict[str, Any]]:
+def queue_list(settings: Settings, timeout: float = 60) -> list[dict[str, Any]]:
     container = running_container(settings)
-    res = container.exec(["postqueue", "-j"], timeout=60)
+    res = container.exec(["postqueue", "-j"], timeout=timeout)
     if res.returncode != 0:
         raise SecumailError(f"postqueue -j failed: {(res.stderr or res.stdout).strip()}")
     entries = []

@@ -107,3 +107,24 @@ def queue_delete_all(call: Call) -> dict[str, Any]:
     from secumail.appliance import queue
 
     return queue.queue_delete(call.settings, "ALL")
+
+
+def diagnose(call: Call) -> Any:
+    """Every check with a hint (docs/operating.md); a failed check makes it a reported problem (exit 1)."""
+    from secumail.appliance.diagnose import diagnose as run
+    from secumail.appliance.operations import Reported
+
+    report = run(call.settings, confdir=call.confdir)
+    failed = [c["name"] for c in report["checks"] if c["status"] == "fail"]
+    return report if not failed else Reported(report, 1, f"diagnose: failed: {', '.join(failed)}")
+
+
+def metrics(call: Call, textfile: str | None) -> dict[str, Any]:
+    """The Prometheus text (and its metrics as JSON); with `textfile`, written there atomically."""
+    from secumail.appliance import metrics as prom
+
+    collected = prom.collect(call.settings)
+    text = prom.render(collected)
+    if textfile:
+        prom.write_textfile(textfile, text)
+    return {"text": text, "textfile": textfile, "metrics": prom.as_json(collected)}

@@ -54,33 +54,61 @@ def _socket_up(path: str) -> bool:
         return False
 
 
-def _memory(pid: int) -> dict[str, int] | None:
-    """Used and limit bytes of the container's memory cgroup (v1 or v2), read from /sys."""
+def _cgroup(pid: int, controller: str) -> tuple[str, bool] | None:
+    """(directory in /sys/fs/cgroup, v2?) of the cgroup of `pid` that holds `controller` (v1 or v2)."""
     try:
         with open(f"/proc/{pid}/cgroup") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return None
+    unified = None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            base = f"/sys/fs/cgroup/memory{path}"
-            names = ("memory.usage_in_bytes", "memory.limit_in_bytes")
-            break
+        if controller in controllers.split(","):
+            return f"/sys/fs/cgroup/{controller}{path}", False
         if controllers == "":
-            base = f"/sys/fs/cgroup{path}"
-            names = ("memory.current", "memory.max")
-    else:
+            unified = f"/sys/fs/cgroup{path}"
+    return (unified, True) if unified else None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
         return None
+
+
+def _memory(pid: int) -> dict[str, int] | None:
+    """Used and limit bytes of the container's memory cgroup (v1 or v2), read from /sys."""
+    found = _cgroup(pid, "memory")
+    if found is None:
+        return None
+    base, v2 = found
+    names = ("memory.current", "memory.max") if v2 else ("memory.usage_in_bytes", "memory.limit_in_bytes")
     values = []
     for name in names:
-        try:
-            with open(os.path.join(base, name)) as handle:
-                text = handle.read().strip()
-        except OSError:
+        text = _read(os.path.join(base, name))
+        if text is None:
             return None
-        values.append(int(text) if text.isdigit() else 0)
+        values.append(int(text.strip()) if text.strip().isdigit() else 0)
     return {"used": values[0], "limit": values[1]}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time the container's cgroup used since it started (v2 cpu.stat, v1 cpuacct.usage)."""
+    found = _cgroup(pid, "cpuacct")
+    if found is None:
+        return None
+    base, v2 = found
+    if v2:
+        for line in (_read(os.path.join(base, "cpu.stat")) or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec" and value.strip().isdigit():
+                return int(value) / 1e6
+        return None
+    text = (_read(os.path.join(base, "cpuacct.usage")) or "").strip()
+    return int(text) / 1e9 if text.isdigit() else None
 
 
 def _queue_size(spool: str) -> int:
@@ -208,6 +236,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     notes = []
     services: dict[str, bool] = {}
     memory = None
+    cpu = None
     queue = None
     spool_seen = None
     host = None
@@ -222,6 +251,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         if settings.features.spam_filter:
             services["rspamd"] = _socket_up(os.path.join(spool, "rspamd/milter.sock"))
         memory = _memory(pid) if pid else None
+        cpu = cpu_seconds(pid) if pid else None
         queue = _queue_size(spool)
         spool_seen = spool
         down = [name for name, up in services.items() if not up]
@@ -239,7 +269,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             "fqdn": main.fqdn,
             "data_path": main.data_path,
         },
-        "container": {"name": main.container, "state": state, "memory": memory},
+        "container": {"name": main.container, "state": state, "memory": memory, "cpu_seconds": cpu},
         "services": services,
         "queue": queue,
         "ports": settings.ports.enabled(),

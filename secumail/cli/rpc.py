@@ -66,6 +66,7 @@ _DIRECTION = Arg("string", required=True, choices=("push", "pull"), what="direct
 METHODS: dict[str, Method] = {
     # status and logs
     "getStatus": Method("status"),
+    "getDiagnosis": Method("diagnose"),
     "getLogs": Method("logs", override={"lines": Arg("int", low=1, high=2000, default=100)}),
     "getQueue": Method("queue.list"),
     # secumaild's start/stop jobs also set main.enabled, so the reconcile loop does not undo the button

@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "status", status, "show configuration, container, services, ports and certificate state",
                 text=status_text)  # fmt: skip
     p.set_defaults(operation="status")  # asked of secumaild first
+    operation(sub, "diagnose", "diagnose", "check everything (DNS, certificate, ports, queue, disk, backups, …) "
+              "and say how to fix what is wrong; exit 1 when a check fails", text=diagnose_text)  # fmt: skip
+    p = operation(sub, "metrics", "metrics", "print the Prometheus metrics (counters from the mail logs, gauges)",
+                  text=_metrics_text)  # fmt: skip
+    p.add_argument("--textfile", metavar="PATH", help="write them to PATH atomically instead (a node exporter's "
+                   "textfile directory, e.g. /var/prometheus/secumail.prom on OpenWrt)")  # fmt: skip
     p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix and Dovecot, merged)",
                   text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")
@@ -38,6 +44,25 @@ def _ensure_agent(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
         ensure_daemon_running(ctx.confdir)
         result["agent"] = "running"
     return result
+
+
+def diagnose_text(data: dict[str, Any]) -> str:
+    width = max((len(c["name"]) for c in data["checks"] + data["skipped"]), default=0)
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    lines = []
+    for check in data["checks"]:
+        lines.append(f"{marks[check['status']]}  {check['name']:<{width}}  {check['detail']}")
+        if check["hint"]:
+            lines.append(f"      {'':<{width}}  → {check['hint']}")
+    for skipped in data["skipped"]:
+        lines.append(f"--    {skipped['name']:<{width}}  not checked: {skipped['why']}")
+    counts = {state: sum(1 for c in data["checks"] if c["status"] == state) for state in marks}
+    lines.append(f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed in {data['elapsed']:g} s")
+    return "\n".join(lines)
+
+
+def _metrics_text(data: dict[str, Any]) -> str:
+    return f"wrote {len(data['metrics'])} metrics to {data['textfile']}" if data["textfile"] else data["text"]
 
 
 def _result_text(data: dict[str, Any]) -> str:

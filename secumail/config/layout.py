@@ -17,7 +17,7 @@ CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "
 CLAMAV, MTA_STS = "clamav", "mta-sts"
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
-IMPORT = "import"
+IMPORT, METRICS = "import", "metrics"
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,11 @@ class DataLayout:
     def mta_sts(self) -> str:
         """Our MTA-STS policies, one directory per domain (what lighttpd in the container serves)."""
         return self._at(MTA_STS)
+
+    @property
+    def metrics_state(self) -> str:
+        """The metrics' log counters: totals and how far each mail log was read (docs/operating.md)."""
+        return self._at(METRICS, "state.json")
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")

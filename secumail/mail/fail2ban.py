@@ -272,6 +272,27 @@ class NftBanner:
         self._run("".join(f"add element {f} {self.table} {setname} {{ {element} timeout {int(seconds)}s }}\n"
                           for f in families))  # fmt: skip
 
+    def banned(self) -> int | None:
+        """How many sources are banned now (elements of both sets), None without the table or nft."""
+        import json
+
+        from secumail.system.proc import run, which
+
+        binary = self.nft or which("nft")
+        if binary is None:
+            return None
+        total = 0
+        for setname in ("banned4", SET6):
+            try:
+                result = run([binary, "-j", "list", "set", "inet", self.table, setname], check=False, timeout=10)
+                items = json.loads(result.stdout)["nftables"] if result.ok else None
+            except (SecumailError, ValueError, KeyError):
+                items = None
+            if items is None:
+                return None
+            total += sum(len(item["set"].get("elem", ())) for item in items if "set" in item)
+        return total
+
     def remove(self) -> None:
         from secumail.system.nft import remove_table_script
 
@@ -281,11 +302,22 @@ class NftBanner:
 
 
 class LogFollower:
-    """New complete lines of a set of files since the last call; survives rotation and truncation."""
+    """New complete lines of a set of files since the last call; survives rotation and truncation.
 
-    def __init__(self, paths: Iterable[str], from_end: bool = True) -> None:
+    After a rotation (the file at `path` has a new inode) the rest of the old file is read from
+    `path`.1 first when that is the old inode (secumail.mail.logrotate renames to .1), so no line
+    written before the rotation is missed. `positions()` gives (inode, offset) per file for
+    a caller that keeps them across restarts (the metrics' state file) and passes them back.
+    """
+
+    def __init__(self, paths: Iterable[str], from_end: bool = True,
+                 positions: dict[str, tuple[int | None, int]] | None = None) -> None:  # fmt: skip
         self._files: dict[str, list[Any]] = {}  # path -> [inode, offset, partial]
         for path in paths:
+            if positions is not None and path in positions:
+                inode, offset = positions[path]
+                self._files[path] = [inode, offset, b""]
+                continue
             try:
                 st = os.stat(path)
                 self._files[path] = [st.st_ino, st.st_size if from_end else 0, b""]
@@ -296,6 +328,19 @@ class LogFollower:
     def paths(self) -> list[str]:
         return list(self._files)
 
+    def positions(self) -> dict[str, tuple[int | None, int]]:
+        """(inode, offset of the first byte not yet returned as a line) of each file."""
+        return {path: (entry[0], entry[1] - len(entry[2])) for path, entry in self._files.items()}
+
+    def behind(self) -> bool:
+        """Some file has more bytes than were read (a read stops after READ_LIMIT bytes per file)."""
+        for path, entry in self._files.items():
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                if st.st_ino != entry[0] or st.st_size != entry[1]:
+                    return True
+        return False
+
     def read(self) -> list[str]:
         lines: list[str] = []
         for path, entry in self._files.items():
@@ -304,8 +349,11 @@ class LogFollower:
             except OSError:
                 entry[0], entry[1], entry[2] = None, 0, b""
                 continue
-            if entry[0] != st.st_ino or st.st_size < entry[1]:
+            if entry[0] != st.st_ino:
+                lines.extend(self._rest_of_rotated(path, entry))
                 entry[0], entry[1], entry[2] = st.st_ino, 0, b""
+            elif st.st_size < entry[1]:
+                entry[1], entry[2] = 0, b""
             if st.st_size == entry[1]:
                 continue
             try:
@@ -321,6 +369,23 @@ class LogFollower:
                 entry[2] = b""
             lines.extend(line.decode("utf-8", "replace") for line in complete)
         return lines
+
+    @staticmethod
+    def _rest_of_rotated(path: str, entry: list[Any]) -> list[str]:
+        """The lines of the old file after `entry`'s offset, when it is now `path`.1."""
+        from secumail.mail.logrotate import ROTATED_SUFFIX
+
+        if entry[0] is None:
+            return []
+        try:
+            with open(path + ROTATED_SUFFIX, "rb") as handle:
+                if os.fstat(handle.fileno()).st_ino != entry[0]:
+                    return []
+                handle.seek(entry[1])
+                data = entry[2] + handle.read(4 * READ_LIMIT)
+        except OSError:
+            return []
+        return [line.decode("utf-8", "replace") for line in data.split(b"\n") if line]
 
 
 class Guard:

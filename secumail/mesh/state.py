@@ -85,3 +85,16 @@ def peer_rows(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def own_backup(data_path: str) -> dict[str, Any]:
+    """This node's repository as files only (nothing decrypted): when the newest snapshot was
+    written (None: never) and the bytes the repository takes; for diagnose and the metrics."""
+    repository = DataLayout(data_path).repository
+    newest = None
+    with contextlib.suppress(OSError), os.scandir(os.path.join(repository, "snapshots")) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+                newest = mtime if newest is None else max(newest, mtime)
+    return {"last": newest, "bytes": stored_bytes(repository)}
