@@ -95,6 +95,30 @@ def _remove_build_dir(work: str) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def debian_tarball(
+    cache_dir: str,
+    *,
+    suite: str | None = None,
+    arch: str | None = None,
+    packages: Sequence[str] | None = None,
+    mirror: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, str]:
+    """(key, path) of the cached tarball of a Debian mail image, built with debootstrap first when missing.
+    Its files are owned by the ids as seen inside the container: what `mailctl image import` takes."""
+    from secumail.container.provision import debian
+
+    suite = suite or debian.SUITE
+    arch = arch or debian.host_arch()
+    pkgs = tuple(packages or debian.PACKAGES)
+    key = image_key("debian", suite, arch, pkgs, debian.recipe_id())
+
+    def build(target: str) -> None:
+        debian.build(target, suite=suite, arch=arch, mirror=mirror, packages=pkgs, progress=progress)
+
+    return key, ImageCache(cache_dir).ensure(key, build, progress)
+
+
 def debian_image(
     cache_dir: str,
     image_dir: str,
@@ -112,20 +136,10 @@ def debian_image(
     With `idmap` the image comes owned by the mapped ids (for an unprivileged
     container): that variant is cached too, under the image key plus the map,
     so the rootfs is shifted once per machine, not at every unpack."""
-    from secumail.container.provision import debian
-
-    suite = suite or debian.SUITE
-    arch = arch or debian.host_arch()
-    pkgs = tuple(packages or debian.PACKAGES)
-    key = image_key("debian", suite, arch, pkgs, debian.recipe_id())
-
-    def build(target: str) -> None:
-        debian.build(target, suite=suite, arch=arch, mirror=mirror, packages=pkgs, progress=progress)
-
+    key, plain = debian_tarball(cache_dir, suite=suite, arch=arch, packages=packages, mirror=mirror, progress=progress)
     images = ImageCache(cache_dir)
     if idmap is None:
-        return images.materialize(key, build, image_dir, progress)
-    plain = images.ensure(key, build, progress)  # before the shifted one: ensure() holds the cache lock
+        return tarball.import_image(plain, image_dir, progress=progress)
 
     def shifted(target: str) -> None:
         tarball.import_image(plain, target, progress=progress)
