@@ -67,7 +67,7 @@ def build(arch: str) -> dict[str, float]:
 def starts(arch: str, runs: int = 3) -> dict[str, object]:
     """Install from the shared cache, then `runs` cold starts: banner seconds and mailctl's wall time."""
     appliance = Appliance(f"{SCRATCH}/appliance-{arch or 'host'}", "smarmb", "smarmb0", "10.248.0",
-                          domain="bench.test", arch=arch, uci=LIGHT_PATH)  # fmt: skip
+                          domain="bench.test", arch=arch, memory_mb=1024 if arch else 0, uci=LIGHT_PATH)  # fmt: skip
     with appliance_world(appliance) as world:
         began = time.monotonic()
         world.mailctl("--json", "install", timeout=3 * 3600)

@@ -28,6 +28,7 @@ class Appliance:
     subnet: str
     domain: str = "appliance.test"
     arch: str = ""  # empty: the host's
+    memory_mb: int = 0  # container.memory; 0: auto
     uci: str = ""  # more sections for /etc/config/mailserver
 
     @property
@@ -74,7 +75,8 @@ def appliance_world(appliance: Appliance) -> Iterator[Appliance]:
     _cleanup_stale(appliance.name, appliance.lxc_path, appliance.bridge)
     shutil.rmtree(appliance.work, ignore_errors=True)
     os.makedirs(f"{appliance.work}/config")
-    arch = f"\n\toption arch '{appliance.arch}'" if appliance.arch else ""
+    container = f"\n\toption arch '{appliance.arch}'" if appliance.arch else ""
+    container += f"\n\toption memory '{appliance.memory_mb}'" if appliance.memory_mb else ""
     with open(f"{appliance.work}/config/mailserver", "w") as handle:
         handle.write(f"""
 config mailserver 'main'
@@ -87,7 +89,7 @@ config container 'container'
 	option lxc_path '{appliance.lxc_path}'
 	option bridge '{appliance.bridge}'
 	option host_address '{appliance.subnet}.1/24'
-	option address '{appliance.ip}/24'{arch}
+	option address '{appliance.ip}/24'{container}
 {appliance.uci}""")
     try:
         yield appliance

@@ -25,8 +25,11 @@ from tests.support.imapclient import imap_wait, tls_context
 pytestmark = pytest.mark.integration
 
 LIGHT_PATH = "\nconfig features 'features'\n\toption spam_filter '0'\n\toption sender_checks '0'\n"
+# Every emulated process carries qemu's translator and its code cache (~20-40 MiB each): in the 256 MiB of
+# container.memory auto the kernel OOM-kills lmtp and imap-login, and a login ends in EOF.
+EMULATED_MEMORY_MB = 1024
 ARM64 = Appliance("/var/tmp/secumail-arm64-test", "smarm", "smarm0", "10.233.0", domain="arm64.test", arch="arm64",
-                  uci=LIGHT_PATH)  # fmt: skip
+                  memory_mb=EMULATED_MEMORY_MB, uci=LIGHT_PATH)  # fmt: skip
 PASSWORDS = {"alice@arm64.test": "alice-arm64-pass", "bob@arm64.test": "bob-arm64-pass"}
 BUILD_TIMEOUT = 3 * 3600  # a cold image cache: debootstrap and every maintainer script under emulation
 EMULATED_TIMEOUT = 120  # one mail through Postfix, OpenDKIM, Dovecot running ~10x slower
