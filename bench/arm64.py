@@ -89,9 +89,11 @@ def main() -> None:
     host = debian.host_arch()
     os.makedirs(os.path.join(SCRATCH, what), exist_ok=True)
     rows = []
+    totals = {}
     for arch in ("arm64", host):
         if what == "build":
             fig = build(arch)
+            totals[arch] = fig["total"]
             print(f"build {arch}: {fig}", flush=True)
             cells = (f"{fig['total'] / 60:.1f} min", f"{fig['debootstrap']:.0f} s", f"{fig['packages']:.0f} s",
                      f"{fig['tarball_mb']:.0f} MB", f"{fig['unpacked_mb']:.0f} MB")  # fmt: skip
@@ -108,7 +110,9 @@ def main() -> None:
                 "every maintainer script under qemu-user-static). Tarball: zstd, as cached and as "
                 "`mailctl image build` writes it.\n\n"
                 "| arch | build | debootstrap | packages | tarball | unpacked |\n"
-                "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))  # fmt: skip
+                "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+                + f"\n\narm64 under emulation / {host} native: build time ×{totals['arm64'] / totals[host]:.1f}."
+                )  # fmt: skip
         update_section("arm64-build", "arm64 image built on a PC (container.arch arm64)", body)
     else:
         body = (f"`nice bench/arm64.py start` on this {host} host: an appliance driven by mailctl (light path; arm64 "
