@@ -4,7 +4,7 @@ Images are keyed by a hash of what went into them (provisioner, suite, arch,
 package list, recipe version), so a changed package list builds a new image
 and an unchanged one is reused — the test suite builds at most once per
 machine. The cache dir is the caller's choice (tests: /var/cache/secumail-test
-or $SECUMAIL_IMAGE_CACHE). A lock file serialises concurrent builders.
+or $SECUMAIL_IMAGE_CACHE). A lock file per image serialises concurrent builders of it.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class ImageCache:
         found = self.lookup(key)
         if found:
             return found
-        with file_lock(os.path.join(self.cache_dir, ".lock")):
+        # One lock per image: an arm64 build under emulation (~10 min) must not hold up the host's image.
+        with file_lock(os.path.join(self.cache_dir, f".lock-{key}")):
             found = self.lookup(key)  # another process may have built it meanwhile
             if found:
                 return found

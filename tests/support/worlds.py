@@ -32,6 +32,7 @@ SECONDS = {
     "tests/integration/service/test_appliance.py": 43,
     "knot": 27,
     "inet": 125,  # + test_home_line.py (~80 s alone, 2026-12-06)
+    "tests/integration/service/test_arm64.py": 40,  # warm image cache; a cold one adds 8-11 min (bench/RESULTS.md)
 }
 INTEGRATION = "tests/integration/"
 # Modules that measure their own process (tracemalloc peaks): a world of their own, started first on a

@@ -5,8 +5,8 @@ the image built for a router and imported as the router would.
 
 Mail from outside takes the light path (features.spam_filter 0, no sender checks): what runs under
 emulation is the mail layer; the filter's own world (tests/integration/protection) needs DNS answers
-this world has none of. The first run on a machine builds the arm64 image (bench/RESULTS.md: about
-N minutes here), later ones unpack it from the image cache (keyed by architecture).
+this world has none of. The first run on a machine builds the arm64 image (bench/RESULTS.md: 8-11 min
+on the 2-core test PC), later ones unpack it from the image cache (keyed by architecture): ~40 s.
 """
 
 from __future__ import annotations
