@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from typing import Any, Callable
 
 from secumail.appliance.spec import container_for, container_idmap, image_cache_dir, rootfs_path
@@ -134,3 +136,42 @@ def image_import(settings: Settings, tarball: str, progress: Progress = quiet) -
     idmap_mod.mark(rootfs, idmap)
     shutil.rmtree(old, ignore_errors=True)
     return {"result": "ok", "rootfs": rootfs}
+
+
+def image_build(settings: Settings, tarball: str, arch: str = "", progress: Progress = quiet) -> dict[str, Any]:
+    """Write a Debian mail image for `arch` (default container.arch, else this machine's) to `tarball`, for
+    `mailctl image import` on a router: built with debootstrap (another CPU's under qemu-user-static) or
+    taken from the image cache. Nothing is installed or started here."""
+    from secumail.container import binfmt, cache
+    from secumail.container.provision import tarball as tarballs
+    from secumail.container.provision.debian import host_arch
+
+    c = settings.container
+    arch = arch or c.arch or host_arch()
+    if arch not in binfmt.QEMU_CPU:
+        raise InputError(f"unknown architecture {arch!r}: one of {', '.join(sorted(binfmt.QEMU_CPU))} (Debian's names)")
+    target = os.path.abspath(tarball)
+    if not target.endswith((tarballs.ZSTD_SUFFIX, tarballs.GZIP_SUFFIX)):
+        raise InputError(f"{tarball}: the name must end in {tarballs.ZSTD_SUFFIX} or {tarballs.GZIP_SUFFIX}")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise InputError(f"{os.path.dirname(target)}: no such directory")
+    _key, cached = cache.debian_tarball(image_cache_dir(settings), suite=c.suite, arch=arch, mirror=c.mirror or None,
+                                        progress=progress)  # fmt: skip
+    if cached.endswith(tarballs.ZSTD_SUFFIX) == target.endswith(tarballs.ZSTD_SUFFIX):
+        progress(f"copying {cached} to {target}")
+        staging = target + ".part"
+        try:
+            shutil.copyfile(cached, staging)
+            os.replace(staging, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(staging)
+            raise ContainerError(f"writing {target} failed: {exc.strerror}") from None
+    else:  # the other compression: through an unpacked copy
+        scratch = tempfile.mkdtemp(prefix=".image-build-", dir=os.path.dirname(cached))
+        try:
+            rootfs = tarballs.import_image(cached, os.path.join(scratch, "rootfs"), progress=progress)
+            tarballs.export_image(rootfs, target, progress=progress)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return {"result": "ok", "file": target, "arch": arch, "bytes": os.path.getsize(target)}

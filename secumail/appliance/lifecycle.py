@@ -17,7 +17,9 @@ from secumail.appliance.image import Progress, ensure_image, install_hooks, quie
 from secumail.appliance.ownership import ContainerRuntime, shift_data
 from secumail.appliance.spec import container_for, container_idmap, installed, rootfs_path, service_address, spec_for
 from secumail.config.settings import Settings
+from secumail.container import binfmt
 from secumail.container import idmap as idmap_mod
+from secumail.container.provision.debian import host_arch
 from secumail.container.runtime import Container
 from secumail.errors import ContainerError
 
@@ -38,8 +40,14 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
     progress("waiting for the SMTP banner")
     seconds = wait_for_smtp(settings)
     host.sync_firewall(settings)
-    return {"result": "ok", "image": image, "container": container.state(), "generation": result["generation"],
-            "smtp": f"{service_address(settings)}:{settings.ports.smtp}", "banner_seconds": round(seconds, 2)}
+    return {
+        "result": "ok",
+        "image": image,
+        "container": container.state(),
+        "generation": result["generation"],
+        "smtp": f"{service_address(settings)}:{settings.ports.smtp}",
+        "banner_seconds": round(seconds, 2),
+    }
 
 
 def define_and_start(settings: Settings, progress: Progress = quiet) -> Container:
@@ -59,6 +67,8 @@ def define_and_start(settings: Settings, progress: Progress = quiet) -> Containe
     ensure_layout(settings)  # mount sources (home/, ssl/acme/) of an install from before they were mounted
     rootfs = rootfs_path(settings)
     old = idmap_mod.rootfs_map(rootfs)
+    if not running and binfmt.ensure_for_image(rootfs, host_arch()) == "registered":
+        progress("registered qemu-user-static with binfmt_misc: the image is of another architecture")
     if not running:
         if idmap_mod.ensure_rootfs(rootfs, idmap):
             progress(f"handed the image to the container's ids ({idmap.key})")

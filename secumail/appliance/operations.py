@@ -159,6 +159,8 @@ _TABLE = (
                                      "wait": Arg("number", low=0, high=600, default=20.0)}, write=True),
     _op("image.export", "server:image_export", {"file": Arg("string", required=True, pattern=PATH, what="file")},
         write=True),
+    _op("image.build", "server:image_build", {"file": Arg("string", required=True, pattern=PATH, what="file"),
+                                             "arch": Arg("string", pattern=TOKEN, what="architecture")}, write=True),
     _op("image.import", "server:image_import", {"file": Arg("string", required=True, pattern=PATH, what="file")},
         write=True),
     # the Postfix queue

@@ -79,6 +79,12 @@ def image_export(call: Call, file: str) -> dict[str, Any]:
     return export(call.settings, file, call.progress)
 
 
+def image_build(call: Call, file: str, arch: str | None) -> dict[str, Any]:
+    from secumail.appliance.image import image_build as build
+
+    return build(call.settings, file, arch or "", call.progress)
+
+
 def image_import(call: Call, file: str) -> dict[str, Any]:
     from secumail.appliance.image import image_import as import_
 

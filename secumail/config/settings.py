@@ -296,7 +296,11 @@ class Container(Section):
     uci_name = "container"
     provisioner: str = opt("debian", v.choice("debian", "tarball", "alpine"), "How the image is made.")
     suite: str = opt("bookworm", v.name_word, "Debian suite (debian provisioner).")
-    arch: str = opt("", v.optional(v.name_word), "Image architecture; empty is the host's.")
+    arch: str = opt(
+        "", v.optional(v.name_word),
+        "Image architecture, Debian's name (arm64, armhf, amd64); empty is the host's. Another CPU's image is "
+        "built and run under qemu-user-static (docs/openwrt.md, 'The container image').",
+    )  # fmt: skip
     mirror: str = opt(
         "", v.optional(v.url),
         "Package mirror (https://; http:// only for the debian provisioner, whose apt checks the archive's "

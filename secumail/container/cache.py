@@ -4,7 +4,7 @@ Images are keyed by a hash of what went into them (provisioner, suite, arch,
 package list, recipe version), so a changed package list builds a new image
 and an unchanged one is reused — the test suite builds at most once per
 machine. The cache dir is the caller's choice (tests: /var/cache/secumail-test
-or $SECUMAIL_IMAGE_CACHE). A lock file serialises concurrent builders.
+or $SECUMAIL_IMAGE_CACHE). A lock file per image serialises concurrent builders of it.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class ImageCache:
         found = self.lookup(key)
         if found:
             return found
-        with file_lock(os.path.join(self.cache_dir, ".lock")):
+        # One lock per image: an arm64 build under emulation (~10 min) must not hold up the host's image.
+        with file_lock(os.path.join(self.cache_dir, f".lock-{key}")):
             found = self.lookup(key)  # another process may have built it meanwhile
             if found:
                 return found
@@ -95,6 +96,30 @@ def _remove_build_dir(work: str) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def debian_tarball(
+    cache_dir: str,
+    *,
+    suite: str | None = None,
+    arch: str | None = None,
+    packages: Sequence[str] | None = None,
+    mirror: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, str]:
+    """(key, path) of the cached tarball of a Debian mail image, built with debootstrap first when missing.
+    Its files are owned by the ids as seen inside the container: what `mailctl image import` takes."""
+    from secumail.container.provision import debian
+
+    suite = suite or debian.SUITE
+    arch = arch or debian.host_arch()
+    pkgs = tuple(packages or debian.PACKAGES)
+    key = image_key("debian", suite, arch, pkgs, debian.recipe_id())
+
+    def build(target: str) -> None:
+        debian.build(target, suite=suite, arch=arch, mirror=mirror, packages=pkgs, progress=progress)
+
+    return key, ImageCache(cache_dir).ensure(key, build, progress)
+
+
 def debian_image(
     cache_dir: str,
     image_dir: str,
@@ -112,20 +137,10 @@ def debian_image(
     With `idmap` the image comes owned by the mapped ids (for an unprivileged
     container): that variant is cached too, under the image key plus the map,
     so the rootfs is shifted once per machine, not at every unpack."""
-    from secumail.container.provision import debian
-
-    suite = suite or debian.SUITE
-    arch = arch or debian.host_arch()
-    pkgs = tuple(packages or debian.PACKAGES)
-    key = image_key("debian", suite, arch, pkgs, debian.recipe_id())
-
-    def build(target: str) -> None:
-        debian.build(target, suite=suite, arch=arch, mirror=mirror, packages=pkgs, progress=progress)
-
+    key, plain = debian_tarball(cache_dir, suite=suite, arch=arch, packages=packages, mirror=mirror, progress=progress)
     images = ImageCache(cache_dir)
     if idmap is None:
-        return images.materialize(key, build, image_dir, progress)
-    plain = images.ensure(key, build, progress)  # before the shifted one: ensure() holds the cache lock
+        return tarball.import_image(plain, image_dir, progress=progress)
 
     def shifted(target: str) -> None:
         tarball.import_image(plain, target, progress=progress)

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from secumail.container.idmap import IdMap
 from secumail.errors import InputError
 
-INIT_CMD = "/usr/bin/tini -s -- /usr/local/sbin/secumail-init"
+# tini is PID 1 of the container's pid namespace: orphans come to it without -s (the subreaper flag, a
+# prctl qemu-user 7.2 refuses, so an arm64 image under emulation on a PC would not start with it).
+INIT_CMD = "/usr/bin/tini -- /usr/local/sbin/secumail-init"
 
 # Capabilities the mail services never need. Postfix and Dovecot do need
 # chown, dac_override, fowner, setuid/setgid, kill, net_bind_service and

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Callable
 
+from secumail.container import binfmt
 from secumail.errors import CommandFailed, ContainerError, SecumailError
 from secumail.system.proc import run, which
 
@@ -200,9 +201,7 @@ def missing_packages(rootfs: str, packages: Sequence[str] = PACKAGES) -> list[st
     except OSError:
         return list(packages)
     installed = {
-        stanza.get("package", "")
-        for stanza in _deb822_stanzas(text)
-        if stanza.get("status", "").endswith(" installed")
+        stanza.get("package", "") for stanza in _deb822_stanzas(text) if stanza.get("status", "").endswith(" installed")
     }
     return [name for name in packages if name not in installed]
 
@@ -240,20 +239,17 @@ def build(
     if mirror is None:
         mirror = mirror_for(suite, sources)
         if mirror is None:
-            raise ContainerError(
-                f"no apt source for {suite} main in {etc_apt}: pass a mirror explicitly"
-            )
-    arch = arch or host_arch()
+            raise ContainerError(f"no apt source for {suite} main in {etc_apt}: pass a mirror explicitly")
+    host = host_arch()
+    arch = arch or host
+    foreign = binfmt.needs_emulation(arch, host)
+    if foreign:
+        say(f"{arch} on a {host} machine: qemu-user-static through binfmt_misc "
+            f"({binfmt.ensure(arch, host)})")  # fmt: skip
     os.makedirs(target, exist_ok=True)
     t0 = time.monotonic()
     say(f"debootstrap {suite} ({arch}, minbase) from {mirror} into {target}")
-    try:
-        run(
-            ["debootstrap", "--variant=minbase", f"--arch={arch}", suite, target, mirror],
-            timeout=3600,
-        )
-    except SecumailError as exc:
-        raise ContainerError(f"debootstrap failed: {exc}") from None
+    _debootstrap(target, suite=suite, arch=arch, mirror=mirror, foreign=foreign, progress=say)
     say(f"debootstrap done in {time.monotonic() - t0:.0f} s")
     _write_sources(target, suite_sources(suite, sources, mirror))
     t1 = time.monotonic()
@@ -264,7 +260,7 @@ def build(
         _chroot(
             target,
             ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-            timeout=3600,
+            timeout=7200,  # under emulation (a foreign arch) maintainer scripts run ~10x slower
         )
         _chroot(target, ["apt-get", "clean"])
         # main.cf got the build machine's hostname; without it Postfix uses the container's.
@@ -273,6 +269,23 @@ def build(
     say(f"packages installed in {time.monotonic() - t1:.0f} s")
     strip_image(target)
     say(f"image ready in {time.monotonic() - t0:.0f} s")
+
+
+def _debootstrap(target: str, *, suite: str, arch: str, mirror: str, foreign: bool, progress: Progress) -> None:
+    """debootstrap in one go, or for a foreign architecture in its two stages: the first unpacks
+    the packages with host tools, the second configures them by running the image's own
+    binaries in a chroot (emulated by qemu through binfmt_misc)."""
+    argv = ["debootstrap", "--variant=minbase", f"--arch={arch}"]
+    try:
+        if not foreign:
+            run([*argv, suite, target, mirror], timeout=3600)
+            return
+        run([*argv, "--foreign", suite, target, mirror], timeout=3600)
+        progress(f"debootstrap second stage under emulation ({arch})")
+        run(["chroot", target, "/debootstrap/debootstrap", "--second-stage"], timeout=7200,
+            env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})  # fmt: skip
+    except SecumailError as exc:
+        raise ContainerError(f"debootstrap failed: {exc}") from None
 
 
 def _write_sources(target: str, sources: Sequence[AptSource]) -> None:

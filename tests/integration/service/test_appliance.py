@@ -1,70 +1,35 @@
 """The appliance as a user drives it: mailctl install, user add, test, logs, queue, stop/start, image.
 
-Runs mailctl as a subprocess against its own UCI config (confdir in a work dir), its own bridge and
-subnet, and the shared image cache, so the first command of the README is exercised end to end.
+Runs mailctl as a subprocess against its own UCI config, bridge and subnet, and the shared image cache
+(appliance.py), so the first command of the README is exercised end to end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tarfile
 import time
 
 import pytest
 
-from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.integration.service.appliance import Appliance, appliance_world
 
 pytestmark = pytest.mark.integration
 
 WORK = "/var/tmp/secumail-appliance-test"
 NAME, BRIDGE, SUBNET = "smappl", "smappl0", "10.234.0"
-
-
-def mailctl(*args, stdin="", check=True, timeout=300):
-    env = dict(os.environ, SECUMAIL_CONFDIR=f"{WORK}/config", SECUMAIL_SAVEDIR=f"{WORK}/save",
-               SECUMAIL_IMAGE_CACHE=cache_dir(), SECUMAIL_RUNDIR=f"{WORK}/run")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "secumail.cli", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=timeout)  # fmt: skip
-    if check and proc.returncode != 0:
-        raise AssertionError(f"mailctl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-    return proc
+APPLIANCE = Appliance(WORK, NAME, BRIDGE, SUBNET)
+mailctl = APPLIANCE.mailctl
+_attach = APPLIANCE.attach
+_init_pid = APPLIANCE.init_pid
 
 
 @pytest.fixture(scope="module")
 def appliance():
-    need_root()
-    ensure_apt_packages()
-    lxc_path = f"{WORK}/lxc"
-    _cleanup_stale(NAME, lxc_path, BRIDGE)
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(f"{WORK}/config")
-    with open(f"{WORK}/config/mailserver", "w") as handle:
-        handle.write(f"""
-config mailserver 'main'
-	option domain 'appliance.test'
-	option hostname 'mail'
-	option data_path '{WORK}/data'
-	option container '{NAME}'
-
-config container 'container'
-	option lxc_path '{lxc_path}'
-	option bridge '{BRIDGE}'
-	option host_address '{SUBNET}.1/24'
-	option address '{SUBNET}.2/24'
-""")
-    try:
-        yield f"{SUBNET}.2"
-    finally:
-        with contextlib.suppress(Exception):
-            mailctl("stop", check=False, timeout=60)
-        _cleanup_stale(NAME, lxc_path, BRIDGE)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # the service keeps its bridge
-        shutil.rmtree(WORK, ignore_errors=True)
+    with appliance_world(APPLIANCE) as world:
+        yield world.ip
 
 
 def test_install_brings_up_a_working_server_twice_without_losing_anything(appliance):
@@ -88,16 +53,6 @@ def test_install_brings_up_a_working_server_twice_without_losing_anything(applia
     assert len(os.listdir(maildir)) == 1, "a second install lost mail"
     users = json.loads(mailctl("--json", "user", "list").stdout)
     assert [u["address"] for u in users] == ["alice@appliance.test"]
-
-
-def _attach(*args):
-    return subprocess.run(["lxc-attach", "-P", f"{WORK}/lxc", "-n", NAME, "--clear-env", "--", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-
-
-def _init_pid() -> int:
-    out = subprocess.run(["lxc-info", "-P", f"{WORK}/lxc", "-n", NAME, "-p", "-H"], capture_output=True, text=True)
-    return int(out.stdout.strip())
 
 
 def _nft_table() -> bool:

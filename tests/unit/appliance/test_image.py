@@ -59,3 +59,46 @@ def test_an_outdated_image_is_set_aside_and_a_current_one_made(tmp_path, monkeyp
     assert any("lacks" in line and "rspamd" in line and "data_path" in line for line in lines), lines
     # and a current image is left alone
     assert image.ensure_image(s, lines.append, idmap=object()) == "present"
+
+
+def test_image_build_writes_the_cached_image_for_the_asked_architecture(tmp_path, monkeypatch):
+    """`mailctl image build` on a PC: the cache's tarball for container.arch (or --arch), nothing installed."""
+    import tarfile
+
+    from secumail.container import cache
+
+    cached = tmp_path / "cache" / "key.tar.gz"
+    cached.parent.mkdir()
+    with tarfile.open(cached, "w:gz") as tar:
+        tar.add(__file__, arcname="./usr/sbin/postfix")
+    asked = []
+
+    def tarball(cache_dir, *, suite, arch, mirror, progress):
+        asked.append((suite, arch))
+        return "key", str(cached)
+
+    monkeypatch.setattr(cache, "debian_tarball", tarball)
+    monkeypatch.setenv("SECUMAIL_IMAGE_CACHE", str(tmp_path / "cache"))
+    s = make_settings(tmp_path, container={"arch": "arm64"})
+    out = image.image_build(s, str(tmp_path / "router.tar.gz"))
+    assert out == {"result": "ok", "file": str(tmp_path / "router.tar.gz"), "arch": "arm64",
+                   "bytes": cached.stat().st_size}  # fmt: skip
+    assert (tmp_path / "router.tar.gz").read_bytes() == cached.read_bytes()
+    assert image.image_build(s, str(tmp_path / "armhf.tar.gz"), arch="armhf")["arch"] == "armhf"
+    assert asked == [("bookworm", "arm64"), ("bookworm", "armhf")]
+
+
+def test_image_build_refuses_bad_input_before_building(tmp_path, monkeypatch):
+    import pytest
+
+    from secumail.container import cache
+    from secumail.errors import InputError
+
+    monkeypatch.setattr(cache, "debian_tarball", lambda *a, **k: pytest.fail("built despite bad input"))
+    s = make_settings(tmp_path)
+    with pytest.raises(InputError, match="unknown architecture 'vax'"):
+        image.image_build(s, str(tmp_path / "x.tar.gz"), arch="vax")
+    with pytest.raises(InputError, match=r"must end in \.tar\.zst or \.tar\.gz"):
+        image.image_build(s, str(tmp_path / "x.tar.xz"), arch="arm64")
+    with pytest.raises(InputError, match="no such directory"):
+        image.image_build(s, str(tmp_path / "missing" / "x.tar.gz"), arch="arm64")

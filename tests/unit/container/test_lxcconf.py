@@ -57,7 +57,7 @@ def test_tmpfs_run_tmp_rootfs_autodev_init() -> None:
     assert any(line.startswith("lxc.mount.entry = tmpfs run tmpfs") for line in out)
     assert any(line.startswith("lxc.mount.entry = tmpfs tmp tmpfs") for line in out)
     assert "lxc.autodev = 1" in out
-    assert "lxc.init.cmd = /usr/bin/tini -s -- /usr/local/sbin/secumail-init" in out
+    assert "lxc.init.cmd = /usr/bin/tini -- /usr/local/sbin/secumail-init" in out
     assert "lxc.signal.halt = SIGTERM" in out
     assert "lxc.log.file = /srv/lxc/mailserver/lxc.log" in out
     off = lines(render(spec(tmpfs_run_tmp=False, autodev=False), cgroup_version=1))
