@@ -60,9 +60,12 @@ class Profile:
         if self.version == 1:
             self.memory = f"{ROOT}/memory/{name}"
             self.dirs = [self.memory, f"{ROOT}/cpu/{name}"]
+            self.agent = f"/{name}"  # where the agent's processes go (below the root)
         else:
             self.memory = f"{ROOT}/{name}"
             self.dirs = [self.memory]
+            # v2: a cgroup that hands controllers to children (the container's) holds no processes itself
+            self.agent = f"/{name}/agent"
 
     # -- set up / tear down ----------------------------------------------------------------------------
 
@@ -83,9 +86,12 @@ class Profile:
             _write(f"{ROOT}/cpu/{self.name}/cpu.cfs_period_us", str(period))
             _write(f"{ROOT}/cpu/{self.name}/cpu.cfs_quota_us", str(quota))
         else:
+            _write(f"{ROOT}/cgroup.subtree_control", "+memory +cpu")
             _write(f"{self.memory}/memory.max", str(limit))
             _write(f"{self.memory}/memory.swap.max", "0")
             _write(f"{self.memory}/cpu.max", f"{quota} {period}")
+            os.makedirs(f"{ROOT}{self.agent}", exist_ok=True)
+            _write(f"{self.memory}/cgroup.subtree_control", "+memory +cpu")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -107,7 +113,8 @@ class Profile:
 
     def prefix(self) -> list[str]:
         """argv prefix that runs a command inside the profile (every cgroup of it), as procd would start it."""
-        joins = " && ".join(f"echo $$ > {directory}/cgroup.procs" for directory in self.dirs)
+        targets = self.dirs if self.version == 1 else [f"{ROOT}{self.agent}"]
+        joins = " && ".join(f"echo $$ > {directory}/cgroup.procs" for directory in targets)
         return ["sh", "-c", f'{joins} && exec "$@"', "sh"]
 
     # -- what it holds ---------------------------------------------------------------------------------

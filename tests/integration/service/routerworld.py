@@ -93,8 +93,7 @@ class RouterAppliance:
 
     def container_pids(self) -> list[int]:
         """Processes of the container (in a cgroup below the profile's own)."""
-        own = "/" + PROFILE
-        return [pid for pid in self.profile.pids() if self.profile.cgroup_of(pid) not in (own, "")]
+        return [pid for pid in self.profile.pids() if self.profile.cgroup_of(pid) not in (self.profile.agent, "")]
 
     def init_cgroup(self) -> str:
         out = subprocess.run(["lxc-info", "-P", f"{WORK}/lxc", "-n", NAME, "-p", "-H"], capture_output=True,
