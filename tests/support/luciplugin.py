@@ -38,7 +38,7 @@ class Plugin:
     def run(self, *argv: str, stdin: str = "") -> Reply:
         start = time.monotonic()
         proc = subprocess.run([*self.prefix, PLUGIN, *argv], input=stdin, capture_output=True, text=True, env=self.env,
-                              timeout=60, check=False)
+                              timeout=60, check=False)  # fmt: skip
         seconds = time.monotonic() - start
         assert proc.returncode == 0, f"plugin exited {proc.returncode}: {proc.stderr}"
         data = json.loads(proc.stdout)  # must be exactly one JSON document
@@ -60,3 +60,20 @@ def mailctl_wrapper(path: str) -> None:
         handle.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
                      "from secumail.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
     os.chmod(path, 0o700)
+
+
+def appliance_env(work: str, confdir: str, image_cache: str) -> dict[str, str]:
+    """The environment of the appliance's processes (secumaild, mailctl, the plugin) in a test rooted at `work`:
+    this checkout's mailctl at work/bin/mailctl (written here; the plugin runs it), the test's confdir, save
+    and run dirs and the shared image cache."""
+    mailctl_wrapper(f"{work}/bin/mailctl")
+    return {
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "SECUMAIL_CONFDIR": confdir,
+        "SECUMAIL_SAVEDIR": f"{work}/save",
+        "SECUMAIL_RUNDIR": f"{work}/run",
+        "SECUMAIL_IMAGE_CACHE": image_cache,
+        "SECUMAIL_MAILCTL": f"{work}/bin/mailctl",
+        "PYTHONPATH": REPO,
+        "HOME": work,
+    }

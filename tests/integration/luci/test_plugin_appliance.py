@@ -29,7 +29,7 @@ import pytest
 from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
 from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
-from tests.support.luciplugin import Plugin, mailctl_wrapper
+from tests.support.luciplugin import Plugin, appliance_env
 from tests.support.paths import REPO
 from tests.support.procs import terminate
 from tests.support.wait import stays
@@ -127,17 +127,7 @@ def appliance():
     _teardown(None)  # what a killed earlier run left
     confdir = f"{WORK}/config"
     _write_config(confdir)
-    mailctl_wrapper(f"{WORK}/bin/mailctl")
-    env = {
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SECUMAIL_CONFDIR": confdir,
-        "SECUMAIL_SAVEDIR": f"{WORK}/save",
-        "SECUMAIL_RUNDIR": f"{WORK}/run",
-        "SECUMAIL_IMAGE_CACHE": cache_dir(),
-        "SECUMAIL_MAILCTL": f"{WORK}/bin/mailctl",
-        "PYTHONPATH": REPO,
-        "HOME": WORK,
-    }
+    env = appliance_env(WORK, confdir, cache_dir())
     daemon = None
     saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
     try:

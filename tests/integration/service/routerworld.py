@@ -26,7 +26,7 @@ from tests.integration.certs.site import Site
 from tests.integration.lxcworld import _cleanup_stale, cache_dir
 from tests.support import maildir
 from tests.support.imapclient import imap_wait
-from tests.support.luciplugin import Plugin, mailctl_wrapper
+from tests.support.luciplugin import Plugin, appliance_env
 from tests.support.paths import REPO
 from tests.support.procs import terminate
 from tests.support.routerprofile import Profile, pss_kib, step
@@ -51,16 +51,7 @@ class RouterAppliance:
             dns={"public_ipv4": "127.0.61.3"},  # what the certs world's zone already has for mail.
         )  # fmt: skip
         self.knot = servers["knot"]
-        self.env = {
-            "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
-            "SECUMAIL_CONFDIR": self.site.confdir,
-            "SECUMAIL_SAVEDIR": f"{WORK}/save",
-            "SECUMAIL_RUNDIR": f"{WORK}/run",
-            "SECUMAIL_IMAGE_CACHE": cache_dir(),
-            "SECUMAIL_MAILCTL": f"{WORK}/bin/mailctl",
-            "PYTHONPATH": REPO,
-            "HOME": WORK,
-        }
+        self.env = appliance_env(WORK, self.site.confdir, cache_dir())
         self.daemon: subprocess.Popen | None = None
         self.figures: dict = {}
 
@@ -185,7 +176,6 @@ def router_appliance(servers: dict) -> Iterator[RouterAppliance]:
     Profile(PROFILE).remove()
     shutil.rmtree(WORK, ignore_errors=True)
     appliance = RouterAppliance(servers)
-    mailctl_wrapper(f"{WORK}/bin/mailctl")
     try:
         with appliance.profile:
             yield appliance
