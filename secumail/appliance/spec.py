@@ -63,6 +63,7 @@ def spec_for(settings: Settings, idmap: IdMap | None = None) -> ContainerSpec:
         address=str(c.address),
         gateway=_gateway(settings),
         memory_mb=c.memory,
+        cgroup_dir=c.cgroup,
         mounts=data_mounts(settings.main.data_path),
         masks=data_masks(),
         network_mode=c.network_mode,

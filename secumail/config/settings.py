@@ -315,6 +315,12 @@ class Container(Section):
         f"{VIRUS_SCAN_MEMORY_MB} more with features.virus_scan, {MTA_STS_RESOLVER_MEMORY_MB} more with "
         "features.mta_sts_outbound.",
     )  # fmt: skip
+    cgroup: str = opt(
+        "", v.optional(v.cgroup_path),
+        "cgroup (path below the cgroup root) the container's own cgroup is made in, so that a limit set "
+        "there covers the container together with whatever else runs in it (e.g. secumaild); empty: LXC's "
+        "default, below the root.",
+    )
     network_mode: str = opt("bridge", v.choice("bridge", "host"), "Own namespace on a bridge, or host.")
     bridge: str = opt("br-mail", v.interface_name, "Bridge the agent creates for the container.")
     host_address: ipaddress.IPv4Interface = opt("10.231.0.1/24", v.ipv4_interface, "Bridge address.")

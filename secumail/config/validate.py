@@ -313,6 +313,15 @@ def name_word(raw: object) -> str:
     return value
 
 
+def cgroup_path(raw: object) -> str:
+    """A cgroup below the cgroup root, as LXC's lxc.cgroup.dir takes it: name/name/..., no '..'."""
+    value = _scalar(raw).strip()
+    parts = value.split("/")
+    if not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", part) and part != ".." for part in parts):
+        raise ValueError("is not a cgroup path below the root (names of letters, digits, '-', '_', '.' joined by '/')")
+    return value
+
+
 def sasl_user(raw: object) -> str:
     """A SASL login for a relay: printable, no space and no ':' (Postfix's password map is user:password)."""
     value = _scalar(raw).strip()

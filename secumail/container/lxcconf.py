@@ -134,6 +134,7 @@ class ContainerSpec:
     idmap: IdMap | None = None  # None: a privileged container (only for tests of other things)
     seccomp: bool = True  # lxc.seccomp.profile = <container_dir>/seccomp (SECCOMP_DENY)
     masks: tuple[str, ...] = ()  # container paths hidden under an empty read-only tmpfs
+    cgroup_dir: str = ""  # lxc.cgroup.dir: the container's cgroup is made below this one (empty: LXC's default)
     extra: tuple[str, ...] = field(default=())  # raw `lxc.key = value` lines, appended
 
     @property
@@ -194,6 +195,9 @@ def validate(spec: ContainerSpec) -> None:
     for target in spec.masks:
         if not target.startswith("/") or ".." in target.split("/") or any(c in target for c in " \t\n"):
             raise InputError(f"masked path {target!r}: absolute, no '..' or whitespace")
+    if spec.cgroup_dir and (spec.cgroup_dir.startswith("/") or ".." in spec.cgroup_dir.split("/")
+                            or any(c in spec.cgroup_dir for c in " \t\n")):  # fmt: skip
+        raise InputError(f"cgroup dir {spec.cgroup_dir!r}: a path below the cgroup root, no '..' or whitespace")
     for line in spec.extra:
         if "\n" in line or not line.strip().startswith("lxc."):
             raise InputError(f"extra LXC line {line!r}: one `lxc.key = value` per entry")
@@ -254,6 +258,8 @@ def render(spec: ContainerSpec, cgroup_version: int | None = None) -> str:
     prefix = "lxc.cgroup" if cg == 1 else "lxc.cgroup2"
     out.append(f"{prefix}.devices.deny = a")
     out += [f"{prefix}.devices.allow = {dev}" for dev in ALLOWED_DEVICES]
+    if spec.cgroup_dir:
+        out.append(f"lxc.cgroup.dir = {spec.cgroup_dir}")
     if spec.memory_mb is not None:
         if cg == 1:
             out.append(f"lxc.cgroup.memory.limit_in_bytes = {spec.memory_mb}M")

@@ -31,7 +31,7 @@ from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_pac
 from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
 from tests.support.imapclient import imap_login_ok
-from tests.support.luciplugin import Plugin
+from tests.support.luciplugin import Plugin, appliance_env
 from tests.support.paths import REPO
 from tests.support.procs import terminate
 from tests.support.wait import stays
@@ -106,15 +106,6 @@ config container 'container'
 """)
 
 
-def _wrapper(path: str) -> None:
-    """mailctl of this checkout (rpcd finds the installed one on PATH; here SECUMAIL_MAILCTL points at this)."""
-    os.makedirs(os.path.dirname(path))
-    with open(path, "w") as handle:
-        handle.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
-                     "from secumail.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
-    os.chmod(path, 0o700)
-
-
 def _read(path: str) -> str:
     with open(path) as handle:
         return handle.read()
@@ -138,17 +129,7 @@ def appliance():
     _teardown(None)  # what a killed earlier run left
     confdir = f"{WORK}/config"
     _write_config(confdir)
-    _wrapper(f"{WORK}/bin/mailctl")
-    env = {
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SECUMAIL_CONFDIR": confdir,
-        "SECUMAIL_SAVEDIR": f"{WORK}/save",
-        "SECUMAIL_RUNDIR": f"{WORK}/run",
-        "SECUMAIL_IMAGE_CACHE": cache_dir(),
-        "SECUMAIL_MAILCTL": f"{WORK}/bin/mailctl",
-        "PYTHONPATH": REPO,
-        "HOME": WORK,
-    }
+    env = appliance_env(WORK, confdir, cache_dir())
     daemon = None
     saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
     try:

@@ -94,3 +94,11 @@ def test_list_of_accepts_lists_and_words():
 def test_choice_names_the_choices():
     with pytest.raises(ValueError, match="one of: a, b"):
         v.choice("a", "b")("c")
+
+
+def test_cgroup_path_is_below_the_root():
+    assert v.cgroup_path("secumail") == "secumail"
+    assert v.cgroup_path(" router/secumail ") == "router/secumail"
+    for bad in ("/secumail", "a/../b", "a//b", "a b", "secumail/"):
+        with pytest.raises(ValueError, match="cgroup path"):
+            v.cgroup_path(bad)

@@ -51,6 +51,15 @@ def test_memory_keys_v1_and_v2() -> None:
     assert "memory" not in "".join(lines(none))
 
 
+def test_cgroup_dir_puts_the_container_below_a_given_cgroup_and_refuses_escapes() -> None:
+    assert "lxc.cgroup.dir = secumail/box" in lines(render(spec(cgroup_dir="secumail/box"), cgroup_version=1))
+    assert "lxc.cgroup.dir = secumail" in lines(render(spec(cgroup_dir="secumail"), cgroup_version=2))
+    assert not any("cgroup.dir" in line for line in lines(render(spec(), cgroup_version=1)))
+    for bad in ("/secumail", "a/../b", "a b"):
+        with pytest.raises(InputError, match="cgroup dir"):
+            render(spec(cgroup_dir=bad), cgroup_version=1)
+
+
 def test_tmpfs_run_tmp_rootfs_autodev_init() -> None:
     out = lines(render(spec(), cgroup_version=1))
     assert "lxc.rootfs.path = dir:/srv/images/debian/rootfs" in out

@@ -58,6 +58,8 @@ CASES = [
                                           "01.2.3.4", "1.2.3.256", "host"]),
     ("interfaceName", None, v.interface_name, ["br-mail", "br.lan_1", "a" * 16, "br mail"]),
     ("nameWord", None, v.name_word, ["mailserver", "mail.server-1", "_x", "a b", ""]),
+    ("cgroupPath", None, v.cgroup_path, ["secumail", "router/secumail", "/secumail", "a/../b", "a//b", "a b",
+                                         "secumail/", ""]),
     ("decimal", [0, 1000], v.decimal(0, 1000), ["6", "7.5", "0", "1000", "1000.5", "-1", "6.", ".5", "x", "1e3"]),
     ("dnsblSite", None, v.dnsbl_site, ["zen.spamhaus.org", "zen.spamhaus.org=127.0.0.[2..11]*3", "bl.spamcop.net*2",
                                        "list.dnswl.org=127.0.[0..255].[2..3]*-2", "x.test=127.0.0.[2;4]", "a b",

@@ -316,6 +316,16 @@ var V = baseclass.extend({
 		return true;
 	},
 
+	/* A cgroup below the root, as lxc.cgroup.dir takes it (validate.cgroup_path). */
+	cgroupPath: function(value) {
+		var ok = str(value).trim().split('/').every(function(part) {
+			return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(part) && part != '..';
+		});
+		if (!ok)
+			return _('is not a cgroup path below the root (names of letters, digits, \'-\', \'_\', \'.\' joined by \'/\')');
+		return true;
+	},
+
 	/* A relay login: printable, no spaces, no ':' (validate.sasl_user). */
 	saslUser: function(value) {
 		var text = str(value).trim();

@@ -249,6 +249,8 @@ return view.extend({
 		value(s, 'lxc_path', _('LXC path'), '/srv/lxc', V.absolutePath);
 		value(s, 'memory', _('Memory limit (MiB)'), 'auto', V.memoryLimit,
 			_('\'auto\': what the enabled features need (384 MiB with the spam filter, 256 without).'));
+		value(s, 'cgroup', _('cgroup'), '', V.optional(V.cgroupPath),
+			_('Made below this cgroup, the container counts against its limit (a budget shared with the agent). Empty: LXC\'s default.'));
 		choice(s, 'network_mode', _('Network mode'), 'bridge', [ 'bridge', 'host' ]);
 		value(s, 'bridge', _('Bridge'), 'br-mail', V.interfaceName);
 		value(s, 'host_address', _('Bridge address'), '10.231.0.1/24', V.ipv4Interface);
