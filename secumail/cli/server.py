@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "status", status, "show configuration, container, services, ports and certificate state",
                 text=status_text)  # fmt: skip
     p.set_defaults(operation="status")  # asked of secumaild first
-    p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix and Dovecot, merged)",
+    p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix, Dovecot and ClamAV, merged)",
                   text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")
     p = operation(sub, "test", "test", "send a test message through the server and report the result",

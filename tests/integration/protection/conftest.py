@@ -6,11 +6,12 @@ Knot on the bridge address (10.242.0.1:53) serving, as an Internet would:
     the reverse zone of the bridge subnet (PTR of the stranger's addresses);
   - strict.test: a domain publishing SPF -all and DMARC p=reject (the light path's tests);
   - dnsbl.test: the test blocklist postscreen asks (protection.dnsbl 'dnsbl.test*3').
-The stranger is a network namespace on the bridge with six addresses: LISTED (.50, in dnsbl.test
+The stranger is a network namespace on the bridge with seven addresses: LISTED (.50, in dnsbl.test
 unless a test takes it out), FRESH (.51, never listed), UNSEEN (.52, never listed and used by one
 test only, so postscreen has no cached pass for it), BURST (.53, the message rate test's sender),
-TALKER (.54, talks before the banner: postscreen's pregreet test) and CROWD (.55, the connection
-rate test's sender).
+TALKER (.54, talks before the banner: postscreen's pregreet test), CROWD (.55, the connection
+rate test's sender) and INTRUDER (.56, fails to log in: Dovecot's penalty for it must not slow the
+other tests).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ NAME, BRIDGE, SUBNET = "smprot", "smprot0", "10.242.0"
 HOST_IP = f"{SUBNET}.1"
 NS, VETH_HOST, VETH_NS = "smprotout", "smproto0", "smproto1"
 LISTED, FRESH, UNSEEN, BURST = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52", f"{SUBNET}.53"
-TALKER, CROWD = f"{SUBNET}.54", f"{SUBNET}.55"
-SENDERS = (LISTED, FRESH, UNSEEN, BURST, TALKER, CROWD)
+TALKER, CROWD, INTRUDER = f"{SUBNET}.54", f"{SUBNET}.55", f"{SUBNET}.56"
+SENDERS = (LISTED, FRESH, UNSEEN, BURST, TALKER, CROWD, INTRUDER)
 USER_RECIPIENTS_PER_HOUR = 5  # protection.user_recipients_per_hour of this world (test_rate_limits.py)
 # The limit `container.memory auto` gives the spam filter: the tests prove the default works.
 MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", str(SPAM_FILTER_MEMORY_MB)))
@@ -77,6 +78,7 @@ class Knot:
                 mx4 A {BURST}
                 mx5 A {TALKER}
                 mx6 A {CROWD}
+                mx7 A {INTRUDER}
                 """),
             # a domain whose mail never comes from these addresses and that asks for rejection
             "strict.test": head("strict.test") + textwrap.dedent("""\
@@ -86,7 +88,7 @@ class Knot:
                 """),
             "dnsbl.test": head("dnsbl.test") + "".join(
                 f"{_reverse(ip)} A 127.0.0.2\n{_reverse(ip)} TXT \"listed for the test\"\n" for ip in listed),
-            reverse_zone: head(reverse_zone) + "".join(  # mx, mx2 ... mx6.stranger.test, as in SENDERS
+            reverse_zone: head(reverse_zone) + "".join(  # mx, mx2 ... mx7.stranger.test, as in SENDERS
                 f"{ip.rsplit('.', 1)[1]} PTR mx{n if n > 1 else ''}.stranger.test.\n"
                 for n, ip in enumerate(SENDERS, 1)),
         }

@@ -1,16 +1,18 @@
 """features.spam_filter against mail from a stranger's server: Junk filing, SMTP-time rejects,
-Authentication-Results, and learning from IMAP moves (docs/protection.md)."""
+Authentication-Results, learning from IMAP moves, and what was learned surviving a restart
+(docs/protection.md)."""
 
 from __future__ import annotations
 
 import imaplib
+import os
 import ssl
 import time
 import uuid
 
 import pytest
 
-from tests.integration.protection.conftest import FRESH, PASSWORDS
+from tests.integration.protection.conftest import FRESH, PASSWORDS, _wait_rspamd
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,23 @@ def test_moving_into_and_out_of_junk_trains_rspamd(protected):
         assert imap.uid("MOVE", found[0].split()[-1], "INBOX")[0] == "OK"
     ham = _wait_learned(protected, "BAYES_HAM", before["BAYES_HAM"])
     assert ham == before["BAYES_HAM"] + 1, protected.exec(["tail", "-n", "20", "/var/log/dovecot.log"]).stdout
+
+
+def test_what_rspamd_learned_survives_a_container_restart(protected):
+    """Bayes lives in Redis, which saves it when the container stops (as `mailctl stop` stops it)."""
+    token = uuid.uuid4().hex
+    name = f"/tmp/learn-{token}.eml"
+    with open(os.path.join(protected.lxc.rootfs, name.lstrip("/")), "w") as handle:
+        handle.write(_message(token, PROSE + " Cheap watches, limited offer, reply today to claim your prize."))
+    before = protected.learned()
+    res = protected.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "learn_spam", name])
+    assert res.returncode == 0, res.stdout + res.stderr
+    learned = _wait_learned(protected, "BAYES_SPAM", before["BAYES_SPAM"])
+    assert learned == before["BAYES_SPAM"] + 1, learned
+    protected.lxc.container.stop()
+    protected.lxc.container.start()
+    protected.lxc.wait_port(25, timeout=30)
+    _wait_rspamd(protected)
+    after = _wait_learned(protected, "BAYES_SPAM", learned - 1)
+    assert after == learned, protected.exec(["tail", "-n", "20", "/var/log/redis.log"]).stdout
+    assert protected.learned()["BAYES_HAM"] == before["BAYES_HAM"]
