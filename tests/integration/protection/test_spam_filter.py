@@ -5,13 +5,13 @@ Authentication-Results, learning from IMAP moves, and what was learned surviving
 from __future__ import annotations
 
 import imaplib
-import os
 import ssl
 import time
 import uuid
 
 import pytest
 
+from secumail.appliance.image import install_hooks
 from tests.integration.protection.conftest import FRESH, PASSWORDS, _wait_rspamd
 
 pytestmark = pytest.mark.integration
@@ -164,17 +164,17 @@ def test_moving_into_and_out_of_junk_trains_rspamd(protected):
 
 
 def test_what_rspamd_learned_survives_a_container_restart(protected):
-    """Bayes lives in Redis, which saves it when the container stops (as `mailctl stop` stops it)."""
-    token = uuid.uuid4().hex
-    name = f"/tmp/learn-{token}.eml"
-    with open(os.path.join(protected.lxc.rootfs, name.lstrip("/")), "w") as handle:
-        handle.write(_message(token, PROSE + " Cheap watches, limited offer, reply today to claim your prize."))
+    """Bayes lives in Redis, which saves it when the container stops."""
+    message = _message(uuid.uuid4().hex, PROSE + " Cheap watches, limited offer, reply today to claim your prize.")
     before = protected.learned()
-    res = protected.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "learn_spam", name])
+    res = protected.lxc.container.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "learn_spam"],
+                                       input=message)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     learned = _wait_learned(protected, "BAYES_SPAM", before["BAYES_SPAM"])
     assert learned == before["BAYES_SPAM"] + 1, learned
-    protected.lxc.container.stop()
+    # the init hooks `mailctl install` puts in the image: halt runs the live stop script, boot the start one
+    install_hooks(protected.lxc.rootfs, protected.lxc.spec.idmap)
+    protected.lxc.container.stop()  # what `mailctl stop` does to the container
     protected.lxc.container.start()
     protected.lxc.wait_port(25, timeout=30)
     _wait_rspamd(protected)
