@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                   text=_metrics_text)  # fmt: skip
     p.add_argument("--textfile", metavar="PATH", help="write them to PATH atomically instead (a node exporter's "
                    "textfile directory, e.g. /var/prometheus/secumail.prom on OpenWrt)")  # fmt: skip
-    p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix and Dovecot, merged)",
+    p = operation(sub, "logs", "logs", "show the last N mail log lines (Postfix, Dovecot and ClamAV, merged)",
                   text=lambda lines: "\n".join(lines))  # fmt: skip
     p.add_argument("lines", nargs="?", type=_positive, default=50, help="how many lines (default 50)")
     p = operation(sub, "test", "test", "send a test message through the server and report the result",

@@ -6,9 +6,12 @@ Knot on the bridge address (10.242.0.1:53) serving, as an Internet would:
     the reverse zone of the bridge subnet (PTR of the stranger's addresses);
   - strict.test: a domain publishing SPF -all and DMARC p=reject (the light path's tests);
   - dnsbl.test: the test blocklist postscreen asks (protection.dnsbl 'dnsbl.test*3').
-The stranger is a network namespace on the bridge with four addresses: LISTED (.50, in dnsbl.test
+The stranger is a network namespace on the bridge with seven addresses: LISTED (.50, in dnsbl.test
 unless a test takes it out), FRESH (.51, never listed), UNSEEN (.52, never listed and used by one
-test only, so postscreen has no cached pass for it) and BURST (.53, the rate limit test's sender).
+test only, so postscreen has no cached pass for it), BURST (.53, the message rate test's sender),
+TALKER (.54, talks before the banner: postscreen's pregreet test), CROWD (.55, the connection
+rate test's sender) and INTRUDER (.56, fails to log in: Dovecot's penalty for it must not slow the
+other tests).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ NAME, BRIDGE, SUBNET = "smprot", "smprot0", "10.242.0"
 HOST_IP = f"{SUBNET}.1"
 NS, VETH_HOST, VETH_NS = "smprotout", "smproto0", "smproto1"
 LISTED, FRESH, UNSEEN, BURST = f"{SUBNET}.50", f"{SUBNET}.51", f"{SUBNET}.52", f"{SUBNET}.53"
+TALKER, CROWD, INTRUDER = f"{SUBNET}.54", f"{SUBNET}.55", f"{SUBNET}.56"
+SENDERS = (LISTED, FRESH, UNSEEN, BURST, TALKER, CROWD, INTRUDER)
 USER_RECIPIENTS_PER_HOUR = 5  # protection.user_recipients_per_hour of this world (test_rate_limits.py)
 # The limit `container.memory auto` gives the spam filter: the tests prove the default works.
 MEMORY_MB = int(os.environ.get("SM_PROT_MEMORY", str(SPAM_FILTER_MEMORY_MB)))
@@ -71,6 +76,9 @@ class Knot:
                 mx2 A {FRESH}
                 mx3 A {UNSEEN}
                 mx4 A {BURST}
+                mx5 A {TALKER}
+                mx6 A {CROWD}
+                mx7 A {INTRUDER}
                 """),
             # a domain whose mail never comes from these addresses and that asks for rejection
             "strict.test": head("strict.test") + textwrap.dedent("""\
@@ -80,8 +88,9 @@ class Knot:
                 """),
             "dnsbl.test": head("dnsbl.test") + "".join(
                 f"{_reverse(ip)} A 127.0.0.2\n{_reverse(ip)} TXT \"listed for the test\"\n" for ip in listed),
-            reverse_zone: head(reverse_zone) + "".join(
-                f"{n} PTR mx{s}.stranger.test.\n" for n, s in (("50", ""), ("51", "2"), ("52", "3"), ("53", "4"))),
+            reverse_zone: head(reverse_zone) + "".join(  # mx, mx2 ... mx7.stranger.test, as in SENDERS
+                f"{ip.rsplit('.', 1)[1]} PTR mx{n if n > 1 else ''}.stranger.test.\n"
+                for n, ip in enumerate(SENDERS, 1)),
         }
 
     def start(self, listed: tuple[str, ...] = (LISTED,)) -> None:
@@ -159,12 +168,12 @@ class ProtectedWorld:
     def exec(self, args):
         return self.lxc.container.exec(args)
 
-    def outside(self, code: str, **values) -> dict:
+    def outside(self, code: str, timeout: float = 120, **values) -> dict:
         """Run Python `code` in the stranger's namespace with `values` as globals; it sets `out`."""
         script = "import json, smtplib, socket, ssl\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
         script += textwrap.dedent(code) + "\nprint(json.dumps(out))\n"
         proc = subprocess.run(["ip", "netns", "exec", NS, sys.executable, "-c", script],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         return json.loads(proc.stdout.splitlines()[-1])
 
@@ -193,8 +202,10 @@ def _wait_rspamd(world: ProtectedWorld, timeout: float = 90) -> None:
         time.sleep(1)
 
 
-@pytest.fixture(scope="session")
-def protected() -> Iterator[ProtectedWorld]:
+@contextlib.contextmanager
+def protected_world(**protection: str) -> Iterator[ProtectedWorld]:
+    """The world above, up with the spam filter on; `protection` options override this world's
+    (bench/protection_throughput.py turns the rate limits off)."""
     from secumail.mail import accounts, deploy
     from secumail.mail.selfsigned import ensure_selfsigned
 
@@ -203,7 +214,7 @@ def protected() -> Iterator[ProtectedWorld]:
     settings = make_settings(
         DATA, hostname="mail", container=NAME,
         protection={"dnsbl": ("dnsbl.test*3",), "test_patterns": "1",
-                    "user_recipients_per_hour": str(USER_RECIPIENTS_PER_HOUR)},
+                    "user_recipients_per_hour": str(USER_RECIPIENTS_PER_HOUR), **protection},
     )
     import dataclasses as dc
     import ipaddress
@@ -231,7 +242,7 @@ def protected() -> Iterator[ProtectedWorld]:
                 _ip("link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS)
                 _ip("link", "set", VETH_NS, "netns", NS)
                 _ip("link", "set", VETH_HOST, "master", BRIDGE, "up")
-                for address in (LISTED, FRESH, UNSEEN, BURST):
+                for address in SENDERS:
                     _ip("netns", "exec", NS, "ip", "addr", "add", f"{address}/24", "dev", VETH_NS)
                 _ip("netns", "exec", NS, "ip", "link", "set", VETH_NS, "up")
                 _ip("netns", "exec", NS, "ip", "link", "set", "lo", "up")
@@ -262,3 +273,9 @@ def protected() -> Iterator[ProtectedWorld]:
     finally:
         shutil.rmtree(knot.workdir, ignore_errors=True)
         shutil.rmtree(os.path.dirname(DATA), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def protected() -> Iterator[ProtectedWorld]:
+    with protected_world() as world:
+        yield world

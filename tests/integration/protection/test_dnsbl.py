@@ -1,4 +1,5 @@
-"""protection.dnsbl through postscreen, against a stranger listed in a test blocklist (Knot)."""
+"""protection.dnsbl through postscreen, against a stranger listed in a test blocklist (Knot); and
+postscreen's pregreet test against a stranger that talks before the banner."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.integration.protection.conftest import LISTED, UNSEEN
+from tests.integration.protection.conftest import LISTED, TALKER, UNSEEN
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +54,28 @@ def test_mail_flows_while_the_blocklist_does_not_answer(protected):
         assert out["seconds"] < 30, out  # a silent list costs at most postscreen's greet wait
     finally:
         protected.knot.start()
+
+
+# A spambot's shortcut: EHLO sent at once, without waiting for the server's banner. postscreen sends the
+# first line of a multi-line banner (220-), waits, and notes who talked meanwhile. The rest of the session
+# is sent in one go and read to the end: whatever postscreen answers to each command is in `transcript`.
+PREGREET = """
+sock = socket.create_connection((server, 25), timeout=30, source_address=(source, 0))
+sock.sendall(b"EHLO mx5.stranger.test\\r\\n")
+replies = sock.makefile("rb")
+out = {"first": replies.readline().decode()}
+sock.sendall(b"EHLO mx5.stranger.test\\r\\nMAIL FROM:<friend@stranger.test>\\r\\n"
+             b"RCPT TO:<alice@example.org>\\r\\nQUIT\\r\\n")
+out["transcript"] = replies.read().decode()
+sock.close()
+"""
+
+
+def test_a_client_talking_before_the_banner_is_refused(protected):
+    out = protected.outside(PREGREET, server=protected.ip, source=TALKER)
+    assert out["first"].startswith("220-"), out  # the banner's first line only: postscreen listens
+    assert "550 5.5.1 Protocol error" in out["transcript"], out
+    assert "250 2.1.5" not in out["transcript"], out  # the recipient was never accepted
+    log = protected.exec(["grep", f"[{TALKER}]", "/var/log/mail.log"]).stdout
+    assert "PREGREET" in log and "EHLO mx5.stranger.test" in log, log
+    assert "550 5.5.1 Protocol error" in log, log

@@ -1,6 +1,6 @@
-"""protection's rate limits against a stranger and logged-in users: anvil's messages per minute on
-port 25 (4xx, later accepted on retry, other clients untouched) and recipients per hour for each
-authenticated user on submission (docs/protection.md, "Rate limits")."""
+"""protection's rate limits against a stranger and logged-in users: anvil's messages and connections
+per minute on port 25 (4xx, later accepted on retry, other clients untouched), recipients per hour for
+each authenticated user on submission, and failed logins slowed down (docs/protection.md, "Rate limits")."""
 
 from __future__ import annotations
 
@@ -10,12 +10,21 @@ import uuid
 import pytest
 
 from secumail.config.settings import Protection
-from tests.integration.protection.conftest import BURST, FRESH, PASSWORDS, USER_RECIPIENTS_PER_HOUR
+from tests.integration.protection.conftest import (
+    BURST,
+    CROWD,
+    FRESH,
+    INTRUDER,
+    PASSWORDS,
+    USER_RECIPIENTS_PER_HOUR,
+)
 from tests.integration.protection.test_spam_filter import PROSE, _find, _message, _send
 
 pytestmark = pytest.mark.integration
 
 MESSAGE_RATE = int(Protection.options()["smtp_message_rate"].metadata["uci_default"])  # the default: 30
+CONNECTION_RATE = int(Protection.options()["smtp_connection_rate"].metadata["uci_default"])  # the default: 60
+AUTH_FAILURE_DELAY = int(Protection.options()["auth_failure_delay"].metadata["uci_default"])  # the default: 2
 
 BURST_SEND = """
 out = []
@@ -100,3 +109,61 @@ def test_a_user_over_the_hourly_recipient_limit_is_refused_with_the_reason(prote
     assert _submit(protected, "bob@example.org", ["alice@example.org"])["rcpt"][0][0] == 450
     alice = _submit(protected, "alice@example.org", ["bob@example.org"])
     assert alice["rcpt"] == [[250, "2.1.5 Ok"]] and alice["data"] == 250, alice
+
+
+CONNECT = """
+out = []
+for _ in range(count):
+    try:
+        with smtplib.SMTP(server, 25, local_hostname="mx6.stranger.test", source_address=(source, 0),
+                          timeout=60) as smtp:
+            out.append([smtp.ehlo()[0], ""])
+    except smtplib.SMTPConnectError as exc:
+        out.append([exc.smtp_code, exc.smtp_error.decode()])
+"""
+
+
+def test_connections_over_the_rate_are_refused_and_other_clients_are_not(protected):
+    answers = protected.outside(CONNECT, server=protected.ip, source=CROWD, count=CONNECTION_RATE + 1)
+    assert [code for code, _ in answers[:CONNECTION_RATE]] == [250] * CONNECTION_RATE, answers
+    code, text = answers[CONNECTION_RATE]
+    assert code == 421 and text.startswith("4.7.0 ") and f"too many connections from {CROWD}" in text, answers
+    log = protected.exec(["grep", "Connection rate limit exceeded", "/var/log/mail.log"]).stdout
+    assert f"Connection rate limit exceeded: {CONNECTION_RATE + 1} from " in log, log
+    assert f"[{CROWD}] for service smtp" in log, log
+    token, out = _send(protected, PROSE)  # another client connects and delivers meanwhile
+    assert out["data"] == 250 and _find(protected, token)[0] == "INBOX", out
+
+
+FAIL_LOGINS = """
+import imaplib, time
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+out = {}
+started = time.monotonic()
+with smtplib.SMTP(server, 587, local_hostname="mx7.stranger.test", source_address=(source, 0), timeout=60) as smtp:
+    smtp.starttls(context=ctx)
+    try:
+        smtp.login(user, "not-" + password)
+    except smtplib.SMTPAuthenticationError as exc:
+        out["smtp"] = [exc.smtp_code, exc.smtp_error.decode()]
+out["smtp_seconds"] = time.monotonic() - started
+started = time.monotonic()
+imap = imaplib.IMAP4_SSL(server, 993, ssl_context=ctx, timeout=60)
+try:
+    imap.login(user, "not-" + password)
+except imaplib.IMAP4.error as exc:
+    out["imap"] = str(exc)
+out["imap_seconds"] = time.monotonic() - started
+imap.shutdown()
+"""
+
+
+def test_failed_logins_are_answered_only_after_the_auth_failure_delay(protected):
+    """IMAP and SMTP AUTH (Postfix asks Dovecot) alike; that the ban list reads the lines these failures
+    leave is tests/integration/mail/test_fail2ban_lines.py's."""
+    user = "bob@example.org"
+    out = protected.outside(FAIL_LOGINS, server=protected.ip, source=INTRUDER, user=user, password=PASSWORDS[user])
+    assert out["smtp"][0] == 535, out
+    assert out["imap"] and "AUTHENTICATIONFAILED" in out["imap"], out
+    assert out["smtp_seconds"] >= AUTH_FAILURE_DELAY and out["imap_seconds"] >= AUTH_FAILURE_DELAY, out

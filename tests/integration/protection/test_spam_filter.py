@@ -1,5 +1,6 @@
 """features.spam_filter against mail from a stranger's server: Junk filing, SMTP-time rejects,
-Authentication-Results, and learning from IMAP moves (docs/protection.md)."""
+Authentication-Results, learning from IMAP moves, and what was learned surviving a restart
+(docs/protection.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import uuid
 
 import pytest
 
-from tests.integration.protection.conftest import FRESH, PASSWORDS
+from secumail.appliance.image import install_hooks
+from tests.integration.protection.conftest import FRESH, PASSWORDS, _wait_rspamd
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,23 @@ def test_moving_into_and_out_of_junk_trains_rspamd(protected):
         assert imap.uid("MOVE", found[0].split()[-1], "INBOX")[0] == "OK"
     ham = _wait_learned(protected, "BAYES_HAM", before["BAYES_HAM"])
     assert ham == before["BAYES_HAM"] + 1, protected.exec(["tail", "-n", "20", "/var/log/dovecot.log"]).stdout
+
+
+def test_what_rspamd_learned_survives_a_container_restart(protected):
+    """Bayes lives in Redis, which saves it when the container stops."""
+    message = _message(uuid.uuid4().hex, PROSE + " Cheap watches, limited offer, reply today to claim your prize.")
+    before = protected.learned()
+    res = protected.lxc.container.exec(["rspamc", "-h", "/run/rspamd-learn/controller.sock", "learn_spam"],
+                                       input=message)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    learned = _wait_learned(protected, "BAYES_SPAM", before["BAYES_SPAM"])
+    assert learned == before["BAYES_SPAM"] + 1, learned
+    # the init hooks `mailctl install` puts in the image: halt runs the live stop script, boot the start one
+    install_hooks(protected.lxc.rootfs, protected.lxc.spec.idmap)
+    protected.lxc.container.stop()  # what `mailctl stop` does to the container
+    protected.lxc.container.start()
+    protected.lxc.wait_port(25, timeout=30)
+    _wait_rspamd(protected)
+    after = _wait_learned(protected, "BAYES_SPAM", learned - 1)
+    assert after == learned, protected.exec(["tail", "-n", "20", "/var/log/redis.log"]).stdout
+    assert protected.learned()["BAYES_HAM"] == before["BAYES_HAM"]

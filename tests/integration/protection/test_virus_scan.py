@@ -1,5 +1,6 @@
 """features.virus_scan against mail from a stranger's server: EICAR is refused at SMTP time, clean mail
-arrives, status says so; a container limit below ClamAV's need is refused (docs/protection.md).
+arrives, status and `mailctl logs` say so; a container limit below ClamAV's need is refused
+(docs/protection.md).
 
 Offline here: clamd gets a one-signature database the test writes into data_path/clamav (how a user
 seeds signatures without the Internet), matching the EICAR test file."""
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from secumail.appliance import ownership, status
+from secumail.appliance import logs, ownership, status
 from secumail.config.settings import SPAM_FILTER_MEMORY_MB, VIRUS_SCAN_MEMORY_MB
 from secumail.mail import deploy
 from tests.integration.protection.conftest import DATA, FRESH
@@ -116,6 +117,15 @@ def test_eicar_from_outside_is_refused_at_smtp_time(scanning):
     assert SIGNATURE in log, log[-1000:]
     with pytest.raises(AssertionError):  # never delivered
         _find(scanning, token, timeout=3)
+
+
+def test_mailctl_logs_shows_what_clamav_logged(scanning):
+    token = "eicar-logs-" + os.urandom(6).hex()
+    out = _send(scanning, _with_attachment(token))
+    assert 500 <= out["data"] < 600, out
+    lines = logs.logs(scanning.settings, 2000)  # what `mailctl logs 2000` prints
+    assert any(" clamav-milter: " in line and SIGNATURE in line for line in lines), lines[-30:]
+    assert any(" clamd: " in line for line in lines), lines[-30:]  # clamd's own lines (its start)
 
 
 def test_eicar_in_the_body_is_refused_too(scanning):

@@ -130,3 +130,19 @@ def test_mailctl_logs_keeps_working_after_a_rotation(service_settings, rootfs):
     assert service.logs(settings, 3) == ["Nov 23 10:00:48 mail postfix/smtpd[1]: line 48",
                                          "Nov 23 10:00:49 mail postfix/smtpd[1]: line 49",
                                          "Nov 23 10:02:00 mail postfix/qmgr[2]: after"]
+
+
+def test_mailctl_logs_shows_clamav_lines_in_time_order_with_their_program(service_settings, rootfs):
+    from secumail.appliance import logs as service
+
+    settings, _ = service_settings
+    _write(os.path.join(rootfs, "var/log/clamav/clamav-milter.log"),
+           ["Mon Nov 23 10:00:48 2026 -> Message 4F2 from <a@b.test> to <c@d.test> infected by Eicar-Signature"])
+    _write(os.path.join(rootfs, "var/log/clamav/clamav.log"),
+           ["Mon Nov 23 10:03:00 2026 -> SelfCheck: Database status OK."])
+    assert service.logs(settings, 4) == [
+        "Nov 23 10:00:48 mail postfix/smtpd[1]: line 48",  # same second: the Postfix line came first
+        "Nov 23 10:00:48 clamav-milter: Message 4F2 from <a@b.test> to <c@d.test> infected by Eicar-Signature",
+        "Nov 23 10:00:49 mail postfix/smtpd[1]: line 49",
+        "Nov 23 10:03:00 clamd: SelfCheck: Database status OK.",
+    ]
