@@ -40,9 +40,11 @@ RETRY_BASE = 60.0
 IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
-# Sections whose change means the mail services' config must be rendered again (dns: dns.mta_sts
-# decides whether lighttpd serves our MTA-STS policy).
-CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container", "dns")
+# Sections (or single options) whose change means the mail services' config must be rendered again
+# (dns.mta_sts and dns.autoconfig decide what lighttpd in the container serves; the rest of dns does not
+# reach the container, so a TTL change renders nothing).
+CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container", "dns.mta_sts",
+                   "dns.autoconfig")  # fmt: skip
 
 
 def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> str:
@@ -50,7 +52,11 @@ def fingerprint(settings: Settings, sections: tuple[str, ...] | None = None) -> 
     OpenSSL's libcrypto into the daemon, ~4 MB of RSS for nothing."""
     data = settings.to_dict()
     if sections is not None:
-        data = {key: data[key] for key in sections}
+        picked = {}
+        for key in sections:
+            section, _, option = key.partition(".")
+            picked[key] = data[section][option] if option else data[section]
+        data = picked
     return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
 
 

@@ -166,4 +166,5 @@ def test_failed_logins_are_answered_only_after_the_auth_failure_delay(protected)
     out = protected.outside(FAIL_LOGINS, server=protected.ip, source=INTRUDER, user=user, password=PASSWORDS[user])
     assert out["smtp"][0] == 535, out
     assert out["imap"] and "AUTHENTICATIONFAILED" in out["imap"], out
-    assert out["smtp_seconds"] >= AUTH_FAILURE_DELAY and out["imap_seconds"] >= AUTH_FAILURE_DELAY, out
+    # Dovecot's timer has millisecond rounding (1.9958 s was seen for a 2 s delay): 50 ms of slack.
+    assert out["smtp_seconds"] >= AUTH_FAILURE_DELAY - 0.05 and out["imap_seconds"] >= AUTH_FAILURE_DELAY - 0.05, out
