@@ -12,11 +12,9 @@ image from the shared cache (/var/cache/secumail-test, or $SECUMAIL_IMAGE_CACHE)
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import imaplib
 import os
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -26,12 +24,12 @@ import uuid
 
 import pytest
 
-from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.integration.luci.world import World
+from tests.integration.lxcworld import ensure_apt_packages, need_root
 from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
 from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
-from tests.support.procs import terminate
 from tests.support.wait import stays
 
 pytestmark = pytest.mark.integration
@@ -82,35 +80,7 @@ class Appliance:
             time.sleep(0.3)
 
 
-def _write_config(confdir: str) -> None:
-    os.makedirs(confdir)
-    with open(os.path.join(confdir, "mailserver"), "w") as handle:
-        handle.write(f"""
-config mailserver 'main'
-	option enabled '1'
-	option domain '{DOMAIN}'
-	option hostname 'mail'
-	option data_path '{WORK}/data'
-	option container '{NAME}'
-
-config dkim 'dkim'
-	option key_bits '1024'
-
-config container 'container'
-	option lxc_path '{WORK}/lxc'
-	option bridge '{BRIDGE}'
-	option host_address '{SUBNET}.1/24'
-	option address '{IP}/24'
-""")
-
-
-def _wrapper(path: str) -> None:
-    """mailctl of this checkout (rpcd finds the installed one on PATH; here SECUMAIL_MAILCTL points at this)."""
-    os.makedirs(os.path.dirname(path))
-    with open(path, "w") as handle:
-        handle.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
-                     "from secumail.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # fmt: skip
-    os.chmod(path, 0o700)
+WORLD = World(work=WORK, name=NAME, bridge=BRIDGE, subnet=SUBNET, domain=DOMAIN, confdir=f"{WORK}/config")
 
 
 def _read(path: str) -> str:
@@ -118,44 +88,17 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-def _teardown(daemon: subprocess.Popen | None) -> None:
-    terminate(daemon, 15)
-    _cleanup_stale(NAME, f"{WORK}/lxc", BRIDGE)
-    from secumail.container import network
-
-    if network.bridge_exists(BRIDGE):
-        with contextlib.suppress(Exception):
-            network.remove_bridge(BRIDGE)
-    shutil.rmtree(WORK, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def appliance():
     need_root()
     ensure_apt_packages()
-    _teardown(None)  # what a killed earlier run left
-    confdir = f"{WORK}/config"
-    _write_config(confdir)
-    _wrapper(f"{WORK}/bin/mailctl")
-    env = {
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SECUMAIL_CONFDIR": confdir,
-        "SECUMAIL_SAVEDIR": f"{WORK}/save",
-        "SECUMAIL_RUNDIR": f"{WORK}/run",
-        "SECUMAIL_IMAGE_CACHE": cache_dir(),
-        "SECUMAIL_MAILCTL": f"{WORK}/bin/mailctl",
-        "PYTHONPATH": REPO,
-        "HOME": WORK,
-    }
+    WORLD.teardown()  # what a killed earlier run left
+    WORLD.write_config()
+    WORLD.write_mailctl()
+    env = WORLD.env()
     daemon = None
-    saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
     try:
-        # the container, installed by the library call mailctl install makes
-        from secumail.appliance import lifecycle
-        from secumail.config import load_settings
-
-        os.environ["SECUMAIL_IMAGE_CACHE"] = cache_dir()
-        installed = lifecycle.install(load_settings(confdir))
+        installed = WORLD.install()
         assert installed["container"] == "RUNNING", installed
 
         log = open(f"{WORK}/secumaild.log", "w")  # noqa: SIM115 - the daemon writes it until teardown
@@ -170,11 +113,7 @@ def appliance():
         with ArgvScanner((FIRST_PW, SECOND_PW)) as scanner:
             yield Appliance(Plugin(env), scanner)
     finally:
-        if saved_cache is None:
-            os.environ.pop("SECUMAIL_IMAGE_CACHE", None)
-        else:
-            os.environ["SECUMAIL_IMAGE_CACHE"] = saved_cache
-        _teardown(daemon)
+        WORLD.teardown(daemon)
 
 
 @pytest.fixture(autouse=True)

@@ -52,7 +52,8 @@ var calls = {
 	relayDel: rpc.declare({ object: 'luci.mailserver', method: 'relayDel', params: [ 'name' ] }),
 	relayTest: rpc.declare({ object: 'luci.mailserver', method: 'relayTest', params: [ 'name' ] }),
 	jobShow: rpc.declare({ object: 'luci.mailserver', method: 'jobShow', params: [ 'id' ] }),
-	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' })
+	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' }),
+	agentStart: rpc.declare({ object: 'luci.mailserver', method: 'agentStart' })
 };
 
 /* A refused ubus call (ACL) says "Permission denied" / "Access denied": say what it means here. */
@@ -141,6 +142,14 @@ var Common = baseclass.extend({
 			})));
 		});
 		return t;
+	},
+
+	/* A time for humans (the reader's locale): an ISO 8601 string or seconds since 1970; else as given. */
+	date: function(value) {
+		if (value == null || value === '')
+			return '-';
+		var d = (typeof value == 'number') ? new Date(value * 1000) : new Date(String(value));
+		return isNaN(d.getTime()) ? String(value) : d.toLocaleString();
 	},
 
 	size: function(bytes) {

@@ -337,6 +337,9 @@ return view.extend({
 
 		var rows = this.relayRows(data[1]);
 		return m.render().then(function(node) {
+			var note = ms.readOnlyNote();
+			if (note)
+				node.insertBefore(note, node.firstChild);
 			node.appendChild(E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Relay passwords and login test') ]), rows ]));
 			return node;
