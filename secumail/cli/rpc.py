@@ -144,14 +144,14 @@ def answer(ctx: Context, name: str, text: str) -> dict[str, Any]:
         raw = _parse(text)
         raw.pop("ubus_rpc_session", None)
         values = check_args(method.args(), raw)
-        return _reply(_run(ctx, name, method, values))
+        return _no_shell_hints(_reply(_run(ctx, name, method, values)))
     except SecumailError as exc:
         return {"error": _one_line(str(exc)), "code": exc.exit_code}
 
 
-# A shell hint ("(run 'mailctl mesh backup')", "(see 'mailctl logs')", ": run 'mailctl start'"): the web UI
-# offers buttons and pages, not commands, so its replies carry the reason alone.
-_SHELL_HINT = re.compile(r"\s*\((?:run|see|start it with) '[^)]*\)|\s*[:;,]\s*(?:run|start it with) '.*$")
+# A shell hint ("(run 'mailctl mesh backup')", "(create it: mailctl user add …)", ": run 'mailctl start'"): the
+# web UI offers buttons and pages, not commands, so its replies carry the reason alone.
+_SHELL_HINT = re.compile(r"\s*\([^()]*(?:mailctl|/etc/init\.d)[^()]*\)|\s*[:;,]\s*(?:run|start it with) '.*$")
 
 
 def _no_shell_hints(value: Any) -> Any:
@@ -210,7 +210,7 @@ def _run(ctx: Context, name: str, method: Method, values: dict[str, Any]) -> Any
             from secumail.daemon.launcher import daemon_info
 
             data = dict(op.run(ctx, args), agent={"running": daemon_info(timeout=1.0) is not None})
-        return _no_shell_hints({"agent": {"running": True}, **data})
+        return {"agent": {"running": True}, **data}
     return op.run(ctx, args)
 
 

@@ -43,7 +43,8 @@ SHELL = re.compile(r"mailctl |/etc/init\.d|'mailctl")
 WRITE_LABELS = ("Start", "Stop", "Start agent", "Apply configuration", "Install / rebuild container", "Add domain",
                 "Add mailbox", "Add alias", "Add catch-all", "Delete", "Password", "Quota", "Back up now",
                 "Push to peers", "Pull from peers", "Pin a peer by id", "Retry all now", "Delete all", "Save",
-                "Save & Apply", "Set password…", "Issue certificate", "Renew now", "Apply records")  # fmt: skip
+                "Save & Apply", "Set password…", "Issue certificate", "Renew now", "Renew if due", "Apply", "Unpin",
+                "Trust…")  # fmt: skip
 
 
 def _users() -> None:
@@ -54,6 +55,8 @@ def _users() -> None:
     WORLD.write_config(domain=OLD_DOMAIN)
     accounts.user_add(load_settings(WORLD.confdir), f"demo@{OLD_DOMAIN}", uuid.uuid4().hex)
     WORLD.write_config()
+    with open(os.path.join(WORLD.confdir, "mailserver"), "a") as handle:  # the DNS plan needs the A record's address
+        handle.write("\nconfig dns 'dns'\n\toption public_ipv4 '192.0.2.25'\n")
     accounts.user_add(load_settings(WORLD.confdir), f"alice@{WORLD.domain}", uuid.uuid4().hex)
 
 
@@ -132,6 +135,20 @@ def _check_page(b, page: str, text: str) -> None:
     assert not ISO_DATE.search(text), f"{page} shows a raw ISO date: {ISO_DATE.search(text).group(0)}"
 
 
+def _dns_plan(text: str, b) -> str:
+    """Press "Show plan" (a dry-run job of secumaild, manual provider): the records of the domain."""
+    assert WORLD.domain not in text  # the plan is not there before the button
+    _click(b, "Show plan")
+    return b.wait("the DNS plan", lambda: f"_dmarc.{WORLD.domain}" in b.text("#view") and b.text("#view"), timeout=40)
+
+
+def _click(b, label: str) -> None:
+    found = b.js("var label = arguments[0]; var e = Array.from(document.querySelectorAll('#view button,"
+                 " .cbi-page-actions button')).filter(function(e) { return e.innerText.trim() == label; })[0];"
+                 " if (e) e.click(); return !!e;", label)  # fmt: skip
+    assert found, f"no button {label!r}: {_buttons(b)}"
+
+
 def _buttons(b) -> list[str]:
     return b.js("return Array.from(document.querySelectorAll('#view button, #view .cbi-button, .cbi-page-actions "
                 "button, .cbi-page-actions .cbi-button')).filter(function(e) { return e.offsetParent; })"
@@ -142,17 +159,14 @@ def test_admin_every_page(luci):
     b = luci
     # Overview: secumaild is not running yet: its own row, a button, and no error or shell advice anywhere
     text = _open(b, "root", ADMIN_PW, "overview", "Agent (secumaild)")
-    assert "not running" in text and "Start agent" in _buttons(b), text
+    assert "not running: no jobs" in text.lower() and "Start agent" in _buttons(b), text
     assert re.search(r"DNS check\s+not known while the agent is stopped", text), text
     assert re.search(r"Last backup\s+no backup yet", text), text
     assert f"mail.{WORLD.domain} ({WORLD.domain})" in text and f"{WORLD.name} — RUNNING" in text, text
     assert "Start" not in _buttons(b) and "Stop" in _buttons(b), _buttons(b)  # the container runs
     assert re.search(r"until \d{1,2}/\d{1,2}/\d{4}", text), "the certificate's date is not for humans"
     _check_page(b, "overview", text)
-    b.js(
-        "Array.from(document.querySelectorAll('#view button')).filter(function(e) {"
-        " return e.innerText.trim() == 'Start agent'; })[0].click();"
-    )
+    _click(b, "Start agent")
     b.wait("the agent running", lambda: re.search(r"Agent \(secumaild\)\s+running", b.text("#view")), timeout=40)
     assert _daemon_pid(), "the button did not start secumaild"
     text = b.wait("the DNS row without the agent note", lambda: "not known while" not in b.text("#view")
@@ -189,7 +203,11 @@ def test_admin_every_page(luci):
     _check_page(b, "logs", text)
     b.screenshot(f"{SHOTS}/logs.png")
 
-    for page, ready in (("dns", WORLD.domain), ("reports", "Reports received"), ("certificates", "Valid until")):
+    text = _dns_plan(_open(b, "root", ADMIN_PW, "dns", "Show plan"), b)
+    _check_page(b, "dns", text)
+    b.screenshot(f"{SHOTS}/dns.png")
+
+    for page, ready in (("reports", "Reports received"), ("certificates", "Valid until")):
         text = _open(b, "root", ADMIN_PW, page, ready)
         _check_page(b, page, text)
         b.screenshot(f"{SHOTS}/{page}.png")
@@ -205,10 +223,7 @@ def test_settings_change_lands_in_uci_and_secumaild_applies_it(luci):
     field = b.driver.find_element("id", "widget.cbid.mailserver.ports.submission")
     field.clear()
     field.send_keys("2587")
-    b.js(
-        "Array.from(document.querySelectorAll('.cbi-page-actions button')).filter(function(e) {"
-        " return e.innerText.trim() == 'Save & Apply'; })[0].click();"
-    )
+    _click(b, "Save & Apply")
 
     def saved() -> bool:
         with open(os.path.join(WORLD.confdir, "mailserver")) as handle:
@@ -232,9 +247,11 @@ def test_settings_change_lands_in_uci_and_secumaild_applies_it(luci):
 def test_read_only_login_sees_every_page_without_write_controls(luci):
     b = luci
     for page, ready in (("overview", "Agent (secumaild)"), ("settings", "Mail Server settings"),
-                        ("accounts", "Mailboxes"), ("dns", WORLD.domain), ("reports", "Reports received"),
+                        ("accounts", "Mailboxes"), ("dns", "Show plan"), ("reports", "Reports received"),
                         ("certificates", "Valid until"), ("mesh", "Snapshots"), ("logs", "Mail queue")):  # fmt: skip
         text = _open(b, "viewer", VIEWER_PW, page, ready)
+        if page == "dns":
+            text = _dns_plan(text, b)  # a dry run only reads: offered to this login too
         assert "Read-only access" in text, f"{page}: no read-only note"
         shown = [label for label in _buttons(b) if label in WRITE_LABELS]
         assert shown == [], f"{page} offers write controls to a read-only login: {shown}"

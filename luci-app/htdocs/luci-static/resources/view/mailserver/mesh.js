@@ -35,7 +35,7 @@ return view.extend({
 	trust: function(node) {
 		var address = node.address ? (node.port ? '%s:%d'.format(node.address, node.port) : node.address) : undefined;
 		ui.showModal(_('Trust this node?'), [
-			E('p', {}, [ _('Compare every character of this id with the one shown on the other router (Mesh page, or "mailctl mesh id"). Pin it only if they are identical: anyone on the network can announce a name.') ]),
+			E('p', {}, [ _('Compare every character of this id with the one shown on the other router (its Mesh backup page, "This node"). Pin it only if they are identical: anyone on the network can announce a name.') ]),
 			E('p', {}, [ _('Name: %s, address: %s').format(node.name || node.hostname || '-', address || '-') ]),
 			E('pre', { 'style': 'white-space:pre-wrap;word-break:break-all;font-size:120%' }, [ node.node_id ]),
 			E('div', { 'class': 'right' }, [

@@ -303,7 +303,7 @@ return view.extend({
 
 		/* Smarthosts: the password is never in UCI; 'mailctl relay add' (or relayAdd) stores it 0600. */
 		s = m.section(form.GridSection, 'relay', _('Relays (smarthosts)'),
-			_('Outbound mail through your provider\'s server, SASL only over TLS. A relay without sender domains is the default relayhost. Set its password with "mailctl relay add" on the router; "mailctl relay test" checks the login.'));
+			_('Outbound mail through your provider\'s server, SASL only over TLS. A relay without sender domains is the default relayhost. Set its password and test the login under "Relay passwords and login test" below.'));
 		s.addremove = true;
 		s.anonymous = false;
 		o = s.option(form.Value, 'host', _('Host'));
