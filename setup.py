@@ -30,6 +30,8 @@ setup(
             "checkdmarc>=5",
             "dkimpy>=1.1",
             "pyspf>=2.0.14",
+            # LuCI in headless Chromium (tests/integration/luci/test_browser.py; Debian's chromium + chromedriver)
+            "selenium>=4.10",
         ],
     },
     entry_points={
