@@ -16,7 +16,6 @@ import re
 import signal
 import smtplib
 import socket
-import time
 import uuid
 
 import pytest
@@ -25,6 +24,7 @@ from tests.integration.luci.world import World
 from tests.integration.lxcworld import ensure_apt_packages, need_root
 from tests.support import apt, owu
 from tests.support.paths import REPO
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,11 +113,12 @@ def luci():
         if browser is not None:
             browser.close()
         owu.stop()
-        pid = _daemon_pid()  # the secumaild the "Start agent" button started
-        if pid:
+        pid = _daemon_pid()  # the secumaild the "Start agent" button started: gone before the container is,
+        if pid:  # or its reconcile starts the container again
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            time.sleep(1)
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="secumaild to exit")
         WORLD.teardown()
 
 
