@@ -31,6 +31,8 @@ setup(
             "dkimpy>=1.1",
             "pyspf>=2.0.14",
             "prometheus_client>=0.16",  # parses `mailctl metrics` (tests/unit/appliance/test_metrics.py)
+            # LuCI in headless Chromium (tests/integration/luci/test_browser.py; Debian's chromium + chromedriver)
+            "selenium>=4.10",
         ],
     },
     entry_points={

@@ -151,6 +151,10 @@ def recover(call: Call, peers: list[str], recovery_key: str) -> Any:
 
 
 def snapshots(call: Call) -> list[dict[str, Any]]:
+    from secumail.config.layout import DataLayout
+
+    if not os.path.exists(os.path.join(DataLayout(call.settings.main.data_path).repository, "config")):
+        return []  # no backup yet: an empty list, not an error (the first backup creates the repository)
     _key, repo = _own(call, create=False)
     with repo:
         return [

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class Method:
     rename: dict[str, str] = field(default_factory=dict)  # method argument → operation argument
     override: dict[str, Arg] = field(default_factory=dict)  # a narrower check for LuCI
     select: tuple[str, tuple[str, ...]] | None = None  # (argument, operations it chooses between)
+    write: bool = False  # the ACL class of a method that is no operation (agentStart)
 
     def operations(self) -> list[Operation]:
         names = self.select[1] if self.select else [self.operation] if self.operation else []
@@ -57,7 +59,7 @@ class Method:
     def writes(self) -> bool:
         """The ACL class: write when any operation it may run changes the server with the fixed arguments."""
         if self.operation is None and not self.select:
-            return False
+            return self.write
         return any(op.writes(self.fixed) for op in self.operations())
 
 
@@ -125,6 +127,8 @@ METHODS: dict[str, Method] = {
     # secumaild's jobs (long work)
     "jobShow": Method(None, override={"id": Arg("string", required=True, pattern=TOKEN, what="job id")}),
     "jobList": Method(None),
+    # secumaild itself: Overview's "Start agent" button (procd's init script on OpenWrt)
+    "agentStart": Method(None, write=True),
 }
 
 
@@ -149,14 +153,29 @@ def answer(ctx: Context, name: str, text: str) -> dict[str, Any]:
         raw = _parse(text)
         raw.pop("ubus_rpc_session", None)
         values = check_args(method.args(), raw)
-        return _reply(_run(ctx, name, method, values))
+        return _no_shell_hints(_reply(_run(ctx, name, method, values)))
     except SecumailError as exc:
         return {"error": _one_line(str(exc)), "code": exc.exit_code}
 
 
+# A shell hint ("(run 'mailctl mesh backup')", "(create it: mailctl user add …)", ": run 'mailctl start'"): the
+# web UI offers buttons and pages, not commands, so its replies carry the reason alone.
+_SHELL_HINT = re.compile(r"\s*\([^()]*(?:mailctl|/etc/init\.d)[^()]*\)|\s*[:;,]\s*(?:run|start it with) '.*$")
+
+
+def _no_shell_hints(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SHELL_HINT.sub("", value)
+    if isinstance(value, dict):
+        return {key: _no_shell_hints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_shell_hints(item) for item in value]
+    return value
+
+
 def _one_line(message: str) -> str:
     lines = message.strip().splitlines()
-    return (lines[0] if lines else "failed").removeprefix("mailctl: ")
+    return _no_shell_hints((lines[0] if lines else "failed").removeprefix("mailctl: "))
 
 
 def _parse(text: str) -> dict[str, Any]:
@@ -180,6 +199,10 @@ def _run(ctx: Context, name: str, method: Method, values: dict[str, Any]) -> Any
         return Reported(job) if isinstance(job, dict) and job.get("state") == "failed" else job
     if name == "jobList":
         return call("jobs.list")
+    if name == "agentStart":
+        from secumail.daemon.launcher import ensure_daemon_running
+
+        return {"agent": "running", "pid": ensure_daemon_running(ctx.confdir).get("pid")}
     op_name = values.pop(method.select[0]) if method.select else method.operation
     op = OPERATIONS[str(op_name)]
     args = {method.rename.get(key, key): value for key, value in values.items()}
@@ -196,8 +219,11 @@ def _run(ctx: Context, name: str, method: Method, values: dict[str, Any]) -> Any
         from secumail.cli.server import status_from_daemon
 
         data = status_from_daemon(ctx.confdir)
-        if data is not None:
-            return data
+        if data is None:
+            from secumail.daemon.launcher import daemon_info
+
+            data = dict(op.run(ctx, args), agent={"running": daemon_info(timeout=1.0) is not None})
+        return {"agent": {"running": True}, **data}
     return op.run(ctx, args)
 
 

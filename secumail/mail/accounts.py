@@ -165,6 +165,7 @@ def user_list(settings: Settings) -> list[dict[str, Any]]:
         limit = user.quota_bytes
         rows.append({
             "address": user.address,
+            "domain_served": accounts.domain_of(user.address) in accounts.domains,  # else: mail to it bounces
             "quota": user.quota or "none",
             "quota_bytes": limit,
             "usage_bytes": usage,

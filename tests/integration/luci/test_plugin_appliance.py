@@ -12,12 +12,10 @@ image from the shared cache (/var/cache/secumail-test, or $SECUMAIL_IMAGE_CACHE)
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import imaplib
 import json
 import os
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -27,13 +25,13 @@ import uuid
 
 import pytest
 
-from tests.integration.lxcworld import _cleanup_stale, cache_dir, ensure_apt_packages, need_root
+from tests.integration.luci.world import World
+from tests.integration.lxcworld import ensure_apt_packages, need_root
 from tests.support import reportmail as rm
 from tests.support.argvscan import ArgvScanner
 from tests.support.imapclient import imap_login_ok
-from tests.support.luciplugin import Plugin, appliance_env
+from tests.support.luciplugin import Plugin
 from tests.support.paths import REPO
-from tests.support.procs import terminate
 from tests.support.wait import stays
 
 pytestmark = pytest.mark.integration
@@ -84,26 +82,7 @@ class Appliance:
             time.sleep(0.3)
 
 
-def _write_config(confdir: str) -> None:
-    os.makedirs(confdir)
-    with open(os.path.join(confdir, "mailserver"), "w") as handle:
-        handle.write(f"""
-config mailserver 'main'
-	option enabled '1'
-	option domain '{DOMAIN}'
-	option hostname 'mail'
-	option data_path '{WORK}/data'
-	option container '{NAME}'
-
-config dkim 'dkim'
-	option key_bits '1024'
-
-config container 'container'
-	option lxc_path '{WORK}/lxc'
-	option bridge '{BRIDGE}'
-	option host_address '{SUBNET}.1/24'
-	option address '{IP}/24'
-""")
+WORLD = World(work=WORK, name=NAME, bridge=BRIDGE, subnet=SUBNET, domain=DOMAIN, confdir=f"{WORK}/config")
 
 
 def _read(path: str) -> str:
@@ -111,34 +90,16 @@ def _read(path: str) -> str:
         return handle.read()
 
 
-def _teardown(daemon: subprocess.Popen | None) -> None:
-    terminate(daemon, 15)
-    _cleanup_stale(NAME, f"{WORK}/lxc", BRIDGE)
-    from secumail.container import network
-
-    if network.bridge_exists(BRIDGE):
-        with contextlib.suppress(Exception):
-            network.remove_bridge(BRIDGE)
-    shutil.rmtree(WORK, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def appliance():
     need_root()
     ensure_apt_packages()
-    _teardown(None)  # what a killed earlier run left
-    confdir = f"{WORK}/config"
-    _write_config(confdir)
-    env = appliance_env(WORK, confdir, cache_dir())
+    WORLD.teardown()  # what a killed earlier run left
+    WORLD.write_config()
+    env = WORLD.env()
     daemon = None
-    saved_cache = os.environ.get("SECUMAIL_IMAGE_CACHE")
     try:
-        # the container, installed by the library call mailctl install makes
-        from secumail.appliance import lifecycle
-        from secumail.config import load_settings
-
-        os.environ["SECUMAIL_IMAGE_CACHE"] = cache_dir()
-        installed = lifecycle.install(load_settings(confdir))
+        installed = WORLD.install()
         assert installed["container"] == "RUNNING", installed
 
         log = open(f"{WORK}/secumaild.log", "w")  # noqa: SIM115 - the daemon writes it until teardown
@@ -153,11 +114,7 @@ def appliance():
         with ArgvScanner((FIRST_PW, SECOND_PW)) as scanner:
             yield Appliance(Plugin(env), scanner)
     finally:
-        if saved_cache is None:
-            os.environ.pop("SECUMAIL_IMAGE_CACHE", None)
-        else:
-            os.environ["SECUMAIL_IMAGE_CACHE"] = saved_cache
-        _teardown(daemon)
+        WORLD.teardown(daemon)
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ const ui = { createHandlerFn: (self, name) => () => self[name] };
 const ms = {
   fetch: () => Promise.resolve({}),
   notifyError: () => {},
+  readOnlyNote: () => '',
   errorBox: msg => E('div', { 'class': 'alert' }, [ msg ]),
   table: (headers, rows, empty) => E('table', {}, [ E('tr', {}, headers) ].concat(
     rows.length ? rows.map(r => E('tr', {}, r)) : [ E('tr', {}, [ empty ]) ]))

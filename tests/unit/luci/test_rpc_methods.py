@@ -83,8 +83,8 @@ def test_a_failed_job_is_marked_failed(monkeypatch):
 
 def test_every_method_is_an_operation_with_its_checks():
     for name, method in rpc.METHODS.items():
-        if name in ("jobShow", "jobList"):
-            continue  # secumaild's job queries, not operations
+        if name in ("jobShow", "jobList", "agentStart"):
+            continue  # secumaild's job queries and its start, not operations
         ops = method.operations()
         assert ops, name
         for op in ops:
@@ -113,3 +113,34 @@ def test_write_class_follows_the_arguments():
     assert OPERATIONS["dns-setup"].writes({"dry_run": True}) is False
     assert OPERATIONS["dns-setup"].writes({"dry_run": False}) is True
     assert rpc.METHODS["dnsPlan"].writes() is False and rpc.METHODS["dnsApply"].writes() is True
+
+
+def test_replies_carry_no_shell_advice():
+    """The web UI offers buttons and pages: a hint to run a command is left out of what it shows."""
+    assert rpc._one_line(
+        "mailctl: secumaild is not running (start it with '/etc/init.d/mailserver start' or 'mailctl start')"
+    ) == "secumaild is not running"
+    assert rpc._one_line("the mail container 'x' is not running: run 'mailctl start'") == (
+        "the mail container 'x' is not running")
+    assert rpc._no_shell_hints({"notes": ["not answering: smtp (see 'mailctl logs')"], "ports": {"smtp": 25}}) == {
+        "notes": ["not answering: smtp"], "ports": {"smtp": 25}}
+    kept = "smtp (port 25) up; DNS blocklists: on (postscreen asks 3 list(s))"
+    assert rpc._no_shell_hints(kept) == kept
+
+
+def test_status_says_whether_secumaild_runs(monkeypatch):
+    monkeypatch.setattr("secumail.cli.server.status_from_daemon", lambda confdir=None: {"config": {"domain": "a.test"}})
+    assert _answer("getStatus", {})["agent"] == {"running": True}
+    monkeypatch.setattr("secumail.cli.server.status_from_daemon", lambda confdir=None: None)
+    monkeypatch.setattr("secumail.daemon.launcher.daemon_info", lambda timeout=3.0: None)
+    monkeypatch.setattr("secumail.appliance.server.status", lambda call: {"config": {"domain": "a.test"}})
+    assert _answer("getStatus", {}) == {"config": {"domain": "a.test"}, "agent": {"running": False}}
+
+
+def test_agent_start_is_a_write_method_that_starts_secumaild(monkeypatch):
+    started = []
+    monkeypatch.setattr("secumail.daemon.launcher.ensure_daemon_running",
+                        lambda confdir=None: started.append(confdir) or {"pid": 4242})
+    assert rpc.METHODS["agentStart"].writes()
+    assert _answer("agentStart", {}) == {"agent": "running", "pid": 4242}
+    assert len(started) == 1

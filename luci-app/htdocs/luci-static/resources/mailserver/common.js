@@ -60,7 +60,8 @@ var calls = {
 	importAdd: rpc.declare({ object: 'luci.mailserver', method: 'importAdd', params: [ 'user', 'source', 'every', 'folders', 'exclude', 'ca_file', 'insecure', 'name', 'password' ] }),
 	importDel: rpc.declare({ object: 'luci.mailserver', method: 'importDel', params: [ 'name' ] }),
 	jobShow: rpc.declare({ object: 'luci.mailserver', method: 'jobShow', params: [ 'id' ] }),
-	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' })
+	jobList: rpc.declare({ object: 'luci.mailserver', method: 'jobList' }),
+	agentStart: rpc.declare({ object: 'luci.mailserver', method: 'agentStart' })
 };
 
 /* A refused ubus call (ACL) says "Permission denied" / "Access denied": say what it means here. */
@@ -149,6 +150,14 @@ var Common = baseclass.extend({
 			})));
 		});
 		return t;
+	},
+
+	/* A time for humans (the reader's locale): an ISO 8601 string or seconds since 1970; else as given. */
+	date: function(value) {
+		if (value == null || value === '')
+			return '-';
+		var d = (typeof value == 'number') ? new Date(value * 1000) : new Date(String(value));
+		return isNaN(d.getTime()) ? String(value) : d.toLocaleString();
 	},
 
 	size: function(bytes) {

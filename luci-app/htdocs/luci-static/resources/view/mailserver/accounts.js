@@ -160,7 +160,10 @@ return view.extend({
 				E('h3', {}, [ _('Mailboxes') ]),
 				users.error ? ms.errorBox(users.error) : ms.table(headers([ _('Address'), _('Quota'), _('Used') ]),
 					ms.list(users).map(function(u) {
-						return withActions([ u.address, u.quota, self.usage(u) ], [
+						/* a mailbox left behind when its domain was removed or the primary domain changed */
+						var address = (u.domain_served === false) ? E('span', {}, [ u.address, ' ',
+							E('span', { 'class': 'label warning', 'data-ms': 'unserved' }, [ _('domain not served: mail to it bounces') ]) ]) : u.address;
+						return withActions([ address, u.quota, self.usage(u) ], [
 							ms.button(_('Password'), 'edit', L.bind(self.passwd, self, u.address)), ' ',
 							ms.button(_('Quota'), 'edit', L.bind(self.quota, self, u)), ' ',
 							ms.button(_('Delete'), 'remove', L.bind(self.delUser, self, u.address))

@@ -21,13 +21,13 @@ return view.extend({
 			rows.push([ _('Names (SANs)'), (cert.sans || []).join(', ') ]);
 			rows.push([ _('Issuer'), cert.issuer ]);
 			rows.push([ _('Key type'), cert.key_type ]);
-			rows.push([ _('Valid until'), cert.not_after ]);
+			rows.push([ _('Valid until'), ms.date(cert.not_after) ]);
 			rows.push([ _('Days left'), st.warning ? E('span', { 'class': 'label warning' }, [ _('%d — renew soon').format(st.days_left) ]) : String(st.days_left) ]);
 			if (st.missing_names && st.missing_names.length)
 				rows.push([ _('Missing names'), st.missing_names.join(', ') ]);
 		}
-		rows.push([ _('Next renewal'), st.next_renewal || '-' ]);
-		rows.push([ _('Last attempt'), st.last_attempt || _('never') ]);
+		rows.push([ _('Next renewal'), ms.date(st.next_renewal) ]);
+		rows.push([ _('Last attempt'), st.last_attempt ? ms.date(st.last_attempt) : _('never') ]);
 		rows.push([ _('Last error'), st.last_error || _('none') ]);
 		return rows;
 	},
@@ -49,7 +49,7 @@ return view.extend({
 		var box = document.getElementById('ms-cert-job');
 		return ms.runJob(name, args, box).then(L.bind(function(result) {
 			box.appendChild(E('p', {}, [ (result && result.message) ? result.message :
-				(result && result.not_after) ? _('Certificate installed, valid until %s.').format(result.not_after) : _('Done.') ]));
+				(result && result.not_after) ? _('Certificate installed, valid until %s.').format(ms.date(result.not_after)) : _('Done.') ]));
 			return this.refresh();
 		}, this)).catch(function() {});
 	},

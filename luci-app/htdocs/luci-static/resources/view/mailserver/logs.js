@@ -25,20 +25,30 @@ return view.extend({
 		if (q.error)
 			return E('div', { 'id': 'ms-queue' }, [ ms.errorBox(q.error) ]);
 		var rows = ms.list(q).map(function(m) {
-			var when = m.arrival ? new Date(m.arrival * 1000).toLocaleString() : '';
+			var when = m.arrival ? ms.date(m.arrival) : '';
 			var rcpt = (m.recipients || []).join(', ') + (m.reason ? ' (' + m.reason + ')' : '');
 			var row = [ m.queue_id, when, m.sender || '', rcpt, ms.size(m.size) ];
 			return w ? row.concat([ ms.button(_('Delete'), 'remove', L.bind(self.handleDelete, self, m.queue_id)) ]) : row;
 		});
 		var hdr = [ _('Id'), _('Arrived'), _('Sender'), _('Recipients'), _('Size') ];
-		return E('div', { 'id': 'ms-queue' }, [ ms.table(w ? hdr.concat([ '' ]) : hdr, rows, _('The queue is empty')) ]);
+		/* "Retry all" and "Delete all" only when there is something to retry or delete */
+		var actions = (w && rows.length) ? E('div', { 'class': 'cbi-page-actions' }, [
+			ms.button(_('Retry all now'), 'apply', L.bind(function() { return this.act(ms.call('queueFlush')); }, this)), ' ',
+			ms.button(_('Delete all'), 'remove', L.bind(function() { return this.act(ms.call('queueDeleteAll')); }, this))
+		]) : '';
+		return E('div', { 'id': 'ms-queue' }, [ ms.table(w ? hdr.concat([ '' ]) : hdr, rows, _('The queue is empty')), actions ]);
 	},
 
 	refresh: function() {
 		return this.load().then(L.bind(function(data) {
 			var pre = document.getElementById('ms-log');
-			if (pre)
+			if (pre) {
+				/* follow the newest lines unless the reader scrolled up to read older ones */
+				var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
 				pre.textContent = this.logText(data[0]);
+				if (atEnd)
+					pre.scrollTop = pre.scrollHeight;
+			}
 			var old = document.getElementById('ms-queue');
 			if (old)
 				old.parentNode.replaceChild(this.renderQueue(data[1]), old);
@@ -57,6 +67,16 @@ return view.extend({
 
 	render: function(data) {
 		poll.add(L.bind(this.refresh, this), 15);
+		/* the log opens at its newest lines: scroll once the page is in the document */
+		var frames = 0;
+		var scrollToEnd = function() {
+			var pre = document.getElementById('ms-log');
+			if (pre && pre.scrollHeight)
+				pre.scrollTop = pre.scrollHeight;
+			else if (frames++ < 300)
+				window.requestAnimationFrame(scrollToEnd);
+		};
+		window.requestAnimationFrame(scrollToEnd);
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Mail logs') ]),
 			ms.readOnlyNote(),
@@ -66,11 +86,7 @@ return view.extend({
 			]),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Mail queue') ]),
-				this.renderQueue(data[1]),
-				ms.writable() ? E('div', { 'class': 'cbi-page-actions' }, [
-					ms.button(_('Retry all now'), 'apply', L.bind(function() { return this.act(ms.call('queueFlush')); }, this)), ' ',
-					ms.button(_('Delete all'), 'remove', L.bind(function() { return this.act(ms.call('queueDeleteAll')); }, this))
-				]) : ''
+				this.renderQueue(data[1])
 			])
 		]);
 	},

@@ -1,6 +1,7 @@
 'use strict';
 'require view';
 'require ui';
+'require uci';
 'require mailserver.common as ms';
 
 /*
@@ -15,7 +16,8 @@ function code(text) {
 
 return view.extend({
 	load: function() {
-		return Promise.all([ ms.fetch('getNodeId'), ms.fetch('listPeers'), ms.fetch('listDiscovered'), ms.fetch('listSnapshots') ]);
+		return Promise.all([ ms.fetch('getNodeId'), ms.fetch('listPeers'), ms.fetch('listDiscovered'), ms.fetch('listSnapshots'),
+			uci.load('mailserver').catch(function() {}) ]);
 	},
 
 	reload: function() {
@@ -33,7 +35,7 @@ return view.extend({
 	trust: function(node) {
 		var address = node.address ? (node.port ? '%s:%d'.format(node.address, node.port) : node.address) : undefined;
 		ui.showModal(_('Trust this node?'), [
-			E('p', {}, [ _('Compare every character of this id with the one shown on the other router (Mesh page, or "mailctl mesh id"). Pin it only if they are identical: anyone on the network can announce a name.') ]),
+			E('p', {}, [ _('Compare every character of this id with the one shown on the other router (its Mesh backup page, "This node"). Pin it only if they are identical: anyone on the network can announce a name.') ]),
 			E('p', {}, [ _('Name: %s, address: %s').format(node.name || node.hostname || '-', address || '-') ]),
 			E('pre', { 'style': 'white-space:pre-wrap;word-break:break-all;font-size:120%' }, [ node.node_id ]),
 			E('div', { 'class': 'right' }, [
@@ -89,6 +91,7 @@ return view.extend({
 		var id = data[0], peers = data[1], found = data[2], snaps = data[3];
 		var pinned = {};
 		ms.list(peers).forEach(function(p) { pinned[p.node_id] = true; });
+		var syncable = uci.get('mailserver', 'mesh', 'enabled') == '1' && ms.list(peers).length > 0;
 		var last = function(row, cell) { return w ? row.concat([ cell ]) : row; };
 		var hdr = function(row) { return w ? row.concat([ '' ]) : row; };
 
@@ -102,7 +105,7 @@ return view.extend({
 				peers.error ? ms.errorBox(peers.error) : ms.table(hdr([ _('Name'), _('Node id'), _('Address'), _('Last seen'), _('Last sync'), _('Stored') ]),
 					ms.list(peers).map(function(p) {
 						return last([ p.name, code(p.node_id), p.address ? '%s:%s'.format(p.address, p.port) : '-',
-							p.last_seen || _('never'), p.last_sync || _('never'), ms.size(p.stored_bytes) ],
+							p.last_seen ? ms.date(p.last_seen) : _('never'), p.last_sync ? ms.date(p.last_sync) : _('never'), ms.size(p.stored_bytes) ],
 							ms.button(_('Unpin'), 'remove', L.bind(self.removePeer, self, p.node_id)));
 					}), _('No peers pinned')),
 				ms.button(_('Pin a peer by id'), 'add', L.bind(this.addPeer, this))
@@ -119,14 +122,15 @@ return view.extend({
 				E('h3', {}, [ _('Snapshots') ]),
 				snaps.error ? ms.errorBox(snaps.error) : ms.table(hdr([ _('Id'), _('Time'), _('Host'), _('Files'), _('Size'), _('New') ]),
 					ms.list(snaps).map(function(s) {
-						return last([ code(s.id), s.time, s.hostname, s.files, ms.size(s.bytes), ms.size(s.new_bytes) ],
+						return last([ code(s.id), ms.date(s.time), s.hostname, s.files, ms.size(s.bytes), ms.size(s.new_bytes) ],
 							ms.button(_('Restore…'), 'reset', L.bind(self.restore, self, s)));
-					}), _('No snapshots yet')),
+					}), _('No backup yet')),
 				E('div', { 'id': 'ms-mesh-job' }),
 				w ? E('div', { 'class': 'cbi-page-actions' }, [
 					ms.button(_('Back up now'), 'apply', L.bind(this.job, this, 'meshBackup', [])), ' ',
-					ms.button(_('Push to peers'), 'action', L.bind(this.job, this, 'meshSync', [ 'push' ])), ' ',
-					ms.button(_('Pull from peers'), 'action', L.bind(this.job, this, 'meshSync', [ 'pull' ]))
+					/* a sync needs mesh backup enabled and a pinned peer to talk to */
+					syncable ? ms.button(_('Push to peers'), 'action', L.bind(this.job, this, 'meshSync', [ 'push' ])) : '', ' ',
+					syncable ? ms.button(_('Pull from peers'), 'action', L.bind(this.job, this, 'meshSync', [ 'pull' ])) : ''
 				]) : ''
 			])
 		]);

@@ -47,13 +47,13 @@ return view.extend({
 		if (st.certificate && st.certificate.present === false)
 			certText = st.certificate.summary || _('none');
 		else if (st.certificate && st.certificate.days_left != null)
-			certText = _('%d days left (until %s)').format(st.certificate.days_left, st.certificate.not_after);
+			certText = _('%d days left (until %s)').format(st.certificate.days_left, ms.date(st.certificate.not_after));
 		else if (cert.error)
 			certText = cert.error;
 		else if (!cert.certificate)
 			certText = _('none');
 		else
-			certText = _('%d days left (until %s)').format(cert.days_left, cert.not_after || cert.certificate.not_after);
+			certText = _('%d days left (until %s)').format(cert.days_left, ms.date(cert.not_after || cert.certificate.not_after));
 
 		/* the status carries the queue size when the container runs; else ask the queue itself */
 		var queueText = (typeof st.queue == 'number') ? _('%d message(s)').format(st.queue) :
@@ -61,11 +61,14 @@ return view.extend({
 
 		var snapshots = ms.list(snaps);
 		var lastSnap = snapshots.length ? snapshots[snapshots.length - 1] : null;
-		var backupText = snaps.error ? snaps.error : (lastSnap ? '%s (%s)'.format(lastSnap.time, lastSnap.id) : _('never'));
+		var backupText = snaps.error ? snaps.error : (lastSnap ? '%s (%s)'.format(ms.date(lastSnap.time), lastSnap.id) : _('no backup yet'));
 
+		/* the agent (secumaild) runs the jobs: while it is stopped the DNS check's state is simply not known */
+		var agentUp = !st.agent || st.agent.running;
 		var dns = lastJob(jobs, 'dns-check');
-		var when = dns ? new Date(dns.finished * 1000).toLocaleString() : '';
-		var dnsText = jobs.error ? jobs.error : !dns ? _('not checked yet (see the DNS page)') :
+		var when = dns ? ms.date(dns.finished) : '';
+		var dnsText = !agentUp ? _('not known while the agent is stopped') : jobs.error ? jobs.error :
+			!dns ? _('not checked yet (see the DNS page)') :
 			(dns.result && dns.result.ok) ? _('all required records correct (%s)').format(when) :
 			_('%s required item(s) wrong (%s)').format(dns.result ? dns.result.failed : '?', when);
 
@@ -92,7 +95,13 @@ return view.extend({
 		var mem = st.memory || (st.container && st.container.memory);
 		var memText = mem ? (typeof mem == 'object' ? (mem.limit ? '%s / %s'.format(ms.size(mem.used), ms.size(mem.limit)) : ms.size(mem.used)) : value(mem)) : '-';
 
+		var agentText = agentUp ? _('running') : E('span', {}, [
+			E('span', { 'class': 'label warning' }, [ _('not running: no jobs, renewals, backups or DNS checks') ]), ' ',
+			ms.button(_('Start agent'), 'apply', L.bind(this.startAgent, this))
+		]);
+
 		return [
+			[ _('Agent (secumaild)'), agentText ],
 			[ _('Mail server'), '%s (%s) — %s'.format(st.config.fqdn, st.config.domain, st.config.enabled ? _('enabled') : _('disabled')) ],
 			[ _('Container'), '%s — %s'.format(st.container.name, st.container.state) ],
 			[ _('Services'), services || '-' ],
@@ -122,6 +131,24 @@ return view.extend({
 		}));
 	},
 
+	/* Start or Stop, whichever the container's state calls for (both while it is changing). */
+	renderButtons: function(data) {
+		var st = data[0];
+		if (!ms.writable())
+			return E('div', { 'id': 'mailserver-actions' });
+		var state = (st.container || {}).state;
+		return E('div', { 'class': 'cbi-page-actions', 'id': 'mailserver-actions' }, [
+			state != 'RUNNING' ? ms.button(_('Start'), 'apply', L.bind(this.handleJob, this, 'serviceAction', [ 'start' ])) : '', ' ',
+			state != 'STOPPED' ? ms.button(_('Stop'), 'reset', L.bind(this.handleJob, this, 'serviceAction', [ 'stop' ])) : '', ' ',
+			ms.button(_('Apply configuration'), 'reload', L.bind(this.handleJob, this, 'applyConfig', [])), ' ',
+			ms.button(_('Install / rebuild container'), 'action', L.bind(this.handleJob, this, 'install', []))
+		]);
+	},
+
+	startAgent: function() {
+		return ms.call('agentStart').then(L.bind(this.refresh, this), ms.notifyError);
+	},
+
 	/* start/stop, install and apply are jobs of secumaild: progress below the table. */
 	handleJob: function(method, args, ev) {
 		var box = document.getElementById('mailserver-job');
@@ -133,18 +160,14 @@ return view.extend({
 			var old = document.getElementById('mailserver-status');
 			if (old)
 				old.parentNode.replaceChild(this.renderTable(data), old);
+			old = document.getElementById('mailserver-actions');
+			if (old)
+				old.parentNode.replaceChild(this.renderButtons(data), old);
 		}, this));
 	},
 
 	render: function(data) {
 		poll.add(L.bind(this.refresh, this), 10);
-
-		var buttons = ms.writable() ? E('div', { 'class': 'cbi-page-actions' }, [
-			ms.button(_('Start'), 'apply', L.bind(this.handleJob, this, 'serviceAction', [ 'start' ])), ' ',
-			ms.button(_('Stop'), 'reset', L.bind(this.handleJob, this, 'serviceAction', [ 'stop' ])), ' ',
-			ms.button(_('Apply configuration'), 'reload', L.bind(this.handleJob, this, 'applyConfig', [])), ' ',
-			ms.button(_('Install / rebuild container'), 'action', L.bind(this.handleJob, this, 'install', []))
-		]) : '';
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Mail Server') ]),
@@ -152,7 +175,7 @@ return view.extend({
 			ms.readOnlyNote(),
 			E('div', { 'class': 'cbi-section' }, [ this.renderTable(data) ]),
 			E('div', { 'id': 'mailserver-job' }),
-			buttons
+			this.renderButtons(data)
 		]);
 	},
 

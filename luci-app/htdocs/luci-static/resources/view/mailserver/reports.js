@@ -110,6 +110,7 @@ return view.extend({
 			E('div', { 'class': 'cbi-map-descr' }, [
 				_('DMARC aggregate and TLS-RPT reports that other mail servers sent to the report address of our DNS records (rua). Hostile or malformed reports are refused and listed.')
 			]),
+			ms.readOnlyNote(),
 			E('div', { 'class': 'cbi-section' }, [ E('label', {}, [ _('Reports that ended in the'), ' ', select ]) ]),
 			this.renderBody(res)
 		]);

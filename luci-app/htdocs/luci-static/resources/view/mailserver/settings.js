@@ -73,6 +73,11 @@ return view.extend({
 		return Promise.all([ uci.load('mailserver'), ms.fetch('listRelays') ]);
 	},
 
+	/* Save & Apply, Save and Reset only for a login that may write (LuCI would show them disabled) */
+	addFooter: function() {
+		return ms.writable() ? this.super('addFooter', arguments) : E('div');
+	},
+
 	/* The relay's password (never in UCI): relayAdd with the saved section's values and the new password. */
 	relayPassword: function(relay) {
 		var pw1 = E('input', { 'type': 'password', 'class': 'cbi-input-text' });
@@ -297,7 +302,7 @@ return view.extend({
 
 		s = m.section(form.GridSection, 'peer', _('Pinned mesh peers'),
 			_('Prefer the Mesh page to pin a peer: it shows the full node id to compare.'));
-		s.addremove = true;
+		s.addremove = ms.writable();  /* no Add/Delete for a read-only login */
 		s.anonymous = false;
 		o = s.option(form.Value, 'node_id', _('Node id'));
 		o.rmempty = false;
@@ -310,8 +315,8 @@ return view.extend({
 
 		/* Smarthosts: the password is never in UCI; 'mailctl relay add' (or relayAdd) stores it 0600. */
 		s = m.section(form.GridSection, 'relay', _('Relays (smarthosts)'),
-			_('Outbound mail through your provider\'s server, SASL only over TLS. A relay without sender domains is the default relayhost. Set its password with "mailctl relay add" on the router; "mailctl relay test" checks the login.'));
-		s.addremove = true;
+			_('Outbound mail through your provider\'s server, SASL only over TLS. A relay without sender domains is the default relayhost. Set its password and test the login under "Relay passwords and login test" below.'));
+		s.addremove = ms.writable();  /* no Add/Delete for a read-only login */
 		s.anonymous = false;
 		o = s.option(form.Value, 'host', _('Host'));
 		o.rmempty = false;
@@ -344,6 +349,9 @@ return view.extend({
 
 		var rows = this.relayRows(data[1]);
 		return m.render().then(function(node) {
+			var note = ms.readOnlyNote();
+			if (note)
+				node.insertBefore(note, node.firstChild);
 			node.appendChild(E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Relay passwords and login test') ]), rows ]));
 			return node;
