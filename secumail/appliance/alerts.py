@@ -88,7 +88,7 @@ def advance(state: dict[str, Any], report: dict[str, Any], now: float, *, scale:
             notices.append(Notice("resolved", ident, entry["status"], entry["name"], entry["detail"]))
         elif entry["sent"] is None and now - entry["since"] >= WATCHED[ident].hold / scale:
             notices.append(Notice("problem", ident, entry["status"], entry["name"], entry["detail"], entry["hint"]))
-    out = {"version": VERSION, "open": opened, "digest": state.get("digest") or now}
+    out = {"version": VERSION, "open": opened, "digest": now if state.get("digest") is None else state["digest"]}
     problems = [e for e in opened.values() if e["sent"] is not None and e.get("resolved") is None]
     if digest and problems and now - out["digest"] >= DAY / scale:
         listed = "; ".join(f"{e['name']} ({e['status']})" for e in problems)
@@ -138,6 +138,7 @@ def message(settings: Settings, notice: Notice, now: float) -> str:
     from email.utils import formatdate, make_msgid
 
     fqdn = settings.main.fqdn
+    title = subject(settings, notice)
     if notice.kind == "problem":
         body = (f"{notice.name}: {notice.status}\n{notice.detail}\n\nHow to fix it: {notice.hint}\n\n"
                 f"You get one mail when this problem appears and one when it is resolved.\n")  # fmt: skip
@@ -149,7 +150,7 @@ def message(settings: Settings, notice: Notice, now: float) -> str:
     headers = [
         f"From: Mail Delivery System <MAILER-DAEMON@{fqdn}>",
         f"To: {recipient(settings)}",
-        f"Subject: {Header(subject(settings, notice), 'utf-8').encode()}",
+        f"Subject: {title if title.isascii() else Header(title, 'utf-8').encode()}",
         f"Date: {formatdate(now)}",
         f"Message-ID: {make_msgid('secumail-alert', domain=fqdn)}",
         "Auto-Submitted: auto-generated",

@@ -149,7 +149,8 @@ def _test_fail(ctx: TaskContext) -> Any:
 
 TASKS: dict[str, Callable[[TaskContext], Any]] = {name: run_operation for name in JOBS}
 TASKS.update({"container-up": container_up, "container-down": container_down, "mesh-backup": mesh_backup,
-              "mesh-sync": mesh_sync, "wan-update": wan_update, "import-sync": import_sync, "alerts": alerts})  # fmt: skip
+              "mesh-sync": mesh_sync, "wan-update": wan_update, "import-sync": import_sync,
+              "alerts": alerts})  # fmt: skip
 TEST_TASKS: dict[str, Callable[[TaskContext], Any]] = {
     "_test-crash": _test_crash,
     "_test-sleep": _test_sleep,
