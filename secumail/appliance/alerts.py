@@ -64,7 +64,8 @@ def advance(state: dict[str, Any], report: dict[str, Any], now: float, *, scale:
     """The state after seeing `report` (diagnose's), and the notices now due. Pure: nothing is marked
     sent here. A watched check that is ok or skipped resolves its problem; one that is absent, or in a
     state that is neither ok nor a problem (a check that did not finish), changes nothing."""
-    opened: dict[str, dict[str, Any]] = {k: dict(v) for k, v in state.get("open", {}).items()}
+    # a check no longer watched (a newer version watches others) is dropped without a mail
+    opened: dict[str, dict[str, Any]] = {k: dict(v) for k, v in state.get("open", {}).items() if k in WATCHED}
     skipped = {row["id"] for row in report.get("skipped", ())}
     for row in report.get("checks", ()):
         watch = WATCHED.get(row["id"])

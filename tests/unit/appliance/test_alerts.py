@@ -45,6 +45,8 @@ def test_a_worse_state_is_a_new_problem():
 def test_unwatched_checks_and_states_that_are_no_problem_send_nothing():
     state, sent = run(new_state(), report(("clock", "fail"), ("queue", "warn"), ("dnsbl", "warn")), 0.0)
     assert sent == [] and state["open"] == {}
+    old = {"version": 1, "digest": 0.0, "open": {"gone": {"status": "fail", "since": 0.0, "sent": 1.0}}}
+    assert run(old, report(("disk", "ok")), 60.0) == ({"version": 1, "digest": 0.0, "open": {}}, [])
 
 
 def test_a_check_that_did_not_run_or_finish_keeps_the_problem_open():
