@@ -30,9 +30,7 @@ def send_test(settings: Settings, address: str, wait: float = 20.0) -> dict[str,
     body = (f"From: {sender}\nTo: {recipient}\nSubject: secumail test message\nMessage-ID: {message_id}\n"
             f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\n\n"
             f"This is a test message sent by 'mailctl test' from {settings.main.fqdn}.\n")  # fmt: skip
-    res = container.exec(["/usr/sbin/sendmail", "-i", "-f", sender, "--", recipient], input=body, timeout=30)
-    if res.returncode != 0:
-        raise SecumailError(f"sendmail refused the test message: {(res.stderr or res.stdout).strip()}")
+    submit(settings, sender, recipient, body, what="the test message", container=container)
     maillog = os.path.join(rootfs_path(settings), "var/log/mail.log")
     queue_id, status, detail = None, "queued", ""
     deadline = time.monotonic() + wait
@@ -51,3 +49,14 @@ def send_test(settings: Settings, address: str, wait: float = 20.0) -> dict[str,
         time.sleep(0.2)
     return {"recipient": recipient, "queue_id": queue_id, "status": status, "detail": detail,
             "message_id": message_id}  # fmt: skip
+
+
+def submit(settings: Settings, sender: str, recipient: str, message: str, *, what: str = "the message",
+           container: Any = None) -> None:
+    """Hand `message` (headers, blank line, body) to Postfix's sendmail inside the running container: local
+    submission, no login, no network. `sender` is the envelope sender ("" for a notice nobody answers)."""
+    container = container or running_container(settings)
+    res = container.exec(["/usr/sbin/sendmail", "-i", "-f", sender or "<>", "--", recipient], input=message,
+                         timeout=30)  # fmt: skip
+    if res.returncode != 0:
+        raise SecumailError(f"sendmail refused {what}: {(res.stderr or res.stdout).strip()}")

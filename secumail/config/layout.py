@@ -17,7 +17,7 @@ CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "
 CLAMAV, MTA_STS = "clamav", "mta-sts"
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
-IMPORT, METRICS = "import", "metrics"
+IMPORT, METRICS, ALERTS = "import", "metrics", "alerts"
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,11 @@ class DataLayout:
     def metrics_state(self) -> str:
         """The metrics' log counters: totals and how far each mail log was read (docs/operating.md)."""
         return self._at(METRICS, "state.json")
+
+    @property
+    def alerts_state(self) -> str:
+        """The problems secumaild has mailed about and not seen resolved yet (docs/operating.md)."""
+        return self._at(ALERTS, "state.json")
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")

@@ -291,6 +291,19 @@ class Backup(Section):
 
 
 @dataclass(frozen=True)
+class Alerts(Section):
+    uci_type = "alerts"
+    uci_name = "alerts"
+    enabled: bool = opt("1", v.boolean, "secumaild mails the recipient when a problem appears and when it is "
+                                        "resolved, once each (docs/operating.md, Alerts).")
+    recipient: str = opt("", v.optional(v.email_address), "Who gets the alerts; empty: the postmaster "
+                                                          "(main.postmaster@main.domain).")
+    digest: str = opt("off", v.choice("off", "daily"), "'daily': also one mail a day listing the open "
+                                                       "problems (none when there is none).")
+    interval: int = opt("15m", v.duration(60, 86400), "Time between two runs of the checks: 15m, 1h.")
+
+
+@dataclass(frozen=True)
 class Container(Section):
     uci_type = "container"
     uci_name = "container"
@@ -493,7 +506,7 @@ class Import(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (
-    Main, Ports, Features, Protection, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns,
+    Main, Ports, Features, Protection, Ssl, Acme, Dkim, Webmail, Mesh, Backup, Container, Dns, Alerts,
 )  # fmt: skip
 # sections of which there may be any number, each named by the user (none by default)
 REPEATED: tuple[type[Section], ...] = (Peer, Relay, Import)
@@ -513,6 +526,7 @@ class Settings:
     backup: Backup
     container: Container
     dns: Dns
+    alerts: Alerts
     pinned_peers: tuple[Peer, ...] = ()  # every `config peer` section, then mesh.backup_peers not in one
     relays: tuple[Relay, ...] = ()  # every `config relay` section, in file order
     imports: tuple[Import, ...] = ()  # every `config import` section (sync jobs), in file order

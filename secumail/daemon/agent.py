@@ -36,6 +36,7 @@ logger = logging.getLogger("secumaild")
 DAY = 86400.0
 FIRST_SSL_RENEW = 300.0
 FIRST_DNS_CHECK = 900.0
+FIRST_ALERTS = 300.0  # after a start, give the container time to come up before judging it
 RETRY_BASE = 60.0
 IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
@@ -230,6 +231,7 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         if old is None:
             self.timers.after("ssl-renew", FIRST_SSL_RENEW / s)
             self.timers.after("dns-check", FIRST_DNS_CHECK / s)
+            self.timers.after("alerts", FIRST_ALERTS / s)
             for name, interval in self.schedule_extra:
                 self.timers.after(name, interval / s)
         mesh_changed = old is None or (old.mesh.enabled, old.mesh.sync_interval) != (True, new.mesh.sync_interval)
@@ -278,6 +280,8 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             self._scheduled_ssl_renew()
         elif name == "dns-check":
             self._scheduled_dns_check()
+        elif name == "alerts":
+            self._scheduled_alerts()
         elif name == WAN_TIMER:
             self.wan_check()
         elif name == "mesh":
@@ -308,6 +312,13 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             return
         self._scheduled_job("dns-check", {}, "dns-check")
 
+    def _scheduled_alerts(self) -> None:
+        s = self.settings
+        if s is None or not s.main.enabled or not s.alerts.enabled:
+            self.timers.after("alerts", self._interval("alerts") / self.scale)
+            return
+        self._scheduled_job("alerts", {"scale": self.scale}, "alerts")
+
     def _scheduled_job(self, name: str, args: dict[str, Any], timer: str) -> None:
         job = self.jobs.start(name, args, origin=f"schedule:{timer}")
         logger.debug("scheduled job %s (%s)", job.id, name)
@@ -319,6 +330,8 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
     def _interval(self, timer: str) -> float:
         if timer == "mesh" and self.settings is not None:
             return float(self.settings.mesh.sync_interval)
+        if timer == "alerts" and self.settings is not None:
+            return float(self.settings.alerts.interval)
         if timer.startswith(IMPORT_TIMER):
             job = self._import_job(timer)
             return float(job.interval) if job is not None else DAY
@@ -331,6 +344,11 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         if job.name == WAN_JOB:
             self._wan_job_finished(job)
             return
+        if job.name == "alerts" and isinstance(job.result, dict):
+            for line in job.result.get("sent", ()):
+                logger.warning("%s", line)
+            for line in job.result.get("failed", ()):
+                logger.error("%s", line)
         if job.name == "configure" and job.state == "done" and self.settings is not None:
             self.state["configured"] = job.args.get("_fingerprint") or self.config_fingerprint
             self._save_state()

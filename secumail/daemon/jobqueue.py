@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 # What `jobs start` accepts (the API): the operations that name a job (secumail.appliance.operations).
 API_JOBS = tuple(JOBS)
 # Started by the daemon itself only (reconcile).
-INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync", "wan-update", "import-sync")
+INTERNAL_JOBS = ("container-up", "container-down", "mesh-backup", "mesh-sync", "wan-update", "import-sync",
+                 "alerts")
 # Jobs allowed longer than the manager's timeout: a first import of a big mailbox takes hours (and a
 # killed one resumes at its next run, docs/import.md).
 LONG_JOBS = {"import": 24 * 3600.0, "import-sync": 24 * 3600.0}

@@ -119,6 +119,13 @@ def wan_update(ctx: TaskContext) -> Any:
     return result
 
 
+def alerts(ctx: TaskContext) -> Any:
+    """diagnose's checks, and a mail per new or resolved problem (secumaild's timer `alerts` starts it)."""
+    from secumail.appliance.alerts import run
+
+    return run(ctx.settings, scale=float(ctx.args.get("scale") or 1.0), confdir=ctx.confdir)
+
+
 # Test hooks: only with SECUMAIL_DAEMON_TEST_TASKS=1 (the integration tests and the bench).
 def _test_crash(ctx: TaskContext) -> Any:
     ctx.report("about to crash", 50)
@@ -142,7 +149,8 @@ def _test_fail(ctx: TaskContext) -> Any:
 
 TASKS: dict[str, Callable[[TaskContext], Any]] = {name: run_operation for name in JOBS}
 TASKS.update({"container-up": container_up, "container-down": container_down, "mesh-backup": mesh_backup,
-              "mesh-sync": mesh_sync, "wan-update": wan_update, "import-sync": import_sync})  # fmt: skip
+              "mesh-sync": mesh_sync, "wan-update": wan_update, "import-sync": import_sync,
+              "alerts": alerts})  # fmt: skip
 TEST_TASKS: dict[str, Callable[[TaskContext], Any]] = {
     "_test-crash": _test_crash,
     "_test-sleep": _test_sleep,

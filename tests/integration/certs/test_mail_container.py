@@ -1,10 +1,8 @@
 """Certificates end to end with a REAL mail container: ssl-setup, the daemon's renewal job, failures.
 
-World: the session's Knot (zone example.test, TSIG updates) and pebble from
-conftest.py, plus our own LXC container `smcert` on bridge smcert0
-(10.235.0.0/24) running Postfix + Dovecot configured by secumail.mail.deploy,
-data_path's mail-service parts mounted as `mailctl install` mounts them. mailctl runs as a user runs it,
-against a UCI file whose container section points at that container, so the
+World: the `mailsite` of conftest.py (tests/integration/certs/mailsite.py): the session's Knot (zone
+example.test, TSIG updates) and pebble, plus our own LXC container running Postfix + Dovecot.
+mailctl runs as a user runs it, against a UCI file whose container section points at that container, so the
 reload under test is the production one (the live config generation's
 container/reload, through Container.exec).
 
@@ -19,62 +17,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
 import time
 
 import pytest
 
-from tests.integration.certs.site import Site
+from tests.integration.certs.mailsite import FQDN, SUBNET
 from tests.integration.certs.world import BLOCKED
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
-NAME, BRIDGE, SUBNET = "smcert", "smcert0", "10.235.0"
-WORK = "/var/tmp/secumail-certs-mail-test"
-FQDN = "mail.example.test"
 CHALLENGE = f"_acme-challenge.{FQDN}"
-
-
-@pytest.fixture(scope="module")
-def mailsite(servers):
-    from secumail.appliance import datadir, ownership, spec
-    from secumail.appliance.image import install_hooks
-    from secumail.mail import deploy
-    from secumail.mail.selfsigned import ensure_selfsigned
-    from tests.integration.lxcworld import WORK_ROOT, lxc_world
-
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    site = Site(
-        WORK,
-        servers,
-        main={"container": NAME},
-        container={
-            "lxc_path": f"{WORK_ROOT}/{NAME}/lxc",  # where lxc_world defines the container
-            "bridge": BRIDGE,
-            "host_address": f"{SUBNET}.1/24",
-            "address": f"{SUBNET}.2/24",
-        },
-    )
-    os.makedirs(site.data)
-    settings = site.settings
-    datadir.ensure_layout(settings)  # what `mailctl install` starts with (a self-signed certificate)
-    try:
-        with lxc_world(name=NAME, bridge=BRIDGE, subnet=SUBNET, memory_mb=settings.container.memory,
-                       mounts=spec.data_mounts(site.data), masks=spec.data_masks(),
-                       before_start=lambda world: ownership.shift_data(settings, world.spec.idmap)) as lxc:
-            ensure_selfsigned(site.data, settings.main.fqdn)
-            install_hooks(lxc.rootfs)  # as install does: the container's init starts the live config
-            deploy.deploy(settings, lxc.container, hand_over=ownership.ContainerRuntime(settings).hand_over)
-            lxc.wait_port(25, timeout=20)
-            lxc.wait_port(143, timeout=20)
-            site.lxc = lxc
-            yield site
-    finally:
-        shutil.rmtree(WORK, ignore_errors=True)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ def write_config(confdir: str, data_path: str, lxc_path: str, extra: str = "", e
 
 class Daemon:
     def __init__(self, root: str, env_extra: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                 prefix: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 prefix: tuple[str, ...] = (), confdir: str | None = None) -> None:  # fmt: skip
         self.root = root
-        self.confdir = os.path.join(root, "conf")
+        self.confdir = confdir or os.path.join(root, "conf")
         self.rundir = os.path.join(root, "run")
         self.data_path = os.path.join(root, "data")
         self.lxc_path = os.path.join(root, "lxc")

@@ -57,6 +57,8 @@ CASES = [
     ("ipv4OrAuto", None, v.ipv4_or_auto, ["", "auto", "192.0.2.7", " 203.0.113.5 ", "2001:db8::1", "AUTO",
                                           "01.2.3.4", "1.2.3.256", "host"]),
     ("interfaceName", None, v.interface_name, ["br-mail", "br.lan_1", "a" * 16, "br mail"]),
+    ("duration", [60, 86400], v.duration(60, 86400), ["15m", "1h", "1d", "60", "59", "2d", "90S", " 2 h ", "1w",
+                                                       "h", "", "-5m", "1.5h"]),
     ("nameWord", None, v.name_word, ["mailserver", "mail.server-1", "_x", "a b", ""]),
     ("cgroupPath", None, v.cgroup_path, ["secumail", "router/secumail", "/secumail", "a/../b", "a//b", "a b",
                                          "secumail/", ""]),

@@ -91,6 +91,27 @@ var V = baseclass.extend({
 		};
 	},
 
+	/* Seconds from '900', '15m', '1h', '2d'; the range is in seconds */
+	duration: function(min, max) {
+		var units = { '': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400 };
+		var spell = function(n) {
+			var sizes = [ [ 'd', 86400 ], [ 'h', 3600 ], [ 'm', 60 ] ];
+			for (var i = 0; i < sizes.length; i++)
+				if (n && n % sizes[i][1] == 0)
+					return (n / sizes[i][1]) + sizes[i][0];
+			return n + 's';
+		};
+		return function(value) {
+			var m = /^([0-9]{1,7})\s*([smhd]?)$/i.exec(str(value).trim());
+			if (!m)
+				return _('is not a duration (like 30m, 1h or 1d)');
+			var n = parseInt(m[1], 10) * units[m[2].toLowerCase()];
+			if (n < min || n > max)
+				return _('is out of range (%s-%s)').format(spell(min), spell(max));
+			return true;
+		};
+	},
+
 	/* MiB, or 'auto' (the agent picks what the enabled features need) */
 	memoryLimit: function(value) {
 		if (str(value).trim().toLowerCase() == 'auto')

@@ -244,6 +244,14 @@ return view.extend({
 		value(s, 'keep_weekly', _('Keep weekly'), '4', V.integer(0, 1000));
 		value(s, 'keep_monthly', _('Keep monthly'), '6', V.integer(0, 1000));
 
+		s = m.section(form.NamedSection, 'alerts', 'alerts', _('Alerts'),
+			_('secumaild mails a problem when it appears and when it is resolved, once each.'));
+		s.addremove = false;
+		flag(s, 'enabled', _('Enabled'), '1');
+		value(s, 'recipient', _('Recipient'), '', V.optional(V.email), _('Empty: the postmaster.'));
+		choice(s, 'digest', _('Digest'), 'off', [ 'off', 'daily' ], _('daily: also one mail a day listing the open problems.'));
+		value(s, 'interval', _('Check interval'), '15m', V.duration(60, 86400), _('Like 15m or 1h.'));
+
 		s = m.section(form.NamedSection, 'container', 'container', _('Container'));
 		s.addremove = false;
 		choice(s, 'provisioner', _('Provisioner'), 'debian', [ 'debian', 'tarball', 'alpine' ]);
