@@ -200,7 +200,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         notes.append("the container is not installed: run 'mailctl install'")
     elif state == "RUNNING":
         host = "127.0.0.1" if settings.container.network_mode == "host" else str(settings.container.address.ip)
-        services = {name: _port_up(host, port) for name, port in settings.ports.enabled().items()}
+        services = {name: _port_up(host, port) for name, port in settings.open_ports().items()}
         spool = os.path.join(main.data_path, "spool")  # Postfix's queue dir (bind-mounted on /var/spool/postfix)
         if settings.features.dkim:
             services["opendkim"] = _socket_up(os.path.join(spool, "opendkim/opendkim.sock"))
@@ -227,7 +227,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "container": {"name": main.container, "state": state, "memory": memory},
         "services": services,
         "queue": queue,
-        "ports": settings.ports.enabled(),
+        "ports": settings.open_ports(),
         "certificate": _certificate(settings),
         "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},

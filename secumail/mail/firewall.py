@@ -50,7 +50,7 @@ def desired(settings: Settings) -> Sections:
     out: Sections = {}
     bridged = settings.container.network_mode == "bridge"
     address = str(settings.container.address.ip)
-    for service, port in sorted(settings.ports.enabled().items()):
+    for service, port in sorted(settings.open_ports().items()):
         if bridged:
             out[f"{PREFIX}{service}"] = {
                 ".type": "redirect",

@@ -3,8 +3,8 @@
 Only what Postfix, Dovecot and OpenDKIM use is mounted; mesh/ (node key,
 peers' copies), backup/ (the repository and its master key) and the ACME
 account keys (ssl/acme/) never are. The services only read their config,
-certificate and DKIM keys, so those mounts are read-only; mail, Sieve homes
-and the queue are written.
+certificate and DKIM keys, so those mounts are read-only; mail, Sieve homes,
+the queue and the calendars and contacts are written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from secumail.config.layout import CLAMAV, CONFIG, DKIM, HOME, MAIL, RELAY, SPOOL, SSL, DataLayout
+from secumail.config.layout import CLAMAV, CONFIG, DAV, DKIM, HOME, MAIL, RELAY, SPOOL, SSL, DataLayout
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -37,7 +37,8 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(DKIM, f"{CONTAINER_DATA}/{DKIM}", True),
     DataMount(RELAY, f"{CONTAINER_DATA}/{RELAY}", True),  # smarthost passwords: read by the reload script
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
-    DataMount(CLAMAV, "/var/lib/clamav", False),  # ClamAV's signatures: freshclam writes them
+    DataMount(CLAMAV, "/var/lib/clamav", False),
+    DataMount(DAV, f"{CONTAINER_DATA}/{DAV}", False),  # calendars and contacts (features.dav): Radicale writes  # ClamAV's signatures: freshclam writes them
 )
 
 # Below a mounted dir but never for the container: an empty read-only tmpfs is mounted over it.
