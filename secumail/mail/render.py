@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import apppasswords, lightpath, ratelimit, roles, spam, virus
+from secumail.mail import apppasswords, dav, lightpath, ratelimit, roles, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -248,6 +248,7 @@ def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
         "spam_plugin": spam.dovecot_plugin(settings),
         "auth_failure_delay": settings.protection.auth_failure_delay,
         "selector_chars": apppasswords.SELECTOR_CHARS,
+        "dav_listener": dav.dovecot_listener(settings),
     })
     when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
                  else "new mail is returned to its senders")
@@ -297,7 +298,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
             **values, "dkim_block": dkim_block.rstrip("\n"), "ratelimit_block": ratelimit.reload_block(settings),
             "spam_block": spam.reload_block(settings, fill, _template),
             "light_block": lightpath.reload_block(settings, fill, _template),
-            "virus_block": virus.reload_block(settings, fill, _template)}), 0o755),
+            "virus_block": virus.reload_block(settings, fill, _template),
+            "dav_block": dav.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -323,6 +325,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(virus.files(settings, fill, _template))
     files.update(ratelimit.files(settings, _template))
     files.update(lightpath.files(settings, fill, _template, values))
+    files.update(dav.files(settings, fill, _template, values))
     return files
 
 

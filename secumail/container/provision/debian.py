@@ -53,6 +53,8 @@ PACKAGES: tuple[str, ...] = (
     "clamav-daemon",
     "clamav-milter",
     "clamav-freshclam",
+    # features.dav: CalDAV/CardDAV (Radicale 3.1, Python); installed always, started only when on.
+    "radicale",
     "ca-certificates",
     "tini",
 )

@@ -9,4 +9,5 @@ if [ -f /run/redis/redis.pid ]; then kill "$(cat /run/redis/redis.pid)" 2>/dev/n
 for f in wait clamav-milter clamd freshclam; do
     if [ -f "/run/clamav/$f.pid" ]; then kill "$(cat "/run/clamav/$f.pid")" 2>/dev/null; fi
 done
+if [ -f /run/radicale/radicale.pid ]; then kill "$(cat /run/radicale/radicale.pid)" 2>/dev/null; fi
 exit 0
