@@ -30,6 +30,7 @@ setup(
             "checkdmarc>=5",
             "dkimpy>=1.1",
             "pyspf>=2.0.14",
+            "caldav>=1.3",  # a CalDAV client against Radicale (tests/integration/mail/test_dav.py)
         ],
     },
     entry_points={

@@ -37,8 +37,8 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(DKIM, f"{CONTAINER_DATA}/{DKIM}", True),
     DataMount(RELAY, f"{CONTAINER_DATA}/{RELAY}", True),  # smarthost passwords: read by the reload script
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
-    DataMount(CLAMAV, "/var/lib/clamav", False),
-    DataMount(DAV, f"{CONTAINER_DATA}/{DAV}", False),  # calendars and contacts (features.dav): Radicale writes  # ClamAV's signatures: freshclam writes them
+    DataMount(CLAMAV, "/var/lib/clamav", False),  # ClamAV's signatures: freshclam writes them
+    DataMount(DAV, f"{CONTAINER_DATA}/{DAV}", False),  # calendars and contacts (features.dav): Radicale writes
 )
 
 # Below a mounted dir but never for the container: an empty read-only tmpfs is mounted over it.
