@@ -92,6 +92,18 @@ def _queue_size(spool: str) -> int:
     return total
 
 
+def _dav(settings: Settings, services: dict[str, bool]) -> dict[str, Any]:
+    """Calendars and contacts (features.dav): on or off, its port, whether it answers (None: the container is
+    not running), and how many mailboxes keep collections (Radicale's folder per user in data_path/dav)."""
+    root = os.path.join(settings.layout.dav, "collections", "collection-root")
+    try:
+        users = sum(1 for entry in os.scandir(root) if entry.is_dir())
+    except OSError:
+        users = 0
+    return {"enabled": settings.features.dav, "port": settings.ports.dav, "answering": services.get("dav"),
+            "users": users}
+
+
 def _certificate(settings: Settings) -> dict[str, Any]:
     # files only (fullchain.pem + the renewal job's state.json): no cryptography, no ACME stack
     from secumail.certs.brief import certificate_brief
@@ -231,6 +243,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "certificate": _certificate(settings),
         "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
+        "dav": _dav(settings, services),
         "protection": _protection(settings, spool_seen),
         "delivery": delivery,
         "notes": notes,
