@@ -114,7 +114,7 @@ def test_status_text(cli, confdir):
 
 
 def test_status_shows_calendars_in_one_line(cli, confdir):
-    assert cli("config", "set", "mailserver.features.dav=1").code == 0
+    assert cli("config", "set", "mailserver.features.dav", "1").code == 0
     out = cli("status").out
     assert "Calendars:    CalDAV/CardDAV on port 5232, container not running, 0 mailbox(es) with data\n" in out
 
