@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
-AUTH_SOCKET = "/run/dovecot/auth-dav"  # the plugin's SOCKET: keep the two in step
+AUTH_LISTENER = "auth-dav"  # Dovecot names a unix_listener below its base_dir (/run/dovecot, dovecot.conf)
+AUTH_SOCKET = f"/run/dovecot/{AUTH_LISTENER}"  # the plugin's SOCKET: keep the two in step
 PLUGIN = "secumail_dovecot_auth.py"
 ETC = "/etc/radicale/secumail"  # config and plugin (PYTHONPATH), put there by the reload script
 RUN = "/run/radicale"  # Radicale's own copy of the certificate and key
@@ -32,7 +33,7 @@ def dovecot_listener(settings: Settings) -> str:
     if not on(settings):
         return ""
     return (f"  # features.dav: Radicale's logins (secumail.mail.dav)\n"
-            f"  unix_listener {AUTH_SOCKET} {{\n    mode = 0600\n    user = radicale\n  }}\n")  # fmt: skip
+            f"  unix_listener {AUTH_LISTENER} {{\n    mode = 0600\n    user = radicale\n  }}\n")  # fmt: skip
 
 
 def files(settings: Settings, fill: Any, template: Any, values: dict[str, Any]) -> dict[str, tuple[str, int]]:

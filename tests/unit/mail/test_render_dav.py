@@ -39,7 +39,7 @@ def test_on_radicale_listens_with_tls_and_asks_dovecot(tmp_path):
     assert conf["storage"]["filesystem_folder"] == "/srv/mailserver/dav/collections"
     dovecot = files["dovecot/dovecot.conf"][0]
     service_auth = dovecot[dovecot.index("service auth {"):]
-    assert f"unix_listener {dav.AUTH_SOCKET} {{\n    mode = 0600\n    user = radicale\n  }}\n}}" in service_auth
+    assert f"unix_listener {dav.AUTH_LISTENER} {{\n    mode = 0600\n    user = radicale\n  }}\n}}" in service_auth
     reload = files["container/reload"][0]
     # Radicale starts after Dovecot, whose socket it needs
     assert reload.index("launch dovecot") < reload.index("python3 -m radicale --config /etc/radicale/secumail/config")
