@@ -38,7 +38,7 @@ def test_on_radicale_listens_with_tls_and_asks_dovecot(tmp_path):
     assert (conf["auth"]["type"], conf["rights"]["type"]) == ("secumail_dovecot_auth", "owner_only")
     assert conf["storage"]["filesystem_folder"] == "/srv/mailserver/dav/collections"
     dovecot = files["dovecot/dovecot.conf"][0]
-    assert f"\nbase_dir = /run/dovecot\n" in dovecot and dav.AUTH_SOCKET == f"/run/dovecot/{dav.AUTH_LISTENER}"
+    assert "\nbase_dir = /run/dovecot\n" in dovecot and f"/run/dovecot/{dav.AUTH_LISTENER}" == dav.AUTH_SOCKET
     service_auth = dovecot[dovecot.index("service auth {"):]
     assert f"unix_listener {dav.AUTH_LISTENER} {{\n    mode = 0600\n    user = radicale\n  }}\n}}" in service_auth
     reload = files["container/reload"][0]
