@@ -92,7 +92,8 @@ def test_an_event_and_a_contact_are_read_back_by_their_owner_and_by_nobody_else(
     calendar.save_event(EVENT.format(uid=uuid.uuid4(), summary=summary))
     # read back through a new client session: what the server stored, not what the client kept
     again = _client(mailworld.ip, ALICE, PASSWORDS[ALICE]).calendar(url=calendar.url)
-    assert [e.vobject_instance.vevent.summary.value for e in again.events()] == [summary]
+    events = again.events()
+    assert len(events) == 1 and f"SUMMARY:{summary}" in events[0].data
 
     book = f"/{ALICE}/contacts-{uuid.uuid4().hex[:6]}/"
     mkcol = (b'<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><set><prop>'
