@@ -33,6 +33,7 @@ setup(
             "prometheus_client>=0.16",  # parses `mailctl metrics` (tests/unit/appliance/test_metrics.py)
             # LuCI in headless Chromium (tests/integration/luci/test_browser.py; Debian's chromium + chromedriver)
             "selenium>=4.10",
+            "caldav>=1.3",  # a CalDAV client against Radicale (tests/integration/mail/test_dav.py)
         ],
     },
     entry_points={

@@ -32,14 +32,19 @@ N = int(os.environ.get("MAIL_BENCH_MESSAGES", "1000"))
 DATA = "/var/tmp/secumail-mail-bench/data"
 
 
-def memory(container) -> tuple[float, float]:
-    """RSS and PSS of every process in the container, read from the host: inside, the unprivileged
-    root (no sys_ptrace) cannot read other users' smaps."""
+def memory(container, only: str | None = None) -> tuple[float, float]:
+    """RSS and PSS (MiB) of every process in the container (or of those whose command line holds
+    `only`), read from the host: inside, the unprivileged root (no sys_ptrace) cannot read other
+    users' smaps."""
     namespace = os.readlink(f"/proc/{container.pid()}/ns/pid")
     chunks = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+                if only is not None:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        if only.encode() not in handle.read():
+                            continue
                 with open(f"/proc/{pid}/smaps_rollup") as handle:
                     chunks.append(handle.read())
         except OSError:

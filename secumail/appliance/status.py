@@ -120,6 +120,18 @@ def _queue_size(spool: str) -> int:
     return total
 
 
+def _dav(settings: Settings, services: dict[str, bool]) -> dict[str, Any]:
+    """Calendars and contacts (features.dav): on or off, its port, whether it answers (None: the container is
+    not running), and how many mailboxes keep collections (Radicale's folder per user in data_path/dav)."""
+    root = os.path.join(settings.layout.dav, "collections", "collection-root")
+    try:
+        users = sum(1 for entry in os.scandir(root) if entry.is_dir())
+    except OSError:
+        users = 0
+    return {"enabled": settings.features.dav, "port": settings.ports.dav, "answering": services.get("dav"),
+            "users": users}
+
+
 def _certificate(settings: Settings) -> dict[str, Any]:
     # files only (fullchain.pem + the renewal job's state.json): no cryptography, no ACME stack
     from secumail.certs.brief import certificate_brief
@@ -244,7 +256,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         notes.append("the container is not installed: run 'mailctl install'")
     elif state == "RUNNING":
         host = "127.0.0.1" if settings.container.network_mode == "host" else str(settings.container.address.ip)
-        services = {name: _port_up(host, port) for name, port in settings.ports.enabled().items()}
+        services = {name: _port_up(host, port) for name, port in settings.open_ports().items()}
         spool = os.path.join(main.data_path, "spool")  # Postfix's queue dir (bind-mounted on /var/spool/postfix)
         if settings.features.dkim:
             services["opendkim"] = _socket_up(os.path.join(spool, "opendkim/opendkim.sock"))
@@ -272,10 +284,11 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "container": {"name": main.container, "state": state, "memory": memory, "cpu_seconds": cpu},
         "services": services,
         "queue": queue,
-        "ports": settings.ports.enabled(),
+        "ports": settings.open_ports(),
         "certificate": _certificate(settings),
         "dkim": _dkim(settings),
         "mesh": {"enabled": settings.mesh.enabled, "peers": len(settings.pinned_peers)},
+        "dav": _dav(settings, services),
         "protection": _protection(settings, spool_seen),
         "delivery": delivery,
         "mta_sts": _mta_sts(settings, host),

@@ -130,6 +130,7 @@ def status_text(data: dict[str, Any]) -> str:
     if dkim.get("enabled"):
         key = "present" if dkim.get("key_present") else "MISSING"
         lines.append(f"DKIM:         selector {dkim['selector']}, key {key}")
+    lines.append(_dav_line(data.get("dav") or {}))
     lines.append(f"Mesh backup:  {'enabled' if data['mesh']['enabled'] else 'disabled'}")
     for index, item in enumerate(data.get("protection") or []):
         label = "Protection:   " if index == 0 else "              "
@@ -141,6 +142,14 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append(f"Note:         {note}")
     return "\n".join(lines)
 
+
+
+def _dav_line(dav: dict[str, Any]) -> str:
+    if not dav.get("enabled"):
+        return "Calendars:    off (features.dav 0)"
+    answer = {True: "answering", False: "NOT answering", None: "container not running"}[dav.get("answering")]
+    return (f"Calendars:    CalDAV/CardDAV on port {dav.get('port')}, {answer}, "
+            f"{dav.get('users', 0)} mailbox(es) with data")
 
 
 def _when(stamp: Any) -> str:

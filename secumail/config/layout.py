@@ -15,6 +15,7 @@ from dataclasses import dataclass
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
 CLAMAV, MTA_STS = "clamav", "mta-sts"
+DAV = "dav"  # calendars and contacts (Radicale's collections), written by the container
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
 IMPORT, METRICS, ALERTS = "import", "metrics", "alerts"
@@ -129,6 +130,11 @@ class DataLayout:
     def spool(self) -> str:
         """The Postfix queue (bind-mounted on the image's queue directory)."""
         return self._at(SPOOL)
+
+    @property
+    def dav(self) -> str:
+        """Radicale's collections (features.dav): one folder per mailbox, like mail/."""
+        return self._at(DAV)
 
     @property
     def clamav(self) -> str:

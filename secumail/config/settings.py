@@ -94,9 +94,12 @@ class Ports(Section):
     pop3: int = opt("110", v.optional_port, "POP3 with STARTTLS; 0 turns it off.")
     pop3s: int = opt("995", v.optional_port, "POP3 over TLS; 0 turns it off.")
     sieve: int = opt("4190", v.optional_port, "ManageSieve; 0 turns it off.")
+    dav: int = opt("5232", v.optional_port,
+                   "CalDAV/CardDAV over TLS (Radicale); listens only with features.dav 1 (docs/dav.md).")
 
     def enabled(self) -> dict[str, int]:
-        """Service name → port, for the services that are on."""
+        """Service name → port, for the services that are on (dav whatever features.dav says:
+        Settings.open_ports is what listens)."""
         return {name: value for name, value in dataclasses.asdict(self).items() if value}
 
 
@@ -123,6 +126,11 @@ class Features(Section):
         "0", v.boolean,
         "ClamAV (clamd + clamav-milter) refuses mail carrying a virus at SMTP time; needs about 1.3 GiB "
         "more memory (refused on a smaller host or container limit; docs/protection.md).",
+    )  # fmt: skip
+    dav: bool = opt(
+        "0", v.boolean,
+        "Calendars and contacts (CalDAV/CardDAV, Radicale) on ports.dav for every mailbox, with its password or "
+        "an app password of scope dav; SRV records _caldavs/_carddavs (docs/dav.md).",
     )  # fmt: skip
     dkim: bool = opt("1", v.boolean, "Sign outgoing mail with DKIM.")
     mta_sts_outbound: bool = opt(
@@ -536,6 +544,10 @@ class Settings:
         """The relay without sender_domain (all mail no other relay carries), if any."""
         return next((relay for relay in self.relays if not relay.sender_domain), None)
 
+    def open_ports(self) -> dict[str, int]:
+        """Service name → port of what listens: the ports that are on, ports.dav only with features.dav."""
+        return {name: port for name, port in self.ports.enabled().items() if name != "dav" or self.features.dav}
+
     @property
     def layout(self) -> DataLayout:
         """The named paths below main.data_path."""
@@ -579,7 +591,7 @@ def settings_from_package(package: Mapping[str, Mapping[str, Any]]) -> Settings:
         built[spec.uci_name] = spec.from_uci(raw, label)
     settings = Settings(pinned_peers=_pinned_peers(package, built["mesh"]), relays=_relays(package),
                         imports=_imports(package), **built)  # fmt: skip
-    _check_ports_unique(settings.ports)
+    _check_ports_unique(settings)
     _check_scores(settings.protection)
     _check_clear_text(settings)
     return _resolve_memory(settings)
@@ -729,9 +741,9 @@ def _check_scores(protection: Protection) -> None:
                           f"must be above protection.junk_score ({protection.junk_score:g})")
 
 
-def _check_ports_unique(ports: Ports) -> None:
+def _check_ports_unique(settings: Settings) -> None:
     seen: dict[int, str] = {}
-    for name, number in ports.enabled().items():
+    for name, number in settings.open_ports().items():
         if number in seen:
             raise ConfigError(
                 f"{PACKAGE}.ports.{name}", str(number), f"is already used by {PACKAGE}.ports.{seen[number]}"

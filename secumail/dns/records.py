@@ -12,7 +12,9 @@ Values are in zone-file presentation form with absolute target names
 Decisions (see docs/dns-providers.md):
 - SRV (RFC 6186, RFC 8314): all six services are published; a service that is
   off gets target "." with port 0 ("not offered here", RFC 6186 section 4),
-  so clients do not probe for it.
+  so clients do not probe for it. `_caldavs._tcp` and `_carddavs._tcp`
+  (RFC 6764) only with features.dav, at ports.dav (Radicale's root is the
+  context path: no TXT path record).
 - CAA is published at the mail host name, not at the domain apex, so it never
   restricts which CA may issue the domain's web certificates.
 - TLSA `3 1 1` (DANE-EE, SPKI, SHA-256) for `_25._tcp.<mail host>` only when
@@ -46,6 +48,8 @@ SRV_SERVICES = (
     ("_pop3s._tcp", "pop3s"),
     ("_pop3._tcp", "pop3"),
 )
+# Calendars and contacts (RFC 6764), published only with features.dav: Radicale speaks TLS alone.
+DAV_SRV_SERVICES = (("_caldavs._tcp", "dav"), ("_carddavs._tcp", "dav"))
 
 CA_ISSUERS = {
     "letsencrypt": "letsencrypt.org",
@@ -302,10 +306,13 @@ def desired_records(settings: Settings, domain: str, keys: Keys) -> list[RRset]:
         for selector, value in sorted(keys.dkim.items()):
             add(f"{selector}._domainkey.{domain}", "TXT", txt_quote(value))
     if dns.srv:
-        enabled = settings.ports.enabled()
+        enabled = settings.open_ports()
         for service, port_name in SRV_SERVICES:
             port = enabled.get(port_name)
             add(f"{service}.{domain}", "SRV", f"0 1 {port} {fqdn}." if port else "0 0 0 .")
+        if enabled.get("dav"):
+            for service, port_name in DAV_SRV_SERVICES:
+                add(f"{service}.{domain}", "SRV", f"0 1 {enabled[port_name]} {fqdn}.")
     if dns.autoconfig:
         for label in ("autoconfig", "autodiscover"):
             if f"{label}.{domain}" != fqdn:

@@ -175,7 +175,7 @@ def options_from_settings(settings: Settings) -> Options:
         findtime=f.fail2ban_findtime,
         bantime=f.fail2ban_bantime,
         ignore=DEFAULT_IGNORE + tuple(f.fail2ban_ignoreip),
-        ports=tuple(sorted(set(settings.ports.enabled().values()))),
+        ports=tuple(sorted(set(settings.open_ports().values()))),
         logfiles=tuple(f.fail2ban_logfile) or container_logs(settings),
     )
 

@@ -52,7 +52,7 @@ def desired(settings: Settings) -> Sections:
     out: Sections = {}
     bridged = settings.container.network_mode == "bridge"
     address = str(settings.container.address.ip)
-    served = dict(settings.ports.enabled())
+    served = dict(settings.open_ports())
     if mtasts.serving(settings):  # lighttpd with our MTA-STS policies (dns.mta_sts testing|enforce)
         served["mta_sts"] = mtasts.HTTPS_PORT
     for service, port in sorted(served.items()):

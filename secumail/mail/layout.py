@@ -3,8 +3,8 @@
 Only what Postfix, Dovecot and OpenDKIM use is mounted; mesh/ (node key,
 peers' copies), backup/ (the repository and its master key) and the ACME
 account keys (ssl/acme/) never are. The services only read their config,
-certificate and DKIM keys, so those mounts are read-only; mail, Sieve homes
-and the queue are written.
+certificate and DKIM keys, so those mounts are read-only; mail, Sieve homes,
+the queue and the calendars and contacts are written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from secumail.config.layout import CLAMAV, CONFIG, DKIM, HOME, MAIL, MTA_STS, RELAY, SPOOL, SSL, DataLayout
+from secumail.config.layout import CLAMAV, CONFIG, DAV, DKIM, HOME, MAIL, MTA_STS, RELAY, SPOOL, SSL, DataLayout
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -39,6 +39,7 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
     DataMount(CLAMAV, "/var/lib/clamav", False),  # ClamAV's signatures: freshclam writes them
     DataMount(MTA_STS, f"{CONTAINER_DATA}/{MTA_STS}", True),  # our MTA-STS policies: lighttpd serves them
+    DataMount(DAV, f"{CONTAINER_DATA}/{DAV}", False),  # calendars and contacts (features.dav): Radicale writes
 )
 
 # Below a mounted dir but never for the container: an empty read-only tmpfs is mounted over it.

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import apppasswords, lightpath, mtasts, ratelimit, roles, spam, virus
+from secumail.mail import apppasswords, dav, lightpath, mtasts, ratelimit, roles, spam, virus
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ def _dovecot(settings: Settings, values: dict[str, Any]) -> Files:
         "spam_plugin": spam.dovecot_plugin(settings),
         "auth_failure_delay": settings.protection.auth_failure_delay,
         "selector_chars": apppasswords.SELECTOR_CHARS,
+        "dav_listener": dav.dovecot_listener(settings),
     })
     when_full = ("new mail waits on the server and is returned to its senders after 5 days" if defer
                  else "new mail is returned to its senders")
@@ -307,7 +308,8 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
             "spam_block": spam.reload_block(settings, fill, _template),
             "light_block": lightpath.reload_block(settings, fill, _template),
             "virus_block": virus.reload_block(settings, fill, _template),
-            "mtasts_block": mtasts.reload_block(settings, fill, _template)}), 0o755),
+            "mtasts_block": mtasts.reload_block(settings, fill, _template),
+            "dav_block": dav.reload_block(settings, fill, _template)}), 0o755),
     }
 
 
@@ -334,6 +336,7 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(mtasts.files(settings, values, domains))
     files.update(ratelimit.files(settings, _template))
     files.update(lightpath.files(settings, fill, _template, values))
+    files.update(dav.files(settings, fill, _template, values))
     return files
 
 

@@ -60,6 +60,8 @@ PACKAGES: tuple[str, ...] = (
     "lighttpd",
     "lighttpd-mod-openssl",
     "postfix-mta-sts-resolver",
+    # features.dav: CalDAV/CardDAV (Radicale 3.1, Python); installed always, started only when on.
+    "radicale",
     "ca-certificates",
     "tini",
 )

@@ -8,7 +8,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 DATA={{data}}
 # A container's /run survives restarts on some setups: stale pid files stop Dovecot from starting.
 rm -f /run/dovecot/master.pid /run/opendkim/opendkim.pid /run/rspamd/rspamd.pid /run/redis/redis.pid \
-    /run/opendmarc/opendmarc.pid
+    /run/opendmarc/opendmarc.pid /run/radicale/radicale.pid
 rm -f /run/clamav/*.pid /run/lighttpd.pid /run/mta-sts.pid
 # Postfix keeps its pid file in the queue, which now outlives the container: at boot nothing runs yet,
 # and a stale pid that a new process happens to reuse would make 'postfix status' lie.

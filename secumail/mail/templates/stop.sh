@@ -19,4 +19,5 @@ done
 for f in /run/lighttpd.pid /run/mta-sts.pid; do
     if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null; fi
 done
+if [ -f /run/radicale/radicale.pid ]; then kill "$(cat /run/radicale/radicale.pid)" 2>/dev/null; fi
 exit 0

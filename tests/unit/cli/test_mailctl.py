@@ -110,6 +110,13 @@ def test_status_text(cli, confdir):
     assert result.code == 0
     assert "mail.example.org" in result.out
     assert "not installed" in result.out
+    assert "Calendars:    off (features.dav 0)\n" in result.out
+
+
+def test_status_shows_calendars_in_one_line(cli, confdir):
+    assert cli("config", "set", "mailserver.features.dav", "1").code == 0
+    out = cli("status").out
+    assert "Calendars:    CalDAV/CardDAV on port 5232, container not running, 0 mailbox(es) with data\n" in out
 
 
 def test_status_with_invalid_config_is_one_line(cli, confdir):

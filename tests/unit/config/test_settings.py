@@ -32,7 +32,7 @@ def test_defaults_match_secubox_mailserver():
     assert s.main.container == "mailserver"
     assert dataclasses.asdict(s.ports) == {
         "smtp": 25, "submission": 587, "smtps": 465, "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
-        "sieve": 4190,
+        "sieve": 4190, "dav": 5232,
     }  # fmt: skip
     assert s.features.dkim and s.features.spf and s.features.dmarc and s.features.fail2ban
     assert s.features.virus_scan is False

@@ -12,7 +12,7 @@
  * that this form lists every option with its default).
  */
 
-var PORTS = [ 'smtp', 'submission', 'smtps', 'imap', 'imaps', 'pop3', 'pop3s', 'sieve' ];
+var PORTS = [ 'smtp', 'submission', 'smtps', 'imap', 'imaps', 'pop3', 'pop3s', 'sieve', 'dav' ];
 
 function check(fn) {
 	return V.option(fn);
@@ -150,7 +150,7 @@ return view.extend({
 		[ [ 'submission', _('Submission (STARTTLS)'), '587' ], [ 'smtps', _('Submission (TLS)'), '465' ],
 		  [ 'imap', _('IMAP (STARTTLS)'), '143' ], [ 'imaps', _('IMAP (TLS)'), '993' ],
 		  [ 'pop3', _('POP3 (STARTTLS)'), '110' ], [ 'pop3s', _('POP3 (TLS)'), '995' ],
-		  [ 'sieve', _('ManageSieve'), '4190' ] ].forEach(function(p) {
+		  [ 'sieve', _('ManageSieve'), '4190' ], [ 'dav', _('Calendars and contacts (TLS)'), '5232' ] ].forEach(function(p) {
 			o = value(s, p[0], p[1], p[2]);
 			o.validate = portCheck(false);
 		});
@@ -159,6 +159,7 @@ return view.extend({
 		s.addremove = false;
 		flag(s, 'spam_filter', _('Spam filter'), '1', _('Rspamd checks mail from other servers; spam goes to Junk.'));
 		flag(s, 'virus_scan', _('Virus scan'), '0', _('ClamAV refuses mail carrying a virus; it needs about 1.3 GiB more memory and is refused on a smaller router.'));
+		flag(s, 'dav', _('Calendars and contacts'), '0', _('CalDAV/CardDAV (Radicale) on the DAV port for every mailbox, with its password or an app password of scope dav.'));
 		flag(s, 'dkim', _('DKIM signing'), '1');
 		flag(s, 'mta_sts_outbound', _('Check other domains\' MTA-STS'), '0',
 			_('Postfix honours the MTA-STS policies of the domains it sends to; about 48 MiB more memory.'));
