@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
-CLAMAV, MTA_STS = "clamav", "mta-sts"
+CLAMAV, MTA_STS, AUTOCONFIG = "clamav", "mta-sts", "autoconfig"
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
+MESH, BACKUP, DNS = "mesh", "backup", "dns"
 IMPORT, METRICS = "import", "metrics"
 
 
@@ -164,6 +164,11 @@ class DataLayout:
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
+
+    @property
+    def autoconfig_root(self) -> str:
+        """The client autoconfiguration files, one directory per domain (lighttpd serves them)."""
+        return self._at(AUTOCONFIG)
 
     def autoconfig(self, domain: str) -> str:
         """The document root of https://autoconfig.<domain>/ and https://autodiscover.<domain>/

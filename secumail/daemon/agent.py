@@ -40,8 +40,8 @@ RETRY_BASE = 60.0
 IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
-# Sections whose change means the mail services' config must be rendered again (dns: dns.mta_sts
-# decides whether lighttpd serves our MTA-STS policy).
+# Sections whose change means the mail services' config must be rendered again (dns: dns.mta_sts and
+# dns.autoconfig decide what lighttpd serves, secumail.mail.webserve).
 CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container", "dns")
 
 
