@@ -79,8 +79,8 @@ ISP_NAME, ISP_IP, ISP_DOMAIN = "smiisp", f"{NET}.25", "isp.test"
 FORGER_NAME = "fg.test"  # its A and PTR records: a well-kept host, so only the forgery itself counts
 SPARE_ZONES = ("c.test",)  # served by Knot from the start, for an appliance's second hosted domain
 WORK = "/var/tmp/secumail-inet"
-# what fw4 redirects from wan to the container on OpenWrt (443 only while dns.mta_sts serves the policy;
-# here always: with nothing listening in the container the connection is refused there)
+# what fw4 redirects from wan to the container on OpenWrt (443 only while the container's web server runs,
+# secumail.mail.webserve; here always: with nothing listening in the container the connection is refused there)
 PORTS = (25, 465, 587, 143, 993, 443)
 APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
 IMAGE_CACHE = os.environ.get("SECUMAIL_IMAGE_CACHE") or "/var/cache/secumail-test"

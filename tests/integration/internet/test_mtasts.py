@@ -14,7 +14,6 @@ end (B back to mta_sts none with its CA certificate, A without the resolver).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 
 import pytest
@@ -30,14 +29,6 @@ V1_FILES = ("usage_in_bytes", "max_usage_in_bytes", "limit_in_bytes")  # current
 
 def _mailctl_json(site, *args: str):
     return json.loads(site.mailctl("--json", *args).stdout)
-
-
-def _refused(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=5):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 def _read(path: str) -> str:
@@ -69,12 +60,6 @@ def _rss_kib(site, pidfile: str) -> int:
     """Resident memory of the daemon whose pid is in `pidfile` inside the container."""
     status = site.attach("sh", "-c", f'cat "/proc/$(cat {pidfile})/status"').stdout
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-
-
-def test_nothing_answers_on_443_without_mta_sts(inet):
-    """mta_sts none (the default): the router forwards 443, and nothing in the container takes it."""
-    assert _refused(inet.b.wan_ip, 443)
-    assert "policy none, nothing served on 443" in inet.b.mailctl("status").stdout
 
 
 @pytest.fixture(scope="module")
