@@ -88,7 +88,8 @@ def test_outlook_posts_to_autodiscover_and_gets_the_same_servers(inet, root):
     b = inet.b
     request = (f'<?xml version="1.0" encoding="utf-8"?>\n<Autodiscover xmlns="{POX_REQUEST}"><Request>'
                f"<EMailAddress>{b.user('bob')}</EMailAddress>"
-               f"<AcceptableResponseSchema>{POX_RESPONSE}</AcceptableResponseSchema></Request></Autodiscover>")  # fmt: skip
+               f"<AcceptableResponseSchema>{POX_RESPONSE}</AcceptableResponseSchema>"
+               "</Request></Autodiscover>")  # fmt: skip
     url = f"https://autodiscover.{b.domain}/autodiscover/autodiscover.xml"
     post = ("-X", "POST", "-H", "Content-Type: text/xml", "--data-binary", request)
     status, head, body = _https(inet, root, url, *post)
