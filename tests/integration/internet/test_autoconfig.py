@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -26,28 +25,6 @@ PORT_KINDS = {"imaps": ("imap", True), "imap": ("imap", False), "pop3s": ("pop3"
               "smtps": ("smtp", True), "submission": ("smtp", False)}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def root(inet, tmp_path_factory):
-    path = tmp_path_factory.mktemp("ca") / "root.pem"
-    path.write_bytes(inet.ca_root())
-    return path
-
-
-def _https(inet, root, url: str, *curl: str) -> tuple[int, str, str]:
-    """(status, headers, body) of `url`, its host resolved by the internet's resolver (CNAMEs followed)."""
-    host = url.split("/")[2]
-    address = inet.resolve(host, "A")
-    assert address, f"{host} does not resolve"
-    done = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "--cacert", str(root), "--resolve", f"{host}:443:{address[0]}",
-         "-D", "-", *curl, url],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
-    return int(head.split()[1]), head.lower(), body
-
-
 def _served(site) -> set[tuple[str, int, bool]]:
     """(protocol, port, implicit TLS) of every client port B has on, each answering in its container."""
     status = json.loads(site.mailctl("--json", "status").stdout)
@@ -56,11 +33,11 @@ def _served(site) -> set[tuple[str, int, bool]]:
             if name in PORT_KINDS}  # fmt: skip
 
 
-def test_thunderbird_finds_b_at_its_first_lookup_and_gets_what_b_serves(inet, root):
+def test_thunderbird_finds_b_at_its_first_lookup_and_gets_what_b_serves(inet, tmp_path):
     b = inet.b
     assert inet.resolve(f"autoconfig.{b.domain}", "CNAME") == [f"{b.fqdn}."]
     # Thunderbird's first URL: autoconfig.<domain> with the address as a query
-    status, head, body = _https(inet, root, f"https://autoconfig.{b.domain}{TB_PATH}?emailaddress={b.user('bob')}")
+    status, head, body = inet.https(f"https://autoconfig.{b.domain}{TB_PATH}?emailaddress={b.user('bob')}")
     assert status == 200 and "content-type: text/xml" in head, head
     provider = ET.fromstring(body).find("emailProvider")  # noqa: S314 - served by the appliance under test
     assert provider.get("id") == b.domain and provider.findtext("domain") == b.domain
@@ -70,6 +47,8 @@ def test_thunderbird_finds_b_at_its_first_lookup_and_gets_what_b_serves(inet, ro
         found.add((server.get("type"), int(server.findtext("port")), server.findtext("socketType") == "SSL"))
     assert found == _served(b)
     # what it names is real: the implicit-TLS ports forwarded to the internet verify as mail.b.test
+    root = tmp_path / "root.pem"
+    root.write_bytes(inet.ca_root())
     context = ssl.create_default_context(cafile=str(root))
     for _kind, port, implicit in sorted(found):
         if implicit and port in (465, 993):
@@ -77,14 +56,14 @@ def test_thunderbird_finds_b_at_its_first_lookup_and_gets_what_b_serves(inet, ro
                   context.wrap_socket(raw, server_hostname=b.fqdn) as tls):  # fmt: skip
                 assert tls.version()
     # the same file at the .well-known path; nothing else at that name, nothing at the mail host's name
-    status, _, again = _https(inet, root, f"https://autoconfig.{b.domain}/.well-known/autoconfig{TB_PATH}")
+    status, _, again = inet.https(f"https://autoconfig.{b.domain}/.well-known/autoconfig{TB_PATH}")
     assert (status, again) == (200, body)
-    assert _https(inet, root, f"https://autoconfig.{b.domain}/mail/")[0] in (403, 404)
-    assert _https(inet, root, f"https://autoconfig.{b.domain}/autodiscover/autodiscover.xml")[0] in (403, 404)
-    assert _https(inet, root, f"https://{b.fqdn}{TB_PATH}")[0] in (403, 404)
+    assert inet.https(f"https://autoconfig.{b.domain}/mail/")[0] in (403, 404)
+    assert inet.https(f"https://autoconfig.{b.domain}/autodiscover/autodiscover.xml")[0] in (403, 404)
+    assert inet.https(f"https://{b.fqdn}{TB_PATH}")[0] in (403, 404)
 
 
-def test_outlook_posts_to_autodiscover_and_gets_the_same_servers(inet, root):
+def test_outlook_posts_to_autodiscover_and_gets_the_same_servers(inet):
     b = inet.b
     request = (f'<?xml version="1.0" encoding="utf-8"?>\n<Autodiscover xmlns="{POX_REQUEST}"><Request>'
                f"<EMailAddress>{b.user('bob')}</EMailAddress>"
@@ -92,7 +71,7 @@ def test_outlook_posts_to_autodiscover_and_gets_the_same_servers(inet, root):
                "</Request></Autodiscover>")  # fmt: skip
     url = f"https://autodiscover.{b.domain}/autodiscover/autodiscover.xml"
     post = ("-X", "POST", "-H", "Content-Type: text/xml", "--data-binary", request)
-    status, head, body = _https(inet, root, url, *post)
+    status, head, body = inet.https(url, *post)
     assert status == 200 and "content-type: text/xml" in head, head
     ns = {"r": POX_RESPONSE}
     account = ET.fromstring(body).find("r:Response/r:Account", ns)  # noqa: S314 - served by the appliance
