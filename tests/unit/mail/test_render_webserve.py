@@ -59,6 +59,7 @@ def test_autoconfig_and_autodiscover_answer_only_their_paths_from_the_domains_fi
     assert conf.count("url.access-deny = ()") == 2 * len(DOMAINS)
     assert '".xml" => "text/xml; charset=utf-8"' in conf and "mta-sts." not in conf
     assert 'server.modules = ("mod_access", "mod_openssl")' in conf  # POST is the static handler's own
+    assert 'server.feature-flags = ("server.h2proto" => "disable")' in conf  # POST over HTTP/2: a reset stream
 
 
 def test_the_certificate_covers_autoconfig_and_autodiscover_of_every_domain(tmp_path):
