@@ -26,7 +26,8 @@ def ensure_layout(settings: Settings) -> None:
     os.makedirs(data, mode=0o755, exist_ok=True)
     for path, mode in ((at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
                        (at.acme, 0o700), (at.dkim, 0o700), (at.relay, 0o700), (at.spool, 0o755),
-                       (at.clamav, 0o755), (at.mta_sts, 0o755), (at.dav, 0o755)):  # fmt: skip
+                       (at.clamav, 0o755), (at.mta_sts, 0o755), (at.autoconfig_root, 0o755),
+                       (at.dav, 0o755)):  # fmt: skip
         os.makedirs(path, exist_ok=True)
         os.chmod(path, mode)
     ensure_selfsigned(data, settings.main.fqdn)

@@ -228,15 +228,23 @@ def _delivery(settings: Settings) -> dict[str, Any]:
     return {**delivery, "notes": outbound.delivery_notes(settings, delivery)}
 
 
-def _mta_sts(settings: Settings, host: str | None) -> dict[str, Any]:
-    """Our policy mode and whether lighttpd answers on 443; the outbound checks (MTA-STS, DANE).
-    `host` is the container's address when it runs (then 443 is probed), else None."""
-    from secumail.mail import mtasts
+def _web(settings: Settings, host: str | None) -> dict[str, Any]:
+    """What the container's web server serves on 443 and whether it answers there. `host` is the
+    container's address when it runs (then 443 is probed), else None."""
+    from secumail.mail import webserve
 
-    serving = mtasts.serving(settings)
+    enabled = webserve.enabled(settings)
+    return {
+        "serves": sorted({site.host.split(".", 1)[0] for site in webserve.sites(settings, settings.main.domain)}),
+        "answering": _port_up(host, webserve.HTTPS_PORT) if host and enabled else None,
+    }
+
+
+def _mta_sts(settings: Settings, web: dict[str, Any]) -> dict[str, Any]:
+    """Our policy mode and whether the web server serving it answers; the outbound checks (MTA-STS, DANE)."""
     return {
         "mode": settings.dns.mta_sts,
-        "served": (_port_up(host, mtasts.HTTPS_PORT) if host and serving else None),
+        "served": web["answering"] if "mta-sts" in web["serves"] else None,
         "outbound": settings.features.mta_sts_outbound,
         "dane": settings.features.dane,
     }
@@ -273,6 +281,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         notes.append(f"enabled but the container is {state}: run 'mailctl start'")
     delivery = _delivery(settings)
     notes.extend(delivery.pop("notes"))
+    web = _web(settings, host)
     return {
         "config": {
             "enabled": main.enabled,
@@ -291,6 +300,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "dav": _dav(settings, services),
         "protection": _protection(settings, spool_seen),
         "delivery": delivery,
-        "mta_sts": _mta_sts(settings, host),
+        "web": web,
+        "mta_sts": _mta_sts(settings, web),
         "notes": notes,
     }

@@ -40,18 +40,19 @@ def cert_paths(settings: Settings) -> CertPaths:
 
 
 def cert_names(settings: Settings) -> list[str]:
-    """The mail host first, then mta-sts.<domain> of every mail domain while the appliance serves
-    MTA-STS policies (dns.mta_sts testing|enforce), then the extra names; without duplicates
+    """The mail host first, then the names the container's web server answers for every mail domain
+    (mta-sts.<domain> with dns.mta_sts testing|enforce, autoconfig.<domain> and autodiscover.<domain>
+    with dns.autoconfig; secumail.mail.webserve), then the extra names; without duplicates
     (case-insensitive)."""
-    from secumail.mail.mtasts import policy_host, serving
+    from secumail.mail import webserve
 
-    policy_hosts: list[str] = []
-    if serving(settings):
+    web_hosts: list[str] = []
+    if webserve.enabled(settings):
         from secumail.dns.local import mail_domains
 
-        policy_hosts = [policy_host(domain) for domain in mail_domains(settings)]
+        web_hosts = webserve.host_names(settings, mail_domains(settings))
     names: list[str] = []
-    for name in (settings.main.fqdn, *policy_hosts, *settings.acme.extra_names):
+    for name in (settings.main.fqdn, *web_hosts, *settings.acme.extra_names):
         name = name.rstrip(".").lower()
         if name and name not in names:
             names.append(name)

@@ -136,6 +136,8 @@ def status_text(data: dict[str, Any]) -> str:
         label = "Protection:   " if index == 0 else "              "
         lines.append(f"{label}{item['name']}: {item['state']} ({item['why']})")
     lines.extend(_delivery_lines(data.get("delivery") or {}))
+    if data.get("web"):
+        lines.append(_web_line(data["web"]))
     if data.get("mta_sts"):
         lines.append(_mta_sts_line(data["mta_sts"]))
     for note in data.get("notes", []):
@@ -161,10 +163,18 @@ def _when(stamp: Any) -> str:
         return "?"
 
 
+def _web_line(web: dict[str, Any]) -> str:
+    """What the container's web server serves on 443 (secumail.mail.webserve) and whether it answers."""
+    if not web["serves"]:
+        return "HTTPS 443:    nothing served"
+    up = {True: ", answering", False: ", NOT answering", None: ""}[web.get("answering")]
+    return f"HTTPS 443:    {', '.join(f'{name}.<domain>' for name in web['serves'])}{up}"
+
+
 def _mta_sts_line(sts: dict[str, Any]) -> str:
     """Our policy (mode, served on 443 or not) and the outbound checks, in one line."""
     if sts["mode"] == "none":
-        served = "policy none, nothing served on 443"
+        served = "policy none, not served"
     else:
         up = {True: ", answering", False: ", NOT answering", None: ""}[sts.get("served")]
         served = f"policy {sts['mode']}, served on 443{up}"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 # Below data_path: what the container mounts (secumail.mail.layout.MOUNTS names these)
 CONFIG, MAIL, HOME, SSL, DKIM, SPOOL, RELAY = "config", "mail", "home", "ssl", "dkim", "spool", "relay"
-CLAMAV, MTA_STS = "clamav", "mta-sts"
+CLAMAV, MTA_STS, AUTOCONFIG = "clamav", "mta-sts", "autoconfig"
 DAV = "dav"  # calendars and contacts (Radicale's collections), written by the container
 # host-only state: never mounted into the container
-MESH, BACKUP, DNS, AUTOCONFIG = "mesh", "backup", "dns", "autoconfig"
+MESH, BACKUP, DNS = "mesh", "backup", "dns"
 IMPORT, METRICS, ALERTS = "import", "metrics", "alerts"
 
 
@@ -175,6 +175,11 @@ class DataLayout:
 
     def mta_sts_policy(self, domain: str) -> str:
         return self._at(MTA_STS, domain, ".well-known", "mta-sts.txt")
+
+    @property
+    def autoconfig_root(self) -> str:
+        """The client autoconfiguration files, one directory per domain (lighttpd serves them)."""
+        return self._at(AUTOCONFIG)
 
     def autoconfig(self, domain: str) -> str:
         """The document root of https://autoconfig.<domain>/ and https://autodiscover.<domain>/

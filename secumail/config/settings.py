@@ -412,12 +412,17 @@ class Dns(Section):
         "none", v.choice("none", "testing", "enforce"),
         "MTA-STS policy mode of our domains: testing or enforce publishes _mta-sts and mta-sts.<domain>, "
         "puts that name on the certificate and serves the policy on port 443 (docs/mta-sts.md); none: "
-        "nothing listens on 443.",
+        "no policy (443 then serves only what dns.autoconfig asks for).",
     )  # fmt: skip
     tls_rpt: bool = opt("1", v.boolean, "Publish _smtp._tls (TLS-RPT).")
     caa: bool = opt("1", v.boolean, "Publish CAA for the configured CA.")
     srv: bool = opt("1", v.boolean, "Publish RFC 6186/8314 SRV records.")
-    autoconfig: bool = opt("1", v.boolean, "Publish autoconfig/autodiscover names.")
+    autoconfig: bool = opt(
+        "1", v.boolean,
+        "Publish autoconfig.<domain> and autodiscover.<domain>, put them on the certificate and serve "
+        "Thunderbird's and Outlook's settings there on port 443 (docs/clients.md; with network_mode host "
+        "only while dns.mta_sts also serves, as 443 is then the router's).",
+    )  # fmt: skip
     dnssec: bool = opt("0", v.boolean, "The zone is signed: publish TLSA (DANE).")
     caa_issuer: str = opt(
         "", v.optional(v.domain_name), "CAA issuer; empty derives it from ssl.type (none for a custom CA)."

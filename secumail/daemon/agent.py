@@ -42,8 +42,8 @@ IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next sc
 FAIL2BAN_POLL = 2.0
 ACME_TYPES = ("letsencrypt", "letsencrypt-staging", "zerossl", "acme", "openwrt-acme")
 # Sections (or single options) whose change means the mail services' config must be rendered again
-# (dns.mta_sts and dns.autoconfig decide what lighttpd in the container serves; the rest of dns does not
-# reach the container, so a TTL change renders nothing).
+# (dns.mta_sts and dns.autoconfig decide what lighttpd in the container serves, secumail.mail.webserve;
+# the rest of dns does not reach the container, so a TTL change renders nothing).
 CONFIG_SECTIONS = ("main", "ports", "features", "protection", "ssl", "dkim", "container", "dns.mta_sts",
                    "dns.autoconfig")  # fmt: skip
 

@@ -6,8 +6,9 @@ all of them but the mesh's (`secumail_mesh*`, secumail.mesh.firewall), so each i
 and removed without touching the user's own rules. With the container on its own bridge
 (network_mode bridge) each port is a DNAT redirect from wan to the container, and the bridge
 gets a zone that may forward to wan (outgoing mail); with network_mode host each port is an
-ACCEPT rule. Port 443 is forwarded the same way while dns.mta_sts serves our policy (never
-otherwise). With main.enabled=0 every section of ours is removed.
+ACCEPT rule. Port 443 is forwarded the same way while the container's web server runs
+(secumail.mail.webserve.enabled: MTA-STS policies, client autoconfiguration; never otherwise).
+With main.enabled=0 every section of ours is removed.
 
 The mail zone's input policy is REJECT: from the container, the router answers DNS (53) and
 NTP (123) only, never LuCI, SSH, the mesh port or anything else. A host without fw4 (a PC, the
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from secumail.errors import SecumailError
-from secumail.mail import mtasts
+from secumail.mail import webserve
 from secumail.system import fw4, nft
 from secumail.system.fw4 import PREFIX, WAN_ZONE, Sections
 
@@ -53,8 +54,8 @@ def desired(settings: Settings) -> Sections:
     bridged = settings.container.network_mode == "bridge"
     address = str(settings.container.address.ip)
     served = dict(settings.open_ports())
-    if mtasts.serving(settings):  # lighttpd with our MTA-STS policies (dns.mta_sts testing|enforce)
-        served["mta_sts"] = mtasts.HTTPS_PORT
+    if webserve.enabled(settings):  # lighttpd: MTA-STS policies, autoconfig and autodiscover
+        served["https"] = webserve.HTTPS_PORT
     for service, port in sorted(served.items()):
         if bridged:
             out[f"{PREFIX}{service}"] = {

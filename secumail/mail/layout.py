@@ -12,7 +12,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from secumail.config.layout import CLAMAV, CONFIG, DAV, DKIM, HOME, MAIL, MTA_STS, RELAY, SPOOL, SSL, DataLayout
+from secumail.config.layout import (
+    AUTOCONFIG,
+    CLAMAV,
+    CONFIG,
+    DAV,
+    DKIM,
+    HOME,
+    MAIL,
+    MTA_STS,
+    RELAY,
+    SPOOL,
+    SSL,
+    DataLayout,
+)
 
 CONTAINER_DATA = "/srv/mailserver"  # where the mounted parts of data_path appear inside the container
 QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -39,6 +52,7 @@ MOUNTS: tuple[DataMount, ...] = (
     DataMount(SPOOL, QUEUE_DIRECTORY, False),  # the Postfix queue outlives the image
     DataMount(CLAMAV, "/var/lib/clamav", False),  # ClamAV's signatures: freshclam writes them
     DataMount(MTA_STS, f"{CONTAINER_DATA}/{MTA_STS}", True),  # our MTA-STS policies: lighttpd serves them
+    DataMount(AUTOCONFIG, f"{CONTAINER_DATA}/{AUTOCONFIG}", True),  # autoconfig/autodiscover: lighttpd serves them
     DataMount(DAV, f"{CONTAINER_DATA}/{DAV}", False),  # calendars and contacts (features.dav): Radicale writes
 )
 

@@ -1,14 +1,13 @@
 """MTA-STS and DANE in the mail container (docs/mta-sts.md).
 
-Inbound: with dns.mta_sts testing or enforce, lighttpd serves our policy files (data_path/mta-sts,
-written by dns-setup with the `_mta-sts` TXT whose id follows them) at
-https://mta-sts.<domain>/.well-known/mta-sts.txt on port 443, with the appliance's certificate (its
-names include mta-sts.<domain>, secumail.certs.paths). With none, lighttpd is stopped and nothing
-listens on 443. Outbound: features.mta_sts_outbound runs postfix-mta-sts-resolver, which Postfix asks
-for the TLS policy of each destination (socketmap); features.dane makes Postfix use DANE where the
-container's resolver validates DNSSEC.
+Inbound: with dns.mta_sts testing or enforce, the container's web server (secumail.mail.webserve)
+serves our policy files (data_path/mta-sts, written by dns-setup with the `_mta-sts` TXT whose id
+follows them) at https://mta-sts.<domain>/.well-known/mta-sts.txt, with the appliance's certificate
+(its names include mta-sts.<domain>, secumail.certs.paths). Outbound: features.mta_sts_outbound
+runs postfix-mta-sts-resolver, which Postfix asks for the TLS policy of each destination
+(socketmap); features.dane makes Postfix use DANE where the container's resolver validates DNSSEC.
 
-Pure like render.py: settings in, {relative path: (content, mode)} and main.cf lines out.
+Pure like render.py: settings in, the resolver's config and main.cf lines out.
 """
 
 from __future__ import annotations
@@ -18,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
-HTTPS_PORT = 443  # RFC 8461 3.3: the policy is fetched from the HTTPS default port, nothing else
 RESOLVER = ("127.0.0.1", 8461)  # postfix-mta-sts-resolver's socketmap, on the container's loopback
 POLICY_MAP = f"socketmap:inet:{RESOLVER[0]}:{RESOLVER[1]}:postfix"
 WELL_KNOWN = "/.well-known/mta-sts.txt"
 
 
 def serving(settings: Settings) -> bool:
-    """Whether the container serves our policies (dns.mta_sts is testing or enforce)."""
+    """Whether the container's web server serves our policies (dns.mta_sts is testing or enforce)."""
     return settings.dns.mta_sts != "none"
 
 
@@ -53,31 +51,6 @@ def outbound_level(settings: Settings) -> str:
     return "dane" if settings.features.dane else "may"
 
 
-def _lighttpd_conf(settings: Settings, values: dict[str, Any], domains: list[str]) -> str:
-    data = values["data"]
-    hosts = "".join(f'$HTTP["host"] == "{policy_host(d)}" {{\n    server.document-root = "{data}/mta-sts/{d}"\n}}\n'
-                    for d in domains)  # fmt: skip
-    return f"""# lighttpd for secumail: our MTA-STS policies (dns.mta_sts {settings.dns.mta_sts}) and nothing else.
-server.modules = ("mod_access", "mod_openssl")
-server.port = {HTTPS_PORT}
-server.username = "www-data"
-server.groupname = "www-data"
-server.pid-file = "/run/lighttpd.pid"
-server.errorlog = "/var/log/lighttpd/error.log"
-server.max-connections = 32
-server.tag = ""
-# Another name than mta-sts.<domain> gets 404: there is no policy below this root.
-server.document-root = "{data}/mta-sts"
-ssl.engine = "enable"
-ssl.pemfile = "{data}/ssl/fullchain.pem"
-ssl.privkey = "{data}/ssl/privkey.pem"
-mimetype.assign = (".txt" => "text/plain")
-$HTTP["url"] != "{WELL_KNOWN}" {{
-    url.access-deny = ("")
-}}
-{hosts}"""
-
-
 def _resolver_conf() -> str:
     host, port = RESOLVER
     return f"""# postfix-mta-sts-resolver for secumail (features.mta_sts_outbound): Postfix's TLS policy socketmap.
@@ -95,19 +68,14 @@ default_zone:
 """
 
 
-def files(settings: Settings, values: dict[str, Any], domains: list[str]) -> dict[str, tuple[str, int]]:
-    """lighttpd's config when serving, the resolver's when checking others' policies."""
-    out: dict[str, tuple[str, int]] = {}
-    if serving(settings):
-        out["lighttpd/lighttpd.conf"] = (_lighttpd_conf(settings, values, domains), 0o644)
-    if settings.features.mta_sts_outbound:
-        out["mta-sts/mta-sts-daemon.yml"] = (_resolver_conf(), 0o644)
-    return out
+def files(settings: Settings) -> dict[str, tuple[str, int]]:
+    """The resolver's config while checking others' policies."""
+    if not settings.features.mta_sts_outbound:
+        return {}
+    return {"mta-sts/mta-sts-daemon.yml": (_resolver_conf(), 0o644)}
 
 
 def reload_block(settings: Settings, fill: Any, template: Any) -> str:
-    """Start, restart or stop lighttpd and the resolver as the settings say (render passes fill/template)."""
-    serve = "mtasts-serve.sh" if serving(settings) else "mtasts-serve-off.sh"
+    """Start, restart or stop the resolver as the settings say (render passes fill/template)."""
     check = "mtasts-resolver.sh" if settings.features.mta_sts_outbound else "mtasts-resolver-off.sh"
-    values = {"resolver_port": RESOLVER[1]}
-    return "\n".join(fill(template(name), values).rstrip("\n") for name in (serve, check))
+    return fill(template(check), {"resolver_port": RESOLVER[1]}).rstrip("\n")

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from secumail.mail import apppasswords, dav, lightpath, mtasts, ratelimit, roles, spam, virus
+from secumail.mail import apppasswords, dav, lightpath, mtasts, ratelimit, roles, spam, virus, webserve
 from secumail.mail.layout import CONTAINER_DATA
 
 if TYPE_CHECKING:
@@ -309,6 +309,7 @@ def _scripts(settings: Settings, values: dict[str, Any], pairs: list[tuple[str, 
             "light_block": lightpath.reload_block(settings, fill, _template),
             "virus_block": virus.reload_block(settings, fill, _template),
             "mtasts_block": mtasts.reload_block(settings, fill, _template),
+            "web_block": webserve.reload_block(settings, _template),
             "dav_block": dav.reload_block(settings, fill, _template)}), 0o755),
     }
 
@@ -333,7 +334,8 @@ def render_all(settings: Settings, domains: list[str], generation: str = CONTAIN
     files.update(_scripts(settings, values, pairs))
     files.update(spam.files(settings, fill, _template))
     files.update(virus.files(settings, fill, _template))
-    files.update(mtasts.files(settings, values, domains))
+    files.update(mtasts.files(settings))
+    files.update(webserve.files(settings, values, domains))
     files.update(ratelimit.files(settings, _template))
     files.update(lightpath.files(settings, fill, _template, values))
     files.update(dav.files(settings, fill, _template, values))

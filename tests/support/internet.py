@@ -79,8 +79,8 @@ ISP_NAME, ISP_IP, ISP_DOMAIN = "smiisp", f"{NET}.25", "isp.test"
 FORGER_NAME = "fg.test"  # its A and PTR records: a well-kept host, so only the forgery itself counts
 SPARE_ZONES = ("c.test",)  # served by Knot from the start, for an appliance's second hosted domain
 WORK = "/var/tmp/secumail-inet"
-# what fw4 redirects from wan to the container on OpenWrt (443 only while dns.mta_sts serves the policy;
-# here always: with nothing listening in the container the connection is refused there)
+# what fw4 redirects from wan to the container on OpenWrt (443 only while the container's web server runs,
+# secumail.mail.webserve; here always: with nothing listening in the container the connection is refused there)
 PORTS = (25, 465, 587, 143, 993, 443)
 APT_PACKAGES = ("knot", "knot-dnsutils", "unbound", "pebble", "lxc", "debootstrap", "zstd", "nftables")
 IMAGE_CACHE = os.environ.get("SECUMAIL_IMAGE_CACHE") or "/var/cache/secumail-test"
@@ -354,6 +354,20 @@ class Internet:
         """PEM of the root pebble issues under in this run."""
         assert self.pebble is not None
         return self.pebble.root_pem()
+
+    def https(self, url: str, *curl: str) -> tuple[int, str, str]:
+        """(status, lower-cased headers, body) of `url` fetched by curl as a user on this internet would:
+        its host resolved by the resolver (CNAMEs followed), trusting only the CA's root."""
+        host = url.split("/")[2]
+        address = self.resolve(host, "A")
+        assert address, f"{host} does not resolve"
+        root = os.path.join(WORK, "ca-root.pem")
+        with open(root, "wb") as handle:
+            handle.write(self.ca_root())
+        done = sh("curl", "-sS", "--max-time", "10", "--cacert", root, "--resolve", f"{host}:443:{address[0]}",
+                  "-D", "-", *curl, url, timeout=30)  # fmt: skip
+        head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
+        return int(head.split()[1]), head.lower(), body
 
     def _install(self, site: Site) -> float:
         os.makedirs(site.confdir, exist_ok=True)

@@ -51,6 +51,7 @@ stop_pid() {  # stop the daemon of pid file $1 and wait for it (at most 20 s)
 {{light_block}}
 {{virus_block}}
 {{mtasts_block}}
+{{web_block}}
 if postfix status >/dev/null 2>&1; then launch postfix reload; else launch postfix start; fi
 if running /run/dovecot/master.pid; then launch doveadm reload; else launch dovecot; fi
 # After Dovecot: Radicale's logins go to its auth socket.

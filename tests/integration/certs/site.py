@@ -44,6 +44,9 @@ class Site:
                 "zone": world.ZONE,
                 "credentials": self.credentials,
                 "timeout": "2",
+                # the certificate for the mail host (and extra names) only: the web server's names
+                # (autoconfig, autodiscover) are tested on the simulated internet (test_autoconfig.py)
+                "autoconfig": "0",
             },
             "container": {"lxc_path": os.path.join(root, "lxc")},
         }

@@ -10,7 +10,7 @@ import sys
 
 from secumail.certs.brief import certificate_brief
 from secumail.certs.der import leaf_validity
-from secumail.certs.paths import cert_paths
+from secumail.certs.paths import cert_names, cert_paths
 from secumail.certs.state import CertState, load_state, save_state
 from secumail.system.files import atomic_write
 from tests.support.paths import REPO
@@ -99,7 +99,7 @@ def test_ssl_setup_without_force_picks_up_a_changed_openwrt_certificate(tmp_path
     now = dt.datetime.now(dt.timezone.utc)
     validity = install(s, now)
     state = CertState(serial=validity.serial, renew_at=now + dt.timedelta(days=300))
-    state.extra = {"source": "openwrt-acme", "names": [s.main.fqdn]}
+    state.extra = {"source": "openwrt-acme", "names": cert_names(s)}
     save_state(cert_paths(s).state, state)
     paths = cert_paths(s)
     with open(paths.fullchain, "rb") as chain, open(paths.privkey, "rb") as key:

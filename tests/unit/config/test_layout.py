@@ -39,7 +39,7 @@ def test_the_container_mounts_only_mail_state_and_never_the_mesh_or_the_backups(
     layout = DataLayout("/d")
     sources = {m.source(layout) for m in mail_layout.MOUNTS}
     assert {layout.config, layout.mail, layout.home, layout.ssl, layout.dkim, layout.spool, layout.relay,
-            layout.clamav, layout.mta_sts, layout.dav} == sources
+            layout.clamav, layout.mta_sts, layout.autoconfig_root, layout.dav} == sources
     assert not any(s.startswith((layout.mesh, layout.backup)) for s in sources)
     assert [os.path.join(layout.root, m) for m in mail_layout.MASKED] == [layout.acme]
 

@@ -52,6 +52,7 @@ def test_every_file_and_mode(files):
         "opendkim/opendkim.conf": 0o644, "opendkim/KeyTable": 0o644,
         "opendkim/SigningTable": 0o644, "opendkim/TrustedHosts": 0o644,
         "container/start": 0o755, "container/stop": 0o755, "container/reload": 0o755,
+        "lighttpd/lighttpd.conf": 0o644,  # dns.autoconfig (on by default): autoconfig and autodiscover on 443
         **SPAM_FILES, "postfix/postscreen_access.cidr": 0o644, "postfix/ratelimit-policy": 0o755,
         "postfix/header_checks": 0o644, "postfix/roles": 0o644,
     }

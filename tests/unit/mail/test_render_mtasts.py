@@ -1,6 +1,7 @@
 """MTA-STS and DANE as rendered: lighttpd serving our policy (dns.mta_sts), Postfix asking
 postfix-mta-sts-resolver (features.mta_sts_outbound), DANE (features.dane); the port 443 forward,
-the certificate's names, the DNS name senders fetch from, the memory `auto` gives, the status line."""
+the certificate's names, the DNS name senders fetch from, the memory `auto` gives, the status line.
+The web server itself (what it serves, when it runs): test_render_webserve.py."""
 
 from __future__ import annotations
 
@@ -33,17 +34,15 @@ def _render(tmp_path, **sections):
     return render.render_all(_settings(tmp_path, **sections), DOMAINS, GEN)
 
 
-def test_by_default_nothing_is_served_nothing_is_asked_and_tls_stays_opportunistic(tmp_path):
+def test_by_default_no_policy_is_served_nothing_is_asked_and_tls_stays_opportunistic(tmp_path):
     settings = _settings(tmp_path, main={"enabled": "1"})
     files = render.render_all(settings, DOMAINS, GEN)
-    assert "lighttpd/lighttpd.conf" not in files and "mta-sts/mta-sts-daemon.yml" not in files
+    assert "mta-sts." not in files["lighttpd/lighttpd.conf"][0]  # the web server runs for autoconfig only
+    assert "mta-sts/mta-sts-daemon.yml" not in files
     main = _params(files["postfix/main.cf"][0])
     assert main["smtp_tls_security_level"] == "may"
     assert "smtp_tls_policy_maps" not in main and "smtp_dns_support_level" not in main
-    reload = files["container/reload"][0]
-    assert "dns.mta_sts none: no web server" in reload and "lighttpd -f" not in reload
-    assert "mta-sts-daemon -c" not in reload
-    assert "secumail_mta_sts" not in firewall.desired(settings)  # nothing forwarded to 443
+    assert "mta-sts-daemon -c" not in files["container/reload"][0]
     assert settings.container.memory == SPAM_FILTER_MEMORY_MB
 
 
@@ -56,11 +55,11 @@ def test_enforce_serves_each_domains_policy_on_443_with_the_appliance_certificat
     assert 'ssl.privkey = "/srv/mailserver/ssl/privkey.pem"' in conf
     for domain in DOMAINS:
         root = f'server.document-root = "/srv/mailserver/mta-sts/{domain}"'
-        assert f'$HTTP["host"] == "mta-sts.{domain}" {{\n    {root}' in conf
-    assert '$HTTP["url"] != "/.well-known/mta-sts.txt"' in conf and 'url.access-deny = ("")' in conf
-    assert 'mimetype.assign = (".txt" => "text/plain")' in conf  # RFC 8461 3.2: the policy is text/plain
+        allowed = r'$HTTP["url"] =~ "^(/\.well-known/mta-sts\.txt)$" {'
+        assert f'$HTTP["host"] == "mta-sts.{domain}" {{\n    {root}\n    {allowed}' in conf
+    assert '".txt" => "text/plain"' in conf  # RFC 8461 3.2: the policy is text/plain
     assert "! lighttpd -f /etc/lighttpd/secumail.conf" in files["container/reload"][0]
-    redirect = firewall.desired(settings)["secumail_mta_sts"]
+    redirect = firewall.desired(settings)["secumail_https"]
     assert (redirect["src_dport"], redirect["dest_port"], redirect["target"]) == ("443", "443", "DNAT")
 
 
@@ -69,8 +68,10 @@ def test_the_certificate_covers_the_policy_host_of_every_domain_while_served(tmp
     os.makedirs(served.layout.config)
     with open(served.layout.domains_file, "w") as handle:
         handle.write("example.org\nother.net\n")
-    assert cert_names(served) == ["mail.example.org", "mta-sts.example.org", "mta-sts.other.net"]
-    assert cert_names(_settings(tmp_path)) == ["mail.example.org"]
+    assert cert_names(served) == ["mail.example.org", "mta-sts.example.org", "autoconfig.example.org",
+                                  "autodiscover.example.org", "mta-sts.other.net", "autoconfig.other.net",
+                                  "autodiscover.other.net"]  # fmt: skip
+    assert "mta-sts.example.org" not in cert_names(_settings(tmp_path))
 
 
 def test_the_policy_host_is_a_cname_to_the_mail_host_only_while_served(tmp_path):
@@ -121,5 +122,5 @@ def test_status_shows_the_mta_sts_state_in_one_line():
     line = next(line for line in served.splitlines() if line.startswith("MTA-STS:"))
     assert line == "MTA-STS:      policy enforce, served on 443, answering; checks other domains' policies; DANE off"
     off = status_text({**base, "mta_sts": {"mode": "none", "served": None, "outbound": False, "dane": True}})
-    assert ("MTA-STS:      policy none, nothing served on 443; other domains' policies not checked; DANE on"
+    assert ("MTA-STS:      policy none, not served; other domains' policies not checked; DANE on"
             in off.splitlines())  # fmt: skip

@@ -42,6 +42,7 @@ def test_the_container_mounts_only_what_the_mail_services_use(tmp_path):
         "/var/spool/postfix": (f"{data}/spool", False),  # the queue outlives the image
         "/var/lib/clamav": (f"{data}/clamav", False),  # ClamAV's signatures: freshclam writes them
         "/srv/mailserver/mta-sts": (f"{data}/mta-sts", True),  # our MTA-STS policies: lighttpd serves them
+        "/srv/mailserver/autoconfig": (f"{data}/autoconfig", True),  # autoconfig/autodiscover: lighttpd serves them
         "/srv/mailserver/dav": (f"{data}/dav", False),  # calendars and contacts (features.dav)
     }
     assert spec.masks == ("/srv/mailserver/ssl/acme",)  # the ACME account keys
