@@ -137,7 +137,7 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append(f"{label}{item['name']}: {item['state']} ({item['why']})")
     lines.extend(_delivery_lines(data.get("delivery") or {}))
     if data.get("web"):
-        lines.append(_web_line(data["web"]))
+        lines.append(_web_line(data["web"], main["domain"]))
     if data.get("mta_sts"):
         lines.append(_mta_sts_line(data["mta_sts"]))
     for note in data.get("notes", []):
@@ -163,12 +163,13 @@ def _when(stamp: Any) -> str:
         return "?"
 
 
-def _web_line(web: dict[str, Any]) -> str:
-    """What the container's web server serves on 443 (secumail.mail.webserve) and whether it answers."""
+def _web_line(web: dict[str, Any], domain: str) -> str:
+    """What the container's web server serves on 443 (secumail.mail.webserve) and whether it answers;
+    the names are shown for the main domain, every mail domain has the same."""
     if not web["serves"]:
         return "HTTPS 443:    nothing served"
     up = {True: ", answering", False: ", NOT answering", None: ""}[web.get("answering")]
-    return f"HTTPS 443:    {', '.join(f'{name}.<domain>' for name in web['serves'])}{up}"
+    return f"HTTPS 443:    {', '.join(f'{name}.{domain}' for name in web['serves'])} (each mail domain's){up}"
 
 
 def _mta_sts_line(sts: dict[str, Any]) -> str:

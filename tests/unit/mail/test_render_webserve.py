@@ -82,7 +82,8 @@ def test_status_names_what_443_serves():
             "container": {"name": "mailserver", "state": "RUNNING"},
             "ports": {}, "mesh": {"enabled": False}}  # fmt: skip
     served = status_text({**base, "web": {"serves": ["autoconfig", "autodiscover", "mta-sts"], "answering": True}})
-    assert "HTTPS 443:    autoconfig.<domain>, autodiscover.<domain>, mta-sts.<domain>, answering" in served
+    assert ("HTTPS 443:    autoconfig.example.org, autodiscover.example.org, mta-sts.example.org (each mail domain's), "
+            "answering") in served
     down = status_text({**base, "web": {"serves": ["autoconfig", "autodiscover"], "answering": False}})
-    assert "HTTPS 443:    autoconfig.<domain>, autodiscover.<domain>, NOT answering" in down
+    assert "HTTPS 443:    autoconfig.example.org, autodiscover.example.org (each mail domain's), NOT answering" in down
     assert "HTTPS 443:    nothing served" in status_text({**base, "web": {"serves": [], "answering": None}})
