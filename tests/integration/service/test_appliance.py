@@ -71,7 +71,8 @@ def test_the_installed_container_is_unprivileged_and_sees_only_mail_data(applian
         with open(f"{WORK}/data/{sub}/secret", "w") as handle:
             handle.write("x")
     listing = _attach("ls", "-A", "/srv/mailserver").stdout.split()
-    assert sorted(listing) == ["config", "dkim", "home", "mail", "mta-sts", "relay", "ssl"], listing
+    assert sorted(listing) == ["autoconfig", "config", "dav", "dkim", "home", "mail", "mta-sts", "relay",
+                               "ssl"], listing
     assert _attach("ls", "-A", "/srv/mailserver/ssl/acme").stdout == ""
     assert _nft_table(), "the mail zone's input policy is missing"
 

@@ -178,7 +178,7 @@ return view.extend({
 						return withActions([ a.address, a.name, (a.scopes || []).join(', '), a.created ], [
 							ms.button(_('Revoke'), 'remove', L.bind(self.revokeApp, self, a))
 						]);
-					}), _('No app passwords (mailctl user app-password add ADDRESS NAME makes one)'))
+					}), _('No app passwords yet.'))
 			]),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Aliases and catch-alls') ]),
