@@ -194,9 +194,6 @@ class Cache:
         """(gen, rowid) rows: files seen unchanged under the same path keep their row, with a new gen."""
         self.db.executemany("UPDATE files SET gen=? WHERE rowid=?", rows)
 
-    def remember_file(self, path: str, size: int, mtime: int, inode: int, ids: list[bytes], gen: int) -> None:
-        self.remember_files([(path, size, mtime, inode, b"".join(ids), gen)])
-
     def remember_files(self, rows: list[tuple[str, int, int, int, bytes, int]]) -> None:
         """(path, size, mtime, inode, joined ids, gen) rows, in one statement."""
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", rows)

@@ -16,8 +16,6 @@ MAX_POSITIONAL = 5
 EXEMPT = {
     # urllib.request.HTTPRedirectHandler's own signature, overridden
     ("system/nofollow.py", "redirect_request"),
-    # the backup's per-file cache write, called once per file in its hot loop: positional for speed
-    ("mesh/index.py", "remember_file"),
 }
 NOT_YET: set[str] = set()
 
