@@ -126,10 +126,11 @@ def update_addresses(settings: Settings, ipv4: str, *, ipv6: str | None = None, 
                             "choose a provider with an API (docs/dns-providers.md)")  # fmt: skip
     provider = provider or get_provider(settings.dns)
     types = set(ADDRESS_TYPES)
-    if ipv6 is None:
-        ipv6 = "" if settings.dns.public_ipv6 == "wan" else settings.dns.public_ipv6
-        if settings.dns.public_ipv6 == "wan":
-            types.discard("AAAA")
+    if ipv6 is None and settings.dns.public_ipv6 == "wan":
+        ipv6 = ""
+        types.discard("AAAA")  # the WAN's address is unknown: the AAAA record stays as it is
+    elif ipv6 is None:
+        ipv6 = settings.dns.public_ipv6
     with state_lock(settings.main.data_path):
         return _update_addresses(settings, ipv4, ipv6, types=types, provider=provider)
 

@@ -109,16 +109,24 @@ def _hint(exc: ValueError) -> str:
     return text
 
 
-def _from_ubus(interface: str) -> str:
+def _ubus_addresses(interface: str, key: str) -> list | None:
+    """The `key` entries ("ipv4-address", "ipv6-address") of OpenWrt's logical `interface`; None when
+    ubus knows no such interface, [] when it answered nothing usable."""
     from secumail.system.proc import run
 
     result = run(["ubus", "call", f"network.interface.{interface}", "status"], check=False, timeout=10)
     if not result.ok:
-        raise SecumailError(f"ubus knows no interface {interface!r} (network.interface.{interface})")
+        return None
     try:
-        entries = json.loads(result.stdout).get("ipv4-address") or []
+        return json.loads(result.stdout).get(key) or []
     except (ValueError, AttributeError):
-        entries = []
+        return []
+
+
+def _from_ubus(interface: str) -> str:
+    entries = _ubus_addresses(interface, "ipv4-address")
+    if entries is None:
+        raise SecumailError(f"ubus knows no interface {interface!r} (network.interface.{interface})")
     problems = []
     for entry in entries:
         try:
@@ -190,17 +198,8 @@ def local_ipv6(interface: str, *, root: str = "/") -> str:
 
 
 def _ipv6_from_ubus(interface: str) -> str:
-    from secumail.system.proc import run
-
     for name in (f"{interface}6", interface):
-        result = run(["ubus", "call", f"network.interface.{name}", "status"], check=False, timeout=10)
-        if not result.ok:
-            continue
-        try:
-            entries = json.loads(result.stdout).get("ipv6-address") or []
-        except (ValueError, AttributeError):
-            entries = []
-        for entry in entries:
+        for entry in _ubus_addresses(name, "ipv6-address") or []:
             try:
                 return publishable_ipv6(str(entry.get("address", "")))
             except (ValueError, AttributeError):
