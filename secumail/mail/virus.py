@@ -35,6 +35,7 @@ def has_signatures(names: list[str]) -> bool:
 
 def _values(settings: Settings) -> dict[str, Any]:
     return {"milter_socket": MILTER_SOCKET, "signature_types": "|".join(SIGNATURE_TYPES),
+            "signature_globs": "|".join(f"*.{kind}" for kind in SIGNATURE_TYPES),
             "scan_limit": min(SCAN_LIMIT_MB, settings.main.message_size_limit)}  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from secumail.mail import deploy
 from tests.integration.protection.conftest import DATA, FRESH
 from tests.integration.protection.test_memory import cgroup_memory, process_memory
 from tests.integration.protection.test_spam_filter import PROSE, SEND, _find, _message
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +80,10 @@ def scanning(enabled):
         handle.write(f"{SIGNATURE}:0:*:{EICAR.encode().hex()}\n")
     _wait_for(MILTER_SOCKET, enabled, timeout=90)
     enabled.started = time.monotonic() - t0
+    # The waiter runs the whole live reload: Postfix and Dovecot reload after the milter starts,
+    # and a login in that moment is cut (once, as a client sees on any reload).
+    wait_until(lambda: enabled.exec(["pgrep", "-f", "config/live/container/reload"]).returncode == 1,
+               timeout=60, what="the live reload the ClamAV waiter ran")  # fmt: skip
     return enabled
 
 
