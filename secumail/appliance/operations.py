@@ -163,6 +163,13 @@ _TABLE = (
                                              "arch": Arg("string", pattern=TOKEN, what="architecture")}, write=True),
     _op("image.import", "server:image_import", {"file": Arg("string", required=True, pattern=PATH, what="file")},
         write=True),
+    # the webmail container (Roundcube, docs/webmail.md)
+    _op("webmail.install", "webmailops:install", write=True),
+    _op("webmail.configure", "webmailops:configure", write=True),
+    _op("webmail.status", "webmailops:status",
+        {"user": Arg("string", pattern=ADDRESS, what="e-mail address"),
+         "password": Arg("string", secret=True, what="password")}),
+    _op("webmail.remove", "webmailops:remove", {"purge": FLAG}, write=True),
     # the Postfix queue
     _op("queue.list", "server:queue_list"),
     _op("queue.flush", "server:queue_flush", write=True),

@@ -19,6 +19,7 @@ DAV = "dav"  # calendars and contacts (Radicale's collections), written by the c
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS = "mesh", "backup", "dns"
 IMPORT, METRICS, ALERTS = "import", "metrics", "alerts"
+WEBMAIL = "webmail"  # Roundcube's own database: mounted into the webmail container only
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,17 @@ class DataLayout:
         """ClamAV's signatures (features.virus_scan): freshclam's downloads, or files seeded by hand;
         bind-mounted on the image's /var/lib/clamav."""
         return self._at(CLAMAV)
+
+    @property
+    def webmail(self) -> str:
+        """The webmail container's own data (Roundcube's SQLite database and its secret key); the only
+        part of data_path that container sees."""
+        return self._at(WEBMAIL)
+
+    @property
+    def webmail_key(self) -> str:
+        """Roundcube's des_key (encrypts the IMAP password kept in its session), 0600, host only."""
+        return self._at(WEBMAIL + ".key")
 
     # -- DNS ---------------------------------------------------------------------------------------
     @property

@@ -252,9 +252,13 @@ class Dkim(Section):
 class Webmail(Section):
     uci_type = "webmail"
     uci_name = "webmail"
-    enabled: bool = opt("1", v.boolean, "Point a Roundcube container at this server.")
+    enabled: bool = opt(
+        "0", v.boolean,
+        "Roundcube runs in its own container and webmail.port is forwarded to it; set by 'mailctl webmail "
+        "install', cleared by 'mailctl webmail remove' (docs/webmail.md).",
+    )  # fmt: skip
     container: str = opt("secubox-webmail", v.name_word, "Name of the Roundcube container.")
-    port: int = opt("8026", v.port, "Port Roundcube listens on.")
+    port: int = opt("8026", v.port, "Port Roundcube listens on (plain HTTP; put it behind a TLS proxy or the LAN).")
 
 
 @dataclass(frozen=True)

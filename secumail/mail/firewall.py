@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from secumail.errors import SecumailError
-from secumail.mail import webserve
+from secumail.mail import webmail, webserve
 from secumail.system import fw4, nft
 from secumail.system.fw4 import PREFIX, WAN_ZONE, Sections
 
@@ -56,6 +56,18 @@ def desired(settings: Settings) -> Sections:
     served = dict(settings.open_ports())
     if webserve.enabled(settings):  # lighttpd: MTA-STS policies, autoconfig and autodiscover
         served["https"] = webserve.HTTPS_PORT
+    if bridged and settings.webmail.enabled:  # Roundcube, in a container of its own (secumail.mail.webmail)
+        out[f"{PREFIX}webmail"] = {
+            ".type": "redirect",
+            "name": "secumail webmail",
+            "src": WAN_ZONE,
+            "proto": "tcp",
+            "src_dport": str(settings.webmail.port),
+            "dest_ip": str(webmail.webmail_address(settings).ip),
+            "dest_port": str(settings.webmail.port),
+            "target": "DNAT",
+            "family": "ipv4",
+        }
     for service, port in sorted(served.items()):
         if bridged:
             out[f"{PREFIX}{service}"] = {

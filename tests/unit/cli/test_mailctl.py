@@ -16,7 +16,7 @@ SUB_COMMANDS = {
     "alias": ["add", "del", "list"],
     "domain": ["add", "del", "list"],
     "mesh": ["backup", "restore", "sync", "add-peer", "peers", "enable", "disable"],
-    "webmail": ["status", "configure"],
+    "webmail": ["install", "configure", "status", "remove"],
     "config": ["get", "set", "show"],
     "queue": ["list", "flush", "delete", "delete-all"],
 }

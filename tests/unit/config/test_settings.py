@@ -37,7 +37,7 @@ def test_defaults_match_secubox_mailserver():
     assert s.features.dkim and s.features.spf and s.features.dmarc and s.features.fail2ban
     assert s.features.virus_scan is False
     assert s.ssl.type == "letsencrypt"
-    assert (s.webmail.enabled, s.webmail.container, s.webmail.port) == (True, "secubox-webmail", 8026)
+    assert (s.webmail.enabled, s.webmail.container, s.webmail.port) == (False, "secubox-webmail", 8026)
     assert (s.mesh.enabled, s.mesh.sync_interval, s.mesh.backup_peers) == (False, 3600, ())
     assert s.main.fqdn == "mail.example.com"
 
