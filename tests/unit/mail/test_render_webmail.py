@@ -10,8 +10,9 @@ from secumail.mail.selfsigned import selfsigned_pem
 from tests.support.settings import make_settings
 
 
-def _settings(**sections):
-    return make_settings("/srv/mailserver", main={"domain": "example.org", "hostname": "mail"}, **sections)
+def _settings(enabled: bool = False, **sections):
+    main = {"domain": "example.org", "hostname": "mail", "enabled": enabled}
+    return make_settings("/srv/mailserver", main=main, **sections)
 
 
 def test_the_webmail_container_is_the_next_address_on_the_bridge():
@@ -69,7 +70,7 @@ def test_self_signed_is_told_apart():
 
 
 def test_fw4_forwards_the_webmail_port_only_when_enabled():
-    off = _settings(main={"domain": "example.org", "hostname": "mail", "enabled": True})
+    off = _settings(enabled=True)
     assert "secumail_webmail" not in firewall.desired(off)
     on = dataclasses.replace(off, webmail=dataclasses.replace(off.webmail, enabled=True))
     rule = firewall.desired(on)["secumail_webmail"]
