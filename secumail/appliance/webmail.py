@@ -60,7 +60,7 @@ def spec_for(settings: Settings, idmap: IdMap) -> ContainerSpec:
         bridge_address=str(c.host_address),
         address=str(render.webmail_address(settings)),
         memory_mb=MEMORY_MB,
-        mounts=(BindMount(settings.layout.webmail, render.DATA.lstrip("/")),),
+        mounts=(BindMount(settings.layout.webmail, render.DATA),),
         hostname=name,
         hwaddr=stable_hwaddr(name),
         idmap=idmap,

@@ -98,6 +98,7 @@ def roundcube_config(settings: Settings, des_key: str) -> str:
         "plugins": list(plugins(settings)),
         "skin": "elastic",
         "enable_installer": False,
+        "enable_spellcheck": False,  # its default engine asks a service on the internet
         "log_driver": "stdout",  # php-fpm's log, then the container's console: no log files to rotate
         "login_autocomplete": 0,
         "ip_check": True,
@@ -126,7 +127,7 @@ server.port = {settings.webmail.port}
 server.username = "www-data"
 server.groupname = "www-data"
 server.pid-file = "/run/lighttpd.pid"
-server.errorlog = "/dev/stderr"
+server.errorlog = "/var/log/lighttpd/error.log"
 server.tag = ""
 server.max-connections = 64
 server.follow-symlink = "enable"
@@ -168,8 +169,8 @@ def start_script(php_version: str) -> str:
     return f"""#!/bin/sh
 # Written by secumail: bring Roundcube up.
 set -e
-mkdir -p /run/php /var/log/roundcube
-chown www-data:www-data /run/php /var/log/roundcube
+mkdir -p /run/php /var/log/roundcube /var/log/lighttpd
+chown www-data:www-data /run/php /var/log/roundcube /var/log/lighttpd
 # Roundcube makes a new SQLite database itself; an existing one may need a newer schema.
 if [ -s {DB} ]; then
     su -s /bin/sh www-data -c "/usr/share/roundcube/bin/updatedb.sh --dir=/usr/share/roundcube/SQL \\
