@@ -222,7 +222,7 @@ return view.extend({
 
 		s = m.section(form.NamedSection, 'webmail', 'webmail', _('Webmail'));
 		s.addremove = false;
-		flag(s, 'enabled', _('Roundcube integration'), '1');
+		flag(s, 'enabled', _('Roundcube integration'), '0');
 		value(s, 'container', _('Roundcube container'), 'secubox-webmail', V.nameWord);
 		value(s, 'port', _('Roundcube port'), '8026', V.port);
 
