@@ -261,7 +261,23 @@ def wait_for_http(settings: Settings, timeout: float = 30) -> float:
         if ok:
             return time.monotonic() - began
         time.sleep(0.2)
-    raise ContainerError(f"Roundcube does not answer at {url(settings)} within {timeout:.0f} s ({detail})")
+    raise ContainerError(f"Roundcube does not answer at {url(settings)} within {timeout:.0f} s ({detail})"
+                         + _last_log_lines(settings))  # fmt: skip
+
+
+def _last_log_lines(settings: Settings) -> str:
+    """The last lines of lighttpd's and php-fpm's logs in the container, for the error message."""
+    rootfs = rootfs_path(settings)
+    found = []
+    for path in ("var/log/lighttpd/error.log", *glob.glob(os.path.join(rootfs, "var/log/php*-fpm.log"))):
+        full = os.path.join(rootfs, path)
+        try:
+            with open(full, encoding="utf-8", errors="replace") as handle:
+                tail = [line.strip() for line in handle.read().splitlines()[-3:] if line.strip()]
+        except OSError:
+            continue
+        found += [f"{os.path.basename(full)}: {line}" for line in tail]
+    return ("; " + " | ".join(found)) if found else "; no lighttpd or php-fpm log in the container: its start failed"
 
 
 # PHP run inside the container: a TLS connection to the IMAP port verified exactly as Roundcube's.
