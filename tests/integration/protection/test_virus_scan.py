@@ -22,6 +22,7 @@ from secumail.mail import deploy
 from tests.integration.protection.conftest import DATA, FRESH
 from tests.integration.protection.test_memory import cgroup_memory, process_memory
 from tests.integration.protection.test_spam_filter import PROSE, SEND, _find, _message
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +80,10 @@ def scanning(enabled):
         handle.write(f"{SIGNATURE}:0:*:{EICAR.encode().hex()}\n")
     _wait_for(MILTER_SOCKET, enabled, timeout=90)
     enabled.started = time.monotonic() - t0
+    # The waiter's reload goes on after the milter (Postfix, then Dovecot reload, which drops logins
+    # in flight): the tests start once it has ended.
+    wait_until(lambda: "container/reload" not in enabled.exec(["ps", "-eo", "args"]).stdout, timeout=60,
+               what="the reload the waiter ran to end")
     return enabled
 
 
