@@ -17,16 +17,18 @@ def _set_enabled(call: Call, enabled: bool) -> None:
 
 
 def install(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, memfit
 
+    call.warn(memfit.problem(call.settings))
     result = lifecycle.install(call.settings, call.progress)
     _set_enabled(call, True)
     return result
 
 
 def start(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, memfit
 
+    call.warn(memfit.problem(call.settings))
     _set_enabled(call, True)
     return lifecycle.start(call.settings, call.progress)
 
