@@ -70,10 +70,13 @@ def _current(ring: Ring, now: float) -> list[int]:
     return slot
 
 
-def add(ring: Ring, now: float, totals: dict[str, int]) -> None:
-    """Add what `totals` (the log counters) grew by since the baseline to the bucket of `now`."""
+def add(ring: Ring, now: float, totals: dict[str, int], before: dict[str, int] | None = None) -> None:
+    """Add what `totals` (the log counters) grew by since the baseline to the bucket of `now`. A ring
+    without a baseline yet takes `before` (the totals before the read that gave `totals`), if known."""
     values = tuple(int(totals.get(name, 0)) for name in COUNTS)
     previous, ring.baseline = ring.baseline, values
+    if previous is None and before is not None:
+        previous = tuple(int(before.get(name, 0)) for name in COUNTS)
     bucket = _current(ring, now)  # an hour counted, even with nothing in it, is an hour with data
     if previous is None or any(v < p for v, p in zip(values, previous)):
         return  # first update, or the counters were reset: nothing known to add

@@ -94,6 +94,7 @@ def _count(settings: Settings, path: str, queue: int | None) -> dict[str, int]:
                 positions[log] = (saved.get("inode"), int(saved.get("offset", 0)))
         follower = LogFollower(logs, from_end=False, positions=positions)
         totals = {name: int(state["totals"].get(name, 0)) for name in logcount.COUNTERS}
+        before = dict(totals)
         for _ in range(MAX_READS):
             for line in follower.read():
                 for name, value in logcount.count(line).items():
@@ -105,18 +106,18 @@ def _count(settings: Settings, path: str, queue: int | None) -> dict[str, int]:
         state["totals"] = totals
         state["updated"] = time.time()
         atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
-        _add_hour(settings.layout.metrics_hours, totals, queue)
+        _add_hour(settings.layout.metrics_hours, (before, totals), queue)
     return totals
 
 
-def _add_hour(path: str, totals: dict[str, int], queue: int | None) -> None:
-    """Into the hourly ring (the caller holds the counters' lock)."""
+def _add_hour(path: str, counts: tuple[dict[str, int], dict[str, int]], queue: int | None) -> None:
+    """The totals' growth (before and after this read) into the hourly ring (the caller holds the lock)."""
     from secumail.appliance import hourly
     from secumail.system.files import atomic_write
 
     ring = read_hours(path)
     now = time.time()
-    hourly.add(ring, now, totals)
+    hourly.add(ring, now, counts[1], before=counts[0])
     if queue is not None:
         hourly.sample_queue(ring, now, queue)
     atomic_write(path, hourly.encode(ring), 0o600)

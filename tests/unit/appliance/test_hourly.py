@@ -62,6 +62,14 @@ def test_a_big_step_back_drops_the_wrong_clocks_future_buckets() -> None:
     assert [r["received"] for r in hourly.hours(ring, T0 + 2 * H, count=3)] == [4, None, 1]
 
 
+def test_a_new_ring_counts_the_first_reads_growth_when_the_totals_before_it_are_known() -> None:
+    ring = hourly.Ring()
+    hourly.add(ring, T0 + 10, _totals(12, 12), before=_totals(0))
+    assert hourly.hours(ring, T0 + 20)[-1]["received"] == 12
+    hourly.add(ring, T0 + 30, _totals(13, 12), before=_totals(12, 12))  # `before` only counts for a new ring
+    assert hourly.hours(ring, T0 + 40)[-1]["received"] == 13
+
+
 def test_a_counter_reset_takes_a_new_baseline_without_adding() -> None:
     ring = hourly.Ring()
     hourly.add(ring, T0, _totals(50))
