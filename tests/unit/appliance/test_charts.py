@@ -21,7 +21,8 @@ def _message(n: int) -> str:
             f"{P}postfix/lmtp[301]: {qid}: to=<alice@a.test>, relay=x[private/dovecot-lmtp], delay=0.1, "
             f"dsn=2.0.0, status=sent (250 2.0.0 Saved)\n"
             f"{P}postfix/smtpd[812]: NOQUEUE: reject: RCPT from unknown[198.51.100.9]: 550 5.1.1 "
-            f"<nobody@a.test>: Recipient address rejected: User unknown; from=<x@y.test> to=<nobody@a.test>\n")  # fmt: skip
+            f"<nobody@a.test>: Recipient address rejected: User unknown; "
+            f"from=<x@y.test> to=<nobody@a.test>\n")  # fmt: skip
 
 
 @pytest.fixture
