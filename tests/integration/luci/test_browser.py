@@ -175,9 +175,9 @@ def _overview_pictures(b) -> None:
     storage = b.text("#ms-charts")
     assert f"alice@{WORLD.domain}" in storage and "no quota" in storage, storage
     summary = b.wait("diagnose's summary", lambda: re.search(r"\d+ ok\s+\d+ warning\(s\)\s+\d+ failed",
-                                                             b.text("#ms-diagnose-summary")) and
+                                                             b.text("#ms-diagnose-summary"), re.I) and
                      b.text("#ms-diagnose-summary"), timeout=60)  # fmt: skip
-    failed = int(re.search(r"(\d+) failed", summary).group(1))
+    failed = int(re.search(r"(\d+) failed", summary, re.I).group(1))  # labels are upper case in LuCI's theme
     assert (b.js(count, "#ms-diagnose-summary ul.ms-problems li") >= failed), summary
     assert "All checks on the Diagnose page" in summary
     assert b.js("return document.querySelector('#ms-diagnose-summary a').getAttribute('href');").endswith(
