@@ -142,7 +142,8 @@ return view.extend({
 		})).concat((st.notes || []).map(function(note) { return [ _('Note'), note ]; }));
 	},
 
-	/* Counts of ok / warnings / failures, and each problem with how to fix it (the Diagnose page has all). */
+	/* Counts of ok / warnings / failures and each problem found; how to fix it is on the Diagnose page
+	 * (diagnose's hints are written for the shell, which the Overview does not send anyone to). */
 	renderDiagnosis: function(res) {
 		var link = E('a', { 'href': L.url('admin/services/mailserver/diagnose') }, [ _('All checks on the Diagnose page') ]);
 		if (res == null)
@@ -164,8 +165,7 @@ return view.extend({
 			problems.length ? E('ul', { 'class': 'ms-problems' }, problems.map(function(c) {
 				return E('li', {}, [
 					E('span', { 'class': 'label ' + (BADGE[c.status] || '') }, [ c.status ]), ' ',
-					E('strong', {}, [ c.name ]), ': ', c.detail,
-					c.hint ? E('div', { 'style': 'margin-left:2em' }, [ '→ ', c.hint ]) : ''
+					E('strong', {}, [ c.name ]), ': ', c.detail
 				]);
 			})) : ''
 		]);
