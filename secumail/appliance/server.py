@@ -127,6 +127,13 @@ def diagnose(call: Call) -> Any:
     return report if not failed else Reported(report, 1, f"diagnose: failed: {', '.join(failed)}")
 
 
+def charts(call: Call) -> dict[str, Any]:
+    """Messages per hour (24 h) and per day (30 days), the queue, storage per mailbox (LuCI's Overview)."""
+    from secumail.appliance.charts import collect
+
+    return collect(call.settings)
+
+
 def metrics(call: Call, textfile: str | None) -> dict[str, Any]:
     """The Prometheus text (and its metrics as JSON); with `textfile`, written there atomically."""
     from secumail.appliance import metrics as prom
