@@ -16,6 +16,8 @@ from tests.integration.mail.world import PASSWORDS
 from tests.support import apt
 from tests.support.imapclient import imap_wait
 
+pytestmark = pytest.mark.integration
+
 SHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "screenshots")
 ALICE, BOB = "alice@example.org", "bob@example.org"
 
@@ -80,14 +82,14 @@ def test_roundcube_login_read_and_reply(mailworld, webmail, browser):
     browser.get(f"{url}?_task=mail&_mbox=INBOX&_reply_uid={uid}&_action=compose")
     browser.wait("the reply form", lambda: browser.js("return !!document.querySelector('#composebody');"),
                  timeout=20)  # fmt: skip
-    reply = f"Noon is fine. reply {token}"
+    reply = f"Noon is fine. reply-{token}"
     browser.js("var b = document.querySelector('#composebody'); b.value = arguments[0] + '\\n\\n' + b.value;", reply)
     assert f"Re: {subject}" in browser.js("return document.querySelector('#compose-subject').value;")
     _shot(browser, "reply")
-    browser.js("rcmail.command('send');")
+    browser.js("document.querySelector('button.send').click();")  # the Send button under the form
     browser.wait("the reply sent", lambda: "_action=compose" not in browser.driver.current_url, timeout=30)
 
-    answer = imap_wait(mailworld.ip, user=BOB, password=PASSWORDS[BOB], token=f"reply {token}", timeout=30)
+    answer = imap_wait(mailworld.ip, user=BOB, password=PASSWORDS[BOB], token=f"reply-{token}", timeout=30)
     assert f"Subject: Re: {subject}".encode() in answer
     assert f"From: {ALICE}".encode() in answer or ALICE.encode() in answer.split(b"\r\n\r\n")[0]
     assert not browser.js_errors()
