@@ -321,6 +321,10 @@ def test_login(settings: Settings, user: str, password: str) -> tuple[bool, str]
         with opener.open(url(settings) + "?_task=login", data=form.encode(), timeout=30) as answer:
             answer.read()
             landed = answer.url
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:  # Roundcube answers a refused login with its form again, status 401
+            return False, f"{user}: login refused"
+        return False, f"HTTP {exc.code}"
     except (OSError, ValueError) as exc:
         return False, str(getattr(exc, "reason", exc))
     if "_task=mail" in landed:  # a successful login is redirected to the mailbox
