@@ -60,6 +60,7 @@ def spec_for(settings: Settings, idmap: IdMap) -> ContainerSpec:
         bridge_address=str(c.host_address),
         address=str(render.webmail_address(settings)),
         memory_mb=MEMORY_MB,
+        cgroup_dir=c.cgroup,  # beside the mail container: a limit set there covers both
         mounts=(BindMount(settings.layout.webmail, render.DATA),),
         hostname=name,
         hwaddr=stable_hwaddr(name),
@@ -74,6 +75,19 @@ def _check(settings: Settings) -> None:
         raise InputError("mailserver.webmail.container: must not be the mail container's name")
     if not os.path.isfile(settings.layout.fullchain):
         raise ContainerError(f"no certificate at {settings.layout.fullchain}: run 'mailctl install' first")
+
+
+def _ready_to_start(rootfs: str, progress: Progress) -> None:
+    """What the mail container's start checks too: user namespaces, and for an image of another
+    architecture (container.arch) its emulator registered, which a reboot undoes."""
+    from secumail.container import binfmt
+    from secumail.container.provision.debian import host_arch
+
+    if not idmap_mod.user_namespaces_available():
+        raise ContainerError("this kernel has no user namespaces (CONFIG_USER_NS): the webmail container runs "
+                             "unprivileged and needs them (see docs/openwrt.md)")  # fmt: skip
+    if binfmt.ensure_for_image(rootfs, host_arch()) == "registered":
+        progress("registered qemu-user-static with binfmt_misc: the webmail image is of another architecture")
 
 
 def _ensure_image(settings: Settings, idmap: IdMap, progress: Progress) -> str:
@@ -187,6 +201,7 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
         container.stop()
     write_config(settings, idmap)
     container.define(spec)
+    _ready_to_start(rootfs_path(settings), progress)
     progress(f"starting container {spec.name}")
     container.start()
     seconds = wait_for_http(settings)
@@ -207,6 +222,7 @@ def configure(settings: Settings) -> dict[str, Any]:
         container.stop()
     files = write_config(settings, idmap)
     container.define(spec_for(settings, idmap))
+    _ready_to_start(rootfs_path(settings), quiet)
     container.start()
     return {"result": "ok", "files": files, "http_seconds": round(wait_for_http(settings), 2)}
 
