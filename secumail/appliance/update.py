@@ -82,6 +82,8 @@ def update(settings: Settings, image: str | None = None, rollback: bool = False,
                            f"touched") from None  # fmt: skip
     except BaseException:
         candidate.remove()
+        if not rollback:
+            shutil.rmtree(candidate_rootfs, ignore_errors=True)
         raise
     candidate.remove()
     gap = _switch(settings, old, dirs, candidate_rootfs, generation if generation != live else None, progress)
@@ -153,7 +155,10 @@ class _Candidate:
             address=str(self.address), hwaddr=stable_hwaddr(self.name), mounts=self._mounts())
         self.container.define(spec)
         progress(f"starting the candidate container {self.name} at {self.address.ip}")
-        self.container.start()
+        try:
+            self.container.start()
+        except ContainerError as exc:
+            raise SelfTestFailed("container start", str(exc)) from None
         s = self.settings
         gen_path = render.container_path(s, s.layout.generation(self.generation))
         features = {"dkim": s.features.dkim, "spam": s.features.spam_filter, "dmarc": lightpath.on(s)}
@@ -183,7 +188,7 @@ class _Candidate:
         from secumail.mail.passwords import hash_password
 
         data_path = self.settings.main.data_path
-        os.makedirs(self.scratch, mode=0o700)
+        os.makedirs(self.scratch, mode=0o755)  # the container's mapped root walks through it
         subprocess.run(["cp", "-a", os.path.join(data_path, CONFIG), os.path.join(self.scratch, CONFIG)],
                        check=True, capture_output=True)  # fmt: skip
         for sub in SCRATCH:
