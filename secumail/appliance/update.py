@@ -86,7 +86,8 @@ def update(settings: Settings, image: str | None = None, rollback: bool = False,
             shutil.rmtree(candidate_rootfs, ignore_errors=True)
         raise
     candidate.remove()
-    gap = _switch(settings, old, dirs, candidate_rootfs, generation if generation != live else None, progress)
+    gap = _switch(settings, old, dirs, candidate_rootfs, generation=generation if generation != live else None,
+                  progress=progress)
     source = "rollback" if rollback else (os.path.abspath(image) if image else "build")
     updatestate.save(state_path, updatestate.UpdateState(
         previous_generation=live, generation=deploy.live_generation(data_path), source=source,
@@ -221,7 +222,7 @@ def _mirror_dirs(source: str, target: str, depth: int) -> None:
             dirs[:] = []
 
 
-def _switch(settings: Settings, old: Container, dirs: dict[str, str], candidate: str, generation: str | None,
+def _switch(settings: Settings, old: Container, dirs: dict[str, str], candidate: str, *, generation: str | None,
             progress: Progress) -> float:
     """Stop the old container, put the candidate image in its place (the old one becomes previous),
     start; seconds from the stop to the SMTP banner. If the new image does not come up, the old one is
