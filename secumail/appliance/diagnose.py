@@ -73,6 +73,7 @@ def diagnose(settings: Settings, *, confdir: str | None = None, deadline: float 
     threads = [_Run(ident, name, fn, min(seconds, deadline)) for ident, name, fn, seconds in slow]
     rows += _certificate_rows(settings)
     rows += _disk_rows(settings)
+    rows += _memory_fit_rows(settings)
     rows += _backup_rows(settings)
     for run in threads:
         run.join(max(0.0, began + deadline - time.monotonic()))
@@ -257,6 +258,19 @@ def _disk_rows(settings: Settings) -> Result:
     else:
         rows.append(Skip("inodes", "inodes", f"the file system of {path} has no inode limit"))
     return rows
+
+
+def _memory_fit_rows(settings: Settings, **paths: str) -> Result:
+    from secumail.appliance import memfit
+
+    room = memfit.room_mb(**paths)
+    if room is None:
+        return [Skip("memory.fit", "memory fit", "the host's memory cannot be read (/proc/meminfo)")]
+    problem = memfit.problem(settings, **paths)
+    if problem is not None:
+        return [Check("memory.fit", "memory fit", "warn", problem, memfit.HINT)]
+    return [Check("memory.fit", "memory fit", "ok",
+                  f"container.memory {settings.container.memory} MiB fits: {room[1]} = {room[0]} MiB")]
 
 
 def _backup_rows(settings: Settings) -> Result:

@@ -17,10 +17,13 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secumail.config.settings import Settings
 from secumail.errors import SecumailError
+
+if TYPE_CHECKING:
+    from secumail.appliance.hourly import Ring
 
 STATE_VERSION = 1
 MAX_READS = 256  # 1 MiB per log per read: a bound, not a limit in practice
@@ -64,16 +67,18 @@ def _load(path: str) -> dict[str, Any]:
     return data
 
 
-def count_logs(settings: Settings) -> dict[str, int]:
-    """Read the mail logs from where the last call stopped, add to the totals, save; return them."""
+def count_logs(settings: Settings, queue: int | None = None) -> dict[str, int]:
+    """Read the mail logs from where the last call stopped, add to the totals, save; return them.
+    What the totals grew by goes into the current hour's bucket (secumail.appliance.hourly), and so
+    does `queue` (the queue's size) when given."""
     path = settings.layout.metrics_state
     try:
-        return _count(settings, path)
+        return _count(settings, path, queue)
     except OSError as exc:
         raise SecumailError(f"metrics: cannot keep the counters in {path}: {exc.strerror or exc}") from None
 
 
-def _count(settings: Settings, path: str) -> dict[str, int]:
+def _count(settings: Settings, path: str, queue: int | None) -> dict[str, int]:
     from secumail.mail import logcount
     from secumail.mail.fail2ban import LogFollower, container_logs
     from secumail.system.files import atomic_write, file_lock
@@ -89,6 +94,7 @@ def _count(settings: Settings, path: str) -> dict[str, int]:
                 positions[log] = (saved.get("inode"), int(saved.get("offset", 0)))
         follower = LogFollower(logs, from_end=False, positions=positions)
         totals = {name: int(state["totals"].get(name, 0)) for name in logcount.COUNTERS}
+        before = dict(totals)
         for _ in range(MAX_READS):
             for line in follower.read():
                 for name, value in logcount.count(line).items():
@@ -100,7 +106,32 @@ def _count(settings: Settings, path: str) -> dict[str, int]:
         state["totals"] = totals
         state["updated"] = time.time()
         atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+        _add_hour(settings.layout.metrics_hours, (before, totals), queue)
     return totals
+
+
+def _add_hour(path: str, counts: tuple[dict[str, int], dict[str, int]], queue: int | None) -> None:
+    """The totals' growth (before and after this read) into the hourly ring (the caller holds the lock)."""
+    from secumail.appliance import hourly
+    from secumail.system.files import atomic_write
+
+    ring = read_hours(path)
+    now = time.time()
+    hourly.add(ring, now, counts[1], before=counts[0])
+    if queue is not None:
+        hourly.sample_queue(ring, now, queue)
+    atomic_write(path, hourly.encode(ring), 0o600)
+
+
+def read_hours(path: str) -> Ring:
+    """The hourly ring in `path` (secumail.appliance.hourly.Ring); empty when missing or unreadable."""
+    from secumail.appliance import hourly
+
+    try:
+        with open(path, "rb") as handle:
+            return hourly.decode(handle.read(hourly.SIZE + 1))
+    except OSError:
+        return hourly.Ring()
 
 
 def collect(settings: Settings) -> list[Metric]:

@@ -156,6 +156,7 @@ _TABLE = (
     _op("diagnose", "server:diagnose"),
     _op("metrics", "server:metrics", {"textfile": Arg("string", pattern=PATH, what="file")}, write=True,
         read_when=("textfile", None)),
+    _op("charts", "server:charts"),
     _op("logs", "server:logs", {"lines": Arg("int", low=1, high=100000, default=50)}),
     _op("test", "server:send_test", {"address": Arg("string", required=True, pattern=ADDRESS, what="e-mail address"),
                                      "wait": Arg("number", low=0, high=600, default=20.0)}, write=True),

@@ -17,16 +17,18 @@ def _set_enabled(call: Call, enabled: bool) -> None:
 
 
 def install(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, memfit
 
+    call.warn(memfit.problem(call.settings))
     result = lifecycle.install(call.settings, call.progress)
     _set_enabled(call, True)
     return result
 
 
 def start(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, memfit
 
+    call.warn(memfit.problem(call.settings))
     _set_enabled(call, True)
     return lifecycle.start(call.settings, call.progress)
 
@@ -129,6 +131,13 @@ def diagnose(call: Call) -> Any:
     report = run(call.settings, confdir=call.confdir)
     failed = [c["name"] for c in report["checks"] if c["status"] == "fail"]
     return report if not failed else Reported(report, 1, f"diagnose: failed: {', '.join(failed)}")
+
+
+def charts(call: Call) -> dict[str, Any]:
+    """Messages per hour (24 h) and per day (30 days), the queue, storage per mailbox (LuCI's Overview)."""
+    from secumail.appliance.charts import collect
+
+    return collect(call.settings)
 
 
 def metrics(call: Call, textfile: str | None) -> dict[str, Any]:

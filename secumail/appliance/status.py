@@ -111,7 +111,7 @@ def cpu_seconds(pid: int) -> float | None:
     return int(text) / 1e9 if text.isdigit() else None
 
 
-def _queue_size(spool: str) -> int:
+def queue_size(spool: str) -> int:
     """Messages in Postfix's queues, counted on the host side (no exec needed)."""
     total = 0
     for queue in ("incoming", "active", "deferred", "hold", "maildrop"):
@@ -272,7 +272,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
             services["rspamd"] = _socket_up(os.path.join(spool, "rspamd/milter.sock"))
         memory = _memory(pid) if pid else None
         cpu = cpu_seconds(pid) if pid else None
-        queue = _queue_size(spool)
+        queue = queue_size(spool)
         spool_seen = spool
         down = [name for name, up in services.items() if not up]
         if down:

@@ -137,7 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("address")
     p.add_argument("--output", "-o", metavar="FILE", dest="file", help="write it to FILE (e.g. alice.mobileconfig)")
     p.add_argument("--app-password", metavar="NAME", dest="app_password",
-                   help="make a new app password NAME (IMAP and SMTP) and put it inside; the file is then 0600")
+                   help="make a new app password NAME (IMAP and SMTP, and DAV with features.dav) and put it inside; "
+                        "the file is then 0600")
 
     aliases = group(sub, "alias", "manage aliases, forwards and catch-alls")
     p = operation(aliases, "add", "alias.add", "add an alias: SOURCE (or @domain for catch-all) → DEST...",

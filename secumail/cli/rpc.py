@@ -69,6 +69,7 @@ METHODS: dict[str, Method] = {
     # status and logs
     "getStatus": Method("status"),
     "getDiagnosis": Method("diagnose"),
+    "getCharts": Method("charts"),
     "getLogs": Method("logs", override={"lines": Arg("int", low=1, high=2000, default=100)}),
     "getQueue": Method("queue.list"),
     # secumaild's start/stop jobs also set main.enabled, so the reconcile loop does not undo the button

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(operation="status")  # asked of secumaild first
     operation(sub, "diagnose", "diagnose", "check everything (DNS, certificate, ports, queue, disk, backups, …) "
               "and say how to fix what is wrong; exit 1 when a check fails", text=diagnose_text)  # fmt: skip
+    operation(sub, "charts", "charts", "messages received/sent/rejected per hour over the last 24 h, the queue, "
+              "and storage per mailbox (what LuCI's Overview draws)", text=charts_text)  # fmt: skip
     p = operation(sub, "metrics", "metrics", "print the Prometheus metrics (counters from the mail logs, gauges)",
                   text=_metrics_text)  # fmt: skip
     p.add_argument("--textfile", metavar="PATH", help="write them to PATH atomically instead (a node exporter's "
@@ -63,6 +65,24 @@ def diagnose_text(data: dict[str, Any]) -> str:
         lines.append(f"--    {skipped['name']:<{width}}  not checked: {skipped['why']}")
     counts = {state: sum(1 for c in data["checks"] if c["status"] == state) for state in marks}
     lines.append(f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed in {data['elapsed']:g} s")
+    return "\n".join(lines)
+
+
+def charts_text(data: dict[str, Any]) -> str:
+    import time
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else str(value)
+
+    lines = [f"{'hour':<16}  {'received':>8}  {'sent':>6}  {'rejected':>8}  {'queue':>5}"]
+    for row in data["hours"]:
+        start = time.strftime("%Y-%m-%d %H:00", time.localtime(row["start"]))
+        lines.append(f"{start:<16}  {cell(row['received']):>8}  {cell(row['sent']):>6}  "
+                     f"{cell(row['rejected']):>8}  {cell(row['queue']):>5}")  # fmt: skip
+    lines.append(f"queue now: {cell(data['queue'])}")
+    for box in data["mailboxes"]:
+        quota = f"{box['quota_bytes']} bytes" if box["quota_bytes"] else "no quota"
+        lines.append(f"{box['address']}: {box['usage_bytes']} bytes of {quota}")
     return "\n".join(lines)
 
 

@@ -174,6 +174,11 @@ class DataLayout:
         return self._at(METRICS, "state.json")
 
     @property
+    def metrics_hours(self) -> str:
+        """The counters' growth per hour for 30 days and the queue's samples: LuCI's charts (docs/operating.md)."""
+        return self._at(METRICS, "hours.bin")
+
+    @property
     def alerts_state(self) -> str:
         """The problems secumaild has mailed about and not seen resolved yet (docs/operating.md)."""
         return self._at(ALERTS, "state.json")

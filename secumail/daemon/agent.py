@@ -37,6 +37,7 @@ DAY = 86400.0
 FIRST_SSL_RENEW = 300.0
 FIRST_DNS_CHECK = 900.0
 FIRST_ALERTS = 300.0  # after a start, give the container time to come up before judging it
+FIRST_CHARTS = 60.0
 RETRY_BASE = 60.0
 IMPORT_TIMER = "import:"  # + the name of a `config import` section: its next scheduled sync
 FAIL2BAN_POLL = 2.0
@@ -232,6 +233,7 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             self.timers.after("ssl-renew", FIRST_SSL_RENEW / s)
             self.timers.after("dns-check", FIRST_DNS_CHECK / s)
             self.timers.after("alerts", FIRST_ALERTS / s)
+            self.timers.after("charts", FIRST_CHARTS / s)
             for name, interval in self.schedule_extra:
                 self.timers.after(name, interval / s)
         mesh_changed = old is None or (old.mesh.enabled, old.mesh.sync_interval) != (True, new.mesh.sync_interval)
@@ -282,6 +284,8 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             self._scheduled_dns_check()
         elif name == "alerts":
             self._scheduled_alerts()
+        elif name == "charts":
+            self._sample_charts()
         elif name == WAN_TIMER:
             self.wan_check()
         elif name == "mesh":
@@ -318,6 +322,20 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
             self.timers.after("alerts", self._interval("alerts") / self.scale)
             return
         self._scheduled_job("alerts", {"scale": self.scale}, "alerts")
+
+    def _sample_charts(self) -> None:
+        """The log counters into the current hour and a queue sample (LuCI's charts). In the loop, like the
+        count before a log rotation: a few kilobytes of new log lines and a walk of the queue directory."""
+        from secumail.appliance.charts import SAMPLE_INTERVAL, sample
+
+        self.timers.after("charts", SAMPLE_INTERVAL / self.scale)
+        s = self.settings
+        if s is None or not os.path.isdir(os.path.join(s.main.data_path, "config")):
+            return  # nothing installed yet
+        try:
+            sample(s)
+        except SecumailError as exc:
+            logger.warning("charts: %s", exc)
 
     def _scheduled_job(self, name: str, args: dict[str, Any], timer: str) -> None:
         job = self.jobs.start(name, args, origin=f"schedule:{timer}")

@@ -304,14 +304,15 @@ def app_password_del(settings: Settings, address: str, name: str,
 
 def user_profile(settings: Settings, address: str, *, app_password: str | None = None,
                  runtime: MailRuntime | None = None) -> dict[str, Any]:
-    """The Apple configuration profile of a mailbox; with `app_password` a new app password (IMAP and SMTP)
-    of that name is made and put inside, so the device needs no typing."""
-    from secumail.mail import clientconfig
+    """The Apple configuration profile of a mailbox; with `app_password` a new app password (IMAP and SMTP,
+    and DAV when features.dav is on) of that name is made and put inside, so the device needs no typing."""
+    from secumail.mail import clientconfig, dav
 
     address = _existing_user(_load(settings), address)
     token = None
     if app_password is not None:
-        token = app_password_add(settings, address, app_password, runtime=runtime)["password"]
+        scope = ",".join((*apppasswords.DEFAULT_SCOPES, "dav")) if dav.on(settings) else None
+        token = app_password_add(settings, address, app_password, scope=scope, runtime=runtime)["password"]
     profile = clientconfig.apple_profile(settings, address, password=token)
     return {"address": address, "app_password": app_password, "profile": profile.decode("utf-8")}
 

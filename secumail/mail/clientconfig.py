@@ -15,6 +15,7 @@ web server at autoconfig.<domain> and autodiscover.<domain>.
 from __future__ import annotations
 
 import plistlib
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,6 +51,21 @@ def servers(settings: Settings) -> list[Server]:
     return out
 
 
+def dav_base(settings: Settings) -> str | None:
+    """Radicale's root URL (https://fqdn:ports.dav/), or None when features.dav is off."""
+    from secumail.mail import dav
+
+    if not dav.on(settings):
+        return None
+    return f"https://{settings.main.fqdn}:{settings.ports.dav}/"
+
+
+def dav_principal(settings: Settings, address: str) -> str | None:
+    """The principal URL Radicale serves for `address` (its collections live below it), or None."""
+    base = dav_base(settings)
+    return None if base is None else base + urllib.parse.quote(address, safe="@") + "/"
+
+
 def thunderbird_autoconfig(settings: Settings, domain: str) -> str:
     """config-v1.1.xml (Thunderbird's autoconfig format, also read by K-9/Thunderbird for Android and Evolution)."""
     host = escape(settings.main.fqdn)
@@ -72,7 +88,18 @@ def thunderbird_autoconfig(settings: Settings, domain: str) -> str:
             "      <username>%EMAILADDRESS%</username>",
             f"    </{tag}>",
         ]
-    lines += ["  </emailProvider>", "</clientConfig>", ""]
+    lines.append("  </emailProvider>")
+    base = dav_base(settings)
+    if base is not None:  # siblings of emailProvider: Thunderbird adds the address book and calendar
+        for tag, kind in (("addressBook", "carddav"), ("calendar", "caldav")):
+            lines += [
+                f'  <{tag} type="{kind}">',
+                "    <username>%EMAILADDRESS%</username>",
+                '    <authentication system="http">basic</authentication>',
+                f"    <serverURL>{escape(base)}</serverURL>",
+                f"  </{tag}>",
+            ]
+    lines += ["</clientConfig>", ""]
     return "\n".join(lines)
 
 
@@ -117,9 +144,10 @@ def _pick(found: list[Server], protocol: str) -> Server | None:
 
 
 def apple_profile(settings: Settings, address: str, *, password: str | None = None) -> bytes:
-    """An Apple configuration profile (.mobileconfig, iOS and macOS) with one mail account.
+    """An Apple configuration profile (.mobileconfig, iOS and macOS) with one mail account, and its
+    CalDAV and CardDAV accounts when features.dav is on.
 
-    No password inside unless one is given (then the device stores it for both directions). The
+    No password inside unless one is given (then the device stores it for every account). The
     identifiers are derived from the address and the host, so installing a newer profile replaces the
     older one instead of adding a second account."""
     found = servers(settings)
@@ -154,6 +182,7 @@ def apple_profile(settings: Settings, address: str, *, password: str | None = No
     }
     if password:
         account["IncomingPassword"] = password
+    payloads = [account, *_dav_payloads(settings, address, ident, password)]
     profile = {
         "PayloadType": "Configuration",
         "PayloadVersion": 1,
@@ -163,9 +192,36 @@ def apple_profile(settings: Settings, address: str, *, password: str | None = No
         "PayloadDescription": f"The mail account {address} on {fqdn}.",
         "PayloadOrganization": settings.main.domain,
         "PayloadRemovalDisallowed": False,
-        "PayloadContent": [account],
+        "PayloadContent": payloads,
     }
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
+def _dav_payloads(settings: Settings, address: str, ident: str, password: str | None) -> list[dict]:
+    """The com.apple.caldav.account and com.apple.carddav.account payloads ([] when features.dav is off)."""
+    principal = dav_principal(settings, address)
+    if principal is None:
+        return []
+    fqdn = settings.main.fqdn
+    out = []
+    for kind, prefix, what in (("caldav", "CalDAV", "Calendars"), ("carddav", "CardDAV", "Contacts")):
+        payload = {
+            "PayloadType": f"com.apple.{kind}.account",
+            "PayloadVersion": 1,
+            "PayloadIdentifier": f"{ident}.{kind}",
+            "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{kind}.{address}.{fqdn}")).upper(),
+            "PayloadDisplayName": f"{what}: {address}",
+            f"{prefix}AccountDescription": f"{what} of {address}",
+            f"{prefix}HostName": fqdn,
+            f"{prefix}Port": settings.ports.dav,
+            f"{prefix}UseSSL": True,
+            f"{prefix}Username": address,
+            f"{prefix}PrincipalURL": principal,
+        }
+        if password:
+            payload[f"{prefix}Password"] = password
+        out.append(payload)
+    return out
 
 
 def autoconfig_files(settings: Settings, domain: str) -> dict[str, str]:

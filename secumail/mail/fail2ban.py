@@ -1,7 +1,7 @@
 """fail2ban for the mail services: follow their logs, count auth failures, ban in nftables.
 
 Three parts, the first two pure: `parse_line` finds an authentication failure
-(Postfix SASL, Dovecot login) and its source address in one log line (only
+(Postfix SASL, Dovecot login, a DAV login our Radicale plugin refused) and its source address in one log line (only
 the fields the service itself wrote: client-chosen text such as a user name
 holding "rip=..." never names the address); `FailureCounter` says when a
 source (an IPv4 address, an IPv6 /64) has failed `maxretry` times within
@@ -67,6 +67,10 @@ _DOVECOT = re.compile(_PREFIX + r"(?:dovecot(?:\[\d+\])?: )?(?:imap|pop3|submiss
                       r"[^()]*\(auth failed, (\d+) attempts? in \d+ secs?\): user=<")  # fmt: skip
 _DOVECOT_TAIL = re.compile(r", rip=" + _ADDR + r", lip=[0-9A-Fa-f:.]+(?:, mpid=\d+)?(?:, [^,=<>]+)*"
                            r"(?:, session=<[^<>]*>)?\s*$")  # fmt: skip
+# [2026-12-06 14:00:00 +0000] [812/Thread-3 (process_request_thread)] [WARNING] secumail-dav: auth failed:
+#   rip=192.0.2.7  -- our Radicale plugin (templates/dav/secumail_dovecot_auth.py), in Radicale's format; the
+# whole line is matched: Radicale logs client text only repr-quoted, never at a line's start or end like this.
+_DAV = re.compile(r"^\[[^\[\]]*\] \[[^\[\]]*\] \[WARNING\] secumail-dav: auth failed: rip=" + _ADDR + r"\s*$")
 IPV6_PREFIX = 64  # one IPv6 subscriber gets a /64: an attacker rotating addresses inside it is one source
 
 
@@ -84,6 +88,9 @@ def parse_line(line: str) -> Failure | None:
     match = _POSTFIX.match(line)
     if match is not None:
         return _failure("postfix", match.group(1), 1)
+    match = _DAV.match(line)
+    if match is not None:
+        return _failure("dav", match.group(1), 1)
     match = _DOVECOT.match(line)
     if match is None:
         return None
@@ -181,9 +188,10 @@ def options_from_settings(settings: Settings) -> Options:
 
 
 def container_logs(settings: Settings) -> tuple[str, ...]:
-    """Postfix's and Dovecot's log files inside the container's rootfs (as the mail layer configures them)."""
+    """Postfix's, Dovecot's and Radicale's log files inside the container's rootfs (as the mail layer
+    configures them)."""
     rootfs = _rootfs(settings)
-    return (os.path.join(rootfs, "var/log/mail.log"), os.path.join(rootfs, "var/log/dovecot.log"))
+    return tuple(os.path.join(rootfs, "var/log", name) for name in ("mail.log", "dovecot.log", "radicale.log"))
 
 
 def _rootfs(settings: Settings) -> str:

@@ -19,6 +19,10 @@ SIGNATURES = "/var/lib/clamav"  # inside the container: data_path/clamav
 # File name endings clamd loads signatures from (official .cvd/.cld, and the custom kinds).
 SIGNATURE_TYPES = ("cvd", "cld", "cud", "hdb", "hsb", "mdb", "msb", "ndb", "ldb", "cdb", "idb", "cbc",
                    "yar", "yara")  # fmt: skip
+# The waiter without signatures looks for them this often (seconds; shell builtins, no process).
+SIGNATURE_POLL_S = 2
+# How long clamav-milter's start waits for clamd to answer PING (polled every second).
+CLAMD_PING_WAIT_S = 60
 # Mail above this is passed unscanned (clamd's StreamMaxLength): scanning costs memory by size.
 SCAN_LIMIT_MB = 25
 
@@ -34,8 +38,8 @@ def has_signatures(names: list[str]) -> bool:
 
 
 def _values(settings: Settings) -> dict[str, Any]:
-    return {"milter_socket": MILTER_SOCKET, "signature_types": "|".join(SIGNATURE_TYPES),
-            "signature_globs": "|".join(f"*.{kind}" for kind in SIGNATURE_TYPES),
+    return {"milter_socket": MILTER_SOCKET, "signature_globs": "|".join(f"*.{kind}" for kind in SIGNATURE_TYPES),
+            "signature_poll": SIGNATURE_POLL_S, "ping_wait": CLAMD_PING_WAIT_S,
             "scan_limit": min(SCAN_LIMIT_MB, settings.main.message_size_limit)}  # fmt: skip
 
 
@@ -46,8 +50,10 @@ def files(settings: Settings, fill: Any, template: Any) -> dict[str, tuple[str, 
     if not settings.features.virus_scan:
         return {}
     values = _values(settings)
-    return {f"clamav/{name}": (fill(template(f"clamav/{name}"), values), 0o644)
-            for name in ("clamd.conf", "clamav-milter.conf", "freshclam.conf")}  # fmt: skip
+    out = {f"clamav/{name}": (fill(template(f"clamav/{name}"), values), 0o644)
+           for name in ("clamd.conf", "clamav-milter.conf", "freshclam.conf")}  # fmt: skip
+    out["clamav/secumail-clamav"] = (fill(template("clamav/secumail-clamav"), values), 0o755)
+    return out
 
 
 def reload_block(settings: Settings, fill: Any, template: Any) -> str:

@@ -5,7 +5,6 @@ install -d -o clamav -g clamav -m 0750 /var/spool/postfix/clamav
 id -nG postfix | grep -qw clamav || usermod -a -G clamav postfix
 # Seeded files were handed to the container's root by the agent: freshclam replaces them as clamav.
 chown -R clamav:clamav /var/lib/clamav 2>/dev/null || true  # files of unmapped ids stay as they are
-signatures() { ls /var/lib/clamav 2>/dev/null | grep -E '\.({{signature_types}})$'; }
 restart_clamd=no
 restart_milter=no
 cmp -s "$GEN/clamav/clamd.conf" /etc/clamav/clamd.conf || restart_clamd=yes
@@ -13,8 +12,9 @@ cmp -s "$GEN/clamav/clamav-milter.conf" /etc/clamav/clamav-milter.conf || restar
 put "$GEN/clamav/clamd.conf" /etc/clamav/clamd.conf 0644
 put "$GEN/clamav/clamav-milter.conf" /etc/clamav/clamav-milter.conf 0644
 put "$GEN/clamav/freshclam.conf" /etc/clamav/freshclam.conf 0644
+put "$GEN/clamav/secumail-clamav" /usr/local/sbin/secumail-clamav 0755
 running /run/clamav/freshclam.pid || launch freshclam -d --config-file=/etc/clamav/freshclam.conf
-if [ -n "$(signatures)" ]; then
+if /usr/local/sbin/secumail-clamav signatures; then
     if [ "$restart_clamd" = yes ]; then stop_pid /run/clamav/clamd.pid; fi
     if ! running /run/clamav/clamd.pid; then
         launch clamd --config-file=/etc/clamav/clamd.conf  # returns once the signatures are loaded
@@ -22,17 +22,10 @@ if [ -n "$(signatures)" ]; then
         kill -USR2 "$(cat /run/clamav/clamd.pid)"  # signatures seeded since clamd started: reload them
     fi
     if [ "$restart_milter" = yes ]; then stop_pid /run/clamav/clamav-milter.pid; fi
-    running /run/clamav/clamav-milter.pid || launch clamav-milter --config-file=/etc/clamav/clamav-milter.conf
+    # clamav-milter as soon as clamd answers PING (its signatures loaded), polled every second.
+    running /run/clamav/clamav-milter.pid || launch /usr/local/sbin/secumail-clamav milter
 elif ! running /run/clamav/wait.pid; then
     # clamd does not start without signatures: wait for freshclam (or a seeded file), then run the
     # live reload again, which starts clamd and the milter. Mail meanwhile goes through unscanned.
-    # The check is a glob and a case, no fork but sleep, so looking every 2 s costs nothing.
-    setsid sh -c 'echo $$ >/run/clamav/wait.pid
-        found=
-        until [ -n "$found" ]; do
-            sleep 2
-            for f in /var/lib/clamav/*; do case "$f" in {{signature_globs}}) found=yes ;; esac; done
-        done
-        rm -f /run/clamav/wait.pid
-        exec "$0/config/live/container/reload"' "$DATA" </dev/null >/dev/null 2>&1 &
+    setsid /usr/local/sbin/secumail-clamav wait "$DATA" </dev/null >/dev/null 2>&1 &
 fi

@@ -1,6 +1,6 @@
 """Operating the appliance: `mailctl diagnose` on a healthy appliance of the simulated internet, then one
 fault at a time (each named with its hint, the rest still ok), and `mailctl metrics` counting what
-happened across a log rotation and a restart of the mail services."""
+happened across a log rotation and a restart of the mail services (and LuCI's hourly charts with them)."""
 
 from __future__ import annotations
 
@@ -220,10 +220,15 @@ def _fail_login(site) -> None:
         imap.login(site.user("alice"), "not the password")
 
 
+def _charts(site) -> dict:
+    return json.loads(site.mailctl("--json", "charts").stdout)
+
+
 def test_metrics_count_messages_and_failed_logins_across_rotation_and_restart(site):
     from secumail.mail.logrotate import rotate
 
     before = _metrics(site)
+    hours_before = _charts(site)["hours"]
     tokens = [submit(site, site.user("bob"), site.user("alice")) for _ in range(5)]
     _fail_login(site)
     for token in tokens:
@@ -246,3 +251,14 @@ def test_metrics_count_messages_and_failed_logins_across_rotation_and_restart(si
     assert after["secumail_messages_sent_total"] - before["secumail_messages_sent_total"] == 10
     assert after["secumail_auth_failures_total"] - before["secumail_auth_failures_total"] == 3
     assert after["secumail_up"] == 1 and after["secumail_certificate_days_left"] > 0
+    # LuCI's charts: the same counters per hour; the 10 messages are in this hour's bucket (or, when the
+    # hour turned meanwhile, in the two buckets around the turn: compare the windows' common hours)
+    hours_after = _charts(site)["hours"]
+    same_hour = hours_after[-1]["start"] == hours_before[-1]["start"]
+    if same_hour:
+        now = {name: hours_after[-1][name] - (hours_before[-1][name] or 0) for name in ("received", "sent")}
+        assert now == {"received": 10, "sent": 10}, (hours_before[-1], hours_after[-1])
+    common = hours_before if same_hour else hours_before[1:]
+    grew = {name: sum(h[name] or 0 for h in hours_after) - sum(h[name] or 0 for h in common)
+            for name in ("received", "sent")}  # fmt: skip
+    assert grew == {"received": 10, "sent": 10}, (hours_before[-2:], hours_after[-2:])

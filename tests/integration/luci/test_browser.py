@@ -156,6 +156,37 @@ def _buttons(b) -> list[str]:
                 ".map(function(e) { return (e.innerText || e.value || '').trim().split('\\n')[0]; });")  # fmt: skip
 
 
+def _overview_pictures(b) -> None:
+    """The charts as SVG: 24 hours and 30 days of bars, the fixture's 12 messages received and delivered in
+    them, a queue line, a storage bar per mailbox; and diagnose's summary with the link to its page."""
+    count = "return document.querySelectorAll(arguments[0]).length;"
+    assert b.js(count, "#ms-chart-hours g.ms-slot") == 24 and b.js(count, "#ms-chart-days g.ms-slot") == 30
+    values = b.js("var out = {}; ['received', 'sent', 'rejected'].forEach(function(s) { out[s] = Array.from("
+                  "document.querySelectorAll('#ms-chart-hours rect.ms-' + s)).map(function(r) {"
+                  " return +r.getAttribute('data-value'); }); }); return out;")  # fmt: skip
+    assert sum(values["received"]) == 12 and sum(values["sent"]) == 12, values
+    assert len(values["received"]) == len(values["sent"]) == len(values["rejected"]) >= 1, values
+    tall = b.js("return Array.from(document.querySelectorAll('#ms-chart-hours rect.ms-received'))"
+                ".map(function(r) { return r.getBBox().height; });")  # fmt: skip
+    assert max(tall) > 20, tall  # drawn, not only present
+    assert sum(b.js(count, f"#ms-chart-days rect.ms-{s}") for s in ("received", "sent", "rejected")) >= 3
+    assert b.js(count, "#ms-chart-queue .ms-line") >= 1
+    assert b.js(count, "#ms-chart-storage g.ms-mailbox") == 2
+    storage = b.text("#ms-charts")
+    assert f"alice@{WORLD.domain}" in storage and "no quota" in storage, storage
+    summary = b.wait("diagnose's summary", lambda: re.search(r"\d+ ok\s+\d+ warning\(s\)\s+\d+ failed",
+                                                             b.text("#ms-diagnose-summary"), re.I) and
+                     b.text("#ms-diagnose-summary"), timeout=60)  # fmt: skip
+    failed = int(re.search(r"(\d+) failed", summary, re.I).group(1))  # labels are upper case in LuCI's theme
+    assert (b.js(count, "#ms-diagnose-summary ul.ms-problems li") >= failed), summary
+    assert "All checks on the Diagnose page" in summary
+    assert b.js("return document.querySelector('#ms-diagnose-summary a').getAttribute('href');").endswith(
+        "/admin/services/mailserver/diagnose")
+    b.js("document.getElementById('ms-diagnose-summary').scrollIntoView();")
+    b.screenshot(f"{SHOTS}/overview-charts.png")
+    b.js("window.scrollTo(0, 0);")
+
+
 def test_admin_every_page(luci):
     b = luci
     # Overview: secumaild is not running yet: its own row, a button, and no error or shell advice anywhere
@@ -167,6 +198,7 @@ def test_admin_every_page(luci):
     assert "Start" not in _buttons(b) and "Stop" in _buttons(b), _buttons(b)  # the container runs
     assert re.search(r"until \d{1,2}/\d{1,2}/\d{4}", text), "the certificate's date is not for humans"
     _check_page(b, "overview", text)
+    _overview_pictures(b)
     _click(b, "Start agent")
     b.wait("the agent running", lambda: re.search(r"Agent \(secumaild\)\s+running", b.text("#view")), timeout=40)
     assert _daemon_pid(), "the button did not start secumaild"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import ssl
 import urllib.error
 import urllib.request
@@ -11,6 +12,7 @@ import uuid
 
 import pytest
 
+from secumail.mail.fail2ban import Failure, container_logs, parse_line
 from tests.integration.mail.world import PASSWORDS
 from tests.support.wait import port_open, wait_port, wait_until
 
@@ -125,6 +127,23 @@ def test_wrong_passwords_are_refused(mailworld, dav):
     assert request(mailworld.ip, "PROPFIND", f"/{ALICE}/", ALICE, "not-the-password")[0] == 401
     assert request(mailworld.ip, "PROPFIND", f"/{ALICE}/", ALICE, PASSWORDS[BOB])[0] == 401
     assert request(mailworld.ip, "PROPFIND", f"/{ALICE}/", ALICE, PASSWORDS[ALICE])[0] == 207
+
+
+def test_a_refused_login_names_the_client_for_fail2ban_and_the_metrics(mailworld, dav):
+    log = os.path.join(mailworld.lxc.rootfs, "var/log/radicale.log")
+    assert log in container_logs(dav)  # fail2ban and the metrics follow it
+
+    def failures() -> list:
+        with open(log, errors="replace") as handle:
+            return [f for f in map(parse_line, handle) if f is not None]
+
+    before = failures()
+    assert request(mailworld.ip, "PROPFIND", f"/{ALICE}/", ALICE, "not-the-password-f2b")[0] == 401
+    new = wait_until(lambda: failures()[len(before):], timeout=10, what="a DAV auth failure in radicale.log")
+    assert new == [Failure("dav", mailworld.lxc.host_ip)]
+    # a good login is no failure
+    assert request(mailworld.ip, "PROPFIND", f"/{ALICE}/", ALICE, PASSWORDS[ALICE])[0] == 207
+    assert len(failures()) == len(before) + 1
 
 
 def test_app_passwords_of_scope_dav_open_it_and_a_revoked_one_fails_at_once(mailworld, dav):

@@ -80,10 +80,10 @@ def scanning(enabled):
         handle.write(f"{SIGNATURE}:0:*:{EICAR.encode().hex()}\n")
     _wait_for(MILTER_SOCKET, enabled, timeout=90)
     enabled.started = time.monotonic() - t0
-    # The waiter runs the whole live reload: Postfix and Dovecot reload after the milter starts,
-    # and a login in that moment is cut (once, as a client sees on any reload).
-    wait_until(lambda: enabled.exec(["pgrep", "-f", "config/live/container/reload"]).returncode == 1,
-               timeout=60, what="the live reload the ClamAV waiter ran")  # fmt: skip
+    # The waiter's reload goes on after the milter (Postfix, then Dovecot reload, which drops logins
+    # in flight): the tests start once it has ended.
+    wait_until(lambda: "container/reload" not in enabled.exec(["ps", "-eo", "args"]).stdout, timeout=60,
+               what="the reload the waiter ran to end")
     return enabled
 
 

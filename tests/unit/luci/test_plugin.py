@@ -47,7 +47,7 @@ VALID = {
 }
 
 EXPECTED_METHODS = {
-    "getStatus", "getDiagnosis", "getLogs", "getQueue", "serviceAction", "install", "applyConfig",
+    "getStatus", "getDiagnosis", "getCharts", "getLogs", "getQueue", "serviceAction", "install", "applyConfig",
     "listDomains", "listUsers", "listAliases", "domainAdd", "domainDel",
     "userAdd", "userDel", "userPasswd", "userQuota", "aliasAdd", "aliasDel",
     "listAppPasswords", "appPasswordDel",

@@ -204,3 +204,82 @@ def test_dns_setup_writes_the_files_for_the_web_server_only_when_the_names_are_p
     assert _xml(text).find("emailProvider").findtext("domain") == "example.net"
     off = dataclasses.replace(settings, dns=dataclasses.replace(settings.dns, autoconfig=False))
     assert write_autoconfig_files(off, ["example.com"]) == [] and not (root / "example.com").exists()
+
+
+# ---- calendars and contacts (features.dav) ---------------------------------------------------------
+
+
+def _dav_settings(tmp_path, dav_port: int = 5232):
+    return mail_settings(tmp_path / "data", hostname="mail", features={"dav": "1"}, ports={"dav": str(dav_port)})
+
+
+def test_without_dav_no_document_mentions_calendars_or_contacts(tmp_path):
+    settings = _settings(tmp_path)
+    root = _xml(clientconfig.thunderbird_autoconfig(settings, "example.org"))
+    assert root.find("calendar") is None and root.find("addressBook") is None
+    profile = plistlib.loads(clientconfig.apple_profile(settings, "alice@example.org", password="tok"))
+    assert [p["PayloadType"] for p in profile["PayloadContent"]] == ["com.apple.mail.managed"]
+
+
+def test_the_apple_profile_carries_caldav_and_carddav_accounts_with_dav_on(tmp_path):
+    settings = _dav_settings(tmp_path, dav_port=8443)
+    profile = plistlib.loads(clientconfig.apple_profile(settings, "alice@example.org"))
+    mail, caldav, carddav = profile["PayloadContent"]
+    assert mail["PayloadType"] == "com.apple.mail.managed"
+    assert caldav["PayloadType"] == "com.apple.caldav.account" and carddav["PayloadType"] == "com.apple.carddav.account"
+    for payload, prefix in ((caldav, "CalDAV"), (carddav, "CardDAV")):
+        assert payload[f"{prefix}HostName"] == "mail.example.org"
+        assert payload[f"{prefix}Port"] == 8443 and payload[f"{prefix}UseSSL"] is True
+        assert payload[f"{prefix}Username"] == "alice@example.org"
+        # Radicale keeps alice's collections below /<address>/ (rights owner_only)
+        assert payload[f"{prefix}PrincipalURL"] == "https://mail.example.org:8443/alice@example.org/"
+        assert f"{prefix}Password" not in payload
+    assert len({p["PayloadUUID"] for p in profile["PayloadContent"]}) == 3
+    assert len({p["PayloadIdentifier"] for p in profile["PayloadContent"]}) == 3
+    again = plistlib.loads(clientconfig.apple_profile(settings, "alice@example.org", password="s3cret-token"))
+    _mail, caldav, carddav = again["PayloadContent"]
+    assert caldav["CalDAVPassword"] == carddav["CardDAVPassword"] == "s3cret-token"
+    assert [p["PayloadUUID"] for p in again["PayloadContent"]] == [p["PayloadUUID"] for p in profile["PayloadContent"]]
+
+
+def test_thunderbird_autoconfig_lists_the_caldav_and_carddav_server_with_dav_on(tmp_path):
+    text = clientconfig.thunderbird_autoconfig(_dav_settings(tmp_path), "example.org")
+    root = _xml(text)
+    assert [child.tag for child in root] == ["emailProvider", "addressBook", "calendar"]
+    for tag, kind in (("addressBook", "carddav"), ("calendar", "caldav")):
+        (entry,) = root.findall(tag)
+        assert entry.get("type") == kind
+        assert entry.findtext("username") == "%EMAILADDRESS%"
+        assert entry.find("authentication").get("system") == "http"
+        assert entry.findtext("authentication") == "basic"
+        assert entry.findtext("serverURL") == "https://mail.example.org:5232/"
+    mail_only = clientconfig.thunderbird_autoconfig(_settings(tmp_path), "example.org")
+    assert _thunderbird(text) == _thunderbird(mail_only)  # the mail servers as before
+
+
+def test_dav_on_with_its_port_off_adds_nothing(tmp_path):
+    settings = _dav_settings(tmp_path, dav_port=0)
+    assert _xml(clientconfig.thunderbird_autoconfig(settings, "example.org")).find("calendar") is None
+    profile = plistlib.loads(clientconfig.apple_profile(settings, "alice@example.org"))
+    assert len(profile["PayloadContent"]) == 1
+
+
+def test_mailctl_user_profile_app_password_opens_dav_too_when_it_is_on(alice, tmp_path, monkeypatch):
+    import secumail.config
+
+    dav_on = _dav_settings(tmp_path)
+    monkeypatch.setattr(secumail.config, "load_settings", lambda *a, **k: dav_on)
+    target = tmp_path / "alice.mobileconfig"
+    result = alice("user", "profile", "alice@example.org", "--app-password", "iphone", "-o", str(target))
+    assert result.code == 0, result
+    (app,) = json.loads(alice("--json", "user", "app-password", "list").out)
+    assert app["scopes"] == ["imap", "smtp", "dav"]
+    _mail, caldav, carddav = plistlib.loads(target.read_bytes())["PayloadContent"]
+    assert caldav["CalDAVPassword"] == carddav["CardDAVPassword"]
+
+
+def test_mailctl_user_profile_app_password_stays_imap_and_smtp_without_dav(alice, tmp_path):
+    target = tmp_path / "alice.mobileconfig"
+    assert alice("user", "profile", "alice@example.org", "--app-password", "iphone", "-o", str(target)).code == 0
+    (app,) = json.loads(alice("--json", "user", "app-password", "list").out)
+    assert app["scopes"] == ["imap", "smtp"]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-import re
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
 
 from secumail.mail import render, virus
 from tests.support.settings import mail_settings as make_settings
@@ -72,11 +79,127 @@ def test_the_scan_limit_follows_a_smaller_message_size_limit(tmp_path):
 def test_the_reload_starts_clamd_only_with_signatures_and_waits_for_them_otherwise(tmp_path):
     reload = _render(tmp_path, features={"virus_scan": "1"})["container/reload"][0]
     block = reload[reload.index("# features.virus_scan:"):]
-    assert block.index("launch freshclam -d") < block.index("launch clamd") < block.index("launch clamav-milter")
-    assert re.search(r'grep -E .\\\.\(cvd\|cld\|.*ndb.*\)\$', block)
-    assert 'exec "$0/config/live/container/reload"' in block  # the waiter runs the live reload again
+    helper = "/usr/local/sbin/secumail-clamav"
+    assert block.index(f'/secumail-clamav" {helper} 0755') < block.index(f"if {helper} signatures")
+    assert block.index("launch freshclam -d") < block.index("launch clamd") < block.index(f"launch {helper} milter")
+    assert f'setsid {helper} wait "$DATA"' in block  # the waiter runs the live reload again
+    assert "sleep 30" not in block
     # before Postfix (re)loads: postfix joins group clamav first
     assert reload.index("usermod -a -G clamav postfix") < reload.index("postfix reload")
+
+
+def _helper(tmp_path, short: str) -> str:
+    """The rendered secumail-clamav, its container paths moved under `short` (a unix socket path is short)."""
+    text, mode = _render(tmp_path, features={"virus_scan": "1"})["clamav/secumail-clamav"]
+    assert mode == 0o755 and "{{" not in text
+    path = os.path.join(short, "secumail-clamav")
+    with open(path, "w") as handle:
+        handle.write(text.replace("/var/lib/clamav", f"{short}/lib").replace("/run/clamav", f"{short}/run"))
+    for name in ("lib", "run", "bin"):
+        os.mkdir(os.path.join(short, name))
+    # a clamav-milter that says it ran
+    milter = os.path.join(short, "bin", "clamav-milter")
+    with open(milter, "w") as handle:
+        handle.write(f'#!/bin/sh\necho "$@" >{short}/milter-ran\n')
+    os.chmod(milter, 0o700)
+    return path
+
+
+def _run(helper: str, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{os.path.dirname(helper)}/bin:{os.environ['PATH']}"}
+    return subprocess.run(["sh", helper, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _clamd(socket_path: str, answer_after: float) -> threading.Thread:
+    """A clamd that accepts at once but answers PING only after `answer_after` s (loading its signatures)."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(socket_path)
+    server.listen(8)
+    started = time.monotonic()
+
+    def serve() -> None:
+        with server:
+            server.settimeout(30)
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    if conn.recv(16) == b"zPING\0" and time.monotonic() - started >= answer_after:
+                        conn.sendall(b"PONG\0")
+                        return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def short():
+    with tempfile.TemporaryDirectory(prefix="smclam") as path:
+        yield path
+
+
+def test_the_helper_sees_signature_files_and_nothing_else(tmp_path, short):
+    helper = _helper(tmp_path, short)
+    for name in ("mirrors.dat", "freshclam.dat"):
+        open(os.path.join(short, "lib", name), "w").close()
+    assert _run(helper, "signatures").returncode == 1
+    open(os.path.join(short, "lib", "secumail-test.ndb"), "w").close()
+    assert _run(helper, "signatures").returncode == 0
+
+
+def test_the_milter_starts_within_a_second_or_two_of_clamd_answering(tmp_path, short):
+    helper = _helper(tmp_path, short)
+    thread = _clamd(os.path.join(short, "run", "clamd.ctl"), answer_after=2)
+    t0 = time.monotonic()
+    out = _run(helper, "milter")
+    took = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(short, "milter-ran")) as handle:
+        assert handle.read().strip() == "--config-file=/etc/clamav/clamav-milter.conf"
+    assert 2 <= took < 5, took  # polled every second, not every 30 s
+    thread.join(5)
+
+
+def test_the_milter_is_not_started_when_clamd_never_answers(tmp_path, short):
+    helper = _helper(tmp_path, short)
+    with open(helper) as handle:
+        text = handle.read()
+    with open(helper, "w") as handle:  # the same loop, bounded at 2 s instead of a minute
+        handle.write(text.replace(str(virus.CLAMD_PING_WAIT_S), "2"))
+    out = _run(helper, "milter")
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"clamd did not answer PING on {short}/run/clamd.ctl in 2 s: clamav-milter not started"
+    assert not os.path.exists(os.path.join(short, "milter-ran"))
+
+
+def test_the_waiter_runs_the_live_reload_once_signatures_arrive(tmp_path, short):
+    helper = _helper(tmp_path, short)
+    data = os.path.join(short, "data")
+    reload = os.path.join(data, "config", "live", "container", "reload")
+    os.makedirs(os.path.dirname(reload))
+    with open(reload, "w") as handle:
+        handle.write(f"#!/bin/sh\ntouch {short}/reloaded\n")
+    os.chmod(reload, 0o700)
+    waiter = subprocess.Popen(["sh", helper, "wait", data])
+    try:
+        deadline = time.monotonic() + 5
+        while not os.path.exists(os.path.join(short, "run", "wait.pid")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert waiter.poll() is None and not os.path.exists(os.path.join(short, "reloaded"))
+        open(os.path.join(short, "lib", "daily.cld"), "w").close()
+        t0 = time.monotonic()
+        assert waiter.wait(10) == 0
+        assert time.monotonic() - t0 <= virus.SIGNATURE_POLL_S + 1
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    assert os.path.exists(os.path.join(short, "reloaded"))
+    assert not os.path.exists(os.path.join(short, "run", "wait.pid"))
 
 
 def test_signature_files_are_recognised():

@@ -13,6 +13,7 @@
 var calls = {
 	getStatus: rpc.declare({ object: 'luci.mailserver', method: 'getStatus' }),
 	getDiagnosis: rpc.declare({ object: 'luci.mailserver', method: 'getDiagnosis' }),
+	getCharts: rpc.declare({ object: 'luci.mailserver', method: 'getCharts' }),
 	getLogs: rpc.declare({ object: 'luci.mailserver', method: 'getLogs', params: [ 'lines' ] }),
 	getQueue: rpc.declare({ object: 'luci.mailserver', method: 'getQueue' }),
 	serviceAction: rpc.declare({ object: 'luci.mailserver', method: 'serviceAction', params: [ 'action' ] }),

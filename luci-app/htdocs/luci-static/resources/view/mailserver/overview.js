@@ -3,8 +3,21 @@
 'require poll';
 'require ui';
 'require mailserver.common as ms';
+'require mailserver.charts as charts';
 
-/* Overview: what the mail server is doing now, refreshed every 10 s; start/stop/install. */
+/* Overview: what the mail server is doing now, refreshed every 10 s; start/stop/install; what
+ * `mailctl diagnose` finds; messages per hour and day, the queue and storage as pictures (each minute). */
+
+var BADGE = { ok: 'success', warn: 'warning', fail: 'danger' };
+
+function hourOf(row) {
+	return '%02d:00'.format(new Date(row.start * 1000).getHours());
+}
+
+function dayOf(row) {
+	var d = new Date(row.start * 1000);
+	return '%d.%d.'.format(d.getUTCDate(), d.getUTCMonth() + 1);
+}
 
 function value(v) {
 	return (v == null || v === '') ? '-' : String(v);
@@ -22,6 +35,13 @@ function lastJob(jobs, name) {
 
 return view.extend({
 	load: function() {
+		return Promise.all([ this.loadStatus(), ms.fetch('getCharts') ]).then(function(res) {
+			return res[0].concat([ res[1] ]);
+		});
+	},
+
+	/* what the 10-second refresh asks (the charts change hourly: each minute is enough) */
+	loadStatus: function() {
 		return Promise.all([
 			ms.fetch('getStatus'),
 			ms.fetch('getCertStatus'),
@@ -122,6 +142,75 @@ return view.extend({
 		})).concat((st.notes || []).map(function(note) { return [ _('Note'), note ]; }));
 	},
 
+	/* Counts of ok / warnings / failures and each problem found; how to fix it is on the Diagnose page
+	 * (diagnose's hints are written for the shell, which the Overview does not send anyone to). */
+	renderDiagnosis: function(res) {
+		var link = E('a', { 'href': L.url('admin/services/mailserver/diagnose') }, [ _('All checks on the Diagnose page') ]);
+		if (res == null)
+			return E('div', { 'id': 'ms-diagnose-summary' }, [ E('em', { 'class': 'spinning' }, [ _('Running the checks…') ]) ]);
+		if (res.error != null || !res.checks)
+			return E('div', { 'id': 'ms-diagnose-summary' }, [ ms.errorBox(res.error || _('No checks')), link ]);
+		var count = { ok: 0, warn: 0, fail: 0 };
+		res.checks.forEach(function(c) { count[c.status] = (count[c.status] || 0) + 1; });
+		var problems = res.checks.filter(function(c) { return c.status != 'ok'; }).sort(function(a, b) {
+			return (a.status == 'fail' ? 0 : 1) - (b.status == 'fail' ? 0 : 1);
+		});
+		return E('div', { 'id': 'ms-diagnose-summary' }, [
+			E('p', {}, [
+				E('span', { 'class': 'label success' }, [ _('%d ok').format(count.ok) ]), ' ',
+				E('span', { 'class': 'label warning' }, [ _('%d warning(s)').format(count.warn) ]), ' ',
+				E('span', { 'class': 'label danger' }, [ _('%d failed').format(count.fail) ]), ' ',
+				link
+			]),
+			problems.length ? E('ul', { 'class': 'ms-problems' }, problems.map(function(c) {
+				return E('li', {}, [
+					E('span', { 'class': 'label ' + (BADGE[c.status] || '') }, [ c.status ]), ' ',
+					E('strong', {}, [ c.name ]), ': ', c.detail
+				]);
+			})) : ''
+		]);
+	},
+
+	/* diagnose takes seconds: the Overview shows first, the summary when it is there */
+	loadDiagnosis: function() {
+		return ms.fetch('getDiagnosis').then(L.bind(function(res) {
+			var old = document.getElementById('ms-diagnose-summary');
+			if (old)
+				old.parentNode.replaceChild(this.renderDiagnosis(res), old);
+		}, this));
+	},
+
+	renderCharts: function(res) {
+		if (res.error != null)
+			return E('div', { 'id': 'ms-charts' }, [ ms.errorBox(res.error) ]);
+		var series = [ 'received', 'sent', 'rejected' ], names = [ _('received'), _('sent'), _('rejected') ];
+		var hours = res.hours || [], days = res.days || [], boxes = res.mailboxes || [];
+		return E('div', { 'id': 'ms-charts' }, [
+			E('h3', {}, [ _('Messages per hour, last 24 hours') ]),
+			charts.bars('ms-chart-hours', hours, series, names,
+				function(r, i) { return (i % 3 == 0) ? hourOf(r) : ''; }, hourOf),
+			E('h3', {}, [ _('Messages per day, last 30 days') ]),
+			charts.bars('ms-chart-days', days, series, names,
+				function(r, i) { return (i % 5 == 4 || i == days.length - 1) ? dayOf(r) : ''; }, dayOf),
+			E('h3', {}, [ _('Mail queue, last 24 hours') ]),
+			charts.line('ms-chart-queue', hours, _('messages in the queue (now: %s)').format(value(res.queue)),
+				function(r, i) { return (i % 3 == 0) ? hourOf(r) : ''; }),
+			E('h3', {}, [ _('Storage per mailbox') ]),
+			boxes.length ? charts.storage('ms-chart-storage', boxes, function(b) {
+				return b.quota_bytes ? _('%s of %s (%d%%)').format(ms.size(b.usage_bytes), ms.size(b.quota_bytes),
+					Math.round(100 * b.usage_bytes / b.quota_bytes)) : _('%s, no quota').format(ms.size(b.usage_bytes));
+			}) : E('p', {}, [ E('em', {}, [ _('No mailboxes yet') ]) ])
+		]);
+	},
+
+	refreshCharts: function() {
+		return ms.fetch('getCharts').then(L.bind(function(res) {
+			var old = document.getElementById('ms-charts');
+			if (old)
+				old.parentNode.replaceChild(this.renderCharts(res), old);
+		}, this));
+	},
+
 	renderTable: function(data) {
 		return E('table', { 'class': 'table', 'id': 'mailserver-status' }, this.rows(data).map(function(row) {
 			return E('tr', { 'class': 'tr' }, [
@@ -156,7 +245,7 @@ return view.extend({
 	},
 
 	refresh: function() {
-		return this.load().then(L.bind(function(data) {
+		return this.loadStatus().then(L.bind(function(data) {
 			var old = document.getElementById('mailserver-status');
 			if (old)
 				old.parentNode.replaceChild(this.renderTable(data), old);
@@ -168,6 +257,8 @@ return view.extend({
 
 	render: function(data) {
 		poll.add(L.bind(this.refresh, this), 10);
+		poll.add(L.bind(this.refreshCharts, this), 60);
+		this.loadDiagnosis();
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Mail Server') ]),
@@ -175,7 +266,9 @@ return view.extend({
 			ms.readOnlyNote(),
 			E('div', { 'class': 'cbi-section' }, [ this.renderTable(data) ]),
 			E('div', { 'id': 'mailserver-job' }),
-			this.renderButtons(data)
+			this.renderButtons(data),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Diagnose') ]), this.renderDiagnosis(null) ]),
+			E('div', { 'class': 'cbi-section' }, [ this.renderCharts(data[5]) ])
 		]);
 	},
 
