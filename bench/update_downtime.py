@@ -50,7 +50,8 @@ port 25 for the whole update, retrying a refused connection every 100 ms like an
 accepted (250) but afterwards neither in a mailbox nor in the queue. Longest gap = the longest
 time between two accepted messages: the update's downtime as a sending MTA sees it (it includes
 the 100 ms pace). Switch = from stopping the old container to the new one's SMTP banner, as the
-update reports it. Reproduce: `python3 bench/update_downtime.py` (root).
+update reports it. No peer tool is measured beside it: none here updates a running mail
+container this way to compare against. Reproduce: `python3 bench/update_downtime.py` (root).
 
 | run | accepted | lost | retries | longest gap | switch | whole update |
 |---|---|---|---|---|---|---|
