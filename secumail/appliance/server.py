@@ -33,6 +33,12 @@ def start(call: Call) -> dict[str, Any]:
     return lifecycle.start(call.settings, call.progress)
 
 
+def update(call: Call, image: str | None, rollback: bool) -> dict[str, Any]:
+    from secumail.appliance import update as updates
+
+    return updates.update(call.settings, image=image, rollback=bool(rollback), progress=call.progress)
+
+
 def stop(call: Call) -> dict[str, Any]:
     from secumail.appliance import lifecycle
 

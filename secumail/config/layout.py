@@ -69,6 +69,11 @@ class DataLayout:
     def deploy_lock(self) -> str:
         return self._at(CONFIG, ".deploy.lock")
 
+    @property
+    def update_state(self) -> str:
+        """Which image and config generation ran before the last `mailctl update` (for --rollback)."""
+        return self._at("update.json")
+
     # -- certificates and signing keys ---------------------------------------------------------------
     @property
     def ssl(self) -> str:
