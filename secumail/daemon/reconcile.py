@@ -73,7 +73,9 @@ class Reconciler:
     def _reconcile_container(self, s: Settings, state: str) -> None:
         busy = any(self.jobs.active(n) for n in ("install", "restore", "start", "stop", "update", "container-up",
                                                   "container-down"))
-        if busy:
+        from secumail.appliance import lifelock
+
+        if busy or lifelock.busy(s):  # a job here, or mailctl in a shell (an update's switch)
             return
         # A failed start backs off only further starts: main.enabled=0 still stops it at once.
         if s.main.enabled and state == "STOPPED" and not self._waiting("container-up"):
