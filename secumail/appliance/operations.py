@@ -149,6 +149,8 @@ _TABLE = (
     _op("start", "server:start", write=True, job="start"),
     _op("stop", "server:stop", write=True, job="stop"),
     _op("restart", "server:restart", write=True),
+    _op("update", "server:update", {"image": Arg("string", pattern=PATH, what="file"), "rollback": FLAG},
+        write=True, job="update"),
     _op("configure", "server:configure", write=True, job="configure"),
     _op("status", "server:status"),
     _op("diagnose", "server:diagnose"),

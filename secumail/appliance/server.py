@@ -17,34 +17,46 @@ def _set_enabled(call: Call, enabled: bool) -> None:
 
 
 def install(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle, memfit
+    from secumail.appliance import lifecycle, lifelock, memfit
 
     call.warn(memfit.problem(call.settings))
-    result = lifecycle.install(call.settings, call.progress)
+    with lifelock.exclusive(call.settings):
+        result = lifecycle.install(call.settings, call.progress)
     _set_enabled(call, True)
     return result
 
 
 def start(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle, memfit
+    from secumail.appliance import lifecycle, lifelock, memfit
 
     call.warn(memfit.problem(call.settings))
     _set_enabled(call, True)
-    return lifecycle.start(call.settings, call.progress)
+    with lifelock.exclusive(call.settings):
+        return lifecycle.start(call.settings, call.progress)
+
+
+def update(call: Call, image: str | None, rollback: bool) -> dict[str, Any]:
+    from secumail.appliance import lifelock
+    from secumail.appliance import update as updates
+
+    with lifelock.exclusive(call.settings):
+        return updates.update(call.settings, image=image, rollback=bool(rollback), progress=call.progress)
 
 
 def stop(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, lifelock
 
     _set_enabled(call, False)
-    return lifecycle.stop(call.settings)
+    with lifelock.exclusive(call.settings):
+        return lifecycle.stop(call.settings)
 
 
 def restart(call: Call) -> dict[str, Any]:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, lifelock
 
     _set_enabled(call, True)
-    return lifecycle.restart(call.settings, call.progress)
+    with lifelock.exclusive(call.settings):
+        return lifecycle.restart(call.settings, call.progress)
 
 
 def configure(call: Call) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = group(sub, "jobs", "start and follow long jobs in the agent (secumaild)")
     p = command(cmds, "start", start, "start a job; prints its id (--wait: follow it to the end)", text=_start_text)
     p.add_argument("name", help="install, ssl-setup, ssl-renew, dns-setup, dns-check, backup, sync, restore, "
-                                 "configure, start, stop, domain-add, domain-del, import")
+                                 "configure, start, stop, update, domain-add, domain-del, import")
     p.add_argument("--args", metavar="JSON", default="{}", help='job arguments as a JSON object: \'{"force": true}\'')
     p.add_argument("--stdin", action="store_true", help="pass stdin to the job (a recovery key), never in --args")
     p.add_argument("--wait", action="store_true", help="follow the job's progress until it ends")

@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
               after=_ensure_agent)  # fmt: skip
     operation(sub, "stop", "stop", "stop the mail server (sets mailserver.main.enabled=0)", text=_result_text)
     operation(sub, "restart", "restart", "restart the mail server", text=_result_text, after=_ensure_agent)
+    p = operation(sub, "update", "update", "make a new container image, self-test it beside the running one, "
+                  "switch over (the previous image is kept)", text=_update_text)  # fmt: skip
+    p.add_argument("--image", metavar="FILE", help="import the image from FILE (.tar.zst or .tar.gz, as "
+                   "'mailctl image export' writes) instead of building it")  # fmt: skip
+    p.add_argument("--rollback", action="store_true", help="go back to the previous image and config generation")
     p = command(sub, "status", status, "show configuration, container, services, ports and certificate state",
                 text=status_text)  # fmt: skip
     p.set_defaults(operation="status")  # asked of secumaild first
@@ -218,3 +223,11 @@ def _delivery_lines(delivery: dict[str, Any]) -> list[str]:
                   f"last test {'ok' if test.get('ok') else 'FAILED'} {_when(test.get('tested'))}")  # fmt: skip
         lines.append(f"{label}{relay['name']} {relay['nexthop']}, {carries}: {result}")
     return lines
+
+
+def _update_text(data: dict[str, Any]) -> str:
+    test = data["self_test"]
+    return (f"updated ({data['source']}): self-test passed (banner {test['banner_seconds']:g} s, message round trip "
+            f"{test['round_trip_seconds']:g} s); SMTP answered {data['switch_seconds']:g} s after the old "
+            f"container stopped\nconfig generation {data['generation']}; previous image kept for "
+            f"'mailctl update --rollback'")

@@ -70,6 +70,16 @@ class DataLayout:
     def deploy_lock(self) -> str:
         return self._at(CONFIG, ".deploy.lock")
 
+    @property
+    def lifecycle_lock(self) -> str:
+        """Held while the container is installed, started, stopped or switched (mailctl or secumaild)."""
+        return self._at(".lifecycle.lock")
+
+    @property
+    def update_state(self) -> str:
+        """Which image and config generation ran before the last `mailctl update` (for --rollback)."""
+        return self._at("update.json")
+
     # -- certificates and signing keys ---------------------------------------------------------------
     @property
     def ssl(self) -> str:

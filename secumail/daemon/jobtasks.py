@@ -62,15 +62,17 @@ def run_operation(ctx: TaskContext) -> Any:
 
 
 def container_up(ctx: TaskContext) -> Any:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, lifelock
 
-    return lifecycle.start(ctx.settings, ctx.progress)
+    with lifelock.exclusive(ctx.settings):
+        return lifecycle.start(ctx.settings, ctx.progress)
 
 
 def container_down(ctx: TaskContext) -> Any:
-    from secumail.appliance import lifecycle
+    from secumail.appliance import lifecycle, lifelock
 
-    return lifecycle.stop(ctx.settings)
+    with lifelock.exclusive(ctx.settings):
+        return lifecycle.stop(ctx.settings)
 
 
 def _mesh_progress(ctx: TaskContext) -> Callable[[dict[str, Any]], None]:

@@ -25,10 +25,11 @@ function paint(color) {
 	return 'fill:%s;fill-opacity:0.4;stroke:%s;stroke-width:1'.format(color, color);
 }
 
-/* A round top for the y axis: 1, 2 or 5 times a power of ten, at least `max`. */
+/* A round top for the y axis, at least `max`: 2, 4 or 10 times a power of ten, so the middle grid
+ * line (half the top) is a whole count too. */
 function ceiling(max) {
 	var step = Math.pow(10, Math.floor(Math.log10(Math.max(max, 1))));
-	return [ 1, 2, 5, 10 ].map(function(f) { return f * step; }).filter(function(v) { return v >= max; })[0];
+	return [ 2, 4, 10, 20 ].map(function(f) { return f * step; }).filter(function(v) { return v >= max; })[0];
 }
 
 function frame(id, top, height, label) {
