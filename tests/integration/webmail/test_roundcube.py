@@ -118,3 +118,14 @@ def test_the_container_sees_only_its_own_data(webmail):
     assert not any(point.startswith(CONTAINER_DATA) for point in points)
     assert not container.exec(["test", "-e", CONTAINER_DATA]).ok
     assert os.stat(webmail.layout.webmail_key).st_mode & 0o777 == 0o600
+
+
+def test_configure_restarts_it_and_alice_still_logs_in(webmail):
+    """`mailctl webmail configure` after use: the start script brings the existing database's schema
+    up to date (as www-data), then Roundcube answers again and keeps its users."""
+    from secumail.appliance import webmail as appliance_webmail
+
+    assert os.path.getsize(os.path.join(webmail.layout.webmail, "roundcube.db")) > 0
+    result = appliance_webmail.configure(webmail)
+    assert "/etc/roundcube/config.inc.php" in result["files"]
+    assert appliance_webmail.test_login(webmail, ALICE, PASSWORDS[ALICE]) == (True, f"{ALICE} logged in")
