@@ -73,7 +73,7 @@ def identity(call: Call, domain: str, hostname: str) -> dict[str, Any]:
 
 def dns_changes(provider: str, options: dict[str, str]) -> list[tuple[str, Any]]:
     """The UCI writes that choose `provider` with its `options` (mailserver.dns.<option>)."""
-    return [("mailserver.dns.provider", provider), *((f"mailserver.dns.{key}", value) for key, value in options.items())]
+    return [("mailserver.dns.provider", provider), *((f"mailserver.dns.{key}", val) for key, val in options.items())]
 
 
 def test_dns(call: Call, provider: str, options: dict[str, str], credentials: dict[str, str]) -> dict[str, Any]:
