@@ -6,7 +6,8 @@ An INI file (docs/setup.md). Sections and keys:
     [dns]          provider (required); any option of mailserver.dns (server, zone, resolver,
                    public_ipv4, credentials: where the secrets are saved, ...); every other key is a
                    credential of the provider (token, key_name, ...)
-    [certificate]  optional: any option of mailserver.ssl (type, directory, ca_bundle, email, ...)
+    [certificate]  optional: type (mailserver.ssl.type) and any option of mailserver.acme
+                   (directory, ca_bundle, email, ...)
     [mailbox]      address (required), password (required), quota (optional)
 
 It holds secrets, so a file others may read is refused. Everything is checked here before

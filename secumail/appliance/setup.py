@@ -143,6 +143,11 @@ def install(call: Call) -> Any:
 SSL_ARGS = ("type", "directory", "ca_bundle", "email")
 
 
+def certificate_changes(options: dict[str, str]) -> list[tuple[str, Any]]:
+    """UCI writes for the certificate answers: `type` is mailserver.ssl.type, the rest mailserver.acme.*."""
+    return [(f"mailserver.{'ssl' if key == 'type' else 'acme'}.{key}", value) for key, value in options.items()]
+
+
 def certificate(call: Call, type: str | None, directory: str | None, ca_bundle: str | None,
                 email: str | None) -> Any:
     given = {key: value for key, value in zip(SSL_ARGS, (type, directory, ca_bundle, email)) if value}
@@ -155,7 +160,7 @@ def certificate_with(call: Call, options: dict[str, str]) -> Any:
 
     def work() -> Any:
         if options:
-            change(call.confdir, [(f"mailserver.ssl.{key}", value) for key, value in options.items()])
+            change(call.confdir, certificate_changes(options))
             call.reload()
         return ssl_setup(call, force=False, staging=False, no_reload=False)
 

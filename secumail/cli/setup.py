@@ -166,11 +166,11 @@ def _checked_answers(ctx: Context, text: str, path: str) -> Any:
     keys, and the UCI values all together on a scratch copy."""
     from secumail.appliance import answers as answers_mod
     from secumail.appliance import setup
-    from secumail.config.settings import Dns, Ssl
+    from secumail.config.settings import Acme, Dns
     from secumail.config.uci_paths import change
     from secumail.dns.providers.base import provider_class
 
-    answers = answers_mod.parse(text, dns_options=tuple(Dns.options()), ssl_options=tuple(Ssl.options()),
+    answers = answers_mod.parse(text, dns_options=tuple(Dns.options()), ssl_options=("type", *Acme.options()),
                                 source=path)
     cls = provider_class(answers.provider)
     missing = [f"{key} ({label})" for key, label in cls.credential_keys.items() if not answers.credentials.get(key)]
@@ -178,7 +178,7 @@ def _checked_answers(ctx: Context, text: str, path: str) -> Any:
         raise InputError(f"{path}: [dns] lacks, for provider {answers.provider}: {', '.join(missing)}")
     changes = [("mailserver.main.domain", answers.domain), ("mailserver.main.hostname", answers.hostname)]
     changes += setup.dns_changes(answers.provider, answers.dns_options)
-    changes += [(f"mailserver.ssl.{key}", value) for key, value in answers.ssl_options.items()]
+    changes += setup.certificate_changes(answers.ssl_options)
     try:
         change(ctx.confdir, changes, dry_run=True)
     except InputError as exc:
