@@ -67,9 +67,11 @@ return view.extend({
 		}, this));
 	},
 
-	/* Run a long step as a job of secumaild, its progress shown. */
+	/* Run a long step as a job of secumaild (started first: on a new appliance it is not running yet). */
 	job: function(method, args) {
-		return ms.runJob(method, args, this.box()).then(L.bind(this.reload, this), L.bind(function(err) {
+		return ms.call('agentStart').then(L.bind(function() {
+			return ms.runJob(method, args, this.box());
+		}, this)).then(L.bind(this.reload, this), L.bind(function(err) {
 			return this.reload().then(L.bind(function() {
 				this.box().appendChild(ms.errorBox(err.message));
 			}, this));
