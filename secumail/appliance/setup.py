@@ -204,14 +204,14 @@ def client_page(call: Call, address: str) -> dict[str, Any]:
     if not address:
         raise InputError("no mailbox address: run the mailbox step first")
     domain = address.rpartition("@")[2]
-    folder = os.path.join(settings.layout.autoconfig(domain), "profile")
+    folder = os.path.join(settings.layout.autoconfig(domain), clientconfig.PROFILE_DIR)
     os.makedirs(folder, exist_ok=True)
     for old in os.listdir(folder):  # one live link per domain: an old one stops working
         if old.endswith(".mobileconfig"):
             os.unlink(os.path.join(folder, old))
-    name = f"{secrets.token_urlsafe(18)}.mobileconfig"
+    name = f"{secrets.token_urlsafe(24)}.mobileconfig"  # 32 characters of [A-Za-z0-9_-]
     atomic_write(os.path.join(folder, name), clientconfig.apple_profile(settings, address), mode=0o644)
-    url = f"https://autoconfig.{domain}/profile/{name}"
+    url = f"https://autoconfig.{domain}/{clientconfig.PROFILE_DIR}/{name}"
     return {
         "address": address,
         "login": address,
