@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from secumail.appliance import wizard
 from secumail.appliance.operations import Call, Reported
 from secumail.errors import SecumailError
+
+if TYPE_CHECKING:
+    from secumail.config.settings import Settings
 
 
 def _state_path(call: Call) -> str:
@@ -76,8 +79,10 @@ def dns_changes(provider: str, options: dict[str, str]) -> list[tuple[str, Any]]
     return [("mailserver.dns.provider", provider), *((f"mailserver.dns.{key}", val) for key, val in options.items())]
 
 
-def test_dns(call: Call, provider: str, options: dict[str, str], credentials: dict[str, str]) -> dict[str, Any]:
-    """The provider's credentials test with the settings it would have (nothing saved, nothing changed)."""
+def test_dns(call: Call, provider: str, options: dict[str, str],
+             credentials: dict[str, str]) -> tuple[Settings, dict[str, Any]]:
+    """The provider's credentials test with the settings it would have (nothing saved, nothing changed):
+    those settings and the test's result."""
     from secumail.config import read_package
     from secumail.config.settings import settings_from_package
     from secumail.config.uci_paths import change
@@ -91,7 +96,7 @@ def test_dns(call: Call, provider: str, options: dict[str, str], credentials: di
     settings = settings_from_package(package)
     cls = provider_class(provider)
     require(credentials, cls.credential_keys, "the answers", provider)
-    return cls(settings.dns, credentials).check_credentials(call.settings.main.fqdn)
+    return settings, cls(settings.dns, credentials).check_credentials(settings.main.fqdn)
 
 
 def dns(call: Call, provider: str, server: str | None, zone: str | None, credentials: str | None) -> dict[str, Any]:
@@ -107,8 +112,8 @@ def dns_with(call: Call, provider: str, options: dict[str, str], credentials: di
     from secumail.system.files import atomic_write
 
     def work() -> dict[str, Any]:
-        result = test_dns(call, provider, options, credentials)
-        path = call.settings.dns.credentials
+        settings, result = test_dns(call, provider, options, credentials)
+        path = settings.dns.credentials  # where the answers say, else the default
         if credentials:
             if not path:
                 raise SecumailError("set mailserver.dns.credentials (where the provider's secrets are kept)")

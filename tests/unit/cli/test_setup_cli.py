@@ -73,3 +73,28 @@ def test_steps_in_order_resume_and_status(cli, confdir, tmp_path):
     assert rows["identity"]["status"] == "done" and rows["dns"]["status"] == "failed"
     assert "rfc2136" in rows["dns"]["reason"]
     assert "rfc2136" not in (confdir / "mailserver").read_text()  # the failed test saved nothing
+
+
+def test_dns_step_tests_with_reads_then_saves_the_secrets_where_dns_credentials_says(cli, confdir, tmp_path):
+    from tests.unit.dns.test_http_contract import TOKEN, Fake, serve
+
+    fake = Fake("cloudflare")
+    server = serve(fake)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    secret = tmp_path / "secrets" / "dns.secret"
+    try:
+        assert cli("config", "set", "mailserver.dns.credentials", str(secret)).code == 0
+        assert cli("setup-step", "identity", "example.test").code == 0
+        r = cli("setup-step", "dns", "cloudflare", "--credentials-stdin", stdin=f"api_token=bad api_url={url}\n")
+        assert r.code == 1 and "refused the credentials (HTTP 401" in r.err and not secret.exists()
+        r = cli("--json", "setup-step", "dns", "cloudflare", "--credentials-stdin",
+                stdin=f"api_token={TOKEN} api_url={url}\n")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["zone"] == "example.test"
+    finally:
+        server.shutdown()
+    assert all(call.startswith("GET ") for call in fake.calls) and fake.records == {}
+    assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
+    assert f"api_token = {TOKEN}" in secret.read_text()
+    assert TOKEN not in (confdir / "mailserver").read_text() and "option provider 'cloudflare'" in \
+        (confdir / "mailserver").read_text()
