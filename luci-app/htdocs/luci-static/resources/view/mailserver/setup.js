@@ -195,7 +195,8 @@ return view.extend({
 		case 'records':
 			return [
 				E('p', {}, [ _('Publish the records of the plan shown below.') ]),
-				ms.button(_('Apply the DNS plan'), 'apply', L.bind(this.handleRecords, this))
+				ms.button(_('Apply the DNS plan'), 'apply', L.bind(this.handleRecords, this)), ' ',
+				ms.button(_('Show the plan again'), 'action', L.bind(this.handlePlan, this))
 			];
 		case 'install':
 			return [
