@@ -46,8 +46,7 @@ def _reported_line(step: str, data: Any) -> str:
     conflicts = data.get("conflicts") if isinstance(data, dict) else None
     if conflicts:
         first = conflicts[0]
-        return (f"{len(conflicts)} DNS record(s) conflict, first {first['name']} {first['type']}: {first['reason']} "
-                "(remove the foreign record, or run 'mailctl dns-setup --force')")
+        return f"{len(conflicts)} DNS record(s) conflict, first {first['name']} {first['type']}: {first['reason']}"
     return f"setup step '{step}' reported problems"
 
 

@@ -52,7 +52,7 @@ config container 'container'
 	option address '{WORLD.ip}/24'
 
 config dns 'dns'
-	option public_ipv4 '192.0.2.10'
+	option public_ipv4 '127.0.61.3'
 	option timeout '2'
 	option autoconfig '0'
 	option credentials '{WORK}/dns.secret'
