@@ -72,7 +72,8 @@ class Reconciler:
 
     def _reconcile_container(self, s: Settings, state: str) -> None:
         busy = any(
-            self.jobs.active(n) for n in ("install", "restore", "start", "stop", "container-up", "container-down")
+            self.jobs.active(n) for n in ("install", "setup-install", "restore", "start", "stop", "container-up",
+                                           "container-down")
         )
         if busy:
             return
@@ -111,7 +112,8 @@ class Reconciler:
             return
         if not os.path.isdir(os.path.join(s.main.data_path, "config")):
             return  # nothing set up yet: `mailctl install` renders the first config
-        if any(self.jobs.active(n) for n in ("configure", "install", "restore", "container-up", "container-down")):
+        if any(self.jobs.active(n) for n in ("configure", "install", "setup-install", "restore", "container-up",
+                                            "container-down")):
             return  # one at a time: a reload racing a (re)start fails and backs off for minutes
         if self._waiting("configure"):
             return

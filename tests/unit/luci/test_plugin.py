@@ -44,6 +44,9 @@ VALID = {
     "importAdd": {"user": "alice@example.org", "source": "imaps://alice@old.example", "every": "1h",
                   "password": "old pass"},
     "importDel": {"name": "alice_old"},
+    "setupIdentity": {"domain": "example.org", "hostname": "mail"},
+    "setupDns": {"provider": "manual"},
+    "setupMailbox": {"address": "alice@example.org", "password": "Corr3ct horse battery"},
 }
 
 EXPECTED_METHODS = {
@@ -57,6 +60,8 @@ EXPECTED_METHODS = {
     "meshAddPeer", "meshRemovePeer", "meshBackup", "meshSync", "meshRestore", "jobShow", "jobList",
     "listRelays", "relayAdd", "relayDel", "relayTest", "agentStart",
     "listImports", "importShow", "importRun", "importAdd", "importDel",
+    "setupStatus", "setupReset", "setupIdentity", "setupDns", "setupPlan", "setupRecords", "setupInstall",
+    "setupCertificate", "setupMailbox", "setupFinish",
 }  # fmt: skip
 STARTS_A_DAEMON = {"agentStart"}  # starts a real secumaild: tests/integration/luci/test_browser.py presses it
 
