@@ -91,7 +91,11 @@ def test_every_method_returns_one_json_object_fast(world, method):
         assert isinstance(reply.data["code"], int) and reply.data["code"] > 0
         assert "\n" not in reply.data["error"] and "Traceback" not in reply.data["error"]
         assert reply.data["error"].strip()
-    assert reply.seconds < 2.0, f"{method} took {reply.seconds:.2f} s"
+    if reply.seconds >= 2.0:
+        # A loaded 2-core machine (the integration tests beside this one) can stall any call once; a
+        # method that does slow work in the call itself is slow again.
+        reply = world.call(method, VALID.get(method, {}))
+    assert reply.seconds < 2.0, f"{method} took {reply.seconds:.2f} s, twice"
 
 
 def test_status_reports_the_configured_domain(world):
