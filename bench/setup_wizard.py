@@ -1,6 +1,6 @@
 """The LuCI setup wizard walked by headless Chromium on an unconfigured appliance (Knot + pebble), timed
-from the first page to the message received by the new mailbox (goal ≤ 5 minutes). Needs root, the LuCI
-kit of ../shared/openwrt-userland, chromium and selenium: tests/integration/luci/wizardwalk.py."""
+from the first page to the message received by the new mailbox (goal ≤ 5 minutes). Needs root, the OpenWrt
+userland kit beside the checkout (for LuCI), chromium and selenium: tests/integration/luci/wizardwalk.py."""
 
 from __future__ import annotations
 
