@@ -32,12 +32,16 @@ def browser(servers):
     pytest.importorskip("selenium", reason="needs selenium (pip install -e '.[test]')")
     from tests.support.browser import Browser
 
-    with wizardwalk.luci_world():
-        b = Browser()
-        try:
-            yield b
-        finally:
-            b.close()
+    servers["knot"].restart_fresh()  # the session's zone without records another test's key published
+    try:
+        with wizardwalk.luci_world():
+            b = Browser()
+            try:
+                yield b
+            finally:
+                b.close()
+    finally:
+        servers["knot"].restart_fresh()  # and without ours, for the next test of the session
 
 
 def test_wizard_from_the_first_page_to_a_message_in_the_new_mailbox(browser, servers, tmp_path):

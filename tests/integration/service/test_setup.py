@@ -58,8 +58,12 @@ def _write(path: str, text: str) -> str:
 
 @pytest.fixture(scope="module")
 def appliance(servers):
-    with appliance_world(APPLIANCE) as world_:
-        yield world_
+    servers["knot"].restart_fresh()  # the session's zone without records another test's key published
+    try:
+        with appliance_world(APPLIANCE) as world_:
+            yield world_
+    finally:
+        servers["knot"].restart_fresh()  # and without ours, for the next test of the session
 
 
 def test_setup_from_answers_resumes_after_a_failed_step_and_ends_with_mail_delivered(appliance, servers):
