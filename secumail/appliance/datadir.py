@@ -25,7 +25,10 @@ def ensure_layout(settings: Settings) -> None:
 
     data, at = settings.main.data_path, settings.layout
     make_walkable_dirs(data)
-    for path, mode in ((at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
+    # The container's root walks through data_path to its mounts, whichever step made it first (the
+    # setup's state, under secumaild's umask, makes it 0700): like each mounted directory, its mode is
+    # set, not inherited.
+    for path, mode in ((data, 0o755), (at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
                        (at.acme, 0o700), (at.dkim, 0o700), (at.relay, 0o700), (at.spool, 0o755),
                        (at.clamav, 0o755), (at.mta_sts, 0o755), (at.autoconfig_root, 0o755),
                        (at.dav, 0o755)):  # fmt: skip
