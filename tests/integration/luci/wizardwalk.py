@@ -121,11 +121,18 @@ def _step(b) -> str:
     return b.js("var e = document.getElementById('ms-setup-step'); return e ? e.getAttribute('data-step') : '';")
 
 
-def _wait_step(b, name: str, timeout: float, walk: Walk | None = None) -> None:
+def _wait_step(b, name: str, timeout: float, walk: Walk | None = None, *, fail_fast: bool = False) -> None:
+    """Wait until the wizard shows step `name`; with fail_fast, a failed step ends the wait at once
+    (with its reason) instead of after a long step's whole timeout."""
+
     def there() -> bool:
         if walk is not None and b.js("return document.querySelectorAll('#ms-setup-work .cbi-progressbar').length"):
             walk.progress_seen = True
-        return _step(b) == name
+        if _step(b) == name:
+            return True
+        reason = b.js("var e = document.querySelector('.ms-setup-reason'); return e ? e.innerText : '';")
+        assert not (fail_fast and reason), f"the wizard did not reach step {name}: {reason}"
+        return False
 
     b.wait(f"the wizard at step {name}", there, timeout=timeout)
 
@@ -172,19 +179,19 @@ def walk(b, servers: dict) -> Walk:
     _wait_step(b, "install", 180, out)
     mark("DNS records published")
     _click(b, "Install")
-    _wait_step(b, "certificate", INSTALL_TIMEOUT, out)
+    _wait_step(b, "certificate", INSTALL_TIMEOUT, out, fail_fast=True)
     mark("container installed")
     _set(b, "ms-setup-ssl-type", "acme")
     _set(b, "ms-setup-acme-directory", pebble.directory)
     _set(b, "ms-setup-acme-ca", pebble.ca_file)
     _click(b, "Get the certificate")
-    _wait_step(b, "mailbox", 300, out)
+    _wait_step(b, "mailbox", 300, out, fail_fast=True)
     mark("certificate issued")
     _set(b, "ms-setup-address", ADDRESS)
     _set(b, "ms-setup-password", MAILBOX_PW)
     _set(b, "ms-setup-password2", MAILBOX_PW)
     _click(b, "Create the mailbox")
-    _wait_step(b, "finish", 120)
+    _wait_step(b, "finish", 120, fail_fast=True)
     _click(b, "Show the client settings")
     b.wait("the client page", lambda: b.js("return !!document.getElementById('ms-setup-qr')"), timeout=60)
     mark("client page")
