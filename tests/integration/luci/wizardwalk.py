@@ -218,8 +218,20 @@ def _send_and_receive(out: Walk, start: float) -> None:
                         return True
         return False
 
-    wait_until(received, timeout=60, what="the message in the new mailbox")
+    try:
+        wait_until(received, timeout=60, what="the message in the new mailbox")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the container's mail logs end with:\n{_log_tails()}") from None
     out.marks["message received"] = round(time.monotonic() - start, 1)
+
+
+def _log_tails(lines: int = 25) -> str:
+    rootfs = f"{WORK}/lxc/{WORLD.name}/rootfs"
+    tails = []
+    for log in ("var/log/mail.log", "var/log/dovecot.log"):
+        with contextlib.suppress(OSError), open(os.path.join(rootfs, log), errors="replace") as handle:
+            tails.append(f"== {log}\n" + "".join(handle.readlines()[-lines:]))
+    return "\n".join(tails) or "(no log)"
 
 
 def decode_qr(png: bytes, work: str) -> str:
