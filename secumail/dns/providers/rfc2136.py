@@ -126,6 +126,36 @@ class Provider(DnsProvider):
                 out.append(RRset.make(owner, rtype, rdataset.ttl, [rd.to_text() for rd in rdataset]))
         return out
 
+    def check_credentials(self, domain: str) -> dict[str, Any]:
+        """A TSIG-signed SOA query for the zone: the server checks the key as it would for an update."""
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+        import dns.tsig
+
+        zone = self.find_zone(domain)
+        host, port = self.server(zone)
+        query = dns.message.make_query(zone + ".", "SOA")
+        query.use_tsig(self._keyring(), keyname=self._keyname(), algorithm=self.algorithm)
+        try:
+            response = dns.query.tcp(query, host, port=port, timeout=self.timeout)
+        except dns.tsig.PeerBadKey:
+            raise ProviderError(f"rfc2136: {host}:{port} does not know TSIG key {self._keyname()} (BADKEY)") from None
+        except dns.tsig.PeerBadSignature:
+            raise ProviderError(
+                f"rfc2136: {host}:{port} rejected the TSIG signature of key {self._keyname()} (BADSIG: wrong "
+                "secret or algorithm)"
+            ) from None
+        except dns.tsig.PeerError as exc:
+            raise ProviderError(f"rfc2136: {host}:{port} rejected TSIG ({exc})") from None
+        except (OSError, EOFError, dns.exception.DNSException) as exc:
+            raise ProviderError(f"rfc2136: SOA query for {zone} at {host}:{port} failed: {exc}") from None
+        rcode = dns.rcode.to_text(response.rcode())
+        if rcode != "NOERROR" or not response.answer:
+            raise ProviderError(f"rfc2136: {host}:{port} answered {rcode} for the SOA of {zone}: not its primary?")
+        return {"provider": self.name, "zone": zone, "checked": f"TSIG-signed SOA query to {host}:{port}"}
+
     # --- write ------------------------------------------------------------------------------------
 
     def _keyname(self) -> str:
