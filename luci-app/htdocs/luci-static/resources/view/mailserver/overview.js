@@ -35,8 +35,8 @@ function lastJob(jobs, name) {
 
 return view.extend({
 	load: function() {
-		return Promise.all([ this.loadStatus(), ms.fetch('getCharts') ]).then(function(res) {
-			return res[0].concat([ res[1] ]);
+		return Promise.all([ this.loadStatus(), ms.fetch('getCharts'), ms.fetch('setupStatus') ]).then(function(res) {
+			return res[0].concat([ res[1], res[2] ]);  /* data[5]: the charts, data[6]: the setup's state */
 		});
 	},
 
@@ -47,14 +47,13 @@ return view.extend({
 			ms.fetch('getCertStatus'),
 			ms.fetch('getQueue'),
 			ms.fetch('listSnapshots'),
-			ms.fetch('jobList'),
-			ms.fetch('setupStatus')
+			ms.fetch('jobList')
 		]);
 	},
 
 	/* An appliance whose first-run setup is not complete (nor ever installed) points to the wizard. */
 	renderSetupNote: function(data) {
-		var setup = data[5] || {}, st = data[0] || {};
+		var setup = data[6] || {}, st = data[0] || {};
 		if (setup.error || setup.complete || (st.container && st.container.state == 'RUNNING'))
 			return '';
 		return E('div', { 'class': 'alert-message notice', 'id': 'mailserver-setup-note' }, [
