@@ -7,8 +7,6 @@ the container is unprivileged (secumail.appliance.ownership).
 
 from __future__ import annotations
 
-import socket
-import time
 from typing import Any
 
 from secumail.appliance import host
@@ -22,6 +20,7 @@ from secumail.container import idmap as idmap_mod
 from secumail.container.provision.debian import host_arch
 from secumail.container.runtime import Container
 from secumail.errors import ContainerError
+from secumail.system.banner import wait_for_greeting
 
 
 def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
@@ -118,16 +117,8 @@ def configure(settings: Settings) -> dict[str, Any]:
 def wait_for_smtp(settings: Settings, timeout: float = 30.0) -> float:
     """Seconds until the SMTP banner ('220 ') is read from the host."""
     host_address, port = service_address(settings), settings.ports.smtp
-    began = time.monotonic()
-    last = ""
-    while time.monotonic() - began < timeout:
-        try:
-            with socket.create_connection((host_address, port), timeout=2) as conn:
-                conn.settimeout(5)
-                if conn.recv(512).startswith(b"220"):
-                    return time.monotonic() - began
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.05)
-    raise ContainerError(f"no SMTP banner from {host_address}:{port} within {timeout:.0f} s ({last or 'no answer'}); "
-                         f"see 'mailctl logs'")  # fmt: skip
+    try:
+        return wait_for_greeting(host_address, port, timeout=timeout)
+    except TimeoutError as exc:
+        raise ContainerError(f"no SMTP banner from {host_address}:{port} within {timeout:.0f} s ({exc}); "
+                             f"see 'mailctl logs'") from None  # fmt: skip
