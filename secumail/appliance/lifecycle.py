@@ -7,6 +7,7 @@ the container is unprivileged (secumail.appliance.ownership).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from secumail.appliance import host
@@ -20,6 +21,7 @@ from secumail.container import idmap as idmap_mod
 from secumail.container.provision.debian import host_arch
 from secumail.container.runtime import Container
 from secumail.errors import ContainerError
+from secumail.mail.layout import CONTAINER_DATA
 from secumail.system.banner import wait_for_greeting
 
 
@@ -72,12 +74,22 @@ def define_and_start(settings: Settings, progress: Progress = quiet) -> Containe
         if idmap_mod.ensure_rootfs(rootfs, idmap):
             progress(f"handed the image to the container's ids ({idmap.key})")
         install_hooks(rootfs, idmap)
+        _repair_mount_parent(rootfs)
     shift_data(settings, idmap, old)
     host.write_resolv_conf(settings)
     container.define(spec)
     progress(f"starting container {spec.name}")
     container.start()
     return container
+
+
+def _repair_mount_parent(rootfs: str) -> None:
+    """The directory that holds the bind mounts inside the image, 0755: a start from secumaild under
+    umask 077, before lxc-start got its own umask, let liblxc make it 0700, and Dovecot then could
+    not reach its account files."""
+    parent = os.path.join(rootfs, CONTAINER_DATA.lstrip("/"))
+    if os.path.isdir(parent) and os.stat(parent).st_mode & 0o777 != 0o755:
+        os.chmod(parent, 0o755)  # noqa: S103 - the services' users must walk through it
 
 
 def start(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
