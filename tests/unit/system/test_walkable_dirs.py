@@ -24,3 +24,14 @@ def test_a_directory_that_was_there_keeps_its_mode(tmp_path):
     make_walkable_dirs(str(there / "spool"))
     assert there.stat().st_mode & 0o777 == 0o750
     assert (there / "spool").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_start_repairs_a_mount_parent_left_0700_by_an_earlier_start(tmp_path):
+    from secumail.appliance.lifecycle import _repair_mount_parent
+
+    parent = tmp_path / "srv" / "mailserver"
+    parent.mkdir(parents=True, mode=0o700)
+    parent.chmod(0o700)
+    _repair_mount_parent(str(tmp_path))
+    assert parent.stat().st_mode & 0o777 == 0o755
+    _repair_mount_parent(str(tmp_path / "no-image"))  # nothing there yet: nothing to do
