@@ -157,14 +157,3 @@ def read_password(args: argparse.Namespace, prompt: str = "Password", *, confirm
     if len(password) > 1024 or "\0" in password:
         raise InputError("the password is too long or holds a NUL byte")
     return password
-
-
-def pending(feature: str) -> Handler:
-    """Handler for a command whose implementation has not landed: says so, exits 1, fakes nothing."""
-
-    def handler(ctx: Context, args: argparse.Namespace) -> Any:
-        from secumail.errors import NotAvailable
-
-        raise NotAvailable(feature)
-
-    return handler

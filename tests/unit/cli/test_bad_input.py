@@ -66,40 +66,6 @@ def test_nonsense_is_one_line_exit_2(cli, confdir, args):
     assert result.err.count("\n") == 1 and "Traceback" not in result.err, result.err
 
 
-def pending_commands():
-    """(path, args) of every command whose implementation has not landed, with valid-looking arguments."""
-    found = []
-
-    def walk(parser, prefix):
-        subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
-        if subs:
-            for name, child in subs[0].choices.items():
-                walk(child, [*prefix, name])
-            return
-        handler = parser.get_default("handler")
-        if handler is None or "pending" not in handler.__qualname__:
-            return
-        args = []
-        for action in parser._actions:
-            if action.option_strings or action.nargs == "?":
-                continue
-            args.append(sorted(action.choices)[0] if action.choices else "x@example.org")
-        found.append((tuple(prefix), args))
-
-    walk(build_parser(), [])
-    return found
-
-
-@pytest.mark.parametrize(("path", "args"), pending_commands() or [((), [])], ids=lambda p: " ".join(p))
-def test_commands_not_landed_say_so_and_exit_1(cli, confdir, path, args):
-    if not path:
-        pytest.skip("every command has landed")
-    result = cli(*path, *args)
-    assert result.code == 1, result
-    assert result.err.endswith("is not available in this version of secumail yet\n"), result.err
-    assert result.err.count("\n") == 1
-
-
 def test_subprocess_never_shows_a_traceback(subprocess_cli):
     for args in (["frobnicate"], ["config", "set", "mailserver.main.domain", "a b"], ["status", "--x"]):
         result = subprocess_cli(*args)
