@@ -155,6 +155,7 @@ def write_config(settings: Settings, idmap: IdMap) -> list[str]:
     files: list[tuple[str, str, int, int]] = [  # path, text, mode, group inside
         ("etc/roundcube/config.inc.php", render.roundcube_config(settings, _des_key(settings)), 0o640, www),
         ("etc/roundcube/plugins/managesieve/config.inc.php", render.managesieve_config(settings), 0o644, 0),
+        ("etc/roundcube/plugins/password/config.inc.php", render.password_config(settings), 0o644, 0),
         (render.CA_FILE, _ca_bundle(settings, rootfs), 0o644, 0),
         ("etc/lighttpd/webmail.conf", render.lighttpd_conf(settings), 0o644, 0),
         (f"etc/php/{php}/fpm/pool.d/webmail.conf", render.fpm_pool(), 0o644, 0),
