@@ -196,7 +196,7 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
         progress(f"handed the webmail image to the container's ids ({idmap.key})")
     spec = spec_for(settings, idmap)
     network.ensure_bridge(spec.bridge, spec.bridge_address)
-    host.open_bridge_input(spec.bridge)
+    host.open_bridge_input(settings, spec.bridge)
     container = container_for(settings)
     if container.exists() and container.running():
         container.stop()
