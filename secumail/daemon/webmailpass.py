@@ -95,8 +95,8 @@ class PasswordService:
         self.workers = [w for w in self.workers if w.poll() is None]
 
     def info(self) -> dict[str, Any]:
-        return {"listening": "%s:%d" % self.where if self.listener is not None and self.where else None,
-                "served": self.served, "refused": self.refused}  # fmt: skip
+        where = f"{self.where[0]}:{self.where[1]}" if self.listener is not None and self.where else None
+        return {"listening": where, "served": self.served, "refused": self.refused}
 
     def _accept(self) -> None:
         if self.listener is None:

@@ -148,12 +148,12 @@ def input_policy_script(bridge: str, allow: tuple[tuple[str, int], ...] = ()) ->
 
     if not bridge or any(c in bridge for c in "\"\\ \t\n;{}"):
         raise SecumailError(f"bridge name {bridge!r} cannot be used in an nftables rule")
-    allowed = "".join(f"    iifname \"{bridge}\" ip saddr {ipaddress.IPv4Address(address)} tcp dport {int(port)} accept\n"
+    dev = f'iifname "{bridge}"'
+    allowed = "".join(f"    {dev} ip saddr {ipaddress.IPv4Address(address)} tcp dport {int(port)} accept\n"
                       for address, port in allow)  # fmt: skip
     table = f"inet {input_table(bridge)}"
     udp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "udp" in proto.split())
     tcp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "tcp" in proto.split())
-    dev = f'iifname "{bridge}"'
     return (
         f"add table {table}\ndelete table {table}\n"
         f"table {table} {{\n"
