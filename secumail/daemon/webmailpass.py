@@ -120,16 +120,21 @@ class PasswordService:
                 logger.warning("webmail password change: %d requests already served; closing another", MAX_WORKERS)
                 return
             conn.setblocking(True)
-            fd = conn.fileno()
-            state = os.path.join(paths.rundir(), STATE_FILE)
-            try:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "secumail.appliance.webmailpass", "--confdir", self.confdir,
-                     "--fd", str(fd), "--state", state],
-                    stdin=subprocess.DEVNULL, pass_fds=(fd,), env=_child_env(), start_new_session=True,
-                )  # fmt: skip
-            except OSError as exc:
-                logger.error("webmail password change: cannot start the worker: %s", exc.strerror)
-                return
-        self.workers.append(worker)
-        self.served += 1
+            worker = self.hand_over(conn)
+        if worker is not None:
+            self.workers.append(worker)
+            self.served += 1
+
+    def hand_over(self, conn: socket.socket) -> Any:
+        """Start the worker serving `conn` (the caller closes its own copy); None when it cannot start."""
+        fd = conn.fileno()
+        state = os.path.join(paths.rundir(), STATE_FILE)
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "secumail.appliance.webmailpass", "--confdir", self.confdir,
+                 "--fd", str(fd), "--state", state],
+                stdin=subprocess.DEVNULL, pass_fds=(fd,), env=_child_env(), start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            logger.error("webmail password change: cannot start the worker: %s", exc.strerror)
+            return None

@@ -146,3 +146,31 @@ def test_the_firewall_lets_only_the_webmail_container_reach_the_port(on):
     zone = firewall.desired(dataclasses.replace(on, main=dataclasses.replace(on.main, enabled=True)))
     assert zone["secumail_zone_webmail_password"]["src_ip"] == "10.231.0.3"
     assert zone["secumail_zone_webmail_password"]["dest_port"] == "8027"
+
+
+def test_the_worker_secumaild_starts_serves_one_connection(confdir, settings, tmp_path, cli):
+    """`python -m secumail.appliance.webmailpass --fd N` as secumaild runs it, with settings read from UCI
+    (here the host is 127.0.0.1 on the "bridge" and the webmail container 127.0.0.3)."""
+    import subprocess
+    import sys
+
+    text = (confdir / "mailserver").read_text().replace(
+        "config container 'container'\n",
+        "config container 'container'\n\toption host_address '127.0.0.1/8'\n\toption address '127.0.0.2/8'\n")
+    (confdir / "mailserver").write_text(text + "\nconfig webmail 'webmail'\n\toption enabled '1'\n")
+    assert cli("user", "add", ALICE, "--password-stdin", stdin=OLD + "\n").code == 0
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), source_address=("127.0.0.3", 0))
+        conn, _addr = listener.accept()
+    form = dict(zip(webmail.PASSWORD_FIELDS, (ALICE, OLD, NEW), strict=True))
+    with client, conn:
+        client.sendall(_post(form))
+        worker = subprocess.run([sys.executable, "-m", "secumail.appliance.webmailpass", "--confdir", str(confdir),
+                                 "--fd", str(conn.fileno()), "--state", str(tmp_path / "failures.json")],
+                                pass_fds=(conn.fileno(),), capture_output=True, text=True, timeout=60)  # fmt: skip
+        conn.close()
+        answer = client.makefile("rb").read().decode()
+    assert worker.returncode == 0, worker.stderr
+    assert answer.startswith("HTTP/1.1 200 OK\r\n") and answer.endswith("\r\n\r\nOK")
+    assert verify_password(NEW, _stored(settings))
+    assert OLD not in worker.stderr and NEW not in worker.stderr
