@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import socket
 import ssl
 import uuid
 
@@ -207,6 +208,26 @@ def _change_password(browser, url: str, current: str, new: str) -> str:
     return browser.wait("Roundcube's answer", lambda: browser.text("#messagestack").strip(), timeout=30)
 
 
+_POST = """<?php
+$ctx = stream_context_create(["http" => ["method" => "POST", "ignore_errors" => true, "timeout" => 20,
+    "header" => "Content-Type: application/x-www-form-urlencoded",
+    "content" => http_build_query(["user" => $argv[2], "curpass" => $argv[3], "newpass" => $argv[4]])]]);
+@file_get_contents($argv[1], false, $ctx);
+echo $http_response_header[0] ?? "no answer", "\\n";
+"""
+
+
+def _post_from_webmail(settings, user: str, current: str, new: str) -> str:
+    """The request Roundcube's driver makes, sent by PHP in the webmail container; the status line."""
+    from secumail.appliance import webmail as appliance_webmail
+    from secumail.mail.webmail import password_url
+
+    container = appliance_webmail.container_for(settings)
+    result = container.exec(["php", "-r", "eval('?>' . stream_get_contents(STDIN));", password_url(settings),
+                             user, current, new], input=_POST, timeout=30)  # fmt: skip
+    return result.stdout.strip()
+
+
 def test_alice_changes_her_password_in_settings(mailworld, webmail, browser, password_service):
     """Settings > Password: Roundcube's httpapi driver asks secumaild on the bridge, which checks her
     current password and changes it; IMAP then takes the new one and refuses the old."""
@@ -230,9 +251,20 @@ def test_alice_changes_her_password_in_settings(mailworld, webmail, browser, pas
         assert password_service.served >= 1 and password_service.refused == 0
         assert imap_login_ok(mailworld.ip, ALICE, new)
         assert not imap_login_ok(mailworld.ip, ALICE, old)
+        # what a compromised Roundcube could try: an app password as the current one is refused by the host
+        phone = accounts.app_password_add(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))["password"]
+        try:
+            assert _post_from_webmail(webmail, ALICE, phone, "another-new-pass") == "HTTP/1.1 403 Forbidden"
+        finally:
+            accounts.app_password_del(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))
+        assert imap_login_ok(mailworld.ip, ALICE, new)
         # her Roundcube session goes on with the new password
         browser.get(f"{url}?_task=mail&_mbox=INBOX")
         browser.wait("her inbox", lambda: browser.js("return !!document.querySelector('#messagelist');"))
         assert not browser.js_errors()
+        # anyone else on the bridge (here the host itself) is closed on at once
+        with socket.create_connection(password_service.where, timeout=10) as other:
+            assert other.recv(1) == b""
+        assert password_service.refused == 1
     finally:
         accounts.user_passwd(webmail, ALICE, old, runtime=ContainerRuntime(webmail))
