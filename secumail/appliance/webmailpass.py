@@ -94,10 +94,21 @@ def _record(state: str, address: str, failed: bool) -> None:
 
 def _read_request(conn: socket.socket) -> dict[str, str]:
     """The form of one POST (urlencoded), each field once; Refused for anything else."""
-    conn.settimeout(READ_TIMEOUT)
+    deadline = time.monotonic() + READ_TIMEOUT  # for the whole request, however slowly it trickles in
+
+    def recv(size: int) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Refused(400, "the request took too long")
+        conn.settimeout(left)
+        try:
+            return conn.recv(size)
+        except TimeoutError:
+            raise Refused(400, "the request took too long") from None
+
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
+        chunk = recv(4096)
         if not chunk:
             raise Refused(400, "incomplete request")
         data += chunk
@@ -119,7 +130,7 @@ def _read_request(conn: socket.socket) -> dict[str, str]:
     if not 0 <= length <= MAX_BODY:
         raise Refused(413, "request too large")
     while len(body) < length:
-        chunk = conn.recv(length - len(body))
+        chunk = recv(length - len(body))
         if not chunk:
             raise Refused(400, "incomplete request")
         body += chunk

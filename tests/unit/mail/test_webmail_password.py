@@ -174,3 +174,11 @@ def test_the_worker_secumaild_starts_serves_one_connection(confdir, settings, tm
     assert answer.startswith("HTTP/1.1 200 OK\r\n") and answer.endswith("\r\n\r\nOK")
     assert verify_password(NEW, _stored(settings))
     assert OLD not in worker.stderr and NEW not in worker.stderr
+
+
+def test_a_request_that_trickles_in_is_given_up(alice, tmp_path, monkeypatch):
+    monkeypatch.setattr(webmailpass, "READ_TIMEOUT", 0.3)
+    server, client = socket.socketpair()
+    with server, client:
+        client.sendall(b"POST / HTTP/1.1\r\n")  # and nothing more
+        assert webmailpass.serve(server, alice, WEBMAIL_IP, state=str(tmp_path / "failures.json")) == 400
