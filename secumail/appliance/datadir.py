@@ -9,6 +9,7 @@ import shutil
 from secumail.appliance.spec import rootfs_path
 from secumail.config.settings import Settings
 from secumail.mail.layout import QUEUE_DIRECTORY
+from secumail.system.files import make_walkable_dirs
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,11 @@ def ensure_layout(settings: Settings) -> None:
     from secumail.mail.selfsigned import ensure_selfsigned
 
     data, at = settings.main.data_path, settings.layout
-    os.makedirs(data, mode=0o755, exist_ok=True)
-    for path, mode in ((at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
+    make_walkable_dirs(data)
+    # The container's root walks through data_path to its mounts, whichever step made it first (the
+    # setup's state, under secumaild's umask, makes it 0700): like each mounted directory, its mode is
+    # set, not inherited.
+    for path, mode in ((data, 0o755), (at.config, 0o755), (at.mail, 0o755), (at.home, 0o755), (at.ssl, 0o755),
                        (at.acme, 0o700), (at.dkim, 0o700), (at.relay, 0o700), (at.spool, 0o755),
                        (at.clamav, 0o755), (at.mta_sts, 0o755), (at.autoconfig_root, 0o755),
                        (at.dav, 0o755)):  # fmt: skip
@@ -38,7 +42,7 @@ def ensure_spool(settings: Settings, running: bool = False) -> list[str]:
     before the queue moved keeps its queue in the rootfs: while the container is stopped, its queue
     directories are moved over (ownership is fixed inside the container at start). Returns what moved."""
     spool = settings.layout.spool
-    os.makedirs(spool, mode=0o755, exist_ok=True)
+    make_walkable_dirs(spool)
     old = os.path.join(rootfs_path(settings), QUEUE_DIRECTORY.lstrip("/"))
     if running or os.path.ismount(old) or any(os.path.exists(os.path.join(spool, d)) for d in _QUEUE_SUBDIRS):
         return []

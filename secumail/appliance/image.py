@@ -14,6 +14,7 @@ from secumail.container import idmap as idmap_mod
 from secumail.container.idmap import IdMap
 from secumail.errors import ContainerError, InputError
 from secumail.mail.layout import CONTAINER_DATA
+from secumail.system.files import make_walkable_dirs
 
 Progress = Callable[[str], None]
 
@@ -39,7 +40,7 @@ def ensure_image(settings: Settings, progress: Progress = quiet, idmap: IdMap | 
         if idmap_mod.ensure_rootfs(rootfs, idmap):  # an image from before the id map
             progress(f"handed the image to the container's ids ({idmap.key})")
         return "present"
-    os.makedirs(os.path.dirname(rootfs), exist_ok=True)
+    make_walkable_dirs(os.path.dirname(rootfs))  # lxc_path and the container's directory
     if c.provisioner == "debian":
         from secumail.container import cache
 

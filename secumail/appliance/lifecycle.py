@@ -7,8 +7,7 @@ the container is unprivileged (secumail.appliance.ownership).
 
 from __future__ import annotations
 
-import socket
-import time
+import os
 from typing import Any
 
 from secumail.appliance import host
@@ -22,6 +21,8 @@ from secumail.container import idmap as idmap_mod
 from secumail.container.provision.debian import host_arch
 from secumail.container.runtime import Container
 from secumail.errors import ContainerError
+from secumail.mail.layout import CONTAINER_DATA
+from secumail.system.banner import wait_for_greeting
 
 
 def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
@@ -73,12 +74,22 @@ def define_and_start(settings: Settings, progress: Progress = quiet) -> Containe
         if idmap_mod.ensure_rootfs(rootfs, idmap):
             progress(f"handed the image to the container's ids ({idmap.key})")
         install_hooks(rootfs, idmap)
+        _repair_mount_parent(rootfs)
     shift_data(settings, idmap, old)
     host.write_resolv_conf(settings)
     container.define(spec)
     progress(f"starting container {spec.name}")
     container.start()
     return container
+
+
+def _repair_mount_parent(rootfs: str) -> None:
+    """The directory that holds the bind mounts inside the image, 0755: a start from secumaild under
+    umask 077, before lxc-start got its own umask, let liblxc make it 0700, and Dovecot then could
+    not reach its account files."""
+    parent = os.path.join(rootfs, CONTAINER_DATA.lstrip("/"))
+    if os.path.isdir(parent) and os.stat(parent).st_mode & 0o777 != 0o755:
+        os.chmod(parent, 0o755)  # noqa: S103 - the services' users must walk through it
 
 
 def start(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
@@ -118,16 +129,8 @@ def configure(settings: Settings) -> dict[str, Any]:
 def wait_for_smtp(settings: Settings, timeout: float = 30.0) -> float:
     """Seconds until the SMTP banner ('220 ') is read from the host."""
     host_address, port = service_address(settings), settings.ports.smtp
-    began = time.monotonic()
-    last = ""
-    while time.monotonic() - began < timeout:
-        try:
-            with socket.create_connection((host_address, port), timeout=2) as conn:
-                conn.settimeout(5)
-                if conn.recv(512).startswith(b"220"):
-                    return time.monotonic() - began
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.05)
-    raise ContainerError(f"no SMTP banner from {host_address}:{port} within {timeout:.0f} s ({last or 'no answer'}); "
-                         f"see 'mailctl logs'")  # fmt: skip
+    try:
+        return wait_for_greeting(host_address, port, timeout=timeout)
+    except TimeoutError as exc:
+        raise ContainerError(f"no SMTP banner from {host_address}:{port} within {timeout:.0f} s ({exc}); "
+                             f"see 'mailctl logs'") from None  # fmt: skip

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import imaplib
 import smtplib
-import socket
 import ssl
 import time
 import uuid
 from typing import Any, Callable
 
 from secumail.errors import SecumailError
+from secumail.system.banner import wait_for_greeting
 
 Progress = Callable[[str], None]
 SELFTEST_USER = "secumail-selftest"  # local part of the test account (it exists only in the candidate)
@@ -43,18 +43,10 @@ def _one_line(exc: BaseException) -> str:
 
 def wait_banner(address: str, port: int, timeout: float) -> float:
     """Seconds until an SMTP banner ('220') is read from address:port."""
-    began = time.monotonic()
-    last = "no answer"
-    while time.monotonic() - began < timeout:
-        try:
-            with socket.create_connection((address, port), timeout=2) as conn:
-                conn.settimeout(5)
-                if conn.recv(512).startswith(b"220"):
-                    return time.monotonic() - began
-        except OSError as exc:
-            last = _one_line(exc)
-        time.sleep(0.1)
-    raise SelfTestFailed("SMTP banner", f"none from {address}:{port} within {timeout:.0f} s ({last})")
+    try:
+        return wait_for_greeting(address, port, timeout=timeout)
+    except TimeoutError as exc:
+        raise SelfTestFailed("SMTP banner", f"none from {address}:{port} within {timeout:.0f} s ({exc})") from None
 
 
 def check_config(executor: Any, gen_path: str, *, dkim: bool, spam: bool, dmarc: bool) -> None:

@@ -15,8 +15,8 @@ from secumail.errors import SecumailError
 
 # Command groups, in the order `mailctl --help` lists them. Each module's
 # register() adds its commands; modules import heavy code only inside handlers.
-COMMAND_MODULES = ("server", "accounts", "queue", "certs", "dns", "reports", "mesh", "webmail", "relay", "imports",
-                   "config", "image", "agent_jobs", "rpc")
+COMMAND_MODULES = ("setup", "server", "accounts", "queue", "certs", "dns", "reports", "mesh", "webmail", "relay",
+                   "imports", "config", "image", "agent_jobs", "rpc")
 
 
 def build_parser() -> Parser:

@@ -125,6 +125,17 @@ METHODS: dict[str, Method] = {
     "importRun": Method("import.run"),
     "importAdd": Method("import.add"),
     "importDel": Method("import.del"),
+    # the first-run wizard (view/mailserver/setup.js); install, records and certificate are jobs it follows
+    "setupStatus": Method("setup.status"),
+    "setupReset": Method("setup.reset"),
+    "setupIdentity": Method("setup.identity"),
+    "setupDns": Method("setup.dns"),
+    "setupPlan": Method("setup.plan"),
+    "setupRecords": Method("setup.records"),
+    "setupInstall": Method("setup.install"),
+    "setupCertificate": Method("setup.certificate"),
+    "setupMailbox": Method("setup.mailbox"),
+    "setupFinish": Method("setup.finish"),
     # secumaild's jobs (long work)
     "jobShow": Method(None, override={"id": Arg("string", required=True, pattern=TOKEN, what="job id")}),
     "jobList": Method(None),

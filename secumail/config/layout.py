@@ -18,7 +18,7 @@ CLAMAV, MTA_STS, AUTOCONFIG = "clamav", "mta-sts", "autoconfig"
 DAV = "dav"  # calendars and contacts (Radicale's collections), written by the container
 # host-only state: never mounted into the container
 MESH, BACKUP, DNS = "mesh", "backup", "dns"
-IMPORT, METRICS, ALERTS = "import", "metrics", "alerts"
+IMPORT, METRICS, ALERTS, SETUP = "import", "metrics", "alerts", "setup"
 WEBMAIL = "webmail"  # Roundcube's own database: mounted into the webmail container only
 
 
@@ -194,6 +194,11 @@ class DataLayout:
     def metrics_hours(self) -> str:
         """The counters' growth per hour for 30 days and the queue's samples: LuCI's charts (docs/operating.md)."""
         return self._at(METRICS, "hours.bin")
+
+    @property
+    def setup_state(self) -> str:
+        """How far the first-run setup got: each step done or failed (with its reason), so it resumes."""
+        return self._at(SETUP, "state.json")
 
     @property
     def alerts_state(self) -> str:

@@ -107,8 +107,8 @@ def set_value(config_dir: str | None, path: str, value: Any) -> None:
     change(config_dir, [(path, value)])
 
 
-def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
-    """Validate then save and commit several `path = value` at once: all or none.
+def change(config_dir: str | None, changes: Sequence[tuple[str, Any]], *, dry_run: bool = False) -> None:
+    """Validate then save and commit several `path = value` at once: all or none (`dry_run`: validate only).
 
     A value of None deletes the option (or the section); "" or () deletes an option too; a
     section path takes its type as value. The whole package is validated with every change
@@ -144,6 +144,8 @@ def change(config_dir: str | None, changes: Sequence[tuple[str, Any]]) -> None:
         problem = _host_memory_problem(before, after)
         if problem:
             raise InputError(problem + "; nothing was saved")
+        if dry_run:
+            return
         os.makedirs(real_savedir, exist_ok=True)
         uci = open_uci(config_dir)
         for path, section, option, value in parsed:

@@ -26,10 +26,11 @@ import os
 import selectors
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import IO, Any
 
+from secumail.container.lxc_commands import CONTAINER_UMASK
 from secumail.errors import ContainerError
 from secumail.system.proc import Result
 
@@ -110,7 +111,8 @@ class BindingBackend:
         return self.start_in_process()
 
     def start_in_process(self) -> str | None:
-        ok = self._container(fresh=True).start(close_fds=True)
+        with _container_umask():
+            ok = self._container(fresh=True).start(close_fds=True)
         return None if ok else "liblxc refused to start it"
 
     def stop(self, timeout: float) -> str | None:
@@ -157,12 +159,13 @@ class BindingBackend:
         """Start `args` in the container on these descriptors; its pid (our child). The child runs only the
         binding's C function (execvp), no Python code of ours."""
         lxc = self._lxc
-        pid = self._container().attach(
-            lxc.attach_run_command, (args[0], list(args)),
-            env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
-            extra_env_vars=[f"{key}={value}" for key, value in env.items()],
-            stdin=stdin, stdout=stdout, stderr=stderr,
-        )  # fmt: skip
+        with _container_umask():
+            pid = self._container().attach(
+                lxc.attach_run_command, (args[0], list(args)),
+                env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+                extra_env_vars=[f"{key}={value}" for key, value in env.items()],
+                stdin=stdin, stdout=stdout, stderr=stderr,
+            )  # fmt: skip
         if pid <= 0:
             raise ContainerError(f"lxc attach {self._name}: could not enter the container (is it running?)")
         return pid
@@ -307,3 +310,14 @@ def _reap(pid: int, deadline: float) -> int:
             raise TimeoutError
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+@contextlib.contextmanager
+def _container_umask() -> Iterator[None]:
+    """CONTAINER_UMASK for what liblxc forks from this process. The umask is the process's, so other
+    threads see it for this moment too; harmless, since secret files get their mode explicitly."""
+    old = os.umask(CONTAINER_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)

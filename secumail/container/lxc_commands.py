@@ -18,6 +18,10 @@ from secumail.errors import ContainerError, SecumailError
 from secumail.system.proc import Result, run, which
 
 NAME = "commands"
+# What the lxc-* processes (and so the container's processes) start with, whatever ours is: liblxc makes
+# the bind mounts' targets (create=dir) under it, and secumaild started by rpcd runs with umask 077,
+# which left /srv/mailserver 0700 and Dovecot unable to read its account files.
+CONTAINER_UMASK = 0o022
 
 
 class CommandsBackend:
@@ -35,7 +39,7 @@ class CommandsBackend:
             raise ContainerError(f"{tool} not found: install lxc (apt-get install lxc / opkg install lxc)")
         try:
             return run([tool, "-P", self._lxcpath, "-n", self._name, *args],
-                       check=check, timeout=timeout, input=input)
+                       check=check, timeout=timeout, input=input, umask=CONTAINER_UMASK)
         except SecumailError as exc:
             raise ContainerError(f"{tool} {self._name}: {exc}") from None
 
@@ -92,7 +96,8 @@ class CommandsBackend:
         try:
             return subprocess.Popen(["lxc-attach", "-P", self._lxcpath, "-n", self._name, *opts, "--", *args],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=stderr if stderr is not None else subprocess.DEVNULL, close_fds=True)
+                                    stderr=stderr if stderr is not None else subprocess.DEVNULL, close_fds=True,
+                                    umask=CONTAINER_UMASK)
         except OSError as exc:
             raise ContainerError(f"lxc-attach {self._name}: {exc.strerror}") from None
 

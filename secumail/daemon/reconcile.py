@@ -73,8 +73,8 @@ class Reconciler:
         return container_state(self.settings)
 
     def _reconcile_container(self, s: Settings, state: str) -> None:
-        busy = any(self.jobs.active(n) for n in ("install", "restore", "start", "stop", "update", "container-up",
-                                                  "container-down"))
+        busy = any(self.jobs.active(n) for n in ("install", "setup-install", "restore", "start", "stop", "update",
+                                                  "container-up", "container-down"))
         from secumail.appliance import lifelock
 
         if busy or lifelock.busy(s):  # a job here, or mailctl in a shell (an update's switch)
@@ -114,8 +114,8 @@ class Reconciler:
             return
         if not os.path.isdir(os.path.join(s.main.data_path, "config")):
             return  # nothing set up yet: `mailctl install` renders the first config
-        if any(self.jobs.active(n) for n in ("configure", "install", "restore", "update", "container-up",
-                                             "container-down")):
+        if any(self.jobs.active(n) for n in ("configure", "install", "setup-install", "restore", "update",
+                                             "container-up", "container-down")):
             return  # one at a time: a reload racing a (re)start fails and backs off for minutes
         if self._waiting("configure"):
             return

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
 AUTOCONFIG_PATHS = ("mail/config-v1.1.xml", ".well-known/autoconfig/mail/config-v1.1.xml")
+# The setup's phone profile (no password inside), under an unguessable name: docs/setup.md.
+PROFILE_DIR = "profile"
+PROFILE_PATH = PROFILE_DIR + "/[A-Za-z0-9_-]{20,64}.mobileconfig"  # a URL pattern: '.' is escaped where used
 # Outlook asks for the lower-case path; older versions for the capitalised one (served from the same file).
 AUTODISCOVER_PATHS = ("autodiscover/autodiscover.xml", "Autodiscover/Autodiscover.xml")
 _POX_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from secumail.config.layout import AUTOCONFIG, MTA_STS
 from secumail.mail import mtasts
-from secumail.mail.clientconfig import AUTOCONFIG_PATHS, AUTODISCOVER_PATHS
+from secumail.mail.clientconfig import AUTOCONFIG_PATHS, AUTODISCOVER_PATHS, PROFILE_PATH
 
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
@@ -57,7 +57,7 @@ def sites(settings: Settings, domain: str) -> list[Site]:
         out.append(Site(mtasts.policy_host(domain), f"{MTA_STS}/{domain}", (mtasts.WELL_KNOWN,)))
     if settings.dns.autoconfig:
         root = f"{AUTOCONFIG}/{domain}"
-        out.append(Site(f"autoconfig.{domain}", root, tuple("/" + p for p in AUTOCONFIG_PATHS)))
+        out.append(Site(f"autoconfig.{domain}", root, tuple("/" + p for p in (*AUTOCONFIG_PATHS, PROFILE_PATH))))
         out.append(Site(f"autodiscover.{domain}", root, tuple("/" + p for p in AUTODISCOVER_PATHS)))
     return out
 
@@ -101,7 +101,8 @@ server.document-root = "/var/empty"
 ssl.engine = "enable"
 ssl.pemfile = "{data}/ssl/fullchain.pem"
 ssl.privkey = "{data}/ssl/privkey.pem"
-mimetype.assign = (".txt" => "text/plain", ".xml" => "text/xml; charset=utf-8")
+mimetype.assign = (".txt" => "text/plain", ".xml" => "text/xml; charset=utf-8",
+                   ".mobileconfig" => "application/x-apple-aspen-config")
 # Everything is refused but the paths each name below allows (the query string is not part of the url).
 url.access-deny = ("")
 {blocks}"""

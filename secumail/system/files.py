@@ -43,6 +43,23 @@ def tighten_umask() -> int:
     return old | 0o022
 
 
+def make_walkable_dirs(path: str, mode: int = 0o755) -> None:
+    """os.makedirs, and every directory it made (parents too) gets `mode` whatever the umask.
+
+    The unprivileged container's root must walk through lxc_path and data_path to its rootfs and bind
+    mounts; secumaild started by rpcd runs with umask 077, which would make them 0700. Directories that
+    were already there keep their mode: their owner chose it.
+    """
+    made: list[str] = []
+    at = os.path.abspath(path)
+    while not os.path.isdir(at):
+        made.append(at)
+        at = os.path.dirname(at)
+    os.makedirs(path, exist_ok=True)
+    for directory in reversed(made):
+        os.chmod(directory, mode)
+
+
 def fsync_dir(directory: str) -> None:
     """Make a rename in `directory` durable."""
     with contextlib.suppress(OSError):

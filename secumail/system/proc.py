@@ -33,6 +33,7 @@ def run(
     timeout: float | None = 120,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    umask: int = -1,
 ) -> Result:
     """Run `args` (never through a shell) and return its output as text.
 
@@ -53,6 +54,7 @@ def run(
             env=full_env,
             cwd=cwd,
             stdin=None if data is not None else subprocess.DEVNULL,
+            umask=umask,
         )
     except FileNotFoundError:
         raise SecumailError(f"{args[0]}: command not found (is its package installed?)") from None

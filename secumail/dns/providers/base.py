@@ -176,6 +176,16 @@ class DnsProvider:
         else:
             self.apply(zone, [Change("delete", current, None)])
 
+    def check_credentials(self, domain: str) -> dict[str, Any]:
+        """Prove the credentials work without changing anything: find the zone of `domain` and read its apex.
+
+        Cloud APIs refuse a bad token on these reads already; providers whose reads need no key
+        (rfc2136) override this with a read the key must sign. Raises ProviderError or InputError.
+        """
+        zone = self.find_zone(domain)
+        self.list_rrsets(zone, zone)
+        return {"provider": self.name, "zone": zone, "checked": f"read the zone {zone}"}
+
     def describe(self) -> str:
         return self.name
 

@@ -41,5 +41,8 @@ class Provider(_ExecLike):
     def apply(self, zone: str, changes: list[Change]) -> None:
         raise ProviderError("manual DNS provider: add the printed records yourself, then run mailctl dns-check")
 
+    def check_credentials(self, domain: str) -> dict[str, Any]:
+        return {"provider": self.name, "zone": self.find_zone(domain), "checked": "nothing: no credentials are used"}
+
     def describe(self) -> str:
         return "manual (you add the records)"

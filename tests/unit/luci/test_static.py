@@ -16,7 +16,8 @@ from tests.unit.luci import pot
 
 _DECLARE = re.compile(r"rpc\.declare\(\{\s*object:\s*'([^']+)',\s*method:\s*'([^']+)'(?:,\s*params:\s*\[([^\]]*)\])?")
 _CALLS = re.compile(r"ms\.(?:call|fetch|runJob)\(\s*'([A-Za-z]+)'")
-PAGES = ["overview", "settings", "accounts", "imports", "dns", "reports", "certificates", "mesh", "logs", "diagnose"]
+PAGES = ["overview", "setup", "settings", "accounts", "imports", "dns", "reports", "certificates", "mesh", "logs",
+         "diagnose"]
 
 
 def _js_files() -> list[str]:

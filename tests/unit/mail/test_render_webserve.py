@@ -52,12 +52,14 @@ def test_autoconfig_and_autodiscover_answer_only_their_paths_from_the_domains_fi
     assert 'url.access-deny = ("")' in conf.split("$HTTP", 1)[0]  # everything refused first
     for domain in DOMAINS:
         root = f'server.document-root = "/srv/mailserver/autoconfig/{domain}"'
-        config = r'$HTTP["url"] =~ "^(/mail/config-v1\.1\.xml|/\.well-known/autoconfig/mail/config-v1\.1\.xml)$" {'
+        config = (r'$HTTP["url"] =~ "^(/mail/config-v1\.1\.xml|/\.well-known/autoconfig/mail/config-v1\.1\.xml'
+                  r'|/profile/[A-Za-z0-9_-]{20,64}\.mobileconfig)$" {')  # the setup's phone profile
         discover = r'$HTTP["url"] =~ "^(/autodiscover/autodiscover\.xml|/Autodiscover/Autodiscover\.xml)$" {'
         assert f'$HTTP["host"] == "autoconfig.{domain}" {{\n    {root}\n    {config}\n' in conf
         assert f'$HTTP["host"] == "autodiscover.{domain}" {{\n    {root}\n    {discover}\n' in conf
     assert conf.count("url.access-deny = ()") == 2 * len(DOMAINS)
     assert '".xml" => "text/xml; charset=utf-8"' in conf and "mta-sts." not in conf
+    assert '".mobileconfig" => "application/x-apple-aspen-config"' in conf
     assert 'server.modules = ("mod_access", "mod_openssl")' in conf  # POST is the static handler's own
     assert 'server.feature-flags = ("server.h2proto" => "disable")' in conf  # POST over HTTP/2: a reset stream
 

@@ -35,8 +35,8 @@ function lastJob(jobs, name) {
 
 return view.extend({
 	load: function() {
-		return Promise.all([ this.loadStatus(), ms.fetch('getCharts') ]).then(function(res) {
-			return res[0].concat([ res[1] ]);
+		return Promise.all([ this.loadStatus(), ms.fetch('getCharts'), ms.fetch('setupStatus') ]).then(function(res) {
+			return res[0].concat([ res[1], res[2] ]);  /* data[5]: the charts, data[6]: the setup's state */
 		});
 	},
 
@@ -48,6 +48,20 @@ return view.extend({
 			ms.fetch('getQueue'),
 			ms.fetch('listSnapshots'),
 			ms.fetch('jobList')
+		]);
+	},
+
+	/* An appliance whose first-run setup is not complete (nor ever installed) points to the wizard. */
+	renderSetupNote: function(data) {
+		var setup = data[6] || {}, st = data[0] || {};
+		if (setup.error || setup.complete || (st.container && st.container.state == 'RUNNING'))
+			return '';
+		return E('div', { 'class': 'alert-message notice', 'id': 'mailserver-setup-note' }, [
+			E('p', {}, [
+				_('This mail server is not set up yet.'), ' ',
+				E('a', { 'href': L.url('admin/services/mailserver/setup'), 'class': 'cbi-button cbi-button-action' },
+					[ setup.next && setup.next != 'identity' ? _('Resume the setup') : _('Start the setup') ])
+			])
 		]);
 	},
 
@@ -264,6 +278,7 @@ return view.extend({
 			E('h2', {}, [ _('Mail Server') ]),
 			E('div', { 'class': 'cbi-map-descr' }, [ _('Postfix and Dovecot in an LXC container, managed by secumail.') ]),
 			ms.readOnlyNote(),
+			this.renderSetupNote(data),
 			E('div', { 'class': 'cbi-section' }, [ this.renderTable(data) ]),
 			E('div', { 'id': 'mailserver-job' }),
 			this.renderButtons(data),
