@@ -175,17 +175,17 @@ def serve(conn: socket.socket, settings: Settings, peer: str, *, state: str, run
         _check_rate(state, user)
         try:
             accounts.user_passwd_confirmed(settings, user, form[current_field], form[new_field], runtime=runtime)
-        except InputError as exc:
-            wrong = "current password" in str(exc)
-            if wrong:
-                _record(state, user, failed=True)
-            raise Refused(403 if wrong else 400, str(exc)) from None
+        except accounts.WrongCurrentPassword as exc:
+            _record(state, user, failed=True)
+            raise Refused(403, str(exc)) from None
+        except InputError as exc:  # the new password's policy
+            raise Refused(400, str(exc)) from None
         _record(state, user, failed=False)
         status, line = 200, "password changed"
     except Refused as exc:
         status, line = exc.status, str(exc)
     except (SecumailError, OSError) as exc:
-        status, line = 500, f"the password was not changed: {exc}"
+        status, line = 500, f"the password change failed: {exc}"
     _answer(conn, status, line)
     log_line = log.info if status == 200 else log.warning
     log_line("webmail password change for %s from %s: %s", user, peer, line)

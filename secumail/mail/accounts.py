@@ -242,11 +242,15 @@ def user_passwd(settings: Settings, address: str, password: str,
     return {"address": address, "password_changed": True}
 
 
+class WrongCurrentPassword(InputError):
+    """The current password given to user_passwd_confirmed is not the mailbox's (or no such mailbox)."""
+
+
 def user_passwd_confirmed(settings: Settings, address: str, current: str, password: str,
                           *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     """`user passwd` for the user themself: only the mailbox password as it is in the account file opens it
     (never an app password, which Dovecot keeps apart). The same policy and commit as user_passwd.
-    InputError "wrong current password" when it does not match; the file is then left as it was."""
+    WrongCurrentPassword when it does not match; the file is then left as it was."""
     from secumail.mail.passwords import verify_password
 
     with store.lock(_data_path(settings)):
@@ -256,7 +260,7 @@ def user_passwd_confirmed(settings: Settings, address: str, current: str, passwo
         stored = user.password_hash if user is not None else ""
     # the slow parts outside the lock: checking the current password, hashing the new one
     if user is None or not verify_password(current, stored):
-        raise InputError(f"{address}: wrong current password; nothing was changed")
+        raise WrongCurrentPassword(f"{address}: wrong current password; nothing was changed")
     password_hash = hash_password(password)
     with store.lock(_data_path(settings)):
         accounts = _load(settings)
