@@ -50,12 +50,12 @@ def sync_firewall(settings: Settings) -> None:
     firewall.sync(settings)
 
 
-def open_bridge_input(bridge: str) -> None:
+def open_bridge_input(settings: Settings, bridge: str) -> None:
     """Without fw4, the container's bridge gets our own input policy (with fw4 it is the zone's)."""
     if not fw4():
         from secumail.mail import firewall
 
-        firewall.ensure_input_policy(bridge)
+        firewall.ensure_input_policy(bridge, firewall.webmail_input(settings))
 
 
 def close_bridge_input(bridge: str) -> None:

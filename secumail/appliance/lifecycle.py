@@ -61,7 +61,7 @@ def define_and_start(settings: Settings, progress: Progress = quiet) -> Containe
     spec = spec_for(settings, idmap)
     if spec.network_mode == "bridge":
         network.ensure_bridge(spec.bridge, spec.bridge_address)
-        host.open_bridge_input(spec.bridge)  # on OpenWrt the zone's policy is fw4's
+        host.open_bridge_input(settings, spec.bridge)  # on OpenWrt the zone's policy is fw4's
     container = container_for(settings)
     running = container.exists() and container.running()
     ensure_spool(settings, running=running)

@@ -155,6 +155,7 @@ def write_config(settings: Settings, idmap: IdMap) -> list[str]:
     files: list[tuple[str, str, int, int]] = [  # path, text, mode, group inside
         ("etc/roundcube/config.inc.php", render.roundcube_config(settings, _des_key(settings)), 0o640, www),
         ("etc/roundcube/plugins/managesieve/config.inc.php", render.managesieve_config(settings), 0o644, 0),
+        ("etc/roundcube/plugins/password/config.inc.php", render.password_config(settings), 0o644, 0),
         (render.CA_FILE, _ca_bundle(settings, rootfs), 0o644, 0),
         ("etc/lighttpd/webmail.conf", render.lighttpd_conf(settings), 0o644, 0),
         (f"etc/php/{php}/fpm/pool.d/webmail.conf", render.fpm_pool(), 0o644, 0),
@@ -195,7 +196,7 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
         progress(f"handed the webmail image to the container's ids ({idmap.key})")
     spec = spec_for(settings, idmap)
     network.ensure_bridge(spec.bridge, spec.bridge_address)
-    host.open_bridge_input(spec.bridge)
+    host.open_bridge_input(settings, spec.bridge)
     container = container_for(settings)
     if container.exists() and container.running():
         container.stop()

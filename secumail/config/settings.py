@@ -259,6 +259,11 @@ class Webmail(Section):
     )  # fmt: skip
     container: str = opt("secubox-webmail", v.name_word, "Name of the Roundcube container.")
     port: int = opt("8026", v.port, "Port Roundcube listens on (plain HTTP; put it behind a TLS proxy or the LAN).")
+    password_port: int = opt(
+        "8027", v.optional_port,
+        "Port of secumaild's password-change service on the bridge's host address, which only the webmail "
+        "container may reach (Roundcube's Settings > Password); 0 turns password change in the webmail off.",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

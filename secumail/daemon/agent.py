@@ -89,6 +89,7 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         self.control: Any = None
         self.fail2ban: Any = None
         self.mesh: Any = None
+        self.webmailpass: Any = None
         self.schedule_extra: list[tuple[str, float]] = _test_schedule()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -136,6 +137,8 @@ class Daemon(WanFollower, Reconciler, ControlMethods):
         self.jobs.stop_all()
         if self.mesh is not None:
             self.mesh.close()
+        if self.webmailpass is not None:
+            self.webmailpass.close()
         if self.fail2ban is not None:
             self.fail2ban.close()
         if self.control is not None:

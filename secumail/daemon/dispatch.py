@@ -36,6 +36,7 @@ class ControlMethods:
     reconciles: int
     fail2ban: Any
     mesh: Any
+    webmailpass: Any
 
     def load_settings(self, initial: bool = False, reconcile: bool = True) -> None:  # the Daemon's
         raise NotImplementedError
@@ -117,6 +118,7 @@ class ControlMethods:
             "jobs_kept": len(self.jobs.jobs),
             "fail2ban": self.fail2ban.info() if self.fail2ban is not None else None,
             "mesh": self.mesh.info() if self.mesh is not None else None,
+            "webmail_password": self.webmailpass.info() if self.webmailpass is not None else None,
             # What the daemon itself has loaded: the heavy libraries belong in workers only.
             "heavy_modules": sorted(m for m in HEAVY_MODULES if m in sys.modules),
             "settings_error": self.settings_error,

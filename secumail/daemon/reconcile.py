@@ -38,6 +38,7 @@ class Reconciler:
     control: Any
     fail2ban: Any
     mesh: Any
+    webmailpass: Any
     confdir: str
     config_fingerprint: str
     reconcile_interval: float
@@ -64,6 +65,7 @@ class Reconciler:
         self._reconcile_firewall(s)
         self._reconcile_fail2ban(s, state)
         self._reconcile_mesh(s)
+        self._reconcile_webmail_password(s)
 
     def container_state(self) -> str:
         from secumail.appliance.spec import container_state
@@ -166,9 +168,20 @@ class Reconciler:
             self.mesh = MeshService(self.selector, self.confdir)
         self._after_discovery(self.mesh.update(s))
 
+    def _reconcile_webmail_password(self, s: Settings) -> None:
+        from secumail.daemon.webmailpass import PasswordService, wanted
+
+        if self.webmailpass is None:
+            if wanted(s) is None:
+                return
+            self.webmailpass = PasswordService(self.selector, self.confdir)
+        self.webmailpass.update(s)
+
     def _check_mesh_children(self) -> None:
         if self.mesh is not None:
             self._after_discovery(self.mesh.check_children())
+        if self.webmailpass is not None:
+            self.webmailpass.check_children()
 
     def _after_discovery(self, delay: float | None) -> None:
         """The discovery worker waits `delay` s (backoff) before it is started again."""

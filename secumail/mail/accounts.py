@@ -242,6 +242,36 @@ def user_passwd(settings: Settings, address: str, password: str,
     return {"address": address, "password_changed": True}
 
 
+class WrongCurrentPassword(InputError):
+    """The current password given to user_passwd_confirmed is not the mailbox's (or no such mailbox)."""
+
+
+def user_passwd_confirmed(settings: Settings, address: str, current: str, password: str,
+                          *, runtime: MailRuntime | None = None) -> dict[str, Any]:
+    """`user passwd` for the user themself: only the mailbox password as it is in the account file opens it
+    (never an app password, which Dovecot keeps apart). The same policy and commit as user_passwd.
+    WrongCurrentPassword when it does not match; the file is then left as it was."""
+    from secumail.mail.passwords import verify_password
+
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        address = normalize_address(address, "mailbox")
+        user = accounts.users.get(address)
+        stored = user.password_hash if user is not None else ""
+    # the slow parts outside the lock: checking the current password, hashing the new one
+    if user is None or not verify_password(current, stored):
+        raise WrongCurrentPassword(f"{address}: wrong current password; nothing was changed")
+    password_hash = hash_password(password)
+    with store.lock(_data_path(settings)):
+        accounts = _load(settings)
+        user = accounts.users.get(address)
+        if user is None or user.password_hash != stored:  # changed meanwhile: confirm against the new one
+            raise InputError(f"{address}: the password changed meanwhile; nothing was changed")
+        user.password_hash = password_hash
+        _commit(settings, accounts, "password", runtime)
+    return {"address": address, "password_changed": True}
+
+
 def user_quota(settings: Settings, address: str, size: str, *, runtime: MailRuntime | None = None) -> dict[str, Any]:
     quota_text = _canonical_quota(size)
     with store.lock(_data_path(settings)):

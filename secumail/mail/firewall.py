@@ -35,6 +35,14 @@ MESH_PREFIX = f"{PREFIX}mesh"  # secumail.mesh.firewall's sections
 ZONE_INPUT: tuple[tuple[str, str, int], ...] = (("dns", "tcp udp", 53), ("ntp", "udp", 123))
 
 
+def webmail_input(settings: Settings) -> tuple[tuple[str, int], ...]:
+    """(address, port) the webmail container may reach on this host: secumaild's password-change service
+    (secumail.appliance.webmailpass), from the webmail container's address only; none when it is off."""
+    if settings.container.network_mode != "bridge" or not settings.webmail.password_port:
+        return ()
+    return ((str(webmail.webmail_address(settings).ip), settings.webmail.password_port),)
+
+
 def owns(name: str) -> bool:
     return name.startswith(PREFIX) and not name.startswith(MESH_PREFIX)
 
@@ -93,6 +101,16 @@ def desired(settings: Settings) -> Sections:
             "forward": "REJECT",
         }
         out[f"{PREFIX}forward"] = {".type": "forwarding", "src": ZONE, "dest": WAN_ZONE}
+        for address, port in webmail_input(settings) if settings.webmail.enabled else ():
+            out[f"{PREFIX}zone_webmail_password"] = {
+                ".type": "rule",
+                "name": "secumail webmail password change",
+                "src": ZONE,
+                "src_ip": address,
+                "proto": "tcp",
+                "dest_port": str(port),
+                "target": "ACCEPT",
+            }
         for service, proto, port in ZONE_INPUT:
             out[f"{PREFIX}zone_{service}"] = {
                 ".type": "rule",
@@ -123,15 +141,19 @@ def input_table(bridge: str) -> str:
     return "secumail_in_" + "".join(c if c.isalnum() else "_" for c in bridge)
 
 
-def input_policy_script(bridge: str) -> str:
+def input_policy_script(bridge: str, allow: tuple[tuple[str, int], ...] = ()) -> str:
     """nft script (re)creating the input policy of `bridge`: DNS and NTP to this host, answers to
-    connections the host opened, nothing else."""
+    connections the host opened, the (source address, TCP port) pairs of `allow`, nothing else."""
+    import ipaddress
+
     if not bridge or any(c in bridge for c in "\"\\ \t\n;{}"):
         raise SecumailError(f"bridge name {bridge!r} cannot be used in an nftables rule")
+    dev = f'iifname "{bridge}"'
+    allowed = "".join(f"    {dev} ip saddr {ipaddress.IPv4Address(address)} tcp dport {int(port)} accept\n"
+                      for address, port in allow)  # fmt: skip
     table = f"inet {input_table(bridge)}"
     udp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "udp" in proto.split())
     tcp = ", ".join(str(port) for _name, proto, port in ZONE_INPUT if "tcp" in proto.split())
-    dev = f'iifname "{bridge}"'
     return (
         f"add table {table}\ndelete table {table}\n"
         f"table {table} {{\n"
@@ -140,6 +162,7 @@ def input_policy_script(bridge: str) -> str:
         f"    {dev} ct state established,related accept\n"
         f"    {dev} udp dport {{ {udp} }} accept\n"
         f"    {dev} tcp dport {{ {tcp} }} accept\n"
+        f"{allowed}"
         f"    {dev} meta l4proto tcp reject with tcp reset\n"
         f"    {dev} reject\n"
         "  }\n"
@@ -152,9 +175,9 @@ def _nft(script: str) -> None:
                      why="the mail container's input policy is an nftables table")  # fmt: skip
 
 
-def ensure_input_policy(bridge: str) -> None:
+def ensure_input_policy(bridge: str, allow: tuple[tuple[str, int], ...] = ()) -> None:
     """Create (or renew) the input policy table of `bridge`."""
-    _nft(input_policy_script(bridge))
+    _nft(input_policy_script(bridge, allow))
 
 
 def remove_input_policy(bridge: str) -> None:

@@ -34,6 +34,7 @@ CA_FILE = "/etc/roundcube/mail-ca.pem"
 FPM_SOCKET = "/run/php/webmail-fpm.sock"
 DOCROOT = "/var/lib/roundcube/public_html"
 PLUGINS = ("managesieve", "archive", "zipdownload")
+PASSWORD_FIELDS = ("user", "curpass", "newpass")  # the form fields Roundcube's httpapi driver posts
 
 
 def webmail_address(settings: Settings) -> ipaddress.IPv4Interface:
@@ -75,8 +76,39 @@ def servers(settings: Settings) -> dict[str, str]:
 
 
 def plugins(settings: Settings) -> tuple[str, ...]:
-    """managesieve only when the server offers it (ports.sieve)."""
-    return tuple(name for name in PLUGINS if name != "managesieve" or settings.ports.sieve)
+    """managesieve only when the server offers it (ports.sieve), password only with webmail.password_port."""
+    names = tuple(name for name in PLUGINS if name != "managesieve" or settings.ports.sieve)
+    return names + ("password",) if settings.webmail.password_port else names
+
+
+def password_url(settings: Settings) -> str:
+    """secumaild's password-change service, on the bridge's host address (secumail.appliance.webmailpass)."""
+    return f"http://{settings.container.host_address.ip}:{settings.webmail.password_port}/"
+
+
+def password_config(settings: Settings) -> str:
+    """The password plugin's config.inc.php: its httpapi driver posts (user, current, new) to the host's
+    service, which checks the current password against the account file and changes it as
+    `mailctl user passwd` does. The container never writes the account store itself."""
+    from secumail.mail.passwords import MIN_CHARS
+
+    values: dict[str, object] = {
+        "password_driver": "httpapi",
+        "password_confirm_current": True,
+        "password_minimum_length": MIN_CHARS,
+        "password_require_nonalpha": False,
+        "password_force_save": False,
+        "password_httpapi_url": password_url(settings) if settings.webmail.password_port else "",
+        "password_httpapi_method": "POST",
+        "password_httpapi_var_user": PASSWORD_FIELDS[0],
+        "password_httpapi_var_curpass": PASSWORD_FIELDS[1],
+        "password_httpapi_var_newpass": PASSWORD_FIELDS[2],
+        "password_httpapi_expect": "/^OK$/",
+        "password_http_client": {"timeout": 20},
+    }
+    lines = ["<?php", "// Written by secumail.", "$config = [];",
+             *(f"$config[{_php(k)}] = {_php(v)};" for k, v in values.items())]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def roundcube_config(settings: Settings, des_key: str) -> str:

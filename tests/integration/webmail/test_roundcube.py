@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import socket
 import ssl
 import uuid
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.integration.mail.world import PASSWORDS
 from tests.support import apt
-from tests.support.imapclient import imap_wait
+from tests.support.imapclient import imap_login_ok, imap_wait
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +130,141 @@ def test_configure_restarts_it_and_alice_still_logs_in(webmail):
     result = appliance_webmail.configure(webmail)
     assert "/etc/roundcube/config.inc.php" in result["files"]
     assert appliance_webmail.test_login(webmail, ALICE, PASSWORDS[ALICE]) == (True, f"{ALICE} logged in")
+
+
+class _Served:
+    """Stands for secumaild's worker: the request served in a thread of the test (its settings are in memory,
+    not in a UCI file the real worker would read)."""
+
+    def __init__(self, thread) -> None:
+        self.thread = thread
+
+    def poll(self):
+        return None if self.thread.is_alive() else 0
+
+
+@pytest.fixture
+def password_service(webmail, tmp_path):
+    """secumaild's password-change listener as the daemon runs it (bridge address, webmail peer only)."""
+    import selectors
+    import threading
+
+    from secumail.appliance import webmailpass
+    from secumail.appliance.ownership import ContainerRuntime
+    from secumail.daemon.webmailpass import PasswordService
+
+    class InTest(PasswordService):
+        def hand_over(self, conn):
+            mine, peer = conn.dup(), conn.getpeername()[0]
+
+            def serve():
+                with mine:
+                    webmailpass.serve(mine, webmail, peer, state=str(tmp_path / "failures.json"),
+                                      runtime=ContainerRuntime(webmail))  # fmt: skip
+
+            thread = threading.Thread(target=serve, daemon=True)
+            thread.start()
+            return _Served(thread)
+
+    selector = selectors.DefaultSelector()
+    service = InTest(selector, "/nonexistent")
+    service.update(webmail)
+    assert service.listener is not None
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            for key, mask in selector.select(0.2):
+                key.data(mask)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        stop.set()
+        thread.join(5)
+        service.close()
+
+
+def _log_in(browser, url: str, user: str, password: str) -> None:
+    browser.get(url)
+    browser.wait("a page of Roundcube", lambda: browser.js("return !!window.rcmail;"))
+    if browser.js("return !!document.querySelector('#rcmloginuser');"):
+        browser.js("document.querySelector('#rcmloginuser').value = arguments[0];"
+                   "document.querySelector('#rcmloginpwd').value = arguments[1];"
+                   "document.querySelector('#rcmloginsubmit').click();", user, password)  # fmt: skip
+        browser.wait("the mailbox", lambda: "_task=mail" in browser.driver.current_url, timeout=30)
+
+
+def _change_password(browser, url: str, current: str, new: str) -> str:
+    """Settings > Password, as a user fills it in; the message Roundcube shows."""
+    browser.get(f"{url}?_task=settings&_action=plugin.password")
+    browser.wait("the password form", lambda: browser.js("return !!document.querySelector('#newpasswd');"))
+    browser.js("document.querySelector('#curpasswd').value = arguments[0];"
+               "document.querySelector('#newpasswd').value = arguments[1];"
+               "document.querySelector('#confpasswd').value = arguments[1];", current, new)  # fmt: skip
+    browser.js("document.querySelector('.formbuttons .mainaction').click();")  # Save
+    return browser.wait("Roundcube's answer", lambda: browser.text("#messagestack").strip(), timeout=30)
+
+
+_POST = """<?php
+$ctx = stream_context_create(["http" => ["method" => "POST", "ignore_errors" => true, "timeout" => 20,
+    "header" => "Content-Type: application/x-www-form-urlencoded",
+    "content" => http_build_query(["user" => $argv[2], "curpass" => $argv[3], "newpass" => $argv[4]])]]);
+@file_get_contents($argv[1], false, $ctx);
+echo $http_response_header[0] ?? "no answer", "\\n";
+"""
+
+
+def _post_from_webmail(settings, user: str, current: str, new: str) -> str:
+    """The request Roundcube's driver makes, sent by PHP in the webmail container; the status line."""
+    from secumail.appliance import webmail as appliance_webmail
+    from secumail.mail.webmail import password_url
+
+    container = appliance_webmail.container_for(settings)
+    result = container.exec(["php", "-r", "eval('?>' . stream_get_contents(STDIN));", password_url(settings),
+                             user, current, new], input=_POST, timeout=30)  # fmt: skip
+    return result.stdout.strip()
+
+
+def test_alice_changes_her_password_in_settings(mailworld, webmail, browser, password_service):
+    """Settings > Password: Roundcube's httpapi driver asks secumaild on the bridge, which checks her
+    current password and changes it; IMAP then takes the new one and refuses the old."""
+    from secumail.appliance import webmail as appliance_webmail
+    from secumail.appliance.ownership import ContainerRuntime
+    from secumail.mail import accounts
+
+    url = appliance_webmail.url(webmail)
+    old, new = PASSWORDS[ALICE], f"alice-new-{uuid.uuid4().hex[:8]}"
+    try:
+        _log_in(browser, url, ALICE, old)
+        weak = _change_password(browser, url, old, "short")
+        assert "at least 10 characters" in weak, weak
+        wrong = _change_password(browser, url, "not her password", new)
+        assert "current password" in wrong.lower() or "could not save" in wrong.lower(), wrong
+        assert imap_login_ok(mailworld.ip, ALICE, old)
+
+        saved = _change_password(browser, url, old, new)
+        _shot(browser, "password")
+        assert "successfully saved" in saved.lower(), saved
+        assert password_service.served >= 1 and password_service.refused == 0
+        assert imap_login_ok(mailworld.ip, ALICE, new)
+        assert not imap_login_ok(mailworld.ip, ALICE, old)
+        # what a compromised Roundcube could try: an app password as the current one is refused by the host
+        phone = accounts.app_password_add(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))["password"]
+        try:
+            assert _post_from_webmail(webmail, ALICE, phone, "another-new-pass") == "HTTP/1.1 403 Forbidden"
+        finally:
+            accounts.app_password_del(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))
+        assert imap_login_ok(mailworld.ip, ALICE, new)
+        # her Roundcube session goes on with the new password
+        browser.get(f"{url}?_task=mail&_mbox=INBOX")
+        browser.wait("her inbox", lambda: browser.js("return !!document.querySelector('#messagelist');"))
+        assert not browser.js_errors()
+        # anyone else on the bridge (here the host itself) is closed on at once
+        with socket.create_connection(password_service.where, timeout=10) as other:
+            assert other.recv(1) == b""
+        assert password_service.refused == 1
+    finally:
+        accounts.user_passwd(webmail, ALICE, old, runtime=ContainerRuntime(webmail))

@@ -27,7 +27,7 @@ def test_imap_smtp_and_sieve_over_tls_with_the_certificate_checked_against_the_n
     assert '"verify_peer" => true, "verify_peer_name" => true, "peer_name" => "mail.example.org"' in text
     assert f'"cafile" => "{webmail.CA_FILE}"' in text
     assert '$config["db_dsnw"] = "sqlite:////srv/webmail/roundcube.db?mode=0640";' in text
-    assert '$config["plugins"] = ["managesieve", "archive", "zipdownload"];' in text
+    assert '$config["plugins"] = ["managesieve", "archive", "zipdownload", "password"];' in text
     assert '$config["enable_installer"] = false;' in text
     sieve = webmail.managesieve_config(_settings())
     assert '$config["managesieve_host"] = "tls://mail.example.org:4190";' in sieve

@@ -225,6 +225,8 @@ return view.extend({
 		flag(s, 'enabled', _('Roundcube integration'), '0');
 		value(s, 'container', _('Roundcube container'), 'secubox-webmail', V.nameWord);
 		value(s, 'port', _('Roundcube port'), '8026', V.port);
+		value(s, 'password_port', _('Password change port'), '8027', V.optionalPort,
+			_('secumaild listens here on the bridge for the webmail container only (Settings > Password); 0: off.'));
 
 		s = m.section(form.NamedSection, 'mesh', 'mesh', _('Mesh backup'));
 		s.addremove = false;
