@@ -48,11 +48,16 @@ def agent(tmp_path):
         log.close()
 
 
+# A job's start and its progress return at once (the work is secumaild's); 5 s leaves room for a loaded
+# 2-core machine and is still far from a job done inside the call.
+QUICK = 5.0
+
+
 def _wait(plugin: Plugin, job_id: str) -> dict:
     deadline = time.monotonic() + 60
     while True:
         reply = plugin.call("jobShow", {"id": job_id})
-        assert reply.seconds < 2.0
+        assert reply.seconds < QUICK
         job = reply.data
         assert job["id"] == job_id and job["state"] in ("queued", "running", "done", "failed"), job
         if job["state"] in ("done", "failed"):
@@ -65,7 +70,7 @@ def test_backup_then_restore_as_jobs(agent):
     (agent.data / "mail").mkdir(parents=True, exist_ok=True)
     (agent.data / "mail" / "note.txt").write_text("kept by the backup\n")
     started = agent.call("meshBackup")
-    assert started.seconds < 2.0 and set(started.data) == {"id"}, started.data
+    assert started.seconds < QUICK and set(started.data) == {"id"}, started.data
     job = _wait(agent, started.data["id"])
     assert job["state"] == "done" and job["name"] == "backup", job
     assert job["progress"]["percent"] == 100
