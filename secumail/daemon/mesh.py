@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import selectors
-import signal
 import socket
 import subprocess
-import sys
 import time
 from typing import Any
 
 from secumail.config.settings import Settings
+from secumail.daemon.workers import start_module, terminate
 from secumail.mesh.listener import listen_socket
 
 logger = logging.getLogger("secumaild")
@@ -33,15 +31,6 @@ MAX_PER_ADDRESS = 2
 DISCOVERY_BACKOFF = 5.0
 DISCOVERY_BACKOFF_CAP = 300.0
 DISCOVERY_STABLE = 600.0
-
-
-def _child_env() -> dict[str, str]:
-    import secumail
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(secumail.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 class MeshService:
@@ -85,10 +74,7 @@ class MeshService:
         if wait > 0:
             return wait
         try:
-            self.discovery = subprocess.Popen(
-                [sys.executable, "-m", "secumail.mesh.discovery", "--confdir", self.confdir],
-                stdin=subprocess.DEVNULL, env=_child_env(), close_fds=True, start_new_session=True,
-            )  # fmt: skip
+            self.discovery = start_module("secumail.mesh.discovery", self.confdir)
         except OSError as exc:
             logger.error("mesh discovery not started: %s", exc.strerror)
             return self._discovery_backoff()
@@ -124,7 +110,7 @@ class MeshService:
         self.want_discovery = False
         self._stop_discovery()
         for worker, _address in self.workers:
-            _terminate(worker)
+            terminate(worker)
         self.workers = []
 
     def info(self) -> dict[str, Any]:
@@ -189,10 +175,7 @@ class MeshService:
             conn.setblocking(True)
             fd = conn.fileno()
             try:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "secumail.mesh.sftpd", "--confdir", self.confdir, "--fd", str(fd)],
-                    stdin=subprocess.DEVNULL, pass_fds=(fd,), env=_child_env(), start_new_session=True,
-                )  # fmt: skip
+                worker = start_module("secumail.mesh.sftpd", self.confdir, fd=fd)
             except OSError as exc:
                 logger.error("mesh: cannot start the SFTP worker: %s", exc.strerror)
                 return
@@ -202,18 +185,5 @@ class MeshService:
 
     def _stop_discovery(self) -> None:
         if self.discovery is not None:
-            _terminate(self.discovery)
+            terminate(self.discovery)
             self.discovery = None
-
-
-def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()

@@ -15,13 +15,12 @@ import os
 import selectors
 import socket
 import subprocess
-import sys
 from typing import Any
 
 from secumail.appliance.webmailpass import STATE_FILE
 from secumail.config.settings import Settings
 from secumail.daemon import paths
-from secumail.daemon.mesh import _child_env, _terminate
+from secumail.daemon.workers import start_module, terminate
 
 logger = logging.getLogger("secumaild")
 
@@ -88,7 +87,7 @@ class PasswordService:
     def close(self) -> None:
         self._close_listener()
         for worker in self.workers:
-            _terminate(worker)
+            terminate(worker)
         self.workers = []
 
     def check_children(self) -> None:
@@ -130,11 +129,7 @@ class PasswordService:
         fd = conn.fileno()
         state = os.path.join(paths.rundir(), STATE_FILE)
         try:
-            return subprocess.Popen(
-                [sys.executable, "-m", "secumail.appliance.webmailpass", "--confdir", self.confdir,
-                 "--fd", str(fd), "--state", state],
-                stdin=subprocess.DEVNULL, pass_fds=(fd,), env=_child_env(), start_new_session=True,
-            )  # fmt: skip
+            return start_module("secumail.appliance.webmailpass", self.confdir, "--state", state, fd=fd)
         except OSError as exc:
             logger.error("webmail password change: cannot start the worker: %s", exc.strerror)
             return None
