@@ -64,7 +64,7 @@ def obtain(
     now: dt.datetime | None = None,
     debug: bool = False,
     worker: Callable[..., dict] | None = None,
-    verify_timeout: float = 15.0,
+    verify_timeout: float = 60.0,  # a router's reload under load (Rspamd, ClamAV beside it) takes its time
 ) -> dict[str, Any]:
     """Get and install a new certificate, reload the services, check what they serve.
 

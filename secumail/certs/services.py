@@ -95,7 +95,7 @@ def default_targets(settings: Settings) -> list[Target]:
 
 
 def verify_served(
-    targets: list[Target], expected_der: bytes, *, timeout: float = 15.0, server_name: str | None = None
+    targets: list[Target], expected_der: bytes, *, timeout: float = 60.0, server_name: str | None = None
 ) -> None:
     """Wait until every target serves `expected_der`; raise SecumailError naming the first that does not."""
     deadline = time.monotonic() + timeout
@@ -110,7 +110,7 @@ def verify_served(
                     target.host,
                     target.port,
                     starttls=target.starttls,
-                    timeout=min(5.0, timeout),
+                    timeout=max(0.5, min(10.0, deadline - time.monotonic())),  # a loaded router is slow
                     server_name=server_name,
                 )
             except (OSError, ssl.SSLError) as exc:
