@@ -28,6 +28,7 @@ from secumail.container.runtime import Container
 from secumail.errors import ContainerError, InputError
 from secumail.mail import webmail as render
 
+PASSWORD_KEY_LENGTH = 40  # characters of token_urlsafe: 240 random bits
 MEMORY_MB = 160  # php-fpm's workers at 64 MiB each at most, on demand (docs/webmail.md)
 _PHP_VERSION_GLOB = "usr/sbin/php-fpm*"
 
@@ -106,19 +107,28 @@ def _ensure_image(settings: Settings, idmap: IdMap, progress: Progress) -> str:
     return "made"
 
 
-def _des_key(settings: Settings) -> str:
-    """Roundcube's key for the passwords in its sessions: made once, kept on the host (0600)."""
+def _kept_secret(path: str, length: int) -> str:
+    """A random key of `length` characters, made once and kept on the host (0600)."""
     from secumail.system.files import atomic_write
 
-    path = settings.layout.webmail_key
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             key = handle.read().strip()
-        if len(key) == 24:
+        if len(key) == length:
             return key
-    key = secrets.token_urlsafe(18)  # 24 characters: Roundcube's 3DES key length
+    key = secrets.token_urlsafe(length * 3 // 4)
     atomic_write(path, key + "\n", 0o600)
     return key
+
+
+def _des_key(settings: Settings) -> str:
+    """Roundcube's key for the passwords in its sessions (24 characters: its 3DES key length)."""
+    return _kept_secret(settings.layout.webmail_key, 24)
+
+
+def password_key(settings: Settings) -> str:
+    """What the password plugin sends secumaild's password service, beside coming from the right address."""
+    return _kept_secret(settings.layout.webmail_password_key, PASSWORD_KEY_LENGTH)
 
 
 def _ca_bundle(settings: Settings, rootfs: str) -> str:
@@ -155,7 +165,8 @@ def write_config(settings: Settings, idmap: IdMap) -> list[str]:
     files: list[tuple[str, str, int, int]] = [  # path, text, mode, group inside
         ("etc/roundcube/config.inc.php", render.roundcube_config(settings, _des_key(settings)), 0o640, www),
         ("etc/roundcube/plugins/managesieve/config.inc.php", render.managesieve_config(settings), 0o644, 0),
-        ("etc/roundcube/plugins/password/config.inc.php", render.password_config(settings), 0o644, 0),
+        ("etc/roundcube/plugins/password/config.inc.php", render.password_config(settings, password_key(settings)),
+         0o640, www),
         (render.CA_FILE, _ca_bundle(settings, rootfs), 0o644, 0),
         ("etc/lighttpd/webmail.conf", render.lighttpd_conf(settings), 0o644, 0),
         (f"etc/php/{php}/fpm/pool.d/webmail.conf", render.fpm_pool(), 0o644, 0),
@@ -238,7 +249,7 @@ def remove(settings: Settings, purge: bool = False) -> dict[str, Any]:
     shutil.rmtree(os.path.join(settings.container.lxc_path, settings.webmail.container), ignore_errors=True)
     purged = []
     if purge:
-        for path in (settings.layout.webmail, settings.layout.webmail_key):
+        for path in (settings.layout.webmail, settings.layout.webmail_key, settings.layout.webmail_password_key):
             if os.path.isdir(path):
                 shutil.rmtree(path)
                 purged.append(path)

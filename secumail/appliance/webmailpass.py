@@ -5,9 +5,12 @@ from the webmail container's address to `python -m secumail.appliance.webmailpas
 serves that one request and exits. The request carries the login, the current and the new password
 (secumail.mail.webmail.PASSWORD_FIELDS). The current password must be the mailbox password as the
 account file has it, never an app password; the new one goes through the policy and commit of
-`mailctl user passwd`. After MAX_FAILURES wrong current passwords for one mailbox within WINDOW
-seconds, further attempts are refused until the oldest failure is that old. The webmail container
-never writes the account store: a compromised Roundcube can change a password only with it.
+`mailctl user passwd`. The request must also carry the key the password plugin was configured with
+(Authorization: Bearer, data_path/webmail-password.key): the address check alone would trust anyone
+on the bridge who takes the webmail's address, the mail container included. After MAX_FAILURES wrong
+current passwords for one mailbox within WINDOW seconds, further attempts are refused until the oldest
+failure is that old. The webmail container never writes the account store: a compromised Roundcube
+can change a password only with the current one.
 
 Answers: 200 "OK" (what the driver's password_httpapi_expect wants), 4xx with one line otherwise,
 which Roundcube shows as "could not save the new password". Passwords are never logged.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import json
 import logging
 import os
@@ -52,6 +56,20 @@ def allowed_peer(settings: Settings, peer: str) -> bool:
     from secumail.mail.webmail import webmail_address
 
     return peer.removeprefix("::ffff:") == str(webmail_address(settings).ip)
+
+
+def _check_key(settings: Settings, headers: dict[str, str]) -> None:
+    """The request carries the key Roundcube was configured with, or it is refused."""
+    try:
+        with open(settings.layout.webmail_password_key, encoding="utf-8") as handle:
+            key = handle.read().strip()
+    except OSError:
+        key = ""
+    if not key:
+        raise Refused(403, "the webmail has no password key yet: run 'mailctl webmail configure'")
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
+        raise Refused(403, "the request does not carry the webmail's password key")
 
 
 # -- failures per mailbox ------------------------------------------------------------------------
@@ -92,8 +110,9 @@ def _record(state: str, address: str, failed: bool) -> None:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-def _read_request(conn: socket.socket) -> dict[str, str]:
-    """The form of one POST (urlencoded), each field once; Refused for anything else."""
+def _read_request(conn: socket.socket) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers (lower-case names) and the form of one POST (urlencoded, each field once); Refused for
+    anything else."""
     deadline = time.monotonic() + READ_TIMEOUT  # for the whole request, however slowly it trickles in
 
     def recv(size: int) -> bytes:
@@ -143,7 +162,7 @@ def _read_request(conn: socket.socket) -> dict[str, str]:
 
     if any(len(fields.get(name, ())) != 1 for name in PASSWORD_FIELDS):
         raise Refused(400, f"the form must hold {', '.join(PASSWORD_FIELDS)} once each")
-    return {name: fields[name][0] for name in PASSWORD_FIELDS}
+    return headers, {name: fields[name][0] for name in PASSWORD_FIELDS}
 
 
 def _answer(conn: socket.socket, status: int, line: str) -> None:
@@ -166,7 +185,8 @@ def serve(conn: socket.socket, settings: Settings, peer: str, *, state: str, run
             raise Refused(403, "password change in the webmail is off")
         if not allowed_peer(settings, peer):
             raise Refused(403, "only the webmail container may change passwords here")
-        form = _read_request(conn)
+        headers, form = _read_request(conn)
+        _check_key(settings, headers)
         user_field, current_field, new_field = PASSWORD_FIELDS
         try:
             user = normalize_address(form[user_field], "mailbox")

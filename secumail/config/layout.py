@@ -164,6 +164,12 @@ class DataLayout:
         """Roundcube's des_key (encrypts the IMAP password kept in its session), 0600, host only."""
         return self._at(WEBMAIL + ".key")
 
+    @property
+    def webmail_password_key(self) -> str:
+        """The key Roundcube's password plugin shows secumaild's password service (0600, host only; the
+        webmail container has it in its config): the service's address check alone trusts the bridge."""
+        return self._at(WEBMAIL + "-password.key")
+
     # -- DNS ---------------------------------------------------------------------------------------
     @property
     def dns_state(self) -> str:

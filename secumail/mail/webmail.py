@@ -86,10 +86,10 @@ def password_url(settings: Settings) -> str:
     return f"http://{settings.container.host_address.ip}:{settings.webmail.password_port}/"
 
 
-def password_config(settings: Settings) -> str:
+def password_config(settings: Settings, key: str) -> str:
     """The password plugin's config.inc.php: its httpapi driver posts (user, current, new) to the host's
-    service, which checks the current password against the account file and changes it as
-    `mailctl user passwd` does. The container never writes the account store itself."""
+    service with `key` as a bearer token; the service checks the current password against the account
+    file and changes it as `mailctl user passwd` does. The container never writes the account store."""
     from secumail.mail.passwords import MIN_CHARS
 
     values: dict[str, object] = {
@@ -104,7 +104,7 @@ def password_config(settings: Settings) -> str:
         "password_httpapi_var_curpass": PASSWORD_FIELDS[1],
         "password_httpapi_var_newpass": PASSWORD_FIELDS[2],
         "password_httpapi_expect": "/^OK$/",
-        "password_http_client": {"timeout": 20},
+        "password_http_client": {"timeout": 20, "headers": {"Authorization": f"Bearer {key}"}},  # Guzzle's
     }
     lines = ["<?php", "// Written by secumail.", "$config = [];",
              *(f"$config[{_php(k)}] = {_php(v)};" for k, v in values.items())]  # fmt: skip

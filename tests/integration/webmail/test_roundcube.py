@@ -119,6 +119,7 @@ def test_the_container_sees_only_its_own_data(webmail):
     assert not any(point.startswith(CONTAINER_DATA) for point in points)
     assert not container.exec(["test", "-e", CONTAINER_DATA]).ok
     assert os.stat(webmail.layout.webmail_key).st_mode & 0o777 == 0o600
+    assert os.stat(webmail.layout.webmail_password_key).st_mode & 0o777 == 0o600
 
 
 def test_configure_restarts_it_and_alice_still_logs_in(webmail):
@@ -209,23 +210,30 @@ def _change_password(browser, url: str, current: str, new: str) -> str:
 
 
 _POST = """<?php
+$headers = ["Content-Type: application/x-www-form-urlencoded"];
+if ($argv[5] === "with-key") {  // what the password plugin sends: the key from its own config
+    include "/etc/roundcube/plugins/password/config.inc.php";
+    foreach ($config["password_http_client"]["headers"] as $name => $value) { $headers[] = "$name: $value"; }
+}
 $ctx = stream_context_create(["http" => ["method" => "POST", "ignore_errors" => true, "timeout" => 20,
-    "header" => "Content-Type: application/x-www-form-urlencoded",
+    "header" => implode("\\r\\n", $headers),
     "content" => http_build_query(["user" => $argv[2], "curpass" => $argv[3], "newpass" => $argv[4]])]]);
-@file_get_contents($argv[1], false, $ctx);
-echo $http_response_header[0] ?? "no answer", "\\n";
+$body = @file_get_contents($argv[1], false, $ctx);
+echo $http_response_header[0] ?? "no answer", "\\n", $body;
 """
 
 
-def _post_from_webmail(settings, user: str, current: str, new: str) -> str:
-    """The request Roundcube's driver makes, sent by PHP in the webmail container; the status line."""
+def _post_from_webmail(settings, user: str, current: str, new: str, *, key: bool = True) -> tuple[str, str]:
+    """The request Roundcube's driver makes, sent by PHP in the webmail container (as root there, so it
+    can read the plugin's key); the status line and the body."""
     from secumail.appliance import webmail as appliance_webmail
     from secumail.mail.webmail import password_url
 
     container = appliance_webmail.container_for(settings)
     result = container.exec(["php", "-r", "eval('?>' . stream_get_contents(STDIN));", password_url(settings),
-                             user, current, new], input=_POST, timeout=30)  # fmt: skip
-    return result.stdout.strip()
+                             user, current, new, "with-key" if key else "no-key"], input=_POST, timeout=30)  # fmt: skip
+    status, _, body = result.stdout.partition("\n")
+    return status.strip(), body.strip()
 
 
 def test_alice_changes_her_password_in_settings(mailworld, webmail, browser, password_service):
@@ -251,12 +259,17 @@ def test_alice_changes_her_password_in_settings(mailworld, webmail, browser, pas
         assert password_service.served >= 1 and password_service.refused == 0
         assert imap_login_ok(mailworld.ip, ALICE, new)
         assert not imap_login_ok(mailworld.ip, ALICE, old)
-        # what a compromised Roundcube could try: an app password as the current one is refused by the host
+        # what a compromised Roundcube could try, with its key: an app password as the current one is refused
         phone = accounts.app_password_add(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))["password"]
         try:
-            assert _post_from_webmail(webmail, ALICE, phone, "another-new-pass") == "HTTP/1.1 403 Forbidden"
+            status, body = _post_from_webmail(webmail, ALICE, phone, "another-new-pass")
+            assert status == "HTTP/1.1 403 Forbidden" and "wrong current password" in body, (status, body)
         finally:
             accounts.app_password_del(webmail, ALICE, "phone", runtime=ContainerRuntime(webmail))
+        # from the webmail's address but without the key (anyone who took that address): refused, even
+        # with her right current password
+        status, body = _post_from_webmail(webmail, ALICE, new, "another-new-pass", key=False)
+        assert status == "HTTP/1.1 403 Forbidden" and "password key" in body, (status, body)
         assert imap_login_ok(mailworld.ip, ALICE, new)
         # her Roundcube session goes on with the new password
         browser.get(f"{url}?_task=mail&_mbox=INBOX")

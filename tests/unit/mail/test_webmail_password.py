@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
 import urllib.parse
 
 import pytest
 
+from secumail.appliance import webmail as appliance_webmail
 from secumail.appliance import webmailpass
 from secumail.mail import accounts, firewall, webmail
 from secumail.mail.passwords import verify_password
@@ -23,7 +25,10 @@ WEBMAIL_IP = "10.231.0.3"  # the default container.address + 1
 
 @pytest.fixture
 def on(settings):
-    return dataclasses.replace(settings, webmail=dataclasses.replace(settings.webmail, enabled=True))
+    on = dataclasses.replace(settings, webmail=dataclasses.replace(settings.webmail, enabled=True))
+    os.makedirs(on.main.data_path, exist_ok=True)
+    appliance_webmail.password_key(on)  # as `mailctl webmail install` makes it
+    return on
 
 
 @pytest.fixture
@@ -32,10 +37,11 @@ def alice(on):
     return on
 
 
-def _post(fields: dict[str, str], method: str = "POST") -> bytes:
+def _post(fields: dict[str, str], method: str = "POST", key: str | None = None) -> bytes:
     body = urllib.parse.urlencode(fields).encode()
+    auth = f"Authorization: Bearer {key}\r\n" if key is not None else ""
     return (f"{method} / HTTP/1.1\r\nHost: 10.231.0.1:8027\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+            f"{auth}Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
 
 
 def _ask(settings, request: bytes, tmp_path, peer: str = WEBMAIL_IP) -> tuple[int, str]:
@@ -51,9 +57,17 @@ def _ask(settings, request: bytes, tmp_path, peer: str = WEBMAIL_IP) -> tuple[in
     return status, body
 
 
-def _change(settings, tmp_path, current: str = OLD, new: str = NEW, user: str = ALICE, peer: str = WEBMAIL_IP):
+def _key(settings) -> str:
+    with open(settings.layout.webmail_password_key, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def _change(settings, tmp_path, current: str = OLD, new: str = NEW, user: str = ALICE, peer: str = WEBMAIL_IP,
+            key: str | None = "the right one"):  # fmt: skip
     form = dict(zip(webmail.PASSWORD_FIELDS, (user, current, new), strict=True))
-    return _ask(settings, _post(form), tmp_path, peer)
+    if key == "the right one":
+        key = _key(settings) if os.path.exists(settings.layout.webmail_password_key) else None
+    return _ask(settings, _post(form, key=key), tmp_path, peer)
 
 
 def _stored(settings) -> str:
@@ -94,6 +108,34 @@ def test_only_the_webmail_containers_address_may_ask(alice, tmp_path):
     assert _stored(alice) == before
 
 
+def test_a_request_without_the_webmails_key_is_refused_and_nothing_changes(alice, tmp_path):
+    """Someone else on the bridge who took the webmail's address (the mail container, say) has no key."""
+    before = _stored(alice)
+    key = _key(alice)
+    assert len(key) == appliance_webmail.PASSWORD_KEY_LENGTH
+    for wrong in (None, "", key[:-1], key + "x", key.swapcase()):
+        status, body = _change(alice, tmp_path, key=wrong)
+        assert status == 403 and body == "the request does not carry the webmail's password key\n", (wrong, body)
+    assert _stored(alice) == before
+    assert _change(alice, tmp_path, current="wrong wrong wrong", key=None)[0] == 403
+    assert not (tmp_path / "failures.json").exists()  # nothing counted against her mailbox
+    assert _change(alice, tmp_path) == (200, "OK")
+
+
+def test_without_a_key_file_nothing_is_served(alice, tmp_path):
+    key = _key(alice)
+    os.unlink(alice.layout.webmail_password_key)
+    status, body = _change(alice, tmp_path, key=key)
+    assert status == 403 and "mailctl webmail configure" in body
+    assert verify_password(OLD, _stored(alice))
+
+
+def test_the_key_is_made_once_and_kept_root_only(on):
+    key = _key(on)
+    assert appliance_webmail.password_key(on) == key
+    assert os.stat(on.layout.webmail_password_key).st_mode & 0o777 == 0o600
+
+
 def test_nothing_is_served_while_the_webmail_is_off(settings, tmp_path):
     accounts.user_add(settings, ALICE, OLD)
     assert _change(settings, tmp_path)[0] == 403
@@ -130,7 +172,9 @@ def test_no_password_reaches_the_log(alice, tmp_path, caplog):
 
 def test_roundcube_is_configured_to_post_to_the_hosts_bridge_address(on):
     assert webmail.plugins(on)[-1] == "password"
-    text = webmail.password_config(on)
+    text = webmail.password_config(on, "k" * 40)
+    assert '$config["password_http_client"] = ["timeout" => 20, "headers" => ["Authorization" => "Bearer ' \
+           + "k" * 40 + '"]];' in text
     assert '$config["password_driver"] = "httpapi";' in text
     assert '$config["password_httpapi_url"] = "http://10.231.0.1:8027/";' in text
     assert r'$config["password_httpapi_expect"] = "/^OK\$/";' in text  # PHP reads \$ as a plain $
@@ -159,12 +203,13 @@ def test_the_worker_secumaild_starts_serves_one_connection(confdir, settings, tm
         "config container 'container'\n\toption host_address '127.0.0.1/8'\n\toption address '127.0.0.2/8'\n")
     (confdir / "mailserver").write_text(text + "\nconfig webmail 'webmail'\n\toption enabled '1'\n")
     assert cli("user", "add", ALICE, "--password-stdin", stdin=OLD + "\n").code == 0
+    key = appliance_webmail.password_key(settings)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname(), source_address=("127.0.0.3", 0))
         conn, _addr = listener.accept()
     form = dict(zip(webmail.PASSWORD_FIELDS, (ALICE, OLD, NEW), strict=True))
     with client, conn:
-        client.sendall(_post(form))
+        client.sendall(_post(form, key=key))
         worker = subprocess.run([sys.executable, "-m", "secumail.appliance.webmailpass", "--confdir", str(confdir),
                                  "--fd", str(conn.fileno()), "--state", str(tmp_path / "failures.json")],
                                 pass_fds=(conn.fileno(),), capture_output=True, text=True, timeout=60)  # fmt: skip
