@@ -90,9 +90,25 @@ SECCOMP_DENY: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# New namespaces through clone are refused like unshare: a user namespace would give the container's
+# processes a root of their own and the kernel surface behind it. One rule per flag (a rule compares
+# `flags & mask == value` once). clone3 passes its flags in memory seccomp cannot read: it answers
+# ENOSYS, so the C library falls back to clone for threads and processes.
+CLONE_NAMESPACE_FLAGS: dict[str, int] = {
+    "CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
+    "CLONE_NEWIPC": 0x08000000, "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
+    "CLONE_NEWNET": 0x40000000,
+}  # fmt: skip
+EPERM, ENOSYS = 1, 38
+
+
 def seccomp_policy(deny: tuple[str, ...] = SECCOMP_DENY) -> str:
-    """LXC seccomp policy (version 2) refusing `deny` on every architecture, and `umount -f`."""
-    lines = ["2", "denylist", "reject_force_umount", "[all]", *(f"{name} errno 1" for name in deny)]
+    """LXC seccomp policy (version 2) refusing `deny` on every architecture, `umount -f`, clone with a
+    namespace flag (its flags are argument 0 on x86, arm and mips) and clone3 (ENOSYS)."""
+    lines = ["2", "denylist", "reject_force_umount", "[all]", *(f"{name} errno {EPERM}" for name in deny)]
+    lines += [f"clone errno {EPERM} [0,{flag:#x},SCMP_CMP_MASKED_EQ,{flag:#x}]"
+              for flag in CLONE_NAMESPACE_FLAGS.values()]  # fmt: skip
+    lines.append(f"clone3 errno {ENOSYS}")
     return "\n".join(lines) + "\n"
 
 

@@ -166,3 +166,7 @@ def test_unprivileged_confinement_lines():
     for name in ("kexec_load", "open_by_handle_at", "init_module", "finit_module", "delete_module", "keyctl",
                  "add_key", "request_key", "bpf", "perf_event_open"):
         assert name in SECCOMP_DENY and f"{name} errno 1" in policy
+    # LXC reads [argument, value, op, mask] and compares (argument & mask) == value
+    assert "clone errno 1 [0,0x10000000,SCMP_CMP_MASKED_EQ,0x10000000]" in policy  # CLONE_NEWUSER
+    assert sum(line.startswith("clone errno 1 [0,") for line in policy) == 7
+    assert policy[-1] == "clone3 errno 38"  # ENOSYS: the C library falls back to clone
