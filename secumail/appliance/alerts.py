@@ -183,10 +183,10 @@ def load_state(path: str) -> dict[str, Any]:
 
 
 def save_state(path: str, state: dict[str, Any]) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+    write_json(path, state)
 
 
 # --- one run, as secumaild's worker does it ----------------------------------------------------------

@@ -81,7 +81,7 @@ def count_logs(settings: Settings, queue: int | None = None) -> dict[str, int]:
 def _count(settings: Settings, path: str, queue: int | None) -> dict[str, int]:
     from secumail.mail import logcount
     from secumail.mail.fail2ban import LogFollower, container_logs
-    from secumail.system.files import atomic_write, file_lock
+    from secumail.system.files import file_lock, write_json
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with file_lock(path + ".lock"):
@@ -105,7 +105,7 @@ def _count(settings: Settings, path: str, queue: int | None) -> dict[str, int]:
                           in follower.positions().items()}  # fmt: skip
         state["totals"] = totals
         state["updated"] = time.time()
-        atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+        write_json(path, state)
         _add_hour(settings.layout.metrics_hours, (before, totals), queue)
     return totals
 

@@ -43,9 +43,9 @@ def load(path: str) -> UpdateState | None:
 
 
 def save(path: str, state: UpdateState) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
-    atomic_write(path, json.dumps(asdict(state), indent=1) + "\n", 0o644)
+    write_json(path, asdict(state), 0o644)
 
 
 def rollback_generation(state: UpdateState | None, live: str | None, existing: set[str]) -> str | None:

@@ -105,7 +105,7 @@ def load(path: str) -> dict[str, Any]:
 
 
 def save(path: str, state: dict[str, Any]) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", mode=0o600)
+    write_json(path, state)

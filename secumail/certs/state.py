@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from secumail.system.files import atomic_write
+from secumail.system.files import write_json
 
 
 @dataclass
@@ -90,4 +90,4 @@ def load_state(path: str) -> CertState:
 
 def save_state(path: str, state: CertState) -> None:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(to_json(state), indent=1, sort_keys=True) + "\n", mode=0o600)
+    write_json(path, to_json(state))

@@ -86,11 +86,11 @@ def load_state(data_path: str) -> dict[Key, tuple[str, ...]]:
 
 
 def save_state(data_path: str, state: dict[Key, tuple[str, ...]]) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
     os.makedirs(os.path.dirname(state_path(data_path)), mode=0o700, exist_ok=True)
     data = {"version": 1, "published": {f"{n} {t}": list(v) for (n, t), v in sorted(state.items()) if v}}
-    atomic_write(state_path(data_path), json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+    write_json(state_path(data_path), data)
 
 
 @contextlib.contextmanager

@@ -91,10 +91,10 @@ def _read(path: str) -> dict[str, Any]:
 
 
 def _write(path: str, data: dict[str, Any]) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(data, sort_keys=True) + "\n", mode=0o600)
+    write_json(path, data)
 
 
 def record_port25(data_path: str, result: Port25) -> None:

@@ -83,7 +83,7 @@ def _update(
     data_path: str, node_id: str, *, create: bool = True, keep: set[str] = frozenset(), **facts: Any
 ) -> None:
     """Record facts about a node (a new entry only if `create`); expired and surplus entries go."""
-    from secumail.system.files import atomic_write, file_lock
+    from secumail.system.files import file_lock, write_json
 
     path = _path(data_path)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -93,7 +93,7 @@ def _update(
             return
         found.setdefault(node_id, {}).update(facts)
         found = _bounded(found, set(keep))
-        atomic_write(path, json.dumps(found, indent=1, sort_keys=True) + "\n", 0o600)
+        write_json(path, found)
 
 
 def umdns_present() -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from secumail.config.layout import DataLayout
 from secumail.mesh.identity import NodeKey, node_id_of, verify_signature
-from secumail.system.files import atomic_write, file_lock
+from secumail.system.files import file_lock, write_json
 
 FORMAT = "secumail-head"
 _NAME = re.compile(r"^[0-9a-f]{64}$")
@@ -116,7 +116,7 @@ def remember(data_path: str, head: dict[str, Any]) -> None:
         if isinstance(old, dict) and type(old.get("seq")) is int and old["seq"] >= head["seq"]:
             return
         known[head["node_id"]] = {k: head[k] for k in ("node_id", "seq", "snapshot", "time")}
-        atomic_write(path, json.dumps(known, indent=1, sort_keys=True) + "\n", 0o600)
+        write_json(path, known)
 
 
 def write(repo: Any, node: NodeKey, data_path: str, snapshot: str) -> dict[str, Any]:

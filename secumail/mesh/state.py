@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from secumail.config.layout import DataLayout
-from secumail.system.files import atomic_write, file_lock
+from secumail.system.files import file_lock, write_json
 
 if TYPE_CHECKING:
     from secumail.config.settings import Settings
@@ -36,7 +36,7 @@ def update(data_path: str, node_id: str, **facts: Any) -> None:
     with file_lock(path + ".lock"):
         state = load(data_path)
         state.setdefault(node_id, {}).update(facts)
-        atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+        write_json(path, state)
 
 
 def stored_bytes(directory: str) -> int:

@@ -31,6 +31,14 @@ def atomic_write(path: str, data: str | bytes, mode: int = 0o644) -> None:
     fsync_dir(directory)
 
 
+def write_json(path: str, data: object, mode: int = 0o600) -> None:
+    """`data` as indented UTF-8 JSON with sorted keys, written atomically: the one form of our state files
+    (a person reading one sees folder and mailbox names as they are)."""
+    import json
+
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", mode)
+
+
 def tighten_umask() -> int:
     """Make the umask at least 022 and return the new one.
 

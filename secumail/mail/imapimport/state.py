@@ -75,10 +75,10 @@ def read(path: str) -> ImportState | None:
 
 
 def write(path: str, state: ImportState) -> None:
-    from secumail.system.files import atomic_write
+    from secumail.system.files import write_json
 
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(state.to_json(), indent=1, ensure_ascii=False) + "\n", mode=0o600)
+    write_json(path, state.to_json())
 
 
 def last_finished(path: str) -> float | None:
