@@ -75,7 +75,7 @@ port 25, the outbound port-25 probe, the queue (`postqueue -j`), disk, memory.
 | healthy | {summary(healthy)} | {len(report["checks"])} checks, states {sorted(states)}; elapsed {slowest} s |
 | every DNS answer dropped on the router | {summary(silent)} | not ok: {", ".join(warned)} |
 
-Goal ≤ 15 s in both cases (total deadline 14 s, checks in parallel threads, each with its own timeout).
+Goal ≤ 15 s in both cases (total deadline 12 s, checks in parallel threads, each with its own timeout).
 """
     update_section("diagnose", "mailctl diagnose", body)
     print(body)

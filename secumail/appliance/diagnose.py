@@ -19,7 +19,7 @@ from typing import Any
 
 from secumail.config.settings import Settings
 
-DEADLINE = 14.0  # seconds for the whole report (the issue allows 15)
+DEADLINE = 12.0  # seconds for the report; with Python's start and the output, mailctl stays under 15 s
 DNS_SECONDS = 10.0  # dns-check (it has its own total deadline of 2 × dns.timeout; this caps it)
 SMTP_SECONDS = 10.0  # the open-relay self-test (postscreen may hold the banner ~6 s on a first visit)
 QUEUE_SECONDS = 8.0

@@ -182,7 +182,7 @@ def test_dns_check_with_a_silent_resolver_is_short(site):
         start = time.monotonic()
         result = site.mailctl("dns-check", "--json")
         took = time.monotonic() - start
-    assert took < 6, f"dns-check took {took:.1f} s"
+    assert took < 10, f"dns-check took {took:.1f} s"  # its deadline 2 × 3 s, not 3 s per record (> 30 s)
     report = json.loads(result.stdout)
     assert result.returncode == 0, result.stdout  # every required record is at the authoritative server
     assert {r["status"] for r in report["records"] if r["required"]} == {"ok"}

@@ -76,8 +76,8 @@ def test_a_revoked_app_password_fails_at_once_and_the_others_keep_working(mailwo
     phone, laptop = apps("phone"), apps("laptop")
     assert _imap_ok(mailworld.ip, phone) and _imap_ok(mailworld.ip, laptop)  # both now in the auth cache
     seconds = apps.revoke("phone")
-    assert seconds < 3.0, f"revoking took {seconds:.2f} s"
-    assert not _imap_ok(mailworld.ip, phone)  # the very next login, no cache delay
+    assert seconds < 10.0, f"revoking took {seconds:.2f} s"  # the command (lxc-attach on a loaded machine)
+    assert not _imap_ok(mailworld.ip, phone)  # the very next login, no cache delay: what "at once" means
     with pytest.raises(smtplib.SMTPAuthenticationError):
         _submit(mailworld.ip, phone)
     assert _imap_ok(mailworld.ip, laptop)
