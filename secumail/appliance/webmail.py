@@ -203,8 +203,7 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
     _check(settings)
     idmap = container_idmap()
     image = _ensure_image(settings, idmap, progress)
-    if idmap_mod.ensure_rootfs(rootfs_path(settings), idmap):
-        progress(f"handed the webmail image to the container's ids ({idmap.key})")
+    hand_to_ids(settings, idmap, progress)
     spec = spec_for(settings, idmap)
     network.ensure_bridge(spec.bridge, spec.bridge_address)
     host.open_bridge_input(settings, spec.bridge)
@@ -220,6 +219,17 @@ def install(settings: Settings, progress: Progress = quiet) -> dict[str, Any]:
     host.sync_firewall(settings)
     return {"result": "ok", "image": image, "container": container.state(), "url": url(settings),
             "http_seconds": round(seconds, 2)}  # fmt: skip
+
+
+def hand_to_ids(settings: Settings, idmap: IdMap, progress: Progress = quiet) -> None:
+    """The image, and Roundcube's database with it, to the container's ids: after a change of root's
+    subuid range both move from the ids of the map the image was handed to before."""
+    rootfs = rootfs_path(settings)
+    old = idmap_mod.rootfs_map(rootfs)
+    if idmap_mod.ensure_rootfs(rootfs, idmap):
+        progress(f"handed the webmail image to the container's ids ({idmap.key})")
+    if old is not None and old != idmap:
+        idmap_mod.shift_tree(settings.layout.webmail, idmap, old)
 
 
 def configure(settings: Settings) -> dict[str, Any]:
