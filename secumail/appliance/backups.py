@@ -207,7 +207,10 @@ def key_export(call: Call) -> dict[str, Any]:
 def sync(call: Call, direction: str, peer: str | None, bwlimit: int | None) -> list[dict[str, Any]]:
     from secumail.mesh.transport import sync as run_sync
 
-    return run_sync(call.settings, direction, only=peer, bwlimit=bwlimit)
+    rows = run_sync(call.settings, direction, only=peer, bwlimit=bwlimit)
+    for row in rows:
+        call.warn(row.get("warning"))  # a peer serving an older copy than it did: we kept ours whole
+    return rows
 
 
 def _set_enabled(call: Call, enabled: bool) -> dict[str, Any]:

@@ -8,6 +8,7 @@ SecumailError subclasses with one clear line on failure.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from secumail.config.settings import Settings
 
 Progress = Callable[[dict[str, Any]], None]
+log = logging.getLogger("secumail.mesh")
 
 
 def run_backup(settings: Settings, progress: Progress | None = None, confdir: str | None = None) -> dict[str, Any]:
@@ -55,5 +57,8 @@ def run_sync(
     rows: list[dict[str, Any]] = []
     for way in ("pull", "push") if direction == "both" else (direction,):
         rows += sync(settings, way, only=only, progress=progress)
+    for row in rows:
+        if row.get("warning"):  # the daemon's pulls have nobody reading their rows: say it in the log
+            log.warning("mesh sync %s: %s", row["direction"], row["warning"])
     ok = sum(1 for r in rows if r["result"] == "ok")
     return {"direction": direction, "peers": rows, "ok": ok, "errors": len(rows) - ok}

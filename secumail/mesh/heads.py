@@ -67,13 +67,14 @@ def parse(raw: bytes, name: str, node_id: str) -> dict[str, Any] | None:
     return body
 
 
-def latest(repo_path: str, node_id: str) -> dict[str, Any] | None:
-    """The valid head record with the highest sequence number in a repository (copy)."""
+def latest(repo_path: str, node_id: str, among: set[str] | None = None) -> dict[str, Any] | None:
+    """The valid head record with the highest sequence number in a repository (copy); with `among`,
+    only of the head files so named."""
     best = None
     directory = os.path.join(repo_path, "heads")
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for name in os.listdir(directory):
-            if not _NAME.match(name):
+            if not _NAME.match(name) or (among is not None and name not in among):
                 continue  # .tmp-* and anything else
             try:
                 with open(os.path.join(directory, name), "rb") as handle:
@@ -159,3 +160,26 @@ def check(data_path: str, node_id: str, copy_path: str, source: str, snapshots: 
             f"({served['time']}); restoring an older one"
         )
     return None
+
+
+def follows_deletions(data_path: str, node_id: str, copy_path: str, served: set[str]) -> str | None:
+    """After a pull of `node_id`'s repository into our copy of it: None when the copy the peer serves
+    (its files `served`) is at least as new as the newest we have seen of it, so what it no longer
+    lists may go; else one warning line, and nothing of our copy may be deleted.
+
+    A peer wiped, or put back to an older disk image, serves an older head or none; following its
+    deletions would throw away the newer snapshots only our copy still holds. The served head is
+    remembered either way (it never lowers what we remember).
+    """
+    names = {rel.split("/", 1)[1] for rel in served if rel.startswith("heads/")}
+    head = latest(copy_path, node_id, among=names)
+    known = seen(data_path, node_id)
+    if head is not None:
+        remember(data_path, head)
+    if known is None or (head is not None and head["seq"] >= known["seq"]):
+        return None
+    what = f"head {head['seq']} ({head['time']})" if head else "no head record"
+    return (
+        f"peer {node_id} serves {what}, older than head {known['seq']} ({known['time']}) pulled before "
+        "(wiped or put back to an older state): new files were pulled, none of our copy was deleted"
+    )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from secumail.config.layout import DataLayout
 from secumail.errors import SecumailError
-from secumail.mesh import layout, scrub, state
+from secumail.mesh import heads, layout, scrub, state
 from secumail.mesh.identity import NodeKey, load_or_create, node_id_of, normalize_node_id
 
 if TYPE_CHECKING:
@@ -273,13 +273,14 @@ def pull_tree(
     remote_root: str,
     local_root: str,
     *,
-    mirror_deletes: bool = True,
+    mirror_deletes: bool | Callable[[set[str]], bool] = True,
     throttle: Throttle | None = None,
     progress: Progress | None = None,
     damaged: list[str] | None = None,
     limits: Limits | None = None,
 ) -> dict[str, int]:
-    """Copy what we lack from remote_root into local_root.
+    """Copy what we lack from remote_root into local_root, then delete what it no longer lists
+    (`mirror_deletes`, or when that function of the remote's names says so, after the copy).
 
     Only names of the repository layout are written, each through a fresh temp file
     in a directory reached without following symlinks, then renamed; storage-named
@@ -325,7 +326,7 @@ def _pull(
     remote_root: str,
     local_root: str,
     *,
-    mirror_deletes: bool,
+    mirror_deletes: bool | Callable[[set[str]], bool],
     throttle: Throttle | None,
     progress: Progress | None,
     damaged: list[str] | None,
@@ -376,6 +377,8 @@ def _pull(
     finally:
         os.close(root_fd)
     deleted = 0
+    if callable(mirror_deletes):
+        mirror_deletes = mirror_deletes(set(remote))
     if mirror_deletes:  # after everything new landed: pruned packs and superseded indexes
         for rel in sorted(set(local) - set(remote), key=lambda r: -_rank(r)):
             with contextlib.suppress(FileNotFoundError):
@@ -511,11 +514,7 @@ def sync(
         try:
             state.update(data_path, peer_id, up=True, last_seen=time.time())
             if direction == "pull":
-                local = DataLayout(data_path).peer_store(peer_id)
-                os.makedirs(local, mode=0o700, exist_ok=True)
-                row.update(
-                    pull_tree(sftp, "/repo", local, throttle=throttle, progress=progress, limits=Limits.quota(settings))
-                )
+                row.update(_pull_peer(settings, sftp, peer_id, throttle=throttle, progress=progress))
             else:
                 own = DataLayout(data_path).repository
                 row.update(push_tree(sftp, own, "/inbox", "/stored", throttle=throttle, progress=progress))
@@ -536,6 +535,28 @@ def sync(
     if errors and len(errors) == len(results):
         raise PeerError(errors[0]["error"])
     return results
+
+
+def _pull_peer(settings: Settings, sftp: Any, peer_id: str, *, throttle: Throttle,
+               progress: Progress | None) -> dict[str, Any]:  # fmt: skip
+    """A peer's repository into our copy of it. Its deletions are followed only when it serves a head
+    at least as new as we have seen (heads.follows_deletions); else the row carries the warning."""
+    data_path = settings.main.data_path
+    local = DataLayout(data_path).peer_store(peer_id)
+    os.makedirs(local, mode=0o700, exist_ok=True)
+    warnings: list[str] = []
+
+    def follow(served: set[str]) -> bool:
+        warning = heads.follows_deletions(data_path, peer_id, local, served)
+        if warning:
+            warnings.append(warning)
+        return warning is None
+
+    row: dict[str, Any] = dict(pull_tree(sftp, "/repo", local, mirror_deletes=follow, throttle=throttle,
+                                         progress=progress, limits=Limits.quota(settings)))  # fmt: skip
+    if warnings:
+        row["warning"] = warnings[0]
+    return row
 
 
 def fetch_copy(
