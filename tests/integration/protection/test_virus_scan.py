@@ -82,8 +82,13 @@ def scanning(enabled):
     enabled.started = time.monotonic() - t0
     # The waiter's reload goes on after the milter (Postfix, then Dovecot reload, which drops logins
     # in flight): the tests start once it has ended.
-    wait_until(lambda: "container/reload" not in enabled.exec(["ps", "-eo", "args"]).stdout, timeout=60,
-               what="the reload the waiter ran to end")
+    try:  # 60 s was missed once on a loaded machine: room, and what was still running if it happens again
+        wait_until(lambda: "container/reload" not in enabled.exec(["ps", "-eo", "args"]).stdout, timeout=180,
+                   what="the reload the waiter ran to end")
+    except AssertionError as exc:
+        running = enabled.exec(["sh", "-c", "ps -eo pid,etime,args; tail -n 20 /var/log/clamav/*.log "
+                                              "/var/log/secumail-launch.log"]).stdout  # fmt: skip
+        raise AssertionError(f"{exc}; still running:\n{running}") from None
     return enabled
 
 
