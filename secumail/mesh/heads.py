@@ -137,6 +137,21 @@ def write(repo: Any, node: NodeKey, data_path: str, snapshot: str) -> dict[str, 
     return head
 
 
+def _older_than_seen(data_path: str, node_id: str, served: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The head we had seen of `node_id` when `served` (a copy's head, or None) is older or missing;
+    None when it is as new. `served` is remembered when it is the newest seen."""
+    known = seen(data_path, node_id)
+    if served is not None:
+        remember(data_path, served)
+    if known is not None and (served is None or served["seq"] < known["seq"]):
+        return known
+    return None
+
+
+def _said(head: dict[str, Any] | None) -> str:
+    return f"head {head['seq']} ({head['time']})" if head else "no head record"
+
+
 def check(data_path: str, node_id: str, copy_path: str, source: str, snapshots: list[str]) -> str | None:
     """One warning line when the copy at `source` is older than what we saw, or withholds its head.
 
@@ -144,11 +159,9 @@ def check(data_path: str, node_id: str, copy_path: str, source: str, snapshots: 
     remembered when it is the newest seen.
     """
     served = latest(copy_path, node_id)
-    known = seen(data_path, node_id)
-    if served is not None:
-        remember(data_path, served)
-    if known is not None and (served is None or served["seq"] < known["seq"]):
-        got = f"head {served['seq']} ({served['time']})" if served else "no head record"
+    known = _older_than_seen(data_path, node_id, served)
+    if known is not None:
+        got = _said(served)
         return (
             f"{source} serves an older copy of node {node_id} than seen before: {got}, "
             f"but head {known['seq']} ({known['time']}) is known; newer backups are missing there "
@@ -173,13 +186,10 @@ def follows_deletions(data_path: str, node_id: str, copy_path: str, served: set[
     """
     names = {rel.split("/", 1)[1] for rel in served if rel.startswith("heads/")}
     head = latest(copy_path, node_id, among=names)
-    known = seen(data_path, node_id)
-    if head is not None:
-        remember(data_path, head)
-    if known is None or (head is not None and head["seq"] >= known["seq"]):
+    known = _older_than_seen(data_path, node_id, head)
+    if known is None:
         return None
-    what = f"head {head['seq']} ({head['time']})" if head else "no head record"
     return (
-        f"peer {node_id} serves {what}, older than head {known['seq']} ({known['time']}) pulled before "
+        f"peer {node_id} serves {_said(head)}, older than head {known['seq']} ({known['time']}) pulled before "
         "(wiped or put back to an older state): new files were pulled, none of our copy was deleted"
     )
