@@ -60,13 +60,15 @@ def allowed_peer(settings: Settings, peer: str) -> bool:
 
 def _check_key(settings: Settings, headers: dict[str, str]) -> None:
     """The request carries the key Roundcube was configured with, or it is refused."""
+    from secumail.system.files import read_secret
+
+    fix = "run 'mailctl webmail configure'"
     try:
-        with open(settings.layout.webmail_password_key, encoding="utf-8") as handle:
-            key = handle.read().strip()
-    except OSError:
+        key = read_secret(settings.layout.webmail_password_key, "webmail", fix).strip()
+    except SecumailError:
         key = ""
     if not key:
-        raise Refused(403, "the webmail has no password key yet: run 'mailctl webmail configure'")
+        raise Refused(403, f"the webmail has no password key yet: {fix}")
     scheme, _, given = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
         raise Refused(403, "the request does not carry the webmail's password key")
